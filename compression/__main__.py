@@ -1,0 +1,5 @@
+"""`python -m compression ...`: the headless CLI."""
+
+from compression.cli import main
+
+raise SystemExit(main())

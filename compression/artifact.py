@@ -1,0 +1,239 @@
+"""The compact model artifact: its bytes on disk are the measured size of a compressed model.
+
+Each tensor is stored in whichever encoding is smallest for what it really holds:
+- dense: raw values in their dtype;
+- codebook: few distinct values (k-means, linear or log quantization) stored once as a
+  float32 codebook, with every weight a bit-packed code of ceil(log2 k) bits;
+- sparse: mostly zeros (pruning) stored as a bitmask or as relative indices (Deep
+  Compression's gap coding), with the non-zero values dense or as codebook codes.
+The container is a safetensors file (uint8 buffers plus a JSON header), so loading it never
+unpickles anything. Loading rebuilds the zoo model and adopts the stored tensor shapes, so
+structurally pruned (physically smaller) models load back too.
+
+Written by hand because no library we use stores bit-packed codebooks plus sparse indices
+(safetensors, torch.save and torchao store whole bytes per value).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.numpy import load_file, save_file
+from torch import nn
+
+FORMAT = "compression-lab/1"
+
+
+# ---------------------------------------------------------------- bit packing
+
+
+def pack_bits(codes: np.ndarray, bits: int) -> np.ndarray:
+    """Pack unsigned integer codes (< 2**bits) into a uint8 stream, `bits` bits each."""
+    if bits == 0 or codes.size == 0:
+        return np.zeros(0, dtype=np.uint8)
+    as_bytes = codes.astype(">u4").view(np.uint8).reshape(-1, 4)
+    bit_rows = np.unpackbits(as_bytes, axis=1)[:, 32 - bits :]
+    return np.packbits(bit_rows.reshape(-1))
+
+
+def unpack_bits(packed: np.ndarray, bits: int, count: int) -> np.ndarray:
+    if bits == 0 or count == 0:
+        return np.zeros(count, dtype=np.int64)
+    bit_rows = np.unpackbits(packed)[: count * bits].reshape(count, bits)
+    weights = (1 << np.arange(bits - 1, -1, -1)).astype(np.int64)
+    return bit_rows.astype(np.int64) @ weights
+
+
+def _bits_for(levels: int) -> int:
+    return max(1, math.ceil(math.log2(levels))) if levels > 1 else 0
+
+
+# ---------------------------------------------------------------- one tensor
+
+
+def _encode_values(values: np.ndarray, prefix: str, out: dict[str, np.ndarray]) -> dict[str, object]:
+    """Values as dense float or as codebook + packed codes, whichever is smaller."""
+    uniq = np.unique(values) if values.size else values
+    dense_size = values.nbytes
+    if 0 < uniq.size <= 256:
+        bits = _bits_for(uniq.size)
+        code_size = uniq.size * 4 + math.ceil(values.size * bits / 8)
+        if code_size < dense_size:
+            codes = np.searchsorted(uniq, values)
+            out[prefix + ".codebook"] = uniq.astype(np.float32) if values.dtype != np.float16 else uniq
+            out[prefix + ".codes"] = pack_bits(codes, bits)
+            return {"values": "codebook", "bits": bits}
+    out[prefix + ".values"] = values
+    return {"values": "dense"}
+
+
+def _decode_values(spec: dict[str, object], prefix: str, tensors: dict[str, np.ndarray], count: int) -> np.ndarray:
+    if spec["values"] == "codebook":
+        codes = unpack_bits(tensors[prefix + ".codes"], int(spec["bits"]), count)  # type: ignore[arg-type]
+        return tensors[prefix + ".codebook"][codes]
+    return tensors[prefix + ".values"]
+
+
+def _gap_encode(flat_nonzero: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Relative indices with `bits`-bit gaps; a gap too long inserts a filler (an explicit zero)."""
+    limit = (1 << bits) - 1
+    positions = np.nonzero(flat_nonzero)[0]
+    gaps = np.diff(np.concatenate([[-1], positions])) - 1  # zeros skipped before each entry
+    fillers = np.where(gaps > limit, gaps // (limit + 1), 0)
+    out_gaps: list[np.ndarray] = []
+    is_filler: list[np.ndarray] = []
+    for gap, n_fill in zip(gaps.tolist(), fillers.tolist(), strict=True):
+        if n_fill:
+            out_gaps.append(np.full(n_fill, limit, dtype=np.int64))
+            is_filler.append(np.ones(n_fill, dtype=bool))
+            gap -= n_fill * (limit + 1)
+        out_gaps.append(np.array([gap], dtype=np.int64))
+        is_filler.append(np.zeros(1, dtype=bool))
+    if not out_gaps:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+    return np.concatenate(out_gaps), np.concatenate(is_filler)
+
+
+def _gap_decode(gaps: np.ndarray, is_filler: np.ndarray, size: int) -> np.ndarray:
+    steps = gaps + 1
+    positions = np.cumsum(steps) - 1
+    mask = np.zeros(size, dtype=bool)
+    mask[positions[~is_filler]] = True
+    return mask
+
+
+def encode_tensor(name: str, t: torch.Tensor, out: dict[str, np.ndarray]) -> dict[str, object]:
+    arr = t.detach().cpu().contiguous()
+    dtype = str(arr.dtype).replace("torch.", "")
+    if arr.dtype == torch.bfloat16:
+        arr = arr.float()
+    a = arr.numpy().reshape(-1)
+    spec: dict[str, object] = {"shape": list(t.shape), "dtype": dtype}
+    if not np.issubdtype(a.dtype, np.floating) or a.size < 64:
+        out[name + ".values"] = a
+        return {**spec, "layout": "dense", "values": "dense"}
+    nonzero = a != 0
+    density = nonzero.mean()
+    candidates: list[tuple[int, dict[str, object], dict[str, np.ndarray]]] = []
+    dense_out: dict[str, np.ndarray] = {}
+    dense_spec = {**spec, "layout": "dense", **_encode_values(a, name, dense_out)}
+    candidates.append((sum(v.nbytes for v in dense_out.values()), dense_spec, dense_out))
+    if density < 0.5:
+        nz_vals = a[nonzero]
+        mask_out: dict[str, np.ndarray] = {name + ".mask": np.packbits(nonzero)}
+        mask_spec = {**spec, "layout": "bitmask", **_encode_values(nz_vals, name, mask_out)}
+        candidates.append((sum(v.nbytes for v in mask_out.values()), mask_spec, mask_out))
+        for bits in (3, 4, 5, 8):
+            gaps, filler = _gap_encode(nonzero, bits)
+            vals = np.zeros(len(gaps), dtype=a.dtype)
+            vals[~filler] = nz_vals
+            gap_out = {name + ".gaps": pack_bits(gaps, bits), name + ".fill": np.packbits(filler)}
+            gap_spec = {**spec, "layout": "gaps", "gap_bits": bits, "entries": len(gaps)}
+            gap_spec.update(_encode_values(vals, name, gap_out))
+            candidates.append((sum(v.nbytes for v in gap_out.values()), gap_spec, gap_out))
+    _, best_spec, best_out = min(candidates, key=lambda c: c[0])
+    out.update(best_out)
+    return best_spec
+
+
+def decode_tensor(name: str, spec: dict[str, object], tensors: dict[str, np.ndarray]) -> torch.Tensor:
+    shape = [int(s) for s in spec["shape"]]  # type: ignore[union-attr]
+    size = int(np.prod(shape)) if shape else 1
+    layout = spec["layout"]
+    if layout == "dense":
+        flat = _decode_values(spec, name, tensors, size)
+    elif layout == "bitmask":
+        mask = np.unpackbits(tensors[name + ".mask"])[:size].astype(bool)
+        flat = np.zeros(size, dtype=np.float32)
+        flat[mask] = _decode_values(spec, name, tensors, int(mask.sum()))
+    else:
+        entries = int(spec["entries"])  # type: ignore[arg-type]
+        gaps = unpack_bits(tensors[name + ".gaps"], int(spec["gap_bits"]), entries)  # type: ignore[arg-type]
+        filler = np.unpackbits(tensors[name + ".fill"])[:entries].astype(bool)
+        vals = _decode_values(spec, name, tensors, entries)
+        mask = _gap_decode(gaps, filler, size)
+        flat = np.zeros(size, dtype=np.float32)
+        flat[mask] = vals[~filler]
+    t = torch.from_numpy(np.ascontiguousarray(flat)).reshape(shape)
+    return t.to(getattr(torch, str(spec["dtype"])))
+
+
+# ---------------------------------------------------------------- whole models
+
+
+def save(model: nn.Module, path: Path, meta: dict[str, object] | None = None) -> None:
+    """Write the compact artifact of a float model (masked, fake-quantized or pruned)."""
+    tensors: dict[str, np.ndarray] = {}
+    layout: dict[str, object] = {}
+    for name, t in model.state_dict().items():
+        if isinstance(t, torch.Tensor) and not t.is_quantized:
+            layout[name] = encode_tensor(name, t, tensors)
+    header = {"format": FORMAT, "tensors": layout, "meta": meta or getattr(model, "_cla_meta", {})}
+    save_file(tensors, str(path), metadata={"cla": json.dumps(header)})
+
+
+def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+    """Read an artifact back into a state dict and its metadata."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="np") as fh:
+        header = json.loads((fh.metadata() or {}).get("cla", "{}"))
+    if header.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a Compression Lab artifact")
+    tensors = load_file(str(path))
+    state = {name: decode_tensor(name, spec, tensors) for name, spec in header["tensors"].items()}
+    return state, header.get("meta", {})
+
+
+def adopt_shapes(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
+    """Resize the layers of a freshly built model to the shapes in `state` (structured pruning).
+
+    torch-pruning physically removes channels; a rebuilt zoo model has the original widths,
+    so each conv, linear and batch-norm layer takes the stored shape and its attributes follow.
+    """
+    for mod_name, module in model.named_modules():
+        prefix = f"{mod_name}." if mod_name else ""
+        for p_name, p in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
+            key = prefix + p_name
+            if key in state and p is not None and tuple(p.shape) != tuple(state[key].shape):
+                new = state[key].to(p.dtype)
+                if isinstance(p, nn.Parameter):
+                    setattr(module, p_name, nn.Parameter(new.clone()))
+                else:
+                    setattr(module, p_name, new.clone())
+        if isinstance(module, nn.Conv2d):
+            out_c, in_per_group = module.weight.shape[:2]
+            if module.groups > 1 and module.groups == module.in_channels:  # depthwise
+                module.groups = out_c
+                module.in_channels = out_c
+            else:
+                module.in_channels = in_per_group * module.groups
+            module.out_channels = out_c
+        elif isinstance(module, nn.Linear):
+            module.out_features, module.in_features = module.weight.shape
+        elif isinstance(module, nn.BatchNorm2d | nn.BatchNorm1d) and module.weight is not None:
+            module.num_features = module.weight.shape[0]
+    return model
+
+
+def load(path: Path) -> nn.Module:
+    """Rebuild a model from its artifact (metadata names the zoo architecture)."""
+    from compression import models
+
+    state, meta = read_state(path)
+    try:
+        model = models.build(
+            str(meta["model"]),
+            tuple(int(v) for v in meta["input_shape"]),  # type: ignore[arg-type]
+            int(meta["num_classes"]),  # type: ignore[arg-type]
+            float(meta.get("width", 1.0)),  # type: ignore[arg-type]
+        )
+    except KeyError as exc:
+        raise ValueError(f"{path}: the artifact does not name its architecture ({exc})") from exc
+    adopt_shapes(model, state)
+    model.load_state_dict(state)
+    return model.eval()

@@ -1,0 +1,1 @@
+"""Pure Plotly figure builders: DataFrames and arrays in, go.Figure out; no streamlit import."""

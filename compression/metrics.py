@@ -1,0 +1,307 @@
+"""One measurement for every model: accuracy, size and compute, theoretical and measured.
+
+Theoretical numbers are what a compression promises (non-zero weights at their effective bit
+width, MACs that skip zero weights). Measured numbers come from a real artifact written to
+disk and from timing the model as it really runs. `explain_gaps` says why they differ.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+import torch.utils.benchmark as benchmark
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from compression.data import Dataset
+
+EVAL_BATCH = 1000
+
+
+@dataclass(frozen=True)
+class Measurement:
+    top1: float  # test split, fraction 0..1
+    top5: float
+    loss: float
+    params_total: int
+    params_nonzero: int
+    effective_bits: float  # parameter-weighted bits per stored weight (log2 of distinct levels)
+    size_dense_bytes: int  # fp32, every parameter: the uncompressed reference
+    size_theoretical_bytes: int  # non-zero weights at their effective bits, no index overhead
+    size_artifact_bytes: int  # bytes of the artifact really written to disk
+    macs: int  # executed multiply-accumulates per image (torch.utils.flop_counter)
+    macs_effective: int  # what zero-skipping hardware would execute
+    latency_b1_ms: float | None  # median, torch.utils.benchmark
+    latency_b256_ms: float | None
+    threads: int
+    runs_dense: bool  # True when the model executes in float with every weight (masks, fake quant)
+
+    def as_dict(self) -> dict[str, float | int | bool | None]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- accuracy
+
+
+@torch.inference_mode()
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = EVAL_BATCH
+) -> tuple[float, float, float]:
+    """Top-1, top-5 (fractions) and mean cross-entropy over (x, y) in batches."""
+    model.eval()
+    correct1 = correct5 = 0
+    loss_sum = 0.0
+    for i in range(0, len(x), batch_size):
+        logits = model(x[i : i + batch_size]).float()
+        yb = y[i : i + batch_size]
+        k = min(5, logits.shape[1])
+        top = logits.topk(k, dim=1).indices
+        correct1 += int((top[:, 0] == yb).sum())
+        correct5 += int((top == yb[:, None]).any(dim=1).sum())
+        loss_sum += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
+    n = max(1, len(x))
+    return correct1 / n, correct5 / n, loss_sum / n
+
+
+@torch.inference_mode()
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+    model.eval()
+    return torch.cat([model(x[i : i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)])
+
+
+def confusion(model: nn.Module, ds: Dataset) -> torch.Tensor:
+    pred = predict(model, ds.x_test)
+    k = ds.num_classes
+    return torch.bincount(ds.y_test * k + pred, minlength=k * k).reshape(k, k)
+
+
+# ---------------------------------------------------------------- weights
+
+
+def weight_tensors(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
+    """Every stored parameter tensor as float, real INT8 (torch.ao quantized) modules included."""
+    seen: set[int] = set()
+    for mod_name, module in model.named_modules():
+        w = getattr(module, "weight", None)
+        if callable(w) and not isinstance(w, nn.Parameter):  # quantized module: weight()
+            q = w()
+            yield f"{mod_name}.weight", q.dequantize() if q.is_quantized else q
+            b = module.bias() if callable(getattr(module, "bias", None)) else None
+            if b is not None:
+                yield f"{mod_name}.bias", b
+            continue
+        for p_name, p in module.named_parameters(recurse=False):
+            if id(p) not in seen:
+                seen.add(id(p))
+                yield f"{mod_name}.{p_name}" if mod_name else p_name, p.detach()
+
+
+def effective_bits(t: torch.Tensor) -> float:
+    """Bits needed per stored value: log2 of the distinct non-zero levels, capped by the dtype."""
+    dtype_bits = float(torch.finfo(t.dtype).bits) if t.is_floating_point() else 8.0
+    nz = t[t != 0]
+    if nz.numel() == 0:
+        return 0.0
+    if nz.numel() > 1 << 17:  # huge tensors: a sample tells whether levels are few
+        nz = nz.flatten()[torch.randperm(nz.numel(), generator=torch.Generator().manual_seed(0))[: 1 << 17]]
+    levels = int(torch.unique(nz).numel()) + 1  # + zero
+    if levels > 256 or 2 * levels > nz.numel():  # values do not repeat: no sharing to exploit
+        return dtype_bits
+    return min(dtype_bits, max(1.0, math.ceil(math.log2(levels))))
+
+
+def is_quantized_model(model: nn.Module) -> bool:
+    return any(callable(getattr(m, "weight", None)) and not isinstance(getattr(m, "weight"), nn.Parameter) for m in model.modules())
+
+
+# ---------------------------------------------------------------- compute
+
+
+def _leaf_macs(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
+    """Executed MACs per module (flop counter's per-module totals / 2)."""
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model(torch.zeros(1, *input_shape))
+    root = type(model).__name__
+    out: dict[str, int] = {}
+    for name, module in model.named_modules():
+        if name and not list(module.children()):
+            key = f"{root}.{name}"
+            out[name] = int(sum(counter.get_flop_counts().get(key, {}).values())) // 2
+    out[""] = int(counter.get_total_flops()) // 2
+    return out
+
+
+def macs(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """(executed MACs, zero-skipping MACs) per image."""
+    per = _leaf_macs(model, input_shape)
+    total = per.pop("")
+    skipped = 0.0
+    for name, module in model.named_modules():
+        w = getattr(module, "weight", None)
+        if name in per and isinstance(w, torch.Tensor) and w.dim() > 1:
+            skipped += per[name] * float((w == 0).sum()) / w.numel()
+    return total, int(round(total - skipped))
+
+
+# ---------------------------------------------------------------- latency
+
+
+def latency_ms(
+    model: nn.Module, input_shape: tuple[int, ...], batch: int, min_run_time: float = 0.3
+) -> float:
+    """Median wall time of one forward pass at `batch`, torch.utils.benchmark, in ms."""
+    x = torch.randn(batch, *input_shape)
+    model.eval()
+    timer = benchmark.Timer(
+        stmt="with torch.inference_mode(): model(x)",
+        globals={"model": model, "x": x, "torch": torch},
+        num_threads=torch.get_num_threads(),
+    )
+    return float(timer.blocked_autorange(min_run_time=min_run_time).median * 1e3)
+
+
+# ---------------------------------------------------------------- size
+
+
+def dense_bytes(model: nn.Module) -> int:
+    return sum(t.numel() for _, t in weight_tensors(model)) * 4
+
+
+def theoretical_bytes(model: nn.Module) -> tuple[int, float]:
+    """(bytes of non-zero weights at their effective bits, parameter-weighted mean bits)."""
+    bits_total = 0.0
+    weighted = 0.0
+    n = 0
+    for _, t in weight_tensors(model):
+        b = effective_bits(t)
+        bits_total += int((t != 0).sum()) * b
+        weighted += t.numel() * b
+        n += t.numel()
+    return int(math.ceil(bits_total / 8)), (weighted / n if n else 0.0)
+
+
+ArtifactWriter = Callable[[nn.Module, Path], None]
+
+
+def artifact_bytes(model: nn.Module, writer: ArtifactWriter | None = None) -> int:
+    """Write the model's artifact to a temporary file and return its size on disk."""
+    from compression import artifact
+
+    writer = writer or artifact.save
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "model.cla"
+        writer(model, path)
+        return path.stat().st_size
+
+
+# ---------------------------------------------------------------- all together
+
+
+def measure(
+    model: nn.Module,
+    ds: Dataset,
+    *,
+    latency: bool = True,
+    min_run_time: float = 0.3,
+    macs_model: nn.Module | None = None,
+    writer: ArtifactWriter | None = None,
+    runs_dense: bool | None = None,
+) -> Measurement:
+    """Measure `model` on the test split of `ds`.
+
+    macs_model: a float twin to count MACs on when `model` runs kernels the flop counter
+    cannot see (real INT8). runs_dense: whether zeros and fake-quantized levels still execute
+    as dense float (default: True unless the model holds real quantized modules).
+    """
+    top1, top5, loss = evaluate(model, ds.x_test, ds.y_test)
+    tensors = list(weight_tensors(model))
+    total = sum(t.numel() for _, t in tensors)
+    nonzero = sum(int((t != 0).sum()) for _, t in tensors)
+    theo, bits = theoretical_bytes(model)
+    executed, effective = macs(macs_model or model, ds.input_shape)
+    lat1 = latency_ms(model, ds.input_shape, 1, min_run_time) if latency else None
+    lat256 = latency_ms(model, ds.input_shape, 256, min_run_time) if latency else None
+    return Measurement(
+        top1=top1,
+        top5=top5,
+        loss=loss,
+        params_total=total,
+        params_nonzero=nonzero,
+        effective_bits=bits,
+        size_dense_bytes=total * 4,
+        size_theoretical_bytes=theo,
+        size_artifact_bytes=artifact_bytes(model, writer),
+        macs=executed,
+        macs_effective=effective,
+        latency_b1_ms=lat1,
+        latency_b256_ms=lat256,
+        threads=torch.get_num_threads(),
+        runs_dense=(not is_quantized_model(model)) if runs_dense is None else runs_dense,
+    )
+
+
+def explain_gaps(m: Measurement) -> list[str]:
+    """Plain-language reasons why measured numbers differ from what compression promises."""
+    notes: list[str] = []
+    sparsity = 1 - m.params_nonzero / max(1, m.params_total)
+    if m.size_artifact_bytes > 1.15 * max(1, m.size_theoretical_bytes):
+        why = []
+        if sparsity > 0.01:
+            why.append("a sparse file must also store where each non-zero weight sits (indices)")
+        if m.effective_bits < 32:
+            why.append("codebooks, scales and bit padding cost bytes")
+        why.append("the file holds a header and the layout of every tensor")
+        notes.append(
+            f"The artifact is {m.size_artifact_bytes / max(1, m.size_theoretical_bytes):.2f}x its "
+            f"theoretical size: " + "; ".join(why) + "."
+        )
+    if m.macs_effective < 0.95 * m.macs and m.runs_dense:
+        notes.append(
+            f"{sparsity:.0%} of weights are zero, so zero-skipping hardware would do "
+            f"{m.macs_effective / max(1, m.macs):.0%} of the MACs; but masked weights still run "
+            "through dense kernels on this CPU, so measured latency does not drop."
+        )
+    if m.effective_bits < 32 and m.runs_dense:
+        notes.append(
+            "Weights snap to few levels (fake quantization) but still execute as float32: "
+            "the file shrinks, the latency does not."
+        )
+    if not m.runs_dense:
+        notes.append("This model runs on real quantized (INT8) kernels: its latency is real.")
+    return notes
+
+
+def layer_table(model: nn.Module, input_shape: tuple[int, int, int]) -> list[dict[str, object]]:
+    """One row per layer with weights: type, shape, parameters, sparsity, bits, MACs, share."""
+    per = _leaf_macs(model, input_shape)
+    rows: list[dict[str, object]] = []
+    total_bytes = 0
+    for name, module in model.named_modules():
+        params = [t for n, t in weight_tensors(module) if "." not in n.lstrip(".")]
+        if not params or list(module.children()):
+            continue
+        n = sum(t.numel() for t in params)
+        nz = sum(int((t != 0).sum()) for t in params)
+        w = params[0]
+        rows.append(
+            {
+                "layer": name,
+                "type": type(module).__name__,
+                "shape": "x".join(str(s) for s in w.shape),
+                "params": n,
+                "nonzero": nz,
+                "sparsity": 1 - nz / max(1, n),
+                "bits": effective_bits(w),
+                "macs": per.get(name, 0),
+            }
+        )
+        total_bytes += n
+    for r in rows:
+        r["size_share"] = int(r["params"]) / max(1, total_bytes)  # type: ignore[arg-type]
+    return rows

@@ -1,0 +1,115 @@
+"""The technique registry: a technique is a frozen config plus `apply(model, config, data)`.
+
+Like torchao's `quantize_(model, Config)`: one entry point, one handler registered per config
+class. The same config drives pages, the CLI, the run store, shareable URLs and recipes (an
+ordered list of configs). `apply` never mutates its input model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from torch import nn
+
+from compression.data import Dataset
+from compression.train import Progress, StopFlag
+
+
+class TechniqueConfig(Protocol):
+    technique: ClassVar[str]  # registry key, e.g. "magnitude-prune"
+    family: ClassVar[str]  # pruning | quantization | distillation | search | low-rank | encoding
+
+
+Apply = Callable[..., nn.Module]  # (model, config, data, progress=, should_stop=) -> new model
+
+
+@dataclass(frozen=True)
+class Technique:
+    name: str
+    family: str
+    config_cls: type
+    apply: Apply
+    slow: bool  # True when it trains (fine-tuning, QAT, slimming): run as a background job
+
+
+REGISTRY: dict[str, Technique] = {}
+
+
+def register(config_cls: type, slow: bool = False) -> Callable[[Apply], Apply]:
+    """Decorator: register `fn` as the handler of `config_cls`."""
+
+    def deco(fn: Apply) -> Apply:
+        name = config_cls.technique  # type: ignore[attr-defined]
+        REGISTRY[name] = Technique(name, config_cls.family, config_cls, fn, slow)  # type: ignore[attr-defined]
+        return fn
+
+    return deco
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    return {"technique": type(config).technique, **dataclasses.asdict(config)}
+
+
+def from_dict(d: dict[str, Any]) -> Any:
+    """Rebuild a config from its JSON form; unknown techniques or fields are refused clearly."""
+    _load_all()
+    d = dict(d)
+    name = d.pop("technique", None)
+    if name not in REGISTRY:
+        raise ValueError(f"Unknown technique '{name}'. Known: {', '.join(sorted(REGISTRY))}")
+    cls = REGISTRY[name].config_cls
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(d) - fields
+    if unknown:
+        raise ValueError(f"Technique '{name}' has no field(s) {', '.join(sorted(unknown))}")
+    for f in dataclasses.fields(cls):  # JSON has lists where configs hold tuples
+        if isinstance(d.get(f.name), list):
+            d[f.name] = tuple(tuple(v) if isinstance(v, list) else v for v in d[f.name])
+    return cls(**d)
+
+
+def apply(
+    model: nn.Module,
+    config: Any,
+    data: Dataset,
+    progress: Progress | None = None,
+    should_stop: StopFlag | None = None,
+) -> nn.Module:
+    """Apply one technique through the registry."""
+    _load_all()
+    tech = REGISTRY[type(config).technique]
+    return tech.apply(model, config, data, progress=progress, should_stop=should_stop)
+
+
+def apply_recipe(
+    model: nn.Module,
+    recipe: Sequence[Any],
+    data: Dataset,
+    progress: Progress | None = None,
+    should_stop: StopFlag | None = None,
+) -> nn.Module:
+    """Apply an ordered list of configs, each on the previous result."""
+    for i, config in enumerate(recipe):
+        span = (i / len(recipe), (i + 1) / len(recipe))
+
+        def sub(frac: float, msg: str, span: tuple[float, float] = span) -> None:
+            if progress:
+                progress(span[0] + (span[1] - span[0]) * frac, msg)
+
+        model = apply(model, config, data, sub, should_stop)
+    return model
+
+
+def _load_all() -> None:
+    """Import the technique modules so that they register themselves."""
+    import importlib
+
+    for mod in ("compression.pruning", "compression.quantization"):
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as exc:
+            if exc.name != mod:
+                raise

@@ -1,0 +1,114 @@
+"""Untrusted model uploads: a state_dict (.pt/.pth) or .safetensors for a zoo architecture.
+
+Nothing is unpickled beyond `torch.load(weights_only=True)`, which refuses any pickle that
+would build arbitrary objects or run code. Accepted weights are stored under their content
+hash so a link (`?weights=<hash>`) reopens them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import pickle
+import re
+import zipfile
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorsError
+from safetensors.torch import load as st_load
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from compression import models, train
+from compression.data import DATASETS
+
+MAX_BYTES = 200 * 1024 * 1024  # 200 MB: well above any zoo model (ResNet-18 is 45 MB)
+SUFFIXES = (".pt", ".pth", ".safetensors")
+
+
+class UploadError(ValueError):
+    """An upload that can't be used; the message says exactly why."""
+
+
+def parse_state_dict(name: str, blob: bytes) -> dict[str, torch.Tensor]:
+    """Turn uploaded bytes into a state dict of tensors, safely, or raise UploadError."""
+    suffix = Path(name).suffix.lower()
+    if suffix not in SUFFIXES:
+        raise UploadError(f"'{name}': expected a .pt, .pth or .safetensors file.")
+    if len(blob) > MAX_BYTES:
+        raise UploadError(f"'{name}' is {len(blob) / 2**20:.0f} MB; the limit is {MAX_BYTES // 2**20} MB.")
+    if not blob:
+        raise UploadError(f"'{name}' is empty.")
+    if suffix == ".safetensors":
+        try:
+            state = st_load(blob)
+        except (SafetensorsError, ValueError, OSError) as exc:
+            raise UploadError(f"'{name}' is not a valid safetensors file ({exc}).") from exc
+    else:
+        try:
+            obj = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            reason = str(exc).splitlines()[0] if str(exc) else "unsafe content"
+            raise UploadError(
+                f"'{name}' was refused: it needs arbitrary unpickling, which could run code "
+                f"({reason[:200]}). Save a state_dict (torch.save(model.state_dict(), path)) "
+                "or a .safetensors file instead."
+            ) from exc
+        except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+            raise UploadError(f"'{name}' is not a readable PyTorch file ({str(exc)[:200]}).") from exc
+        if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+            obj = obj["state_dict"]  # the common {"state_dict": ...} checkpoint layout
+        if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+            raise UploadError(f"'{name}' holds a {type(obj).__name__}, not a state_dict of tensors.")
+        state = obj
+    return {re.sub(r"^(module\.|_orig_mod\.)", "", k): v for k, v in state.items()}
+
+
+def check_against(model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    """Raise UploadError naming the first missing, unexpected or mismatching key."""
+    expected = model.state_dict()
+    for key, ref in expected.items():
+        if key not in state:
+            raise UploadError(f"Missing key '{key}' (expected shape {tuple(ref.shape)}).")
+        if tuple(state[key].shape) != tuple(ref.shape):
+            raise UploadError(
+                f"Shape mismatch at '{key}': the file has {tuple(state[key].shape)}, "
+                f"the architecture expects {tuple(ref.shape)}."
+            )
+    extra = [k for k in state if k not in expected]
+    if extra:
+        raise UploadError(f"Unexpected key '{extra[0]}' (and {len(extra) - 1} more): not this architecture.")
+
+
+def uploads_dir() -> Path:
+    return train.cache_dir() / "uploads"
+
+
+def accept(name: str, blob: bytes, dataset: str, model_name: str) -> str:
+    """Validate an upload for (dataset, model) and store it; return its content hash."""
+    state = parse_state_dict(name, blob)
+    spec = DATASETS[dataset]
+    model = models.build(model_name, spec.input_shape, len(spec.classes))
+    check_against(model, state)
+    digest = hashlib.sha256(blob).hexdigest()[:16]
+    folder = uploads_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    clean = {k: v.detach().to(model.state_dict()[k].dtype).contiguous() for k, v in state.items()}
+    save_file(clean, str(folder / f"{digest}.safetensors"), metadata={"dataset": dataset, "model": model_name})
+    return digest
+
+
+def load_stored(digest: str, dataset: str, model_name: str) -> nn.Module:
+    """Rebuild a stored upload; errors (unknown hash, other architecture) raise UploadError."""
+    if not re.fullmatch(r"[0-9a-f]{16}", digest):
+        raise UploadError(f"'{digest}' is not an upload id.")
+    path = uploads_dir() / f"{digest}.safetensors"
+    if not path.exists():
+        raise UploadError(f"no uploaded weights with id {digest} on this server.")
+    spec = DATASETS[dataset]
+    model = models.build(model_name, spec.input_shape, len(spec.classes))
+    state = load_file(str(path))
+    check_against(model, state)
+    model.load_state_dict(state)
+    return model.eval()

@@ -1,0 +1,82 @@
+"""The shared choice (dataset, model) that lives in the URL so a copied link opens the same view."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+
+from compression import data, models
+
+DEFAULTS = {"dataset": "digits", "model": "lenet5"}
+
+
+@dataclass(frozen=True)
+class Choice:
+    dataset: str
+    model: str
+
+
+def _pick(key: str, allowed: list[str]) -> str:
+    """URL first, then this tab's memory, then the default; a bad URL value gets a warning."""
+    value = st.query_params.get(key) or st.session_state.get(f"_keep_{key}") or DEFAULTS[key]
+    if value not in allowed:
+        st.warning(f"Unknown {key} '{value}' in the link; showing '{DEFAULTS[key]}' instead.")
+        value = DEFAULTS[key]
+    return value
+
+
+def current() -> Choice:
+    return Choice(
+        dataset=_pick("dataset", list(data.DATASETS)),
+        model=_pick("model", list(models.MODELS)),
+    )
+
+
+def remember(choice: Choice) -> None:
+    """Write the choice to the URL and to plain session keys (widget state dies with the page)."""
+    for key, value in (("dataset", choice.dataset), ("model", choice.model)):
+        st.session_state[f"_keep_{key}"] = value
+        if st.query_params.get(key) != value:
+            st.query_params[key] = value
+
+
+def url_int(key: str, default: int, lo: int, hi: int) -> int:
+    """An integer from the URL, clamped to [lo, hi]; absurd values get a warning, not a crash."""
+    raw = st.query_params.get(key)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        st.warning(f"Ignoring '{key}={raw}' in the link: not a whole number.")
+        return default
+    if not lo <= value <= hi:
+        st.warning(f"'{key}={raw}' in the link is outside {lo}..{hi}; clamped.")
+    return max(lo, min(hi, value))
+
+
+def url_float(key: str, default: float, lo: float, hi: float) -> float:
+    """A float from the URL, clamped to [lo, hi]; absurd values get a warning, not a crash."""
+    raw = st.query_params.get(key)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        st.warning(f"Ignoring '{key}={raw}' in the link: not a number.")
+        return default
+    if not lo <= value <= hi or value != value:
+        st.warning(f"'{key}={raw}' in the link is outside {lo}..{hi}; clamped.")
+        value = default if value != value else value
+    return max(lo, min(hi, value))
+
+
+def url_choice(key: str, default: str, allowed: list[str]) -> str:
+    raw = st.query_params.get(key)
+    if raw is None:
+        return default
+    if raw not in allowed:
+        st.warning(f"Ignoring '{key}={raw}' in the link; expected one of {', '.join(allowed)}.")
+        return default
+    return raw
