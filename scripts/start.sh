@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The one start command: bash scripts/start.sh   (PORT=8600 bash scripts/start.sh to change the port)
+# Sets up .venv if needed; the digits baselines ship in assets/, so nothing is downloaded or trained to start.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/setup_env.sh
+source scripts/setup_env.sh requirements.txt
+
+exec .venv/bin/python -m streamlit run app.py --server.port "${PORT:-8501}" --browser.gatherUsageStats false

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The one test command: bash scripts/test.sh [pytest args...]
+# On a fresh machine it sets everything up: .venv with the pinned packages, and (as root) the system packages
+# the suite needs (chromium for the browser tests, Debian's fashion-mnist, PostgreSQL for the shared run store).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/setup_env.sh
+source scripts/setup_env.sh requirements-dev.txt
+
+missing=()
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+[ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+[ -d /usr/lib/postgresql ] || missing+=(postgresql)
+if [ "${#missing[@]}" -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "setup: apt-get install ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq "${missing[@]}" >/dev/null
+    else
+        echo "setup: missing system packages (${missing[*]}); run as root or: sudo apt-get install ${missing[*]}" >&2
+    fi
+fi
+
+# A throw-away PostgreSQL cluster for the shared-store tests (the run-store helper writes this script;
+# it exports COMPRESSION_TEST_PG_URL and a function or command to stop the cluster).
+cleanup() {
+    if declare -F pg_stop >/dev/null; then
+        pg_stop || true
+    fi
+}
+trap cleanup EXIT
+if [ -f scripts/postgres.sh ]; then
+    # shellcheck source=/dev/null
+    source scripts/postgres.sh
+fi
+
+echo "lint: ruff check"
+.venv/bin/ruff check .
+
+echo "test: pytest"
+.venv/bin/python -m pytest -q -p no:cacheprovider --timeout=900 tests "$@"
