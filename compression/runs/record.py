@@ -1,0 +1,106 @@
+"""Record any (model, recipe, measurement) as a run: one call per lab."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from compression import artifact, metrics, techniques, train
+from compression.runs.store import RunStore, StoreError, artifact_dir, new_row, open_store
+
+
+def _recipe_dicts(recipe: Sequence[Any]) -> list[dict[str, Any]]:
+    """Technique configs or their dict form -> JSON-ready dicts."""
+    return [dict(step) if isinstance(step, dict) else techniques.to_dict(step) for step in recipe]
+
+
+def _shape(model: nn.Module, dataset: str) -> tuple[tuple[int, ...], int, float]:
+    meta = getattr(model, "_cla_meta", None) or {}
+    try:
+        input_shape, num_classes = train.shape_of(dataset)
+    except KeyError:
+        input_shape = tuple(meta.get("input_shape", ()))
+        num_classes = int(meta.get("num_classes", 0))
+    return tuple(input_shape), int(num_classes), float(meta.get("width", 1.0))
+
+
+def save_artifact(model: nn.Module, folder: Path, meta: dict[str, Any]) -> Path:
+    """The compact artifact; real INT8 modules (no plain float state) fall back to torch.save."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"Cannot create the artifact folder {folder}: {exc}") from exc
+    stem = folder / uuid.uuid4().hex
+    path = stem.with_suffix(".cla")
+    try:
+        artifact.save(model, path, meta)
+        artifact.read_state(path)  # prove it reads back before a run points at it
+        return path
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise StoreError(f"Cannot write the model artifact to {folder}: {exc}") from exc
+    except Exception:  # noqa: BLE001 - e.g. quantized tensors the compact format does not hold
+        path.unlink(missing_ok=True)
+    path = stem.with_suffix(".pt")
+    try:
+        torch.save(model.state_dict(), path)
+    except OSError as exc:
+        path.unlink(missing_ok=True)
+        raise StoreError(f"Cannot write the model artifact to {folder}: {exc}") from exc
+    return path
+
+
+def record_run(
+    model: nn.Module,
+    *,
+    dataset: str,
+    arch: str,
+    baseline_hash: str,
+    recipe: Sequence[Any],
+    measurement: metrics.Measurement,
+    technique: str,
+    who: str = "",
+    tags: Iterable[str] = (),
+    notes: str = "",
+    store: RunStore | str | None = None,
+    layers: list[dict[str, Any]] | None = None,
+) -> int:
+    """Save the model's artifact and insert the run; returns the run id.
+
+    `store`: a RunStore, a SQLAlchemy URL, or None for the default store (COMPRESSION_STORE).
+    `layers`: the per-layer table; computed with `metrics.layer_table` when not given.
+    Raises StoreError (nothing half-written: the artifact is removed if the insert fails).
+    """
+    target = store if isinstance(store, RunStore) else open_store(store)
+    input_shape, num_classes, width = _shape(model, dataset)
+    meta = {"model": arch, "input_shape": list(input_shape), "num_classes": num_classes, "width": width}
+    if layers is None and len(input_shape) == 3:
+        try:
+            layers = metrics.layer_table(model, input_shape)  # type: ignore[arg-type]
+        except Exception:  # noqa: BLE001 - the per-layer view is optional; the run is not
+            layers = None
+    row = new_row(
+        dataset=dataset,
+        arch=arch,
+        baseline_hash=baseline_hash,
+        technique=technique,
+        recipe=_recipe_dicts(recipe),
+        measurement=measurement,
+        who=who,
+        tags=tags,
+        notes=notes,
+        layers=layers,
+    )
+    target._ensure_schema()  # fail on an unreachable store before writing any file
+    path = save_artifact(model, artifact_dir(target), meta)
+    row["artifact_path"] = str(path)
+    try:
+        return target.add(row)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
