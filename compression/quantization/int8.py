@@ -1,0 +1,109 @@
+"""Real INT8 post-training quantization that runs on quantized CPU kernels.
+
+dynamic: Linear layers get int8 weights; activations are quantized on the fly per batch
+(torch.ao.quantization.quantize_dynamic). static: weights and activations are int8 with
+activation ranges calibrated on a training batch; conv+BN+ReLU (and linear+ReLU) are fused
+into single quantized kernels first. Static uses torch.ao's FX graph mode, which traces the
+model, fuses and handles residual additions of any zoo model without hand-written stubs.
+
+torch.ao.quantization is deprecated in favour of torchao, but on this CPU it is the faster of
+the two (bench/quantization.py measures both side by side; see bench/results/quantization.md),
+so it is the default backend; torchao's int8 dynamic config is offered for comparison.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from compression import models, techniques, train
+from compression.data import Dataset
+from compression.train import Progress, StopFlag
+
+MODES = ("dynamic", "static")
+BACKENDS = ("torch.ao", "torchao")
+ENGINE = "x86"  # fbgemm + onednn kernels on x86 CPUs
+
+
+@dataclass(frozen=True)
+class Int8PTQ:
+    """Real INT8: dynamic (Linear layers) or static with calibration and conv+BN+ReLU fusion."""
+
+    technique: ClassVar[str] = "quant-int8"
+    family: ClassVar[str] = "quantization"
+    mode: str = "static"  # static: int8 activations too, calibrated; dynamic: Linear only, ranges per batch
+    backend: str = "torch.ao"  # torch.ao (measured faster here) | torchao (dynamic only)
+    calib_size: int = 512  # training images for static calibration
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}")
+        if self.backend == "torchao" and self.mode != "dynamic":
+            raise ValueError("the torchao backend is offered for dynamic quantization only")
+        if not 1 <= self.calib_size <= 100_000:
+            raise ValueError("calib_size must be 1..100000")
+
+
+def quantize(model: nn.Module, config: Int8PTQ, calib: torch.Tensor) -> nn.Module:
+    """The INT8 twin of a float model (the input is copied, never changed)."""
+    float_model = train.clone(model).eval()
+    torch.backends.quantized.engine = ENGINE
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch.ao's deprecation notice on every call
+        if config.backend == "torchao":
+            from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+
+            quantize_(float_model, Int8DynamicActivationInt8WeightConfig())
+            out = float_model
+        elif config.mode == "dynamic":
+            out = torch.ao.quantization.quantize_dynamic(float_model, {nn.Linear}, dtype=torch.qint8)
+        else:
+            from torch.ao.quantization import get_default_qconfig_mapping
+            from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+            example = (calib[:1],)
+            prepared = prepare_fx(
+                float_model, get_default_qconfig_mapping(ENGINE), example
+            )  # fuses conv+bn+relu
+            with torch.inference_mode():
+                for i in range(0, len(calib), 256):
+                    prepared(calib[i : i + 256])
+            out = convert_fx(prepared)
+    out._cla_int8 = {"mode": config.mode, "backend": config.backend}  # type: ignore[assignment]
+    return out.eval()
+
+
+@techniques.register(Int8PTQ)
+def apply_int8(
+    model: nn.Module,
+    config: Int8PTQ,
+    data: Dataset,
+    progress: Progress | None = None,
+    should_stop: StopFlag | None = None,
+) -> nn.Module:
+    return quantize(model, config, data.x_train[: config.calib_size])
+
+
+def save(model: nn.Module, path: Path) -> None:
+    """The INT8 artifact: the quantized state dict (int8 weights, scales, zero points) via torch.save."""
+    torch.save(model.state_dict(), path)
+
+
+def load(
+    path: Path, arch: str, input_shape: tuple[int, int, int], num_classes: int, config: Int8PTQ
+) -> nn.Module:
+    """Rebuild the INT8 model: quantize a fresh float model the same way, then load the stored state."""
+    fresh = models.build(arch, input_shape, num_classes)
+    shell = quantize(fresh, config, torch.zeros(2, *input_shape))
+    state = torch.load(path, weights_only=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        shell.load_state_dict(state)
+    return shell.eval()

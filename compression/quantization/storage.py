@@ -1,0 +1,218 @@
+"""Honest storage and measurement of quantized models.
+
+The shared artifact (compression.artifact) stores a tensor with few distinct values as a
+codebook plus bit-packed codes. A per-channel grid has a different scale per output channel,
+so the tensor as a whole holds up to channels x 2^bits values and a single codebook no longer
+pays. This writer stores such layers as what they are, codes of `bits` bits plus one scale and
+zero point per channel, and every other tensor through `artifact.encode_tensor` (codebook,
+sparse or dense, whichever is smallest). Loading recomputes (code - zero) x scale, the same
+formula the quantizer used, so the weights come back bit for bit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
+from torch import nn
+
+from compression import artifact, metrics, models
+from compression.data import Dataset
+from compression.quantization import core, model_ops
+
+FORMAT = "compression-lab/quant-1"
+
+
+def _meta(model: nn.Module, meta: dict[str, object] | None) -> dict[str, object]:
+    out = dict(meta or getattr(model, "_cla_meta", {}) or {})
+    acts = model_ops.act_hooks(model)
+    if acts:
+        out["activations"] = {name: hook.describe() for name, hook in acts.items()}
+    if getattr(model, "_cla_float", None):
+        out["float_dtype"] = model._cla_float  # type: ignore[attr-defined]
+    return out
+
+
+def save(model: nn.Module, path: Path, meta: dict[str, object] | None = None) -> None:
+    """Write a fake-quantized (or any float) model; per-channel grids as codes + scales."""
+    affine = {f"{n}.weight": q for n, q in model_ops.verified_records(model).items() if q.kind == "affine"}
+    tensors: dict[str, np.ndarray] = {}
+    layout: dict[str, object] = {}
+    for name, t in model.state_dict().items():
+        if not isinstance(t, torch.Tensor) or t.is_quantized:
+            continue
+        q = affine.get(name)
+        if t.dtype == torch.bfloat16:  # the shared encoder widens bf16 to float32; keep its 2 bytes
+            tensors[name + ".bits"] = t.detach().contiguous().view(torch.int16).numpy()
+            layout[name] = {"layout": "bf16", "shape": list(t.shape), "dtype": "bfloat16"}
+            continue
+        if q is None:
+            layout[name] = artifact.encode_tensor(name, t, tensors)
+            continue
+        assert q.scale is not None and q.zero is not None
+        tensors[name + ".codes"] = artifact.pack_bits(q.codes.flatten().numpy(), q.bits)
+        tensors[name + ".scale"] = q.scale.flatten().numpy().astype(np.float32)
+        tensors[name + ".zero"] = q.zero.flatten().numpy().astype(np.float32)
+        layout[name] = {
+            "layout": "affine",
+            "shape": list(t.shape),
+            "dtype": str(t.dtype).replace("torch.", ""),
+            "bits": q.bits,
+            "bshape": list(q.scale.shape),
+        }
+    header = {"format": FORMAT, "tensors": layout, "meta": _meta(model, meta)}
+    save_file(tensors, str(path), metadata={"cla": json.dumps(header)})
+
+
+def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+    with safe_open(str(path), framework="np") as fh:
+        header = json.loads((fh.metadata() or {}).get("cla", "{}"))
+    if header.get("format") != FORMAT:
+        raise ValueError(f"{path} is not a Compression Lab quantized artifact")
+    raw = load_file(str(path))
+    state: dict[str, torch.Tensor] = {}
+    for name, spec in header["tensors"].items():
+        if spec["layout"] == "bf16":
+            state[name] = (
+                torch.from_numpy(raw[name + ".bits"].copy()).view(torch.bfloat16).reshape(spec["shape"])
+            )
+            continue
+        if spec["layout"] != "affine":
+            state[name] = artifact.decode_tensor(name, spec, raw)
+            continue
+        shape = [int(s) for s in spec["shape"]]
+        count = int(np.prod(shape))
+        codes = torch.from_numpy(
+            artifact.unpack_bits(raw[name + ".codes"], int(spec["bits"]), count)
+        ).reshape(shape)
+        scale = torch.from_numpy(raw[name + ".scale"].copy()).reshape(spec["bshape"])
+        zero = torch.from_numpy(raw[name + ".zero"].copy()).reshape(spec["bshape"])
+        state[name] = core.dequantize_affine(codes, zero, scale).to(getattr(torch, spec["dtype"]))
+    return state, header.get("meta", {})
+
+
+def load(path: Path) -> nn.Module:
+    """Rebuild the quantized model (zoo architecture, activation grids, half precision) from its file."""
+    from compression.quantization import schemes
+
+    state, meta = read_state(path)
+    try:
+        model = models.build(
+            str(meta["model"]),
+            tuple(int(v) for v in meta["input_shape"]),  # type: ignore[union-attr]
+            int(meta["num_classes"]),  # type: ignore[arg-type]
+            float(meta.get("width", 1.0)),  # type: ignore[arg-type]
+        )
+    except KeyError as exc:
+        raise ValueError(f"{path}: the artifact does not name its architecture ({exc})") from exc
+    artifact.adopt_shapes(model, state)
+    dtype = meta.get("float_dtype")
+    if dtype:
+        model.to(schemes.FLOAT_DTYPES[str(dtype)])
+        model.register_forward_pre_hook(schemes._CastInput(schemes.FLOAT_DTYPES[str(dtype)]))
+        model.register_forward_hook(schemes._cast_output)
+        model._cla_float = dtype  # type: ignore[assignment]
+    model.load_state_dict(state)
+    mods = dict(model.named_modules())
+    hooks: dict[str, model_ops.ActQuant] = {}
+    for name, d in dict(meta.get("activations", {})).items():  # type: ignore[call-overload]
+        hooks[name] = model_ops.ActQuant(str(d["mode"]), int(d["bits"]), float(d["scale"]), float(d["zero"]))
+        mods[name].register_forward_pre_hook(hooks[name])
+    model._cla_act = hooks  # type: ignore[assignment]
+    return model.eval()
+
+
+# ---------------------------------------------------------------- measurement
+
+
+def theoretical_bytes(model: nn.Module) -> tuple[int, float]:
+    """Non-zero weights x their bits: per-channel grids count at their code width (metrics'
+    per-tensor count of distinct values would see channels x 2^bits levels), real INT8 at 8 bits."""
+    recs = model_ops.verified_records(model)
+    int8_layers = {
+        n
+        for n, m in model.named_modules()
+        if callable(getattr(m, "weight", None)) and not isinstance(m.weight, nn.Parameter)
+    }
+    bits_total = 0.0
+    weighted = 0.0
+    n = 0
+    for name, t in metrics.weight_tensors(model):
+        layer, _, leaf = name.rpartition(".")
+        q = recs.get(layer) if leaf == "weight" else None
+        if q is not None and q.kind == "affine":
+            b = float(min(q.bits, core.bits_needed(int(torch.unique(q.codes).numel()))))
+        elif leaf == "weight" and layer in int8_layers:
+            b = 8.0
+        else:
+            b = metrics.effective_bits(t)
+        bits_total += int((t != 0).sum()) * b
+        weighted += t.numel() * b
+        n += t.numel()
+    return int(np.ceil(bits_total / 8)), (weighted / n if n else 0.0)
+
+
+def measure(
+    model: nn.Module,
+    ds: Dataset,
+    *,
+    latency: bool = True,
+    min_run_time: float = 0.3,
+    macs_model: nn.Module | None = None,
+    writer: metrics.ArtifactWriter | None = None,
+) -> metrics.Measurement:
+    """`metrics.measure` with this module's writer and per-channel-aware theoretical size."""
+    real_int8 = metrics.is_quantized_model(model)
+    if writer is None and not real_int8:
+        writer = save
+    half = bool(getattr(model, "_cla_float", None))
+    m = metrics.measure(
+        model,
+        ds,
+        latency=latency,
+        min_run_time=min_run_time,
+        macs_model=macs_model,
+        writer=writer,
+        runs_dense=False if half else None,
+    )
+    theo, bits = theoretical_bytes(model)
+    return dataclasses.replace(m, size_theoretical_bytes=theo, effective_bits=bits)
+
+
+def kind_of(model: nn.Module) -> str:
+    """ "int8" (real quantized kernels), "half" (float16/bfloat16 kernels) or "simulated" (fake quant)."""
+    if metrics.is_quantized_model(model):
+        return "int8"
+    if getattr(model, "_cla_float", None):
+        return "half"
+    return "simulated"
+
+
+def gap_notes(m: metrics.Measurement, model: nn.Module) -> list[str]:
+    """metrics.explain_gaps, with the notes that differ for half precision and real INT8."""
+    kind = kind_of(model)
+    notes = metrics.explain_gaps(m)
+    if kind == "half":
+        notes = [n for n in notes if "INT8" not in n]
+        dtype = getattr(model, "_cla_float", "half precision")
+        notes.append(
+            f"Weights are stored and executed in {dtype}: the file halves; CPU speed depends on "
+            "whether this processor has native half-precision arithmetic (many convert to float32)."
+        )
+    if kind == "simulated" and model_ops.act_hooks(model):
+        notes.append(
+            "Activations are fake-quantized too: each layer's input is rounded to its grid and back to "
+            "float, which adds work, so simulated latency can even rise."
+        )
+    if kind == "int8" and m.latency_b1_ms is not None:
+        notes.append(
+            "At batch 1 INT8 can be slower than float32: quantizing the input and dequantizing the output "
+            "are fixed costs that a single small image cannot amortise; at batch 256 the faster INT8 "
+            "matrix kernels dominate."
+        )
+    return notes
