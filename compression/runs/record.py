@@ -38,6 +38,8 @@ def save_artifact(model: nn.Module, folder: Path, meta: dict[str, Any]) -> Path:
     stem = folder / uuid.uuid4().hex
     path = stem.with_suffix(".cla")
     try:
+        if metrics.is_quantized_model(model):  # packed INT8 weights are not plain tensors
+            raise TypeError("real quantized modules")
         artifact.save(model, path, meta)
         artifact.read_state(path)  # prove it reads back before a run points at it
         return path
