@@ -36,8 +36,18 @@ if [ -f scripts/postgres.sh ]; then
     source scripts/postgres.sh
 fi
 
+# Lint first, but run the tests even when lint fails: one run reports everything; the exit code fails if either does.
 echo "lint: ruff check"
-.venv/bin/ruff check .
+lint=0
+.venv/bin/ruff check . || lint=$?
 
+# No path given: pytest uses testpaths (tests/) from pyproject.toml; a path narrows the run, e.g.
+#   bash scripts/test.sh tests/unit -k artifact       bash scripts/test.sh -m "not e2e"
 echo "test: pytest"
-.venv/bin/python -m pytest -q -p no:cacheprovider --timeout=900 tests "$@"
+tests=0
+.venv/bin/python -m pytest -q -p no:cacheprovider --timeout=900 "$@" || tests=$?
+
+if [ "$lint" != 0 ]; then
+    echo "FAILED: ruff check (see above)" >&2
+fi
+[ "$tests" = 0 ] && [ "$lint" = 0 ]
