@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import Page, expect
 
+from tests.e2e import helpers
 from tests.e2e.helpers import wait_idle
 
 SCREENSHOTS = Path(__file__).parent / "screenshots"
@@ -23,6 +26,18 @@ def _top1(page: Page) -> str:
     return card.get_by_test_id("stMetricValue").inner_text().strip()
 
 
+def _assert_router_ran(page: Page) -> None:
+    """app.py (st.navigation) ran, not the page file alone (Streamlit's legacy pages/ auto-discovery).
+
+    On a fresh server, a first request for a page URL can run pages/<x>.py without app.py when the
+    folder is called pages/: the tab title is then the file name and the nav lists 'app'.
+    """
+    expect(page).to_have_title(re.compile("Compression Lab"))
+    nav = page.get_by_test_id("stSidebarNav")
+    expect(nav.get_by_role("link", name="app", exact=True)).to_have_count(0)
+    expect(nav.get_by_role("link", name=re.compile("Model"))).to_have_count(1)
+
+
 def _pick_sidebar(page: Page, label: str, option: re.Pattern[str]) -> None:
     """Open the sidebar selectbox with this label and click the option whose text matches."""
     box = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text=label)
@@ -35,6 +50,7 @@ def test_deep_link_then_switch_dataset(app_url: str, page: Page) -> None:
     # First request on this fresh server is a page URL (the st.navigation deep-link pitfall).
     page.goto(f"{app_url}/model?dataset=digits&model=lenet5")
     wait_idle(page)
+    _assert_router_ran(page)
     expect(page.locator(METRIC).first).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
     digits_top1 = _top1(page)
@@ -53,9 +69,20 @@ def test_deep_link_then_switch_dataset(app_url: str, page: Page) -> None:
     page.screenshot(path=str(SCREENSHOTS / "model_fashion.png"), full_page=True)
 
 
-def test_copied_link_opens_same_view(app_url: str, page: Page) -> None:
-    page.goto(f"{app_url}/model?dataset=fashion-mnist&model=lenet-300-100")
+@pytest.fixture()
+def fresh_url(app_env: dict[str, str]) -> Iterator[str]:
+    """A server of its own: a copied link must work as the first request a server ever sees."""
+    url, proc = helpers.start_server(app_env)
+    try:
+        yield url
+    finally:
+        helpers.stop_server(proc)
+
+
+def test_copied_link_opens_same_view(fresh_url: str, page: Page) -> None:
+    page.goto(f"{fresh_url}/model?dataset=fashion-mnist&model=lenet-300-100")
     wait_idle(page)
+    _assert_router_ran(page)
     expect(page.locator(METRIC).first).to_be_visible()
     sidebar = page.get_by_test_id("stSidebar")
     expect(sidebar.get_by_test_id("stSelectbox").filter(has_text="Dataset")).to_contain_text("Fashion")
