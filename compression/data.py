@@ -281,7 +281,7 @@ DATASETS: dict[str, DatasetSpec] = {
 
 
 def _to_tensor(x: np.ndarray) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(x)).float().div_(255.0)
+    t = torch.from_numpy(np.array(x, dtype=np.uint8)).float().div_(255.0)
     return t.unsqueeze(1) if t.ndim == 3 else t
 
 

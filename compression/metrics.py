@@ -305,3 +305,18 @@ def layer_table(model: nn.Module, input_shape: tuple[int, int, int]) -> list[dic
     for r in rows:
         r["size_share"] = int(r["params"]) / max(1, total_bytes)  # type: ignore[arg-type]
     return rows
+
+
+def layer_weights(model: nn.Module) -> dict[str, torch.Tensor]:
+    """The weight tensor (not bias) of every layer that has one, by layer name."""
+    return {
+        name.removesuffix(".weight"): t
+        for name, t in weight_tensors(model)
+        if name.endswith(".weight") and t.dim() > 1
+    }
+
+
+def sample_predictions(model: nn.Module, ds: Dataset, n: int = 16) -> tuple[torch.Tensor, list[int], list[int]]:
+    """The first `n` test images (un-normalised for display), their labels and predictions."""
+    x = ds.x_test[:n]
+    return x, ds.y_test[:n].tolist(), predict(model, x).tolist()

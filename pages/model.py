@@ -1,5 +1,144 @@
-"""Model page (placeholder until the full page lands)."""
+"""Model page: the baseline (or uploaded) model with every measurement and what it means."""
 
-from ui import sidebar
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from compression import fmt, metrics, uploads
+from compression.charts import model as charts
+from ui import sidebar, state
 
 ctx = sidebar.render()
+
+
+@st.cache_data(show_spinner="Measuring accuracy, size, MACs and latency...", max_entries=32)
+def measure(weights_hash: str, dataset: str, _ctx: sidebar.Context) -> dict[str, object]:
+    """Cached per (weights, dataset): the full measurement, layer table and confusion matrix."""
+    m = metrics.measure(_ctx.model, _ctx.ds)
+    return {
+        "m": m,
+        "layers": metrics.layer_table(_ctx.model, _ctx.ds.input_shape),
+        "confusion": metrics.confusion(_ctx.model, _ctx.ds).numpy(),
+    }
+
+
+st.title(f"{ctx.config.model} on {ctx.choice.dataset}")
+st.caption(
+    f"{ctx.source} · weights `{ctx.weights_hash}` · {ctx.ds.num_classes} classes · input "
+    f"{'x'.join(map(str, ctx.ds.input_shape))} · test split {len(ctx.ds.x_test):,} images "
+    f"(validation {len(ctx.ds.x_val):,}, train {len(ctx.ds.x_train):,})"
+)
+result = measure(ctx.weights_hash, ctx.choice.dataset, ctx)
+m: metrics.Measurement = result["m"]  # type: ignore[assignment]
+
+cols = st.columns(4)
+cols[0].metric("Top-1 accuracy", f"{m.top1:.2%}", help="Share of test images whose top prediction is right.")
+cols[1].metric("Top-5 accuracy", f"{m.top5:.2%}", help="Share whose true class is among the 5 highest scores.")
+cols[2].metric("Parameters", f"{m.params_total:,}", help="Every stored weight and bias.")
+cols[3].metric("Non-zero parameters", f"{m.params_nonzero:,}", help="What is left after pruning.")
+cols = st.columns(4)
+cols[0].metric("Size on disk", fmt.bytes_(m.size_artifact_bytes), help="Bytes of the artifact really written.")
+cols[1].metric("Dense fp32 size", fmt.bytes_(m.size_dense_bytes), help="4 bytes per parameter.")
+cols[2].metric("MACs / image", fmt.count(m.macs), help="Multiply-accumulates executed (torch flop counter / 2).")
+cols[3].metric(
+    "Latency batch 1 / 256",
+    f"{m.latency_b1_ms:.2f} / {m.latency_b256_ms:.1f} ms",
+    help=f"Median of torch.utils.benchmark on this CPU with {m.threads} threads.",
+)
+
+with st.expander("What these numbers mean", expanded=False):
+    st.markdown(
+        f"""
+- **Top-1 / top-5** are measured on the fixed test split, never used for training or for choices.
+  The loss (cross-entropy) is {m.loss:.3f}.
+- **Size on disk** is the byte count of the model's artifact, written to disk and read back: it is what you would
+  ship. **Dense fp32** is 4 bytes per parameter. **Theoretical size** ({fmt.bytes_(m.size_theoretical_bytes)}) counts
+  only non-zero weights at their effective bit width ({m.effective_bits:.1f} bits on average): what compression
+  promises before the cost of indices, codebooks and headers.
+- **MACs** are multiply-accumulates per image counted by running the model under `torch.utils.flop_counter`.
+  **Effective MACs** ({fmt.count(m.macs_effective)}) skip multiplications by zero weights: only hardware that skips
+  zeros gets them.
+- **Latency** is the median of `torch.utils.benchmark` at batch 1 (one request) and batch 256 (throughput) with
+  {m.threads} CPU threads. Absolute times vary between machines; compare ratios measured on the same one.
+"""
+    )
+for note in metrics.explain_gaps(m):
+    st.info(note)
+
+st.subheader("Layers")
+st.caption("Every layer with weights: its shape, parameters, sparsity, bits per weight, MACs and share of the size.")
+layers = pd.DataFrame(result["layers"])
+st.dataframe(
+    layers,
+    hide_index=True,
+    width="stretch",
+    column_config={
+        "sparsity": st.column_config.ProgressColumn("sparsity", format="percent", min_value=0, max_value=1),
+        "size_share": st.column_config.ProgressColumn("share of size", format="percent", min_value=0, max_value=1),
+        "macs": st.column_config.NumberColumn("MACs", format="localized"),
+        "params": st.column_config.NumberColumn("params", format="localized"),
+    },
+)
+
+left, right = st.columns(2)
+weights = metrics.layer_weights(ctx.model)
+names = list(weights)
+with left:
+    layer = st.selectbox("Layer", names, index=names.index(state.url_choice("layer", names[0], names)), key="layer")
+    st.query_params["layer"] = layer
+    log_y = st.toggle("Log scale", value=st.query_params.get("log") == "1", key="log")
+    st.query_params["log"] = "1" if log_y else "0"
+    st.plotly_chart(charts.plot_weight_histogram(weights[layer].numpy(), layer, log_y), key="hist")
+    st.caption("Trained weights cluster near zero: that is why pruning the smallest ones costs little accuracy.")
+with right:
+    st.plotly_chart(charts.plot_confusion(result["confusion"], ctx.ds.classes), key="confusion")  # type: ignore[arg-type]
+    st.caption("Off-diagonal cells are mistakes: the classes this model confuses.")
+
+images, labels, preds = metrics.sample_predictions(ctx.model, ctx.ds, 16)
+st.plotly_chart(
+    charts.plot_samples(images.numpy(), [ctx.ds.classes[i] for i in labels], [ctx.ds.classes[i] for i in preds]),
+    key="samples",
+)
+
+st.subheader("Use your own weights")
+st.caption(
+    f"Upload a state_dict (.pt/.pth) or .safetensors for **{ctx.config.model}** on **{ctx.choice.dataset}**. "
+    f"Files are read with `torch.load(weights_only=True)` or safetensors only, up to {uploads.MAX_BYTES // 2**20} MB; "
+    "anything that would need arbitrary unpickling is refused."
+)
+upload = st.file_uploader("Weights file", type=["pt", "pth", "safetensors"], key="upload")
+if upload is not None:
+    try:
+        digest = uploads.accept(upload.name, upload.getvalue(), ctx.choice.dataset, ctx.choice.model)
+    except uploads.UploadError as exc:
+        st.error(f"Upload refused: {exc}")
+    else:
+        if st.query_params.get("weights") != digest:
+            st.query_params["weights"] = digest
+            st.rerun()
+
+st.subheader("Record and download")
+left, right = st.columns(2)
+with left:
+    try:
+        from ui.record import record_button
+    except ImportError:
+        st.caption("The run store is not available in this build.")
+    else:
+        record_button(ctx, ctx.model, [], m, technique="baseline", key="baseline")
+with right:
+    st.download_button(
+        "Download measurements (JSON)",
+        json.dumps({"dataset": ctx.choice.dataset, "model": ctx.choice.model, **m.as_dict()}, indent=2),
+        file_name=f"{ctx.choice.dataset}_{ctx.choice.model}_measurements.json",
+        mime="application/json",
+    )
+    st.download_button(
+        "Download per-layer table (CSV)",
+        layers.to_csv(index=False),
+        file_name=f"{ctx.choice.dataset}_{ctx.choice.model}_layers.csv",
+        mime="text/csv",
+    )

@@ -1,0 +1,44 @@
+"""Shared by the benchmarks: the machine description and result writing."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, object]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "load_average_1m": os.getloadavg()[0],
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
+
+
+def write_results(name: str, results: dict[str, object], summary_md: str) -> None:
+    """bench/results/<name>.json (everything) and <name>.md (the table the README quotes)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=str))
+    m = results.get("machine", machine())
+    header = f"# {name}\n\nMachine: {m}\n\n"  # type: ignore[union-attr]
+    (RESULTS / f"{name}.md").write_text(header + summary_md + "\n")
+    print(header + summary_md)
