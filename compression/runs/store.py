@@ -385,6 +385,7 @@ class RunStore:
         arch: Sequence[str] | None = None,
         technique: Sequence[str] | None = None,
         tag: Sequence[str] | None = None,
+        ids: Iterable[int] | None = None,
         with_layers: bool = False,
     ) -> pd.DataFrame:
         """Runs as a DataFrame (one row each; recipe and tags decoded), optionally filtered."""
@@ -393,6 +394,8 @@ class RunStore:
         for name, values in (("dataset", dataset), ("arch", arch), ("technique", technique)):
             if values:
                 q = q.where(schema.runs.c[name].in_(list(values)))
+        if ids is not None:
+            q = q.where(schema.runs.c.id.in_([int(i) for i in ids]))
         with self._conn() as conn:
             result = conn.execute(q)
             df = pd.DataFrame(result.fetchall(), columns=list(result.keys()))

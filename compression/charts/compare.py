@@ -1,0 +1,349 @@
+"""Compare page charts: the accuracy-versus-cost Pareto front of every run, and per-layer comparison.
+
+Private `_x_data` functions extract plain data from a runs DataFrame (tested on their own);
+public `plot_x` functions turn it into a styled Plotly figure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from compression import pareto
+from compression.charts.style import PALETTE, style
+
+
+@dataclass(frozen=True)
+class Axis:
+    label: str
+    short: str  # for tables and legends
+    fmt: str  # plotly number format for hover
+
+
+COST_AXES: dict[str, Axis] = {
+    "size_artifact_bytes": Axis("Measured size: bytes of the model file on disk", "measured size (B)", ",d"),
+    "size_theoretical_bytes": Axis(
+        "Theoretical size: non-zero weights × effective bits", "theoretical size (B)", ",d"
+    ),
+    "macs": Axis("Executed MACs per image", "MACs", ",d"),
+    "macs_effective": Axis("Effective MACs per image (zero-skipping hardware)", "effective MACs", ",d"),
+    "latency_b1_ms": Axis("Latency at batch 1 (ms, this CPU)", "latency b1 (ms)", ".3f"),
+    "latency_b256_ms": Axis("Latency at batch 256 (ms, this CPU)", "latency b256 (ms)", ".2f"),
+}
+ACCURACY_AXES: dict[str, str] = {"top1": "Top-1 accuracy (test split)", "top5": "Top-5 accuracy (test split)"}
+SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "x", "triangle-down", "pentagon", "hexagon"]
+FADED = 0.22  # opacity of dominated runs: visible, but the front stands out
+WEBGL_ABOVE = 1500  # points; beyond this the chart draws with WebGL to stay interactive
+
+
+def recipe_text(recipe: Sequence[dict[str, Any]], limit: int = 160) -> str:
+    """A recipe in one line: "magnitude-prune(amount=0.5) → kmeans(bits=4)"."""
+    if not recipe:
+        return "baseline (no compression)"
+    parts = []
+    for step in recipe:
+        args = ", ".join(f"{k}={v}" for k, v in step.items() if k != "technique")
+        parts.append(f"{step.get('technique', '?')}({args})")
+    text = " → ".join(parts)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# ---------------------------------------------------------------- the Pareto chart
+
+
+@dataclass(frozen=True)
+class ParetoData:
+    points: pd.DataFrame  # id, x, y, technique, dataset, arch, symbol_key, on_front, baseline, recipe
+    fronts: dict[str, tuple[list[float], list[float]]]  # per dataset: front x, y sorted by cost
+    dropped: int  # runs without a value on the chosen cost axis (e.g. latency not measured)
+
+
+def _pareto_data(
+    df: pd.DataFrame, cost: str, accuracy: str = "top1", symbol_by: str = "dataset"
+) -> ParetoData:
+    """Points and per-dataset fronts (accuracy maximised, cost minimised).
+
+    Fronts are computed per dataset: accuracies on different test sets are not comparable.
+    """
+    if cost not in COST_AXES:
+        raise ValueError(f"unknown cost axis {cost!r}; choose from {', '.join(COST_AXES)}")
+    cols = ["id", "technique", "dataset", "arch", "recipe", "tags", accuracy, cost]
+    sub = df[cols].copy() if len(df) else pd.DataFrame(columns=cols)
+    sub[cost] = pd.to_numeric(sub[cost], errors="coerce")
+    sub[accuracy] = pd.to_numeric(sub[accuracy], errors="coerce")
+    valid = sub[cost].notna() & sub[accuracy].notna()
+    dropped = int((~valid).sum())
+    sub = sub[valid].reset_index(drop=True)
+    pts = pd.DataFrame(
+        {
+            "id": sub["id"].astype(int),
+            "x": sub[cost].astype(float),
+            "y": sub[accuracy].astype(float),
+            "technique": sub["technique"].astype(str),
+            "dataset": sub["dataset"].astype(str),
+            "arch": sub["arch"].astype(str),
+            "symbol_key": sub[symbol_by].astype(str) if symbol_by in sub else "",
+            "baseline": sub["technique"].eq("baseline"),
+            "recipe": [recipe_text(r) for r in sub["recipe"]],
+            "tags": [", ".join(t) for t in sub["tags"]],
+        }
+    )
+    pts["on_front"] = False
+    fronts: dict[str, tuple[list[float], list[float]]] = {}
+    for name, group in pts.groupby("dataset", sort=True):
+        mask = pareto.non_dominated(group[["y", "x"]].to_numpy(), ["max", "min"])
+        pts.loc[group.index[mask], "on_front"] = True
+        front = group[mask].sort_values(["x", "y"])
+        fronts[str(name)] = (front["x"].tolist(), front["y"].tolist())
+    return ParetoData(pts, fronts, dropped)
+
+
+def plot_pareto(
+    df: pd.DataFrame,
+    cost: str = "size_artifact_bytes",
+    *,
+    accuracy: str = "top1",
+    symbol_by: str = "dataset",
+    log_x: bool = False,
+    selected: Sequence[int] = (),
+    height: int = 520,
+) -> go.Figure:
+    """Accuracy against a cost: colour = technique, symbol = dataset or architecture, front = step line."""
+    data = _pareto_data(df, cost, accuracy, symbol_by)
+    pts = data.points
+    fig = go.Figure()
+    scatter = go.Scattergl if len(pts) > WEBGL_ABOVE else go.Scatter
+    symbol_of = {k: SYMBOLS[i % len(SYMBOLS)] for i, k in enumerate(sorted(pts["symbol_key"].unique()))}
+    chosen = set(int(i) for i in selected)
+    axis = COST_AXES[cost]
+    # Hover text built once, vectorised; customdata carries only the run id (what selection reads).
+    hover_text = (
+        "<b>Run #" + pts["id"].astype(str) + "</b> · " + pts["technique"] + "<br>" + pts["arch"] + " on "
+        + pts["dataset"] + "<br>recipe: " + pts["recipe"] + "<br>tags: " + pts["tags"]
+    )  # fmt: skip
+    hover = f"%{{text}}<br>{accuracy} %{{y:.2%}} · {axis.short} %{{x:{axis.fmt}}}<extra></extra>"
+    techniques = sorted(pts["technique"].unique(), key=lambda t: (t != "baseline", t))
+    for i, tech in enumerate(techniques):
+        is_base = tech == "baseline"
+        color = "#111827" if is_base else PALETTE[i % len(PALETTE)]
+        # One trace per (technique, symbol group): scalar colour and symbol keep 10k points fast to build.
+        for j, (key, g) in enumerate(pts[pts["technique"] == tech].groupby("symbol_key", sort=True)):
+            picked = g["id"].isin(chosen).to_numpy()
+            front = g["on_front"].to_numpy()
+            fig.add_trace(
+                scatter(
+                    x=g["x"].to_numpy(),
+                    y=g["y"].to_numpy(),
+                    mode="markers",
+                    name=tech,
+                    legendgroup=tech,
+                    showlegend=j == 0,
+                    customdata=g["id"].to_numpy(),
+                    text=hover_text[g.index].to_numpy(),
+                    hovertemplate=hover,
+                    marker={
+                        "color": color,
+                        "symbol": "star" if is_base else symbol_of[key],
+                        "size": 18 if is_base else 11,
+                        "opacity": np.where(front | picked, 1.0, FADED),
+                        "line": {
+                            "width": np.where(picked, 3.0, np.where(front, 1.0, 0.0)),
+                            "color": "#111827",
+                        },
+                    },
+                )
+            )
+    for name, (xs, ys) in data.fronts.items():
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"shape": "hv", "color": "#475569", "width": 2, "dash": "dot"},
+                name=f"Pareto front ({name})" if len(data.fronts) > 1 else "Pareto front",
+                hoverinfo="skip",
+            )
+        )
+    base = pts[pts["baseline"]]
+    if 0 < len(base) <= 8:
+        for _, row in base.iterrows():
+            fig.add_annotation(
+                x=np.log10(row["x"]) if log_x and row["x"] > 0 else row["x"],
+                y=row["y"],
+                text=f"baseline {row['arch']}",
+                showarrow=True,
+                arrowhead=0,
+                ax=0,
+                ay=-28,
+                font={"size": 12},
+            )
+    if len(symbol_of) > 1:  # a legend for the symbols: invisible dummy traces
+        for key, sym in symbol_of.items():
+            fig.add_trace(
+                go.Scatter(
+                    x=[None],
+                    y=[None],
+                    mode="markers",
+                    name=f"{symbol_by}: {key}",
+                    marker={"symbol": sym, "color": "#64748b", "size": 10},
+                    hoverinfo="skip",
+                )
+            )
+    style(fig, None, height=height)
+    fig.update_layout(dragmode="select", clickmode="event+select", hovermode="closest", uirevision=cost)
+    fig.update_xaxes(title=axis.label, type="log" if log_x else "linear")
+    fig.update_yaxes(title=ACCURACY_AXES.get(accuracy, accuracy), tickformat=".0%")
+    return fig
+
+
+def selected_ids(event: Any) -> list[int]:
+    """Run ids from a Streamlit plotly selection event (box, lasso or clicked points)."""
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError, AttributeError):
+        return []
+    ids: list[int] = []
+    for p in points or []:
+        custom = p.get("customdata") if isinstance(p, dict) else None
+        if isinstance(custom, list | tuple):
+            custom = custom[0] if custom else None
+        if custom is not None:
+            try:
+                rid = int(custom)
+            except (TypeError, ValueError):
+                continue
+            if rid not in ids:
+                ids.append(rid)
+    return ids
+
+
+# ---------------------------------------------------------------- side by side
+
+
+ROWS: list[tuple[str, str]] = [
+    ("technique", "Technique"),
+    ("recipe_text", "Recipe"),
+    ("dataset", "Dataset"),
+    ("arch", "Architecture"),
+    ("top1", "Top-1 accuracy"),
+    ("top5", "Top-5 accuracy"),
+    ("loss", "Test loss"),
+    ("params_total", "Parameters"),
+    ("params_nonzero", "Non-zero parameters"),
+    ("sparsity", "Sparsity"),
+    ("effective_bits", "Effective bits"),
+    ("size_dense_bytes", "Dense fp32 size (B)"),
+    ("size_theoretical_bytes", "Theoretical size (B)"),
+    ("size_artifact_bytes", "Measured size (B)"),
+    ("compression", "Compression vs dense (measured)"),
+    ("macs", "Executed MACs"),
+    ("macs_effective", "Effective MACs"),
+    ("latency_b1_ms", "Latency b1 (ms)"),
+    ("latency_b256_ms", "Latency b256 (ms)"),
+    ("runs_dense", "Runs dense float"),
+    ("who", "Who"),
+    ("created_at", "Recorded"),
+    ("tags", "Tags"),
+    ("notes", "Notes"),
+]
+
+
+def side_by_side(df: pd.DataFrame) -> pd.DataFrame:
+    """Chosen runs as columns ("#12 magnitude-prune"), measurements as rows, formatted as text."""
+    out: dict[str, list[str]] = {}
+    for _, r in df.iterrows():
+        derived = {
+            "recipe_text": recipe_text(r["recipe"], limit=80),
+            "sparsity": 1 - r["params_nonzero"] / max(1, r["params_total"]),
+            "compression": r["size_dense_bytes"] / max(1, r["size_artifact_bytes"]),
+        }
+        col = []
+        for key, _label in ROWS:
+            v = derived[key] if key in derived else r.get(key)
+            col.append(_fmt(key, v))
+        out[f"#{int(r['id'])} {r['technique']}"] = col
+    return pd.DataFrame(out, index=[label for _, label in ROWS])
+
+
+def _fmt(key: str, v: Any) -> str:
+    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+        return "—"
+    if key in ("top1", "top5", "sparsity"):
+        return f"{float(v):.2%}"
+    if key == "compression":
+        return f"{float(v):.1f}×"
+    if key in ("loss", "effective_bits"):
+        return f"{float(v):.3g}"
+    if key.startswith("latency"):
+        return f"{float(v):.3f}"
+    if key == "tags":
+        return ", ".join(v)
+    if key == "created_at":
+        return pd.Timestamp(v).strftime("%Y-%m-%d %H:%M UTC")
+    if isinstance(v, bool | np.bool_):
+        return "yes" if v else "no"
+    if isinstance(v, int | np.integer):
+        return f"{int(v):,}"
+    return str(v)
+
+
+# ---------------------------------------------------------------- per layer
+
+LAYER_METRICS: dict[str, str] = {
+    "sparsity": "Sparsity (fraction of zero weights)",
+    "bits": "Effective bits per weight",
+    "params": "Parameters",
+}
+
+
+def _layers_data(df: pd.DataFrame) -> pd.DataFrame:
+    """Long table (run, layer, order, sparsity, bits, params) from runs that stored per-layer rows."""
+    rows: list[dict[str, Any]] = []
+    for _, r in df.iterrows():
+        layers = r.get("layers")
+        if not isinstance(layers, list):
+            continue
+        label = f"#{int(r['id'])} {r['technique']}"
+        for order, layer in enumerate(layers):
+            rows.append(
+                {
+                    "run": label,
+                    "layer": str(layer.get("layer", "?")),
+                    "order": order,
+                    "sparsity": float(layer.get("sparsity", 0.0)),
+                    "bits": float(layer.get("bits", 0.0)),
+                    "params": int(layer.get("params", 0)),
+                }
+            )
+    return pd.DataFrame(rows, columns=["run", "layer", "order", "sparsity", "bits", "params"])
+
+
+def plot_layers(df: pd.DataFrame, metric: str = "sparsity", height: int = 380) -> go.Figure:
+    """Grouped bars: one group per layer, one bar per chosen run."""
+    data = _layers_data(df)
+    fig = go.Figure()
+    layer_order = list(dict.fromkeys(data.sort_values("order")["layer"])) if len(data) else []
+    for i, (run, g) in enumerate(data.groupby("run", sort=False)):
+        fig.add_trace(
+            go.Bar(
+                x=g["layer"],
+                y=g[metric],
+                name=str(run),
+                marker_color=PALETTE[i % len(PALETTE)],
+                hovertemplate=f"{run}<br>%{{x}}: %{{y}}<extra></extra>",
+            )
+        )
+    style(fig, None, height=height)
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(title="Layer", categoryorder="array", categoryarray=layer_order)
+    fig.update_yaxes(
+        title=LAYER_METRICS.get(metric, metric), tickformat=".0%" if metric == "sparsity" else None
+    )
+    if metric == "params":
+        fig.update_yaxes(type="log")
+    return fig

@@ -1,0 +1,365 @@
+"""Compare: the Pareto explorer over every recorded run (any technique, any session, any teammate)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from compression import pareto, runs
+from compression.charts import compare as charts
+from compression.runs import exchange
+from ui import sidebar, state
+
+ctx = sidebar.render()
+
+st.title("Compare runs: the Pareto front")
+st.markdown(
+    "Every result recorded in any lab (by you, in another tab, or by a teammate sharing the store) is "
+    "one point: **accuracy up, cost left is better**. A run is on the *Pareto front* when no other run on "
+    "the same dataset is at least as accurate **and** at least as cheap, and strictly better in one of "
+    "the two. Everything else is *dominated*: some run beats it on both counts."
+)
+st.latex(
+    r"a \succ b \iff \mathrm{acc}_a \ge \mathrm{acc}_b \;\wedge\; \mathrm{cost}_a \le \mathrm{cost}_b"
+    r"\;\wedge\; (a \ne b)"
+)
+
+store = runs.open_store()
+try:
+    version = store.version()
+except runs.StoreError as exc:
+    st.error(f"The run store cannot be read. {exc}")
+    st.stop()
+
+
+@st.cache_data(show_spinner="Loading runs...", max_entries=4)
+def load_runs(url: str, version: tuple[int, int, str]) -> pd.DataFrame:
+    """All runs (no per-layer tables); the key changes whenever any run is added, edited or deleted."""
+    return runs.open_store(url).frame()
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def build_chart(
+    url: str,
+    version: tuple[int, int, str],
+    ids: tuple[int, ...],
+    cost: str,
+    acc: str,
+    sym: str,
+    logx: bool,
+    sel: tuple,
+):  # -> go.Figure (cached: 10k runs stay fast while other widgets change)
+    df = load_runs(url, version)
+    return charts.plot_pareto(
+        df[df["id"].isin(ids)], cost, accuracy=acc, symbol_by=sym, log_x=logx, selected=sel
+    )
+
+
+def _url_list(key: str) -> list[str] | None:
+    raw = st.query_params.get(key)
+    return None if raw is None else [v for v in raw.split(",") if v]
+
+
+def _url_ids() -> list[int]:
+    out: list[int] = []
+    for v in _url_list("sel") or []:
+        try:
+            out.append(int(v))
+        except ValueError:
+            st.warning(f"Ignoring '{v}' in the selection link: not a run id.")
+    return out
+
+
+def _filter(label: str, key: str, options: list[str], default: list[str]) -> list[str]:
+    """A multiselect seeded from the URL (unknown values warned about), written back to the URL."""
+    wkey = f"cmp_{key}"
+    if wkey not in st.session_state:
+        wanted = _url_list(key)
+        wanted = default if wanted is None else wanted
+        unknown = [v for v in wanted if v not in options]
+        if unknown:
+            st.warning(f"No runs have {label.lower()} {', '.join(unknown)}; ignoring it in the link.")
+        st.session_state[wkey] = [v for v in wanted if v in options]
+    st.session_state[wkey] = [v for v in st.session_state[wkey] if v in options]
+    value = st.multiselect(label, options, key=wkey, placeholder="all")
+    st.query_params[key] = ",".join(value)
+    return value
+
+
+def empty_state() -> None:
+    st.info(
+        "**No runs recorded yet.** A run is one compressed (or baseline) model with its recipe and its "
+        "measurement. To add runs:\n\n"
+        "1. open the **Model** page and press **Record as run** to put the baseline on the chart;\n"
+        "2. in the **Pruning lab** or **Quantization lab**, compress the model and press **Record as run**;\n"
+        "3. or import a JSON export below, or headless: `python -m compression runs import runs.json`.\n\n"
+        f"Runs are stored in `{store.display_url}` (set `COMPRESSION_STORE` to share one store with a team)."
+    )
+
+
+def import_panel() -> None:
+    up = st.file_uploader(
+        "Import runs from a JSON export",
+        type=["json"],
+        max_upload_size=exchange.MAX_BYTES // (1024 * 1024),
+        key="cmp_import",
+        help="A file downloaded from this page or `python -m compression runs export`. It is checked field "
+        "by field; a file with any problem imports nothing. Model files are not part of an export.",
+    )
+    if up is None:
+        return
+    blob = up.getvalue()
+    digest = hashlib.sha256(blob).hexdigest()
+    if st.session_state.get("_cmp_imported") == digest:
+        st.success("This file has been imported.")
+        return
+    try:
+        rows = runs.parse_export(blob)
+    except runs.ImportRefused as exc:
+        st.error(f"Nothing was imported: {exc}")
+        return
+    st.write(f"`{up.name}` holds **{len(rows)}** valid runs.")
+    if st.button(f"Import {len(rows)} runs", key="cmp_import_go", type="primary"):
+        try:
+            ids = store.add_many(rows)
+        except runs.StoreError as exc:
+            st.error(f"Nothing was imported: {exc}")
+            return
+        st.session_state["_cmp_imported"] = digest
+        st.session_state["cmp_sel"] = ids[:8]
+        st.rerun()
+
+
+all_runs = load_runs(store.url, version)
+if all_runs.empty:
+    empty_state()
+    import_panel()
+    st.stop()
+
+# ---------------------------------------------------------------- filters and axes (all in the URL)
+
+with st.container(border=True):
+    c1, c2, c3, c4 = st.columns(4)
+    datasets = sorted(all_runs["dataset"].unique())
+    with c1:
+        default_ds = [ctx.choice.dataset] if ctx.choice.dataset in datasets else []
+        f_ds = _filter("Dataset", "ds", datasets, default_ds)
+    with c2:
+        f_arch = _filter("Architecture", "arch", sorted(all_runs["arch"].unique()), [])
+    with c3:
+        f_tech = _filter("Technique", "tech", sorted(all_runs["technique"].unique()), [])
+    with c4:
+        f_tag = _filter("Tag", "tag", sorted({t for ts in all_runs["tags"] for t in ts}), [])
+    a1, a2, a3, a4 = st.columns([2, 1, 1, 1])
+    cost_keys = list(charts.COST_AXES)
+    cost = a1.selectbox(
+        "Cost axis",
+        cost_keys,
+        index=cost_keys.index(state.url_choice("x", "size_artifact_bytes", cost_keys)),
+        format_func=lambda k: charts.COST_AXES[k].label,
+        key="cmp_x",
+    )
+    acc = a2.selectbox(
+        "Accuracy",
+        list(charts.ACCURACY_AXES),
+        index=list(charts.ACCURACY_AXES).index(state.url_choice("acc", "top1", list(charts.ACCURACY_AXES))),
+        key="cmp_acc",
+    )
+    sym = a3.radio(
+        "Symbol by",
+        ["dataset", "arch"],
+        index=["dataset", "arch"].index(state.url_choice("sym", "dataset", ["dataset", "arch"])),
+        format_func=lambda s: {"dataset": "dataset", "arch": "architecture"}[s],
+        horizontal=True,
+        key="cmp_sym",
+    )
+    logx = a4.toggle(
+        "Log scale (cost)", value=state.url_choice("logx", "0", ["0", "1"]) == "1", key="cmp_logx"
+    )
+    st.query_params.update({"x": cost, "acc": acc, "sym": sym, "logx": "1" if logx else "0"})
+
+mask = pd.Series(True, index=all_runs.index)
+for col, chosen_values in (("dataset", f_ds), ("arch", f_arch), ("technique", f_tech)):
+    if chosen_values:
+        mask &= all_runs[col].isin(chosen_values)
+if f_tag:
+    mask &= all_runs["tags"].map(lambda t: bool(set(f_tag) & set(t)))
+shown = all_runs[mask]
+if shown.empty:
+    st.warning("No runs match these filters. Clear a filter above to see more.")
+    st.stop()
+
+# ---------------------------------------------------------------- selection (URL <-> chart <-> multiselect)
+
+shown_ids = [int(i) for i in shown["id"]]
+if "cmp_sel" not in st.session_state:
+    st.session_state["cmp_sel"] = _url_ids()
+event_ids = charts.selected_ids(st.session_state.get("pareto"))
+if event_ids and event_ids != st.session_state.get("_cmp_last_event"):
+    st.session_state["cmp_sel"] = event_ids  # a new box or click selection replaces the choice
+st.session_state["_cmp_last_event"] = event_ids
+hidden = [i for i in st.session_state["cmp_sel"] if i not in shown_ids]
+if hidden:
+    st.caption(f"Chosen runs hidden by the filters: {', '.join(f'#{i}' for i in hidden)}.")
+st.session_state["cmp_sel"] = [i for i in st.session_state["cmp_sel"] if i in shown_ids]
+chosen = list(st.session_state["cmp_sel"])
+
+# ---------------------------------------------------------------- the chart
+
+data = charts._pareto_data(shown, cost, acc, sym)
+fig = build_chart(store.url, version, tuple(shown_ids), cost, acc, sym, logx, tuple(chosen))
+st.plotly_chart(fig, key="pareto", on_select="rerun", selection_mode=("box", "points"), width="stretch")
+on_front = int(data.points["on_front"].sum())
+st.caption(
+    f"{len(data.points)} runs shown, {on_front} on the front (solid, joined by the dotted step line); "
+    "faded points are dominated; the star is the unpruned baseline. **Drag a box** over points (or click "
+    "one) to compare them below; hover a point to see its recipe."
+    + (
+        f" {data.dropped} runs have no value on this axis (not measured) and are left out."
+        if data.dropped
+        else ""
+    )
+)
+hv_cols = st.columns(min(4, max(1, len(data.fronts))))
+for col, (name, (xs, ys)) in zip(hv_cols, list(data.fronts.items())[:4], strict=False):
+    g = data.points[data.points["dataset"] == name]
+    scale = max(float(g["x"].max()), 1e-12)
+    hv = pareto.hypervolume(np.c_[ys, np.asarray(xs) / scale], [0.0, 1.1], ["max", "min"])
+    col.metric(
+        f"Hypervolume, {name}",
+        f"{hv:.3f}",
+        help="Area of the (accuracy, cost / max cost) plane the front dominates, up to accuracy 0 and "
+        "cost 1.1 × max: one number that grows whenever any run improves the front.",
+    )
+
+# ---------------------------------------------------------------- chosen runs
+
+st.subheader("Chosen runs, side by side")
+st.multiselect(
+    "Chosen runs",
+    shown_ids,
+    key="cmp_sel",
+    format_func=lambda i: f"#{i} {shown.loc[shown['id'] == i, 'technique'].iloc[0]}",
+    help="Box-select or click points on the chart, or pick runs here.",
+)
+chosen = list(st.session_state["cmp_sel"])
+st.query_params["sel"] = ",".join(str(i) for i in chosen)
+
+if not chosen:
+    st.info("Drag a box over points on the chart (or click a point) to compare runs side by side.")
+else:
+    try:
+        picked = store.frame(ids=chosen, with_layers=True)
+    except runs.StoreError as exc:
+        st.error(str(exc))
+        st.stop()
+    picked = picked.set_index("id").loc[[i for i in chosen if i in set(picked["id"])]].reset_index()
+    st.table(charts.side_by_side(picked.head(8)))
+    if len(picked) > 8:
+        st.caption(f"Showing the first 8 of {len(picked)} chosen runs.")
+
+    st.markdown(
+        "**Per layer**: how each chosen run treats each layer (from the per-layer table stored with it)."
+    )
+    metric = st.radio(
+        "Per-layer quantity",
+        list(charts.LAYER_METRICS),
+        format_func=lambda m: charts.LAYER_METRICS[m],
+        horizontal=True,
+        key="cmp_layer_metric",
+    )
+    if charts._layers_data(picked).empty:
+        st.caption("These runs were recorded without a per-layer table.")
+    else:
+        st.plotly_chart(charts.plot_layers(picked.head(8), metric), key="cmp_layers")
+        st.caption(
+            "Bars per layer, one colour per run: where pruning removed weights and how many bits remain."
+        )
+
+    tab_file, tab_edit, tab_del = st.tabs(["Model file", "Tags and notes", "Delete"])
+    with tab_file:
+        rid = st.selectbox("Run", chosen, format_func=lambda i: f"#{i}", key="cmp_file_run")
+        row = picked[picked["id"] == rid].iloc[0]
+        path = Path(str(row["artifact_path"])) if row["artifact_path"] else None
+        if path is None:
+            st.caption("This run has no model file (imported from an export, or synthetic).")
+        elif not path.is_file() or path.resolve().parent != runs.artifact_dir(store):
+            st.caption(f"The model file `{path.name}` is not on this machine (recorded elsewhere?).")
+        else:
+            st.download_button(
+                f"Download run #{rid}'s model ({path.stat().st_size:,} bytes)",
+                data=path.read_bytes(),
+                file_name=f"run-{rid}-{row['arch']}{path.suffix}",
+                mime="application/octet-stream",
+                key="cmp_dl_artifact",
+                on_click="ignore",
+            )
+            st.caption(
+                "A `.cla` file is the compact safetensors artifact (`compression.artifact.load`); "
+                "a `.pt` file is a state dict of real INT8 modules."
+            )
+    with tab_edit:
+        rid = st.selectbox("Run", chosen, format_func=lambda i: f"#{i}", key="cmp_edit_run")
+        row = picked[picked["id"] == rid].iloc[0]
+        with st.form(f"cmp_edit_{rid}"):
+            tags = st.text_input("Tags (comma-separated)", value=", ".join(row["tags"]))
+            notes = st.text_area("Notes", value=row["notes"] or "")
+            if st.form_submit_button("Save tags and notes"):
+                try:
+                    store.update(int(rid), tags=[tags], notes=notes)
+                except runs.StoreError as exc:
+                    st.error(f"Not saved: {exc}")
+                else:
+                    st.toast(f"Run #{rid} updated.")
+                    st.rerun()
+    with tab_del:
+        if st.button(f"Delete {len(chosen)} chosen run(s)...", key="cmp_del"):
+            st.session_state["_cmp_confirm_delete"] = list(chosen)
+        pending = st.session_state.get("_cmp_confirm_delete")
+        if pending:
+            st.warning(
+                f"Delete runs {', '.join(f'#{i}' for i in pending)} and their model files? Everyone using "
+                "this store loses them; this cannot be undone."
+            )
+            y, n = st.columns(2)
+            if y.button("Yes, delete", type="primary", key="cmp_del_yes"):
+                try:
+                    gone = store.delete(pending)
+                except runs.StoreError as exc:
+                    st.error(f"Nothing deleted: {exc}")
+                else:
+                    st.session_state.pop("_cmp_confirm_delete", None)
+                    st.session_state["cmp_sel"] = []
+                    st.toast(f"Deleted {gone} run(s).")
+                    st.rerun()
+            if n.button("Cancel", key="cmp_del_no"):
+                st.session_state.pop("_cmp_confirm_delete", None)
+                st.rerun()
+
+# ---------------------------------------------------------------- share
+
+st.subheader("Share")
+s1, s2 = st.columns(2)
+shown_key = tuple(shown_ids)
+s1.download_button(
+    f"Download the {len(shown_ids)} shown runs (CSV)",
+    data=lambda: exchange.csv_frame(shown).to_csv(index=False),
+    file_name="runs.csv",
+    mime="text/csv",
+    key="cmp_dl_csv",
+    on_click="ignore",
+)
+s2.download_button(
+    f"Download the {len(shown_ids)} shown runs (JSON, importable)",
+    data=lambda: runs.export_json(store, shown_key),
+    file_name="runs.json",
+    mime="application/json",
+    key="cmp_dl_json",
+    on_click="ignore",
+)
+import_panel()
+st.caption(f"Store: `{store.display_url}` · {version[0]} runs in total.")
