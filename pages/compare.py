@@ -28,8 +28,8 @@ st.latex(
     r"\;\wedge\; (a \ne b)"
 )
 
-store = runs.open_store()
 try:
+    store = runs.open_store()
     version = store.version()
 except runs.StoreError as exc:
     st.error(f"The run store cannot be read. {exc}")
@@ -130,7 +130,7 @@ def import_panel() -> None:
             st.error(f"Nothing was imported: {exc}")
             return
         st.session_state["_cmp_imported"] = digest
-        st.session_state["cmp_sel"] = ids[:8]
+        st.session_state["_cmp_sel_next"] = ids[:8]
         st.rerun()
 
 
@@ -198,6 +198,8 @@ if shown.empty:
 shown_ids = [int(i) for i in shown["id"]]
 if "cmp_sel" not in st.session_state:
     st.session_state["cmp_sel"] = _url_ids()
+if "_cmp_sel_next" in st.session_state:  # set by import / delete before their rerun
+    st.session_state["cmp_sel"] = st.session_state.pop("_cmp_sel_next")
 event_ids = charts.selected_ids(st.session_state.get("pareto"))
 if event_ids and event_ids != st.session_state.get("_cmp_last_event"):
     st.session_state["cmp_sel"] = event_ids  # a new box or click selection replaces the choice
@@ -333,7 +335,7 @@ else:
                     st.error(f"Nothing deleted: {exc}")
                 else:
                     st.session_state.pop("_cmp_confirm_delete", None)
-                    st.session_state["cmp_sel"] = []
+                    st.session_state["_cmp_sel_next"] = []
                     st.toast(f"Deleted {gone} run(s).")
                     st.rerun()
             if n.button("Cancel", key="cmp_del_no"):
