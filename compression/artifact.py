@@ -71,7 +71,9 @@ def _encode_values(values: np.ndarray, prefix: str, out: dict[str, np.ndarray]) 
     return {"values": "dense"}
 
 
-def _decode_values(spec: dict[str, object], prefix: str, tensors: dict[str, np.ndarray], count: int) -> np.ndarray:
+def _decode_values(
+    spec: dict[str, object], prefix: str, tensors: dict[str, np.ndarray], count: int
+) -> np.ndarray:
     if spec["values"] == "codebook":
         codes = unpack_bits(tensors[prefix + ".codes"], int(spec["bits"]), count)  # type: ignore[arg-type]
         return tensors[prefix + ".codebook"][codes]
@@ -79,23 +81,24 @@ def _decode_values(spec: dict[str, object], prefix: str, tensors: dict[str, np.n
 
 
 def _gap_encode(flat_nonzero: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Relative indices with `bits`-bit gaps; a gap too long inserts a filler (an explicit zero)."""
+    """Relative indices with `bits`-bit gaps; a gap too long inserts fillers (explicit zeros).
+
+    Each entry stores the number of zeros skipped before it. A filler entry skips `limit` zeros
+    and stands on one more zero position, so it covers limit + 1 positions (Deep Compression).
+    """
     limit = (1 << bits) - 1
     positions = np.nonzero(flat_nonzero)[0]
-    gaps = np.diff(np.concatenate([[-1], positions])) - 1  # zeros skipped before each entry
-    fillers = np.where(gaps > limit, gaps // (limit + 1), 0)
-    out_gaps: list[np.ndarray] = []
-    is_filler: list[np.ndarray] = []
-    for gap, n_fill in zip(gaps.tolist(), fillers.tolist(), strict=True):
-        if n_fill:
-            out_gaps.append(np.full(n_fill, limit, dtype=np.int64))
-            is_filler.append(np.ones(n_fill, dtype=bool))
-            gap -= n_fill * (limit + 1)
-        out_gaps.append(np.array([gap], dtype=np.int64))
-        is_filler.append(np.zeros(1, dtype=bool))
-    if not out_gaps:
+    if positions.size == 0:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
-    return np.concatenate(out_gaps), np.concatenate(is_filler)
+    gaps = np.diff(np.concatenate([[-1], positions])) - 1  # zeros skipped before each entry
+    fillers = gaps // (limit + 1)
+    counts = fillers + 1
+    ends = np.cumsum(counts) - 1  # the real entry closes each group
+    out = np.full(int(counts.sum()), limit, dtype=np.int64)
+    out[ends] = gaps - fillers * (limit + 1)
+    is_filler = np.ones(out.size, dtype=bool)
+    is_filler[ends] = False
+    return out, is_filler
 
 
 def _gap_decode(gaps: np.ndarray, is_filler: np.ndarray, size: int) -> np.ndarray:
@@ -122,7 +125,7 @@ def encode_tensor(name: str, t: torch.Tensor, out: dict[str, np.ndarray]) -> dic
     dense_out: dict[str, np.ndarray] = {}
     dense_spec = {**spec, "layout": "dense", **_encode_values(a, name, dense_out)}
     candidates.append((sum(v.nbytes for v in dense_out.values()), dense_spec, dense_out))
-    if density < 0.5:
+    if density < 0.97:  # a bitmask (1 bit per weight) already pays off below ~97% density
         nz_vals = a[nonzero]
         mask_out: dict[str, np.ndarray] = {name + ".mask": np.packbits(nonzero)}
         mask_spec = {**spec, "layout": "bitmask", **_encode_values(nz_vals, name, mask_out)}
@@ -197,7 +200,9 @@ def adopt_shapes(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
     """
     for mod_name, module in model.named_modules():
         prefix = f"{mod_name}." if mod_name else ""
-        for p_name, p in list(module.named_parameters(recurse=False)) + list(module.named_buffers(recurse=False)):
+        for p_name, p in list(module.named_parameters(recurse=False)) + list(
+            module.named_buffers(recurse=False)
+        ):
             key = prefix + p_name
             if key in state and p is not None and tuple(p.shape) != tuple(state[key].shape):
                 new = state[key].to(p.dtype)

@@ -206,8 +206,7 @@ def _local_or_download(name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
     except Exception as exc:  # noqa: BLE001 - any download failure gets the same guidance
         tried.append(f"torchvision download into {download_root} ({type(exc).__name__})")
         raise DatasetUnavailable(
-            f"Dataset '{name}' was not found. Looked in: {'; '.join(tried)}. "
-            f"To get it: {_HOW_TO_GET[name]}."
+            f"Dataset '{name}' was not found. Looked in: {'; '.join(tried)}. To get it: {_HOW_TO_GET[name]}."
         ) from exc
 
     def arrays(ds: object) -> tuple[np.ndarray, np.ndarray]:

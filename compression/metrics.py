@@ -116,7 +116,10 @@ def effective_bits(t: torch.Tensor) -> float:
 
 
 def is_quantized_model(model: nn.Module) -> bool:
-    return any(callable(getattr(m, "weight", None)) and not isinstance(getattr(m, "weight"), nn.Parameter) for m in model.modules())
+    return any(
+        callable(getattr(m, "weight", None)) and not isinstance(m.weight, nn.Parameter)
+        for m in model.modules()
+    )
 
 
 # ---------------------------------------------------------------- compute
@@ -316,7 +319,9 @@ def layer_weights(model: nn.Module) -> dict[str, torch.Tensor]:
     }
 
 
-def sample_predictions(model: nn.Module, ds: Dataset, n: int = 16) -> tuple[torch.Tensor, list[int], list[int]]:
+def sample_predictions(
+    model: nn.Module, ds: Dataset, n: int = 16
+) -> tuple[torch.Tensor, list[int], list[int]]:
     """The first `n` test images (un-normalised for display), their labels and predictions."""
     x = ds.x_test[:n]
     return x, ds.y_test[:n].tolist(), predict(model, x).tolist()

@@ -131,9 +131,7 @@ class SmallResNet(nn.Module):
         self.layer1 = BasicBlock(chans[0], chans[0], 1)
         self.layer2 = BasicBlock(chans[0], chans[1], s)
         self.layer3 = BasicBlock(chans[1], chans[2], 2)
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(chans[2], num_classes)
-        )
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(chans[2], num_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.layer3(self.layer2(self.layer1(self.stem(x)))))
@@ -191,9 +189,7 @@ def _mobilenet_v3_small(input_shape: InputShape, num_classes: int, width: float 
     first = model.features[0][0]
     if h < 64 or c != 3:
         stride = 1 if h < 64 else 2
-        model.features[0][0] = nn.Conv2d(
-            c, first.out_channels, 3, stride=stride, padding=1, bias=False
-        )
+        model.features[0][0] = nn.Conv2d(c, first.out_channels, 3, stride=stride, padding=1, bias=False)
     return model
 
 

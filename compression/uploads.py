@@ -11,11 +11,10 @@ import hashlib
 import io
 import pickle
 import re
-import zipfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorsError
+from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -43,20 +42,26 @@ def parse_state_dict(name: str, blob: bytes) -> dict[str, torch.Tensor]:
     if suffix == ".safetensors":
         try:
             state = st_load(blob)
-        except (SafetensorsError, ValueError, OSError) as exc:
+        except (SafetensorError, ValueError, OSError) as exc:
             raise UploadError(f"'{name}' is not a valid safetensors file ({exc}).") from exc
     else:
         try:
             obj = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
-            reason = str(exc).splitlines()[0] if str(exc) else "unsafe content"
+            blocked = re.search(r"(?:unsupported GLOBAL|Unsupported global: GLOBAL) ([\w.]+)", str(exc))
+            if blocked:  # a pickle that wants to import something: exactly what weights_only blocks
+                raise UploadError(
+                    f"'{name}' was refused without running anything: it asks to import "
+                    f"`{blocked.group(1)}`, which only arbitrary unpickling could do, and arbitrary "
+                    "unpickling can run code. Save a state_dict (torch.save(model.state_dict(), path)) "
+                    "or a .safetensors file instead."
+                ) from exc
+            detail = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0][:200]
+            raise UploadError(f"'{name}' is not a readable PyTorch file ({detail}).") from exc
+        except Exception as exc:  # noqa: BLE001 - torch raises many types on garbage; all mean "unreadable"
             raise UploadError(
-                f"'{name}' was refused: it needs arbitrary unpickling, which could run code "
-                f"({reason[:200]}). Save a state_dict (torch.save(model.state_dict(), path)) "
-                "or a .safetensors file instead."
+                f"'{name}' is not a readable PyTorch file ({type(exc).__name__}: {str(exc)[:200]})."
             ) from exc
-        except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-            raise UploadError(f"'{name}' is not a readable PyTorch file ({str(exc)[:200]}).") from exc
         if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
             obj = obj["state_dict"]  # the common {"state_dict": ...} checkpoint layout
         if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
@@ -95,7 +100,9 @@ def accept(name: str, blob: bytes, dataset: str, model_name: str) -> str:
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
     clean = {k: v.detach().to(model.state_dict()[k].dtype).contiguous() for k, v in state.items()}
-    save_file(clean, str(folder / f"{digest}.safetensors"), metadata={"dataset": dataset, "model": model_name})
+    save_file(
+        clean, str(folder / f"{digest}.safetensors"), metadata={"dataset": dataset, "model": model_name}
+    )
     return digest
 
 

@@ -36,13 +36,19 @@ m: metrics.Measurement = result["m"]  # type: ignore[assignment]
 
 cols = st.columns(4)
 cols[0].metric("Top-1 accuracy", f"{m.top1:.2%}", help="Share of test images whose top prediction is right.")
-cols[1].metric("Top-5 accuracy", f"{m.top5:.2%}", help="Share whose true class is among the 5 highest scores.")
+cols[1].metric(
+    "Top-5 accuracy", f"{m.top5:.2%}", help="Share whose true class is among the 5 highest scores."
+)
 cols[2].metric("Parameters", f"{m.params_total:,}", help="Every stored weight and bias.")
 cols[3].metric("Non-zero parameters", f"{m.params_nonzero:,}", help="What is left after pruning.")
 cols = st.columns(4)
-cols[0].metric("Size on disk", fmt.bytes_(m.size_artifact_bytes), help="Bytes of the artifact really written.")
+cols[0].metric(
+    "Size on disk", fmt.bytes_(m.size_artifact_bytes), help="Bytes of the artifact really written."
+)
 cols[1].metric("Dense fp32 size", fmt.bytes_(m.size_dense_bytes), help="4 bytes per parameter.")
-cols[2].metric("MACs / image", fmt.count(m.macs), help="Multiply-accumulates executed (torch flop counter / 2).")
+cols[2].metric(
+    "MACs / image", fmt.count(m.macs), help="Multiply-accumulates executed (torch flop counter / 2)."
+)
 cols[3].metric(
     "Latency batch 1 / 256",
     f"{m.latency_b1_ms:.2f} / {m.latency_b256_ms:.1f} ms",
@@ -69,7 +75,9 @@ for note in metrics.explain_gaps(m):
     st.info(note)
 
 st.subheader("Layers")
-st.caption("Every layer with weights: its shape, parameters, sparsity, bits per weight, MACs and share of the size.")
+st.caption(
+    "Every layer with weights: its shape, parameters, sparsity, bits per weight, MACs and share of the size."
+)
 layers = pd.DataFrame(result["layers"])
 st.dataframe(
     layers,
@@ -77,7 +85,9 @@ st.dataframe(
     width="stretch",
     column_config={
         "sparsity": st.column_config.ProgressColumn("sparsity", format="percent", min_value=0, max_value=1),
-        "size_share": st.column_config.ProgressColumn("share of size", format="percent", min_value=0, max_value=1),
+        "size_share": st.column_config.ProgressColumn(
+            "share of size", format="percent", min_value=0, max_value=1
+        ),
         "macs": st.column_config.NumberColumn("MACs", format="localized"),
         "params": st.column_config.NumberColumn("params", format="localized"),
     },
@@ -87,19 +97,25 @@ left, right = st.columns(2)
 weights = metrics.layer_weights(ctx.model)
 names = list(weights)
 with left:
-    layer = st.selectbox("Layer", names, index=names.index(state.url_choice("layer", names[0], names)), key="layer")
+    layer = st.selectbox(
+        "Layer", names, index=names.index(state.url_choice("layer", names[0], names)), key="layer"
+    )
     st.query_params["layer"] = layer
     log_y = st.toggle("Log scale", value=st.query_params.get("log") == "1", key="log")
     st.query_params["log"] = "1" if log_y else "0"
     st.plotly_chart(charts.plot_weight_histogram(weights[layer].numpy(), layer, log_y), key="hist")
-    st.caption("Trained weights cluster near zero: that is why pruning the smallest ones costs little accuracy.")
+    st.caption(
+        "Trained weights cluster near zero: that is why pruning the smallest ones costs little accuracy."
+    )
 with right:
     st.plotly_chart(charts.plot_confusion(result["confusion"], ctx.ds.classes), key="confusion")  # type: ignore[arg-type]
     st.caption("Off-diagonal cells are mistakes: the classes this model confuses.")
 
 images, labels, preds = metrics.sample_predictions(ctx.model, ctx.ds, 16)
 st.plotly_chart(
-    charts.plot_samples(images.numpy(), [ctx.ds.classes[i] for i in labels], [ctx.ds.classes[i] for i in preds]),
+    charts.plot_samples(
+        images.numpy(), [ctx.ds.classes[i] for i in labels], [ctx.ds.classes[i] for i in preds]
+    ),
     key="samples",
 )
 

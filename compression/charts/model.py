@@ -65,7 +65,9 @@ def plot_samples(
         f"<span style='color:{'#16a34a' if p == t else '#dc2626'}'>{p}</span> ({t})"
         for p, t in zip(predictions, labels, strict=True)
     ]
-    fig = make_subplots(rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.08)
+    fig = make_subplots(
+        rows=rows, cols=columns, subplot_titles=titles, horizontal_spacing=0.01, vertical_spacing=0.08
+    )
     for i, img in enumerate(images):
         arr = np.asarray(img)
         arr = arr.transpose(1, 2, 0) if arr.ndim == 3 and arr.shape[0] == 3 else arr.reshape(arr.shape[-2:])

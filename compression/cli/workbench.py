@@ -15,7 +15,9 @@ from compression import data, fmt, metrics, models, train
 
 def register(sub: argparse._SubParsersAction) -> None:
     info = sub.add_parser("info", help="measure a baseline model (the Model page's numbers)")
-    info.add_argument("--dataset", choices=list(data.DATASETS), help="omit with --input-size to measure compute only")
+    info.add_argument(
+        "--dataset", choices=list(data.DATASETS), help="omit with --input-size to measure compute only"
+    )
     info.add_argument("--model", required=True, choices=list(models.MODELS))
     info.add_argument("--input-size", help="CxHxW, e.g. 3x224x224 (no dataset: params, MACs, latency only)")
     info.add_argument("--classes", type=int, default=1000, help="classes when --input-size is given")

@@ -131,11 +131,6 @@ def test_artifact_bytes_shrink_with_sparsity() -> None:
     assert sizes[-1] < 0.15 * sizes[0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (compression/artifact.py encode_tensor): sparse layouts are only tried when "
-    "density < 0.5, although a bitmask (1 bit + 32 bits per non-zero) is smaller up to ~97% density",
-)
 @pytest.mark.parametrize("sparsity", [0.3, 0.5])
 def test_moderate_sparsity_already_shrinks_the_file(sparsity: float) -> None:
     dense = metrics.artifact_bytes(_model())

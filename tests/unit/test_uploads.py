@@ -104,16 +104,6 @@ def test_pickle_that_runs_code_is_refused_and_never_runs(tmp_path: Path) -> None
     assert probe.exists()
 
 
-_MISREPORTED = pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (compression/uploads.py parse_state_dict): a corrupt non-zip file raises "
-    "pickle.UnpicklingError from torch.load and is reported as a refused code-running pickle",
-)
-_UNCAUGHT = pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (compression/uploads.py parse_state_dict): torch.load raises KeyError on "
-    "some non-checkpoint bytes, which escapes as a traceback instead of an UploadError",
-)
 
 
 def _checkpoint_prefix() -> bytes:
@@ -124,9 +114,9 @@ def _checkpoint_prefix() -> bytes:
     "blob",
     [
         pytest.param(_checkpoint_prefix, id="truncated-zip"),
-        pytest.param(lambda: os.urandom(4096), id="random-bytes", marks=_MISREPORTED),
-        pytest.param(lambda: bytes(1000), id="zeros", marks=_MISREPORTED),
-        pytest.param(lambda: b"hello world" * 10, id="text", marks=_UNCAUGHT),
+        pytest.param(lambda: os.urandom(4096), id="random-bytes"),
+        pytest.param(lambda: bytes(1000), id="zeros"),
+        pytest.param(lambda: b"hello world" * 10, id="text"),
     ],
 )
 def test_corrupt_pt_gets_a_clear_error(blob: Callable[[], bytes]) -> None:
@@ -142,12 +132,6 @@ def test_corrupt_safetensors_gets_a_clear_error() -> None:
         uploads.accept("half.safetensors", half[: len(half) // 2], "digits", "lenet5")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine bug (compression/uploads.py parse_state_dict): the refusal quotes only the first "
-    "line of torch's message, which says to re-run torch.load with weights_only=False and hides "
-    "the blocked global (posix.system)",
-)
 def test_refusal_names_what_was_blocked_and_gives_no_unsafe_advice() -> None:
     blob = _torch_bytes({"payload": _RunsCode(Path(f"/tmp/pwned-{uuid.uuid4().hex}"))})
     with pytest.raises(uploads.UploadError) as info:

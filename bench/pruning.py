@@ -1,0 +1,331 @@
+"""Pruning benchmark (issue #4).
+
+1. Han et al. 2015 on fashion-mnist: LeNet-300-100 pruned to >= 92% and LeNet-5 to >= 90% with
+   a gradual (Zhu & Gupta) schedule and fine-tuning between steps: top-1 within 0.5 points of dense?
+2. Structured pruning of half the channels of bn-cnn and small-resnet (fashion-mnist): measured CPU
+   latency at batch 256 and batch 1 against the unpruned model, interleaved in the same run
+   (targets 3x and 1.5x), top-1 after fine-tuning (within 1.5 points), and the speed-up as a
+   fraction of the MAC reduction (the physical limit).
+3. Slider interactivity on the Pruning lab (LeNet-5 / fashion-mnist, no fine-tuning) in a real
+   browser: median time from a slider key press to new numbers shown (target < 1 s).
+4. A 10-level sensitivity scan of LeNet-5 on fashion-mnist (target < 30 s).
+
+Run: .venv/bin/python -m bench.pruning [--sections 1,2,3,4] [--threads 1]
+Each section merges its result into bench/results/pruning.json and rewrites pruning.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from bench.common import RESULTS, machine, write_results
+from compression import data, metrics, train
+from compression import pruning as P
+
+FASHION = "fashion-mnist"
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _progress(label: str) -> train.Progress:
+    last = [-1.0]
+
+    def report(frac: float, msg: str) -> None:
+        if frac - last[0] >= 0.1 or frac >= 1.0:
+            last[0] = frac
+            _log(f"{label}: {frac:.0%} {msg}")
+
+    return report
+
+
+def baseline(model_name: str, max_epochs: int | None = None) -> tuple[torch.nn.Module, train.TrainConfig, str]:
+    """The default baseline when cached/shipped; else (if max_epochs) a shorter one, said so."""
+    cfg = train.default_config(FASHION, model_name)
+    found = train.load_baseline(cfg)
+    if found is not None:
+        return found, cfg, "default baseline (cached/shipped)"
+    if max_epochs is not None and max_epochs < cfg.epochs:
+        cfg = train.with_epochs(cfg, max_epochs)
+        note = f"shortened baseline: {max_epochs} epochs instead of the default (CPU budget)"
+    else:
+        note = "default baseline, trained now"
+    return train.get_baseline(cfg, _progress(f"train {model_name}")), cfg, note
+
+
+# ---------------------------------------------------------------- 1. Han et al. style
+
+
+def han(model_name: str, amount: float, steps: int, epochs_per_step: int) -> dict[str, Any]:
+    ds = data.load(FASHION)
+    model, cfg, note = baseline(model_name)
+    dense = metrics.evaluate(model, ds.x_test, ds.y_test)[0]
+    config = P.MagnitudePrune(
+        amount=amount, scope="global", schedule="gradual", steps=steps, finetune_epochs=epochs_per_step
+    )
+    oneshot = metrics.evaluate(
+        P.unstructured.masked_prune(model, P.MagnitudePrune(amount=amount, scope="global"), ds), ds.x_test, ds.y_test
+    )[0]
+    t = time.perf_counter()
+    pruned = P.unstructured.masked_prune(model, config, ds, _progress(f"prune {model_name}"))
+    seconds = time.perf_counter() - t
+    m = metrics.measure(pruned, ds, latency=False)
+    drop = (dense - m.top1) * 100
+    return {
+        "model": model_name,
+        "baseline": note,
+        "baseline_epochs": cfg.epochs,
+        "config": {"technique": config.technique, **config.__dict__},
+        "sparsity": P.sparsity(pruned),
+        "dense_top1": dense,
+        "one_shot_top1_no_finetune": oneshot,
+        "pruned_top1": m.top1,
+        "drop_points": drop,
+        "compression_x": m.params_total / max(1, m.params_nonzero),
+        "artifact_bytes": m.size_artifact_bytes,
+        "dense_bytes": m.size_dense_bytes,
+        "seconds": seconds,
+        "target": "sparsity >= %.2f and drop <= 0.5 points" % amount,
+        "met": P.sparsity(pruned) >= amount - 1e-9 and drop <= 0.5,
+    }
+
+
+# ---------------------------------------------------------------- 2. structured speed
+
+
+def _interleaved_latency(models: dict[str, torch.nn.Module], shape: tuple[int, ...], batch: int) -> dict[str, float]:
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for _ in range(5):  # alternate so both see the same machine load
+        for k, mod in models.items():
+            times[k].append(metrics.latency_ms(mod, shape, batch, min_run_time=0.4))
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def structured_speed(model_name: str, baseline_epochs: int, finetune_epochs: int) -> dict[str, Any]:
+    ds = data.load(FASHION)
+    model, cfg, note = baseline(model_name, max_epochs=baseline_epochs)
+    config = P.StructuredPrune(amount=0.5, norm="l1")
+    pruned = P.structured.structured_prune(model, config, ds)
+    macs_dense, _ = metrics.macs(model, ds.input_shape)
+    macs_pruned, _ = metrics.macs(pruned, ds.input_shape)
+    lat256 = _interleaved_latency({"dense": model, "pruned": pruned}, ds.input_shape, 256)
+    lat1 = _interleaved_latency({"dense": model, "pruned": pruned}, ds.input_shape, 1)
+    dense_top1 = metrics.evaluate(model, ds.x_test, ds.y_test)[0]
+    no_ft = metrics.evaluate(pruned, ds.x_test, ds.y_test)[0]
+    ft_cfg = P.StructuredPrune(amount=0.5, norm="l1", finetune_epochs=finetune_epochs)
+    t = time.perf_counter()
+    tuned = P.structured.structured_prune(model, ft_cfg, ds, _progress(f"fine-tune {model_name}"))
+    ft_seconds = time.perf_counter() - t
+    tuned_top1 = metrics.evaluate(tuned, ds.x_test, ds.y_test)[0]
+    mac_x = macs_dense / max(1, macs_pruned)
+    s256 = lat256["dense"] / lat256["pruned"]
+    s1 = lat1["dense"] / lat1["pruned"]
+    drop = (dense_top1 - tuned_top1) * 100
+    return {
+        "model": model_name,
+        "baseline": note,
+        "baseline_epochs": cfg.epochs,
+        "params_dense": sum(p.numel() for p in model.parameters()),
+        "params_pruned": sum(p.numel() for p in pruned.parameters()),
+        "macs_dense": macs_dense,
+        "macs_pruned": macs_pruned,
+        "mac_reduction_x": mac_x,
+        "latency_b256_ms": lat256,
+        "latency_b1_ms": lat1,
+        "speedup_b256_x": s256,
+        "speedup_b1_x": s1,
+        "speedup_b256_fraction_of_mac_reduction": s256 / mac_x,
+        "speedup_b1_fraction_of_mac_reduction": s1 / mac_x,
+        "dense_top1": dense_top1,
+        "pruned_top1_no_finetune": no_ft,
+        "finetune_epochs": finetune_epochs,
+        "finetuned_top1": tuned_top1,
+        "drop_points": drop,
+        "finetune_seconds": ft_seconds,
+        "targets": {"speedup_b256_x": 3.0, "speedup_b1_x": 1.5, "drop_points": 1.5},
+        "met": {"b256": s256 >= 3.0, "b1": s1 >= 1.5, "accuracy": drop <= 1.5},
+    }
+
+
+# ---------------------------------------------------------------- 4. sensitivity scan
+
+
+def sensitivity_time() -> dict[str, Any]:
+    ds = data.load(FASHION)
+    model, cfg, note = baseline("lenet5")
+    amounts = tuple(round(0.1 * i, 2) for i in range(1, 10)) + (0.95,)
+    ticks: list[float] = []
+    t = time.perf_counter()
+    result = P.scan(model, ds, amounts, progress=lambda f, _m: ticks.append(f))
+    seconds = time.perf_counter() - t
+    return {
+        "model": "lenet5",
+        "baseline": note,
+        "levels": len(amounts),
+        "layers": len(result.layers),
+        "evaluations": len(amounts) * len(result.layers),
+        "val_images": len(ds.x_val),
+        "seconds": seconds,
+        "progress_updates": len(ticks),
+        "rates_for_1_point": P.rates_for_drop(result, 0.01),
+        "target_seconds": 30,
+        "met": seconds < 30,
+    }
+
+
+# ---------------------------------------------------------------- 3. browser slider
+
+
+def slider_latency(moves: int = 7) -> dict[str, Any]:
+    """Real server + chromium: press ArrowRight on the prune slider, time until the metric changes."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address",
+         "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+         "--server.fileWatcherType", "none", "--global.developmentMode", "false"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=1).read() == b"ok":
+                    break
+            except OSError:
+                time.sleep(0.25)
+        samples: list[float] = []
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(
+                executable_path="/usr/bin/chromium",
+                args=["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+            )
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{base}/prune?dataset={FASHION}&model=lenet5&amount=0.5", timeout=180_000)
+            metric = page.locator("[data-testid=stMetricValue]").first
+            metric.wait_for(timeout=180_000)
+            slider = page.get_by_role("slider").first
+            for i in range(moves + 2):  # first two moves warm the caches' code paths
+                page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=60_000)
+                before = metric.inner_text()
+                slider.focus()
+                t = time.perf_counter()
+                slider.press("ArrowRight")
+                page.wait_for_function(
+                    "(b) => { const e = document.querySelector('[data-testid=stMetricValue]');"
+                    " return e && e.innerText !== b; }",
+                    arg=before,
+                    timeout=60_000,
+                )
+                dt = time.perf_counter() - t
+                if i >= 2:
+                    samples.append(dt)
+            browser.close()
+        med = statistics.median(samples)
+        return {
+            "samples_s": samples,
+            "median_s": med,
+            "target_s": 1.0,
+            "met": med < 1.0,
+            "note": "time from the key press to the first metric card showing a new value "
+            "(includes Streamlit's debounce); server run with OMP_NUM_THREADS=1",
+        }
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+# ---------------------------------------------------------------- report
+
+
+def _md(results: dict[str, Any]) -> str:
+    lines: list[str] = []
+    for r in results.get("han", []):
+        lines.append(
+            f"- **{r['model']}** magnitude (global, gradual): sparsity {r['sparsity']:.1%} "
+            f"({r['compression_x']:.1f}x fewer weights), top-1 {r['pruned_top1']:.2%} vs dense "
+            f"{r['dense_top1']:.2%} (drop {r['drop_points']:+.2f} pts; one-shot without fine-tuning "
+            f"{r['one_shot_top1_no_finetune']:.2%}); target {r['target']}: "
+            f"**{'met' if r['met'] else 'MISSED'}** ({r['baseline']}, {r['seconds']:.0f} s)"
+        )
+    for r in results.get("structured", []):
+        met = r["met"]
+        lines.append(
+            f"- **{r['model']}** 50% channels removed (L1): MACs /{r['mac_reduction_x']:.2f}, params "
+            f"{r['params_dense']:,} -> {r['params_pruned']:,}; latency b256 {r['latency_b256_ms']['dense']:.1f} -> "
+            f"{r['latency_b256_ms']['pruned']:.1f} ms = **{r['speedup_b256_x']:.2f}x** "
+            f"({'met' if met['b256'] else 'MISSED'} 3x; {r['speedup_b256_fraction_of_mac_reduction']:.0%} of the "
+            f"MAC reduction), b1 {r['latency_b1_ms']['dense']:.2f} -> {r['latency_b1_ms']['pruned']:.2f} ms = "
+            f"**{r['speedup_b1_x']:.2f}x** ({'met' if met['b1'] else 'MISSED'} 1.5x; "
+            f"{r['speedup_b1_fraction_of_mac_reduction']:.0%} of MACs); top-1 dense {r['dense_top1']:.2%}, "
+            f"pruned {r['pruned_top1_no_finetune']:.2%}, after {r['finetune_epochs']} fine-tune epoch(s) "
+            f"{r['finetuned_top1']:.2%} (drop {r['drop_points']:+.2f} pts, "
+            f"{'met' if met['accuracy'] else 'MISSED'} 1.5); {r['baseline']}"
+        )
+    if "slider" in results:
+        r = results["slider"]
+        lines.append(
+            f"- **Slider** (LeNet-5 / fashion-mnist, real browser): median {r['median_s']:.2f} s over "
+            f"{len(r['samples_s'])} moves: **{'met' if r['met'] else 'MISSED'}** (< 1 s)"
+        )
+    if "sensitivity" in results:
+        r = results["sensitivity"]
+        lines.append(
+            f"- **Sensitivity scan** LeNet-5 / fashion-mnist, {r['levels']} levels x {r['layers']} layers on "
+            f"{r['val_images']} validation images: {r['seconds']:.1f} s: "
+            f"**{'met' if r['met'] else 'MISSED'}** (< 30 s)"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sections", default="1,2,3,4")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fair on a shared machine)")
+    parser.add_argument("--baseline-epochs", type=int, default=2, help="cap for bn-cnn/small-resnet baselines")
+    parser.add_argument("--finetune-epochs", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    sections = {s.strip() for s in args.sections.split(",")}
+    path = RESULTS / "pruning.json"
+    results: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+
+    def save() -> None:
+        results["machine"] = machine()
+        write_results("pruning", results, _md(results))
+
+    if "4" in sections:
+        results["sensitivity"] = sensitivity_time()
+        save()
+    if "1" in sections:
+        results["han"] = [han("lenet-300-100", 0.92, 5, 2), han("lenet5", 0.90, 5, 2)]
+        save()
+    if "2" in sections:
+        results["structured"] = [
+            structured_speed(name, args.baseline_epochs, args.finetune_epochs) for name in ("bn-cnn", "small-resnet")
+        ]
+        save()
+    if "3" in sections:
+        results["slider"] = slider_latency()
+        save()
+
+
+if __name__ == "__main__":
+    main()
