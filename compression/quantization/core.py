@@ -33,6 +33,7 @@ class QTensor:
     zero: torch.Tensor | None = None  # affine: the code that means 0 (may be fractional, e.g. binary)
     codebook: torch.Tensor | None = None  # codebook: the shared values, sorted
     clip: tuple[float, float] | None = None  # range mapped to the grid (per tensor, for charts)
+    qmax: int = 0  # affine: the largest code (codes run 0..qmax)
 
     @property
     def values(self) -> torch.Tensor:
@@ -50,7 +51,7 @@ class QTensor:
         assert self.scale is not None and self.zero is not None
         s = self.scale.flatten()[0]
         z = self.zero.flatten()[0]
-        return (torch.arange(int(self.codes.max()) + 1, dtype=torch.float32) - z) * s
+        return (torch.arange(self.qmax + 1, dtype=torch.float32) - z) * s
 
 
 def dequantize_affine(codes: torch.Tensor, zero: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -169,6 +170,7 @@ def quantize_linear(
         scale=scale.reshape(shape),
         zero=zero.reshape(shape),
         clip=(float(lo.min()), float(hi.max())),
+        qmax=qmax,
     )
 
 
@@ -186,6 +188,7 @@ def quantize_binary(w: torch.Tensor, per_channel: bool = True) -> QTensor:
         scale=(2 * alpha).reshape(shape),
         zero=torch.full(shape, 0.5),
         clip=(-float(alpha.max()), float(alpha.max())),
+        qmax=1,
     )
 
 
@@ -205,6 +208,7 @@ def quantize_ternary(w: torch.Tensor, per_channel: bool = False, threshold: floa
         scale=alpha.reshape(shape),
         zero=torch.ones(shape),
         clip=(-float(delta.max()), float(delta.max())),  # the dead zone: |w| <= delta becomes 0
+        qmax=2,
     )
 
 

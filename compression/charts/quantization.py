@@ -1,0 +1,299 @@
+"""Quantization charts: the grid on a layer's weights, codes, error, schemes side by side, sweeps.
+
+Each public `plot_x` is a thin figure over a private `_x_data` extraction, so tests can check
+the numbers and the figure separately.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import torch
+from plotly.subplots import make_subplots
+
+from compression.charts.style import AFTER, BEFORE, PALETTE, style
+from compression.metrics import Measurement
+from compression.quantization.core import QTensor
+
+MAX_LEVEL_LINES = 64  # more lines than this turn into a grey smear: show every k-th level
+CODES_MAX = (96, 192)  # rows, columns of the codes image (larger weight matrices are cropped)
+
+
+# ---------------------------------------------------------------- the grid
+
+
+def _channel(q: QTensor, channel: int | None) -> int | None:
+    """The channel the grid is drawn for: per-channel scales make one grid per output channel."""
+    if q.kind != "affine" or q.scale is None or q.scale.numel() == 1:
+        return None
+    return max(0, min(int(channel or 0), q.scale.shape[0] - 1))
+
+
+def _grid_data(w: torch.Tensor, q: QTensor, channel: int | None = None) -> dict[str, object]:
+    """Weights (one channel for per-channel grids), the levels they snap to and the clipping range."""
+    ch = _channel(q, channel)
+    values = (w[ch] if ch is not None else w).detach().float().flatten().numpy()
+    if q.kind == "affine":
+        assert q.scale is not None and q.zero is not None
+        s = float(q.scale.flatten()[ch or 0])
+        z = float(q.zero.flatten()[ch or 0])
+        n = min(q.qmax, 1 << 16)
+        levels = (np.arange(n + 1, dtype=np.float64) - z) * s
+        lo, hi = float(levels[0]), float(levels[-1])
+    else:
+        assert q.codebook is not None
+        levels = q.codebook.double().numpy()
+        lo, hi = float(levels.min()), float(levels.max())
+    step = max(1, len(levels) // MAX_LEVEL_LINES)
+    return {
+        "values": values,
+        "levels": levels,
+        "shown_levels": levels[::step],
+        "clip": (lo, hi),
+        "channel": ch,
+        "clipped_share": float(((values < lo) | (values > hi)).mean()) if values.size else 0.0,
+    }
+
+
+def plot_grid(
+    w: torch.Tensor, q: QTensor, title: str = "Weights and the quantization grid", channel: int | None = None
+) -> go.Figure:
+    d = _grid_data(w, q, channel)
+    fig = go.Figure(go.Histogram(x=d["values"], nbinsx=120, marker_color=BEFORE, name="float weights"))
+    lo, hi = d["clip"]  # type: ignore[misc]
+    fig.add_vrect(x0=lo, x1=hi, fillcolor=AFTER, opacity=0.08, line_width=0, annotation_text="clipping range")
+    for x in d["shown_levels"]:  # type: ignore[union-attr]
+        fig.add_vline(x=float(x), line_color=PALETTE[1], line_width=1, opacity=0.7)
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"color": PALETTE[1]}, name="levels"))
+    sub = f" (channel {d['channel']})" if d["channel"] is not None else ""
+    fig.update_layout(xaxis_title=f"weight value{sub}", yaxis_title="count", bargap=0)
+    return style(fig, title)
+
+
+# ---------------------------------------------------------------- codes
+
+
+def _codes_data(q: QTensor) -> np.ndarray:
+    codes = q.codes.reshape(q.codes.shape[0], -1) if q.codes.dim() > 1 else q.codes.reshape(1, -1)
+    return codes[: CODES_MAX[0], : CODES_MAX[1]].numpy()
+
+
+def _discrete_scale(n: int) -> list[list[object]]:
+    """A step colour scale with exactly n colours (one per code)."""
+    import plotly.colors as pc
+
+    colours = pc.sample_colorscale("Turbo", [i / max(1, n - 1) for i in range(n)])
+    scale: list[list[object]] = []
+    for i, c in enumerate(colours):
+        scale += [[i / n, c], [(i + 1) / n, c]]
+    return scale
+
+
+def plot_codes(q: QTensor, title: str = "Codes of the weight matrix") -> go.Figure:
+    codes = _codes_data(q)
+    n = q.qmax + 1 if q.kind == "affine" else int(q.codebook.numel())  # type: ignore[union-attr]
+    discrete = n <= 256
+    fig = go.Figure(
+        go.Heatmap(
+            z=codes,
+            zmin=-0.5 if discrete else None,
+            zmax=n - 0.5 if discrete else None,
+            colorscale=_discrete_scale(n) if discrete else "Turbo",
+            colorbar={"title": "code"},
+        )
+    )
+    fig.update_layout(
+        xaxis_title="input (x kernel)", yaxis_title="output channel", yaxis_autorange="reversed"
+    )
+    return style(fig, f"{title}: {n} colours")
+
+
+# ---------------------------------------------------------------- error
+
+
+def _error_data(w: torch.Tensor, q: QTensor) -> dict[str, object]:
+    err = (q.values - w.detach().float()).flatten().numpy()
+    half_step = None
+    if q.kind == "affine" and q.scale is not None:
+        half_step = float(q.scale.max()) / 2
+    return {
+        "error": err,
+        "half_step": half_step,
+        "mse": float((err**2).mean()),
+        "max": float(np.abs(err).max()),
+    }
+
+
+def plot_error(
+    w: torch.Tensor, q: QTensor, title: str = "Quantization error (quantized - float)"
+) -> go.Figure:
+    d = _error_data(w, q)
+    fig = go.Figure(go.Histogram(x=d["error"], nbinsx=100, marker_color=PALETTE[3], name="error"))
+    if d["half_step"]:
+        for x in (-d["half_step"], d["half_step"]):  # type: ignore[operator]
+            fig.add_vline(x=x, line_dash="dash", line_color=PALETTE[1], annotation_text="± step/2")
+    fig.update_layout(xaxis_title=f"error (MSE {d['mse']:.2e}, max {d['max']:.2e})", yaxis_title="count")
+    return style(fig, title)
+
+
+# ---------------------------------------------------------------- schemes side by side
+
+
+def _side_data(w: torch.Tensor, by_scheme: Mapping[str, QTensor]) -> list[dict[str, object]]:
+    out = []
+    for name, q in by_scheme.items():
+        vals = q.values.flatten().numpy()
+        err = vals - w.detach().float().flatten().numpy()
+        levels, counts = np.unique(vals, return_counts=True)
+        out.append({"scheme": name, "levels": levels, "counts": counts, "mse": float((err**2).mean())})
+    return out
+
+
+def plot_side_by_side(
+    w: torch.Tensor, by_scheme: Mapping[str, QTensor], title: str = "One layer, every scheme"
+) -> go.Figure:
+    rows = _side_data(w, by_scheme)
+    fig = make_subplots(
+        rows=1,
+        cols=max(1, len(rows)),
+        subplot_titles=[f"{r['scheme']} (MSE {r['mse']:.1e})" for r in rows],
+        shared_yaxes=True,
+    )
+    values = w.detach().float().flatten().numpy()
+    for i, r in enumerate(rows, start=1):
+        fig.add_trace(
+            go.Histogram(
+                x=values, nbinsx=60, marker_color=BEFORE, opacity=0.6, showlegend=i == 1, name="float"
+            ),
+            1,
+            i,
+        )
+        fig.add_trace(
+            go.Bar(
+                x=r["levels"],
+                y=r["counts"],
+                marker_color=PALETTE[(i - 1) % len(PALETTE)],
+                width=(values.max() - values.min()) / 80,
+                showlegend=i == 1,
+                name="quantized (count per level)",
+            ),
+            1,
+            i,
+        )
+    fig.update_layout(barmode="overlay")
+    return style(fig, title, height=330)
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+def _curves_data(rows: Sequence[Mapping[str, object]]) -> dict[str, list[tuple[int, float]]]:
+    out: dict[str, list[tuple[int, float]]] = {}
+    for r in rows:
+        out.setdefault(str(r["scheme"]), []).append((int(r["bits"]), float(r["top1"])))  # type: ignore[arg-type]
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def plot_bit_curves(
+    rows: Sequence[Mapping[str, object]], title: str = "Accuracy versus bit width"
+) -> go.Figure:
+    curves = _curves_data(rows)
+    fig = go.Figure()
+    base = curves.pop("fp32", None)
+    for i, (scheme, pts) in enumerate(curves.items()):
+        fig.add_trace(
+            go.Scatter(
+                x=[b for b, _ in pts],
+                y=[100 * a for _, a in pts],
+                mode="lines+markers",
+                name=scheme,
+                line={"color": PALETTE[i % len(PALETTE)]},
+            )
+        )
+    if base:
+        fig.add_hline(y=100 * base[0][1], line_dash="dot", line_color=BEFORE, annotation_text="float32")
+    fig.update_layout(xaxis_title="bits per weight", yaxis_title="validation top-1 (%)", xaxis_dtick=1)
+    return style(fig, title)
+
+
+def _sensitivity_data(rows: Sequence[Mapping[str, object]]) -> tuple[list[str], list[int], np.ndarray]:
+    layers = list(dict.fromkeys(str(r["layer"]) for r in rows))
+    bits = sorted({int(r["bits"]) for r in rows})  # type: ignore[call-overload]
+    z = np.full((len(layers), len(bits)), np.nan)
+    for r in rows:
+        z[layers.index(str(r["layer"])), bits.index(int(r["bits"]))] = 100 * float(r["drop"])  # type: ignore[call-overload, arg-type]
+    return layers, bits, z
+
+
+def plot_sensitivity(rows: Sequence[Mapping[str, object]], title: str = "Per-layer sensitivity") -> go.Figure:
+    layers, bits, z = _sensitivity_data(rows)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[str(b) for b in bits],
+            y=layers,
+            colorscale="Reds",
+            colorbar={"title": "drop (pts)"},
+            text=np.round(z, 1),
+            texttemplate="%{text}",
+        )
+    )
+    fig.update_layout(
+        xaxis_title="bits for this layer only (others float)", yaxis_title="layer", yaxis_autorange="reversed"
+    )
+    return style(fig, title)
+
+
+# ---------------------------------------------------------------- size and latency
+
+
+def _size_latency_data(base: Measurement, q: Measurement) -> dict[str, list[tuple[str, float | None]]]:
+    kb = 1 / 1024
+    return {
+        "size": [
+            ("float32 (dense)", base.size_dense_bytes * kb),
+            ("theoretical", q.size_theoretical_bytes * kb),
+            ("measured file", q.size_artifact_bytes * kb),
+        ],
+        "latency": [
+            ("float32 b1", base.latency_b1_ms),
+            ("quantized b1", q.latency_b1_ms),
+            ("float32 b256", base.latency_b256_ms),
+            ("quantized b256", q.latency_b256_ms),
+        ],
+    }
+
+
+def plot_size_latency(
+    base: Measurement, q: Measurement, title: str = "Theoretical versus measured"
+) -> go.Figure:
+    d = _size_latency_data(base, q)
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["size (KiB)", "latency (ms, median)"])
+    colours = [BEFORE, PALETTE[2], AFTER]
+    fig.add_trace(
+        go.Bar(
+            x=[k for k, _ in d["size"]],
+            y=[v for _, v in d["size"]],
+            marker_color=colours,
+            text=[f"{v:.1f}" for _, v in d["size"]],
+            showlegend=False,
+        ),
+        1,
+        1,
+    )
+    lat = [(k, v) for k, v in d["latency"] if v is not None]
+    if lat:
+        fig.add_trace(
+            go.Bar(
+                x=[k for k, _ in lat],
+                y=[v for _, v in lat],
+                marker_color=[BEFORE if k.startswith("float") else AFTER for k, _ in lat],
+                text=[f"{v:.2f}" for _, v in lat],
+                showlegend=False,
+            ),
+            1,
+            2,
+        )
+    return style(fig, title)

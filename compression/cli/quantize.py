@@ -1,0 +1,126 @@
+"""`python -m compression quantize`: quantize a baseline with any scheme, measure it, optionally record it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from compression import data, metrics, models, techniques, train
+from compression.quantization import catalog, core, schemes, storage
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser(
+        "quantize",
+        help="quantize a baseline: linear, k-means, log, binary, ternary, XNOR, FP16/BF16, mixed, INT8, QAT",
+        description="Quantize the trained baseline of DATASET/MODEL and measure accuracy, size and latency.",
+    )
+    p.add_argument("--dataset", default="digits", choices=list(data.DATASETS))
+    p.add_argument("--model", default="lenet5", choices=list(models.MODELS))
+    p.add_argument("--scheme", default="linear", choices=list(catalog.SCHEMES))
+    p.add_argument("--bits", type=int, default=8, help="bits per weight (1..8 or 16; k-means/log 1..8)")
+    p.add_argument("--granularity", default="per-channel", choices=list(schemes.GRANULARITIES))
+    p.add_argument("--asymmetric", action="store_true", help="linear: fit [min, max] with a zero point")
+    p.add_argument("--activations", action="store_true", help="linear: fake-quantize activations too")
+    p.add_argument("--act-bits", type=int, default=8)
+    p.add_argument("--calibration", default="minmax", choices=list(core.RANGE_METHODS))
+    p.add_argument("--init", default="linear", choices=list(core.KMEANS_INITS), help="k-means centroid init")
+    p.add_argument("--avg-bits", type=float, default=4.0, help="mixed: mean bits per weight budget")
+    p.add_argument(
+        "--layer-bits",
+        default="",
+        help='mixed/linear/k-means/log overrides, e.g. "features.0=8,classifier.5=8"',
+    )
+    p.add_argument("--qat-epochs", type=int, default=0, help="fine-tune with quantization-aware training")
+    p.add_argument("--qat-lr", type=float, default=1e-4)
+    p.add_argument("--no-latency", action="store_true", help="skip latency timing (faster)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--record", action="store_true", help="store the result as a run (COMPRESSION_STORE)")
+    p.add_argument("--who", default="cli")
+    p.set_defaults(func=handle)
+
+
+def _layer_bits(text: str) -> schemes.LayerBits:
+    pairs = []
+    for item in filter(None, (s.strip() for s in text.split(","))):
+        name, _, bits = item.partition("=")
+        if not bits.strip().isdigit():
+            raise ValueError(f"--layer-bits entry '{item}' is not LAYER=BITS")
+        pairs.append((name.strip(), int(bits)))
+    return tuple(pairs)
+
+
+def handle(args: argparse.Namespace) -> int:
+    try:
+        config = catalog.make_config(
+            args.scheme,
+            args.bits,
+            granularity=args.granularity,
+            symmetric=not args.asymmetric,
+            activations=args.activations,
+            act_bits=args.act_bits,
+            calibration=args.calibration,
+            kmeans_init=args.init,
+            layer_bits=_layer_bits(args.layer_bits),
+            avg_bits=args.avg_bits,
+            qat_epochs=args.qat_epochs,
+            qat_lr=args.qat_lr,
+        )
+        ds = data.load(args.dataset)
+    except (ValueError, data.DatasetUnavailable) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    def progress(frac: float, msg: str) -> None:
+        if not args.json:
+            print(f"\r[{frac:6.1%}] {msg:60s}", end="", file=sys.stderr, flush=True)
+
+    cfg = train.default_config(args.dataset, args.model)
+    base = train.get_baseline(cfg, progress)
+    quantized, m = catalog.run(base, ds, config, latency=not args.no_latency, progress=progress)
+    base_top1, _, _ = metrics.evaluate(base, ds.x_test, ds.y_test)
+    result = {
+        "dataset": args.dataset,
+        "model": args.model,
+        "config": techniques.to_dict(config),
+        "kind": storage.kind_of(quantized),
+        "baseline_top1": base_top1,
+        "measurement": m.as_dict(),
+        "notes": storage.gap_notes(m, quantized),
+    }
+    if args.record:
+        from compression import runs
+
+        try:
+            result["run_id"] = runs.record_run(
+                quantized,
+                dataset=args.dataset,
+                arch=args.model,
+                baseline_hash=train.weights_hash(base),
+                recipe=[config],
+                measurement=m,
+                technique=type(config).technique,  # type: ignore[attr-defined]
+                who=args.who,
+            )
+        except runs.StoreError as exc:
+            print(f"error: the run was not recorded: {exc}", file=sys.stderr)
+            return 1
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    print(file=sys.stderr)
+    lat = "simulated (runs in float)" if result["kind"] == "simulated" else "real"
+    print(f"{args.model} on {args.dataset}: {techniques.to_dict(config)}")
+    print(f"  top-1 {m.top1:.2%} (float32 {base_top1:.2%}, {100 * (m.top1 - base_top1):+.2f} points)")
+    print(
+        f"  bits/weight {m.effective_bits:.2f}; size: dense {m.size_dense_bytes:,} B, theoretical "
+        f"{m.size_theoretical_bytes:,} B, file {m.size_artifact_bytes:,} B"
+    )
+    if m.latency_b256_ms is not None:
+        print(f"  latency ({lat}): batch 1 {m.latency_b1_ms:.3f} ms, batch 256 {m.latency_b256_ms:.2f} ms")
+    for note in result["notes"]:  # type: ignore[union-attr]
+        print(f"  - {note}")
+    if "run_id" in result:
+        print(f"  recorded as run #{result['run_id']}")
+    return 0

@@ -1,0 +1,381 @@
+"""Quantization lab: move the bit width and watch weights snap to a grid, and what it costs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import streamlit as st
+
+from compression import fmt, metrics, techniques
+from compression.charts import quantization as charts
+from compression.quantization import analysis, catalog, core, model_ops, schemes, storage
+from ui import record, sidebar, state
+
+ctx = sidebar.render()
+BITS = [1, 2, 3, 4, 5, 6, 7, 8, 16]
+LAYER_CHOICES = ["default", *[str(b) for b in BITS], "float"]
+
+st.title("Quantization lab")
+st.caption(
+    "Store each weight in fewer bits: pick a scheme and a width, see the weights snap to the grid, "
+    "the error it makes, the accuracy that remains and the real size and speed."
+)
+with st.expander("How quantization works (formulas)", expanded=False):
+    st.markdown("**Linear (uniform)**: a scale $s$ and a zero point $z$ map a weight to an integer code.")
+    st.latex(
+        r"q = \operatorname{clamp}\!\big(\operatorname{round}(w/s) + z,\; 0,\; 2^b-1\big), \qquad \hat w = (q - z)\,s"
+    )
+    st.latex(
+        r"\text{asymmetric: } s = \frac{\max - \min}{2^b - 1},\; z = \operatorname{round}(-\min/s); \qquad"
+        r"\text{symmetric: } s = \frac{\max|w|}{2^{b-1}-1},\; z = 2^{b-1}-1"
+    )
+    st.markdown(
+        "Per-channel uses one $s, z$ per output channel. Clipping the range (percentile, MSE-optimal) trades "
+        "a few large errors on outliers for a finer step everywhere else.\n\n"
+        "**k-means weight sharing** (Deep Compression): $2^b$ centroids $c_k$ minimise "
+        r"$\sum_i \min_k (w_i - c_k)^2$; each weight stores only its cluster index. In QAT the gradient of "
+        r"a centroid is the sum of the gradients of its weights: $\partial L/\partial c_k = \sum_{i \in k} \partial L/\partial w_i$."
+        "\n\n**Logarithmic**: $\\hat w = \\operatorname{sign}(w)\\,2^{\\operatorname{round}(\\log_2|w|)}$: "
+        "multiplications become bit shifts.\n\n"
+        r"**Binary**: $\hat w = \operatorname{sign}(w)\,\alpha$, $\alpha = \operatorname{mean}|w|$. "
+        r"**Ternary (TWN)**: $\hat w \in \{-\alpha, 0, +\alpha\}$ with threshold $\Delta = 0.7\,\operatorname{mean}|w|$ "
+        r"and $\alpha$ the mean of $|w| > \Delta$. **XNOR** binarises the activations too.\n\n"
+        "**Simulated versus real**: fake-quantized models hold the quantized values in float32 and run float "
+        "kernels: the file shrinks, the speed does not. *Real INT8* runs torch.ao's quantized CPU kernels "
+        "(measured faster than torchao's int8 configs on this CPU, see bench/results/quantization.md)."
+    )
+
+
+# ---------------------------------------------------------------- controls (state in the URL)
+
+
+def seed(key: str, value: Any) -> None:
+    """Seed a widget from the URL once per tab; afterwards the widget owns its value."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+names = model_ops.layer_names(ctx.model)
+seed("q_scheme", state.url_choice("scheme", "linear", list(catalog.SCHEMES)))
+seed("q_bits", min(BITS, key=lambda b: abs(b - state.url_int("bits", 8, 1, 16))))
+seed("q_gran", state.url_choice("gran", "per-channel", list(schemes.GRANULARITIES)))
+seed("q_sym", state.url_choice("sym", "1", ["0", "1"]) == "1")
+seed("q_wts", state.url_choice("wts", "1", ["0", "1"]) == "1")
+seed("q_acts", state.url_choice("acts", "0", ["0", "1"]) == "1")
+seed("q_abits", state.url_int("abits", 8, 2, 16))
+seed("q_calib", state.url_choice("calib", "minmax", list(core.RANGE_METHODS)))
+seed("q_init", state.url_choice("init", "linear", list(core.KMEANS_INITS)))
+seed("q_avg", state.url_float("avg", 4.0, 1.0, 8.0))
+seed("q_layer", state.url_choice("layer", names[min(len(names) - 1, 1)], names))
+seed("q_qat", state.url_int("qat", 2, 1, 50))
+url_lb: dict[str, str] = {}
+for item in filter(None, st.query_params.get("lb", "").split(";")):
+    name, _, val = item.partition("=")
+    if name in names and val in LAYER_CHOICES:
+        url_lb[name] = val
+for name in names:
+    seed(f"q_lb_{name}", url_lb.get(name, "default"))
+
+c1, c2, c3 = st.columns([2, 3, 2])
+scheme = c1.selectbox(
+    "Scheme", list(catalog.SCHEMES), format_func=lambda s: catalog.SCHEMES[s].title, key="q_scheme"
+)
+spec = catalog.SCHEMES[scheme]
+c1.caption(spec.note)
+bits = c2.select_slider(
+    "Bits per weight",
+    BITS,
+    key="q_bits",
+    disabled=not spec.uses_bits,
+    help="2^bits levels; 16 shows how close to float it gets. Fixed for binary, ternary, XNOR, FP16/BF16, INT8.",
+)
+granularity = c3.radio(
+    "Granularity", schemes.GRANULARITIES, key="q_gran", horizontal=True, disabled=not spec.uses_granularity
+)
+c4, c5, c6, c7 = st.columns(4)
+symmetric = c4.toggle("Symmetric", key="q_sym", disabled=scheme not in ("linear", "mixed"))
+weights_on = c5.toggle("Quantize weights", key="q_wts", disabled=scheme != "linear")
+acts_on = c6.toggle("Quantize activations", key="q_acts", disabled=scheme != "linear")
+calibration = c7.selectbox(
+    "Calibration / clipping",
+    core.RANGE_METHODS,
+    key="q_calib",
+    disabled=scheme != "linear",
+    help="How the range is chosen: min-max, the 99.99th percentile, or the clip that minimises the MSE.",
+)
+c8, c9, c10 = st.columns(3)
+act_bits = c8.slider("Activation bits", 2, 16, key="q_abits", disabled=not (scheme == "linear" and acts_on))
+kmeans_init = c9.selectbox("k-means init", core.KMEANS_INITS, key="q_init", disabled=scheme != "kmeans")
+avg_bits = c10.slider(
+    "Mixed: size budget (mean bits)", 1.0, 8.0, step=0.5, key="q_avg", disabled=scheme != "mixed"
+)
+with st.expander("Per-layer bit widths (overrides)", expanded=bool(url_lb)):
+    st.caption(
+        "Override the width of single layers (mixed precision by hand); 'float' leaves a layer unquantized."
+    )
+    cols = st.columns(min(4, max(1, len(names))))
+    for i, name in enumerate(names):
+        cols[i % len(cols)].selectbox(name, LAYER_CHOICES, key=f"q_lb_{name}")
+overrides = {n: st.session_state[f"q_lb_{n}"] for n in names if st.session_state[f"q_lb_{n}"] != "default"}
+layer_bits = tuple((n, schemes.FLOAT_BITS if v == "float" else int(v)) for n, v in overrides.items())
+
+for key, value in {
+    "scheme": scheme,
+    "bits": str(bits),
+    "gran": granularity,
+    "sym": "1" if symmetric else "0",
+    "wts": "1" if weights_on else "0",
+    "acts": "1" if acts_on else "0",
+    "abits": str(act_bits),
+    "calib": calibration,
+    "init": kmeans_init,
+    "avg": f"{avg_bits:g}",
+    "lb": ";".join(f"{n}={v}" for n, v in overrides.items()),
+}.items():
+    if st.query_params.get(key, "") != value:
+        if value:
+            st.query_params[key] = value
+        elif key in st.query_params:
+            del st.query_params[key]
+
+try:
+    config = catalog.make_config(
+        scheme,
+        bits,
+        granularity=granularity,
+        symmetric=symmetric,
+        weights=weights_on,
+        activations=acts_on,
+        act_bits=act_bits,
+        calibration=calibration,
+        kmeans_init=kmeans_init,
+        layer_bits=layer_bits if scheme in ("linear", "kmeans", "log", "mixed") else (),
+        avg_bits=avg_bits,
+    )
+except ValueError as exc:
+    st.error(f"These settings don't make a valid configuration: {exc}")
+    st.stop()
+cfg_json = json.dumps(techniques.to_dict(config), sort_keys=True)
+
+
+# ---------------------------------------------------------------- cached computation
+
+
+@st.cache_resource(show_spinner="Measuring the float32 baseline...", max_entries=16)
+def baseline_measure(weights_hash: str, dataset: str, _ctx: sidebar.Context) -> metrics.Measurement:
+    return storage.measure(_ctx.model, _ctx.ds)
+
+
+@st.cache_resource(show_spinner="Quantizing...", max_entries=64)
+def quantized(
+    weights_hash: str, dataset: str, cfg: str, timed: bool, _ctx: sidebar.Context
+) -> tuple[Any, Any]:
+    """(model, measurement) per baseline and config; shared read-only across sessions."""
+    conf = techniques.from_dict(json.loads(cfg))
+    real = isinstance(conf, catalog.int8.Int8PTQ | schemes.FloatQuant)
+    return catalog.run(_ctx.model, _ctx.ds, conf, latency=timed or real, min_run_time=0.2)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def layer_schemes(weights_hash: str, layer: str, b: int, _ctx: sidebar.Context) -> dict[str, core.QTensor]:
+    w = dict(model_ops.layers(_ctx.model))[layer].weight.detach()
+    return {
+        "linear": core.quantize_linear(w, b, True, True),
+        "k-means": core.quantize_kmeans(w, min(b, 8)),
+        "log": core.quantize_log(w, min(b, 8)),
+        "binary": core.quantize_binary(w, True),
+        "ternary": core.quantize_ternary(w, False),
+    }
+
+
+@st.cache_data(show_spinner="Sweeping every scheme over bit widths (validation subset)...", max_entries=16)
+def sweep(weights_hash: str, dataset: str, gran: str, _ctx: sidebar.Context) -> list[dict[str, object]]:
+    return analysis.bit_sweep(_ctx.model, _ctx.ds, granularity=gran, n=1000)
+
+
+@st.cache_data(show_spinner="Quantizing one layer at a time...", max_entries=16)
+def sensitivity(weights_hash: str, dataset: str, sch: str, _ctx: sidebar.Context) -> list[dict[str, object]]:
+    return analysis.layer_sensitivity(_ctx.model, _ctx.ds, sch, n=1000)
+
+
+base = baseline_measure(ctx.weights_hash, ctx.choice.dataset, ctx)
+manager = sidebar.job_manager()
+qmodel = m = None
+
+if spec.qat:
+    with st.container(border=True):
+        st.markdown(
+            "**Quantization-aware training** fine-tunes the model with the quantizer in the forward pass "
+            "(straight-through estimator; for k-means the shared centroids are trained), recovering accuracy "
+            "that post-training quantization loses at low widths. It runs in the background."
+        )
+        q1, q2 = st.columns([1, 3])
+        epochs = q1.number_input("QAT epochs", 1, 50, key="q_qat")
+        st.query_params["qat"] = str(epochs)
+        qat_cfg = catalog.make_config(
+            scheme,
+            bits,
+            granularity=granularity,
+            symmetric=symmetric,
+            activations=acts_on,
+            act_bits=act_bits,
+            kmeans_init=kmeans_init,
+            qat_epochs=int(epochs),
+        )
+        qat_json = json.dumps(techniques.to_dict(qat_cfg), sort_keys=True)
+        job_key = (
+            "qat-"
+            + hashlib.sha256(f"{ctx.weights_hash}{ctx.choice.dataset}{qat_json}".encode()).hexdigest()[:12]
+        )
+        if q2.button("Start QAT", type="primary"):
+
+            def work(progress: Any, stop: Any, c: object = qat_cfg) -> tuple[Any, Any]:
+                return catalog.run(
+                    ctx.model, ctx.ds, c, min_run_time=0.2, progress=progress, should_stop=stop
+                )
+
+            st.query_params["qat_job"] = manager.submit(f"QAT {scheme} {bits} bits", work, key=job_key)
+        job_id = st.query_params.get("qat_job")
+        job = manager.get(job_id)
+        if job_id and job is None:
+            st.caption("The QAT job in this link is no longer on this server (restarted); start it again.")
+        elif job is not None:
+            sidebar.job_progress(job.id)
+            if job.state == "done":
+                show = st.toggle("Show the QAT result below", value=True, key="q_show_qat")
+                if show:
+                    qmodel, m = job.result
+                    config = qat_cfg if job.id == job_key else config
+
+if qmodel is None:
+    timed = st.toggle(
+        "Also time the fake-quantized model",
+        value=False,
+        key="q_timed",
+        help="Fake-quantized models run the same float32 kernels as the baseline; timing them costs ~1 s.",
+    )
+    try:
+        qmodel, m = quantized(ctx.weights_hash, ctx.choice.dataset, cfg_json, timed, ctx)
+    except Exception as exc:  # noqa: BLE001 - e.g. a model that torch.ao cannot trace: say so, don't crash
+        st.error(f"This scheme could not be applied to {ctx.choice.model}: {type(exc).__name__}: {exc}")
+        st.stop()
+assert m is not None and qmodel is not None
+kind = storage.kind_of(qmodel)
+
+# ---------------------------------------------------------------- numbers
+
+st.subheader("Result")
+cols = st.columns(5)
+cols[0].metric("Top-1 accuracy", f"{m.top1:.2%}", f"{100 * (m.top1 - base.top1):+.2f} pts vs float32")
+cols[1].metric(
+    "File size",
+    fmt.bytes_(m.size_artifact_bytes),
+    f"{m.size_artifact_bytes / max(1, base.size_artifact_bytes):.1%} of float32",
+    delta_color="inverse",
+    help="Bytes of the artifact written to disk: bit-packed codes plus scales or codebooks.",
+)
+cols[2].metric(
+    "Theoretical size",
+    fmt.bytes_(m.size_theoretical_bytes),
+    f"{base.size_dense_bytes / max(1, m.size_theoretical_bytes):.1f}x smaller",
+    delta_color="off",
+    help="Non-zero weights x bits per weight, no headers, scales or codebooks.",
+)
+cols[3].metric("Bits per weight", f"{m.effective_bits:.2f}", f"{m.effective_bits - base.effective_bits:+.1f}")
+if kind == "simulated":
+    lat1, lat256 = (
+        (m.latency_b1_ms, m.latency_b256_ms)
+        if m.latency_b1_ms
+        else (base.latency_b1_ms, base.latency_b256_ms)
+    )
+    cols[4].metric(
+        "Latency b1 / b256",
+        f"{fmt.ms(lat1)} / {fmt.ms(lat256)}",
+        help="Fake quantization runs float32 kernels: this is the float model's speed.",
+    )
+    cols[4].caption("simulated: runs in float")
+else:
+    cols[4].metric(
+        "Latency b1 / b256",
+        f"{fmt.ms(m.latency_b1_ms)} / {fmt.ms(m.latency_b256_ms)}",
+        f"{(base.latency_b256_ms or 0) / max(1e-9, m.latency_b256_ms or 1e-9):.2f}x at b256",
+        delta_color="off",
+    )
+    cols[4].caption(
+        "real INT8 kernels" if kind == "int8" else f"real {getattr(qmodel, '_cla_float', '')} kernels"
+    )
+
+for note in storage.gap_notes(m, qmodel):
+    st.info(note)
+
+# ---------------------------------------------------------------- charts
+
+recs = model_ops.records(qmodel)
+st.subheader("What happens to one layer")
+layer = st.selectbox("Layer", names, key="q_layer")
+st.query_params["layer"] = layer
+w = dict(model_ops.layers(ctx.model))[layer].weight.detach()
+q = recs.get(layer)
+if q is None:
+    st.caption(
+        "This layer has no grid to show for this scheme (kept float, half precision or a real INT8 kernel); "
+        "pick a bit-width scheme to see the grid."
+    )
+else:
+    st.caption(
+        "Grey: the float weights. Red lines: the values a weight may take; the shaded band is the clipping range "
+        "(weights outside it are clamped to the end levels)."
+    )
+    st.plotly_chart(charts.plot_grid(w, q), key="q_grid_chart")
+    g1, g2 = st.columns(2)
+    with g1:
+        st.caption("Each weight's integer code; one colour per level (2^bits colours).")
+        st.plotly_chart(charts.plot_codes(q), key="q_codes_chart")
+    with g2:
+        st.caption(
+            "Quantized minus float: inside the clipping range a linear grid errs by at most half a step."
+        )
+        st.plotly_chart(charts.plot_error(w, q), key="q_error_chart")
+st.caption(f"The same layer under five schemes at {bits} bits (binary and ternary have fixed widths).")
+st.plotly_chart(
+    charts.plot_side_by_side(w, layer_schemes(ctx.weights_hash, layer, int(bits), ctx)), key="q_side"
+)
+
+st.subheader("Theoretical versus measured")
+st.caption(
+    "Left: float32 size, what the bits promise, and the bytes really written. Right: the float baseline's latency "
+    "next to this model's (for fake quantization they are the same kernels)."
+)
+st.plotly_chart(charts.plot_size_latency(base, m), key="q_size_latency")
+
+st.subheader("Sweeps")
+run_sweep = st.toggle(
+    "Compute accuracy-versus-bits curves and per-layer sensitivity (a few seconds, then cached)",
+    value=st.query_params.get("sweep") == "1",
+    key="q_sweep",
+)
+st.query_params["sweep"] = "1" if run_sweep else "0"
+if run_sweep:
+    s1, s2 = st.columns(2)
+    with s1:
+        st.caption("Validation accuracy of each scheme at each width: where each one falls off the cliff.")
+        st.plotly_chart(
+            charts.plot_bit_curves(sweep(ctx.weights_hash, ctx.choice.dataset, granularity, ctx)),
+            key="q_curves",
+        )
+    with s2:
+        sens_scheme = scheme if scheme in ("linear", "kmeans", "log") else "linear"
+        st.caption(
+            f"Accuracy drop when only one layer is quantized ({sens_scheme}); red layers need more bits."
+        )
+        st.plotly_chart(
+            charts.plot_sensitivity(sensitivity(ctx.weights_hash, ctx.choice.dataset, sens_scheme, ctx)),
+            key="q_sens",
+        )
+
+if getattr(qmodel, "_cla_layer_bits", None):
+    st.caption("Bits chosen per layer: " + ", ".join(f"{k}={v}" for k, v in qmodel._cla_layer_bits.items()))
+
+record.record_button(ctx, qmodel, [config], m, technique=type(config).technique, key="quant")  # type: ignore[attr-defined]
