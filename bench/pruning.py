@@ -46,7 +46,9 @@ def _progress(label: str) -> train.Progress:
     return report
 
 
-def baseline(model_name: str, max_epochs: int | None = None) -> tuple[torch.nn.Module, train.TrainConfig, str]:
+def baseline(
+    model_name: str, max_epochs: int | None = None
+) -> tuple[torch.nn.Module, train.TrainConfig, str]:
     """The default baseline when cached/shipped; else (if max_epochs) a shorter one, said so."""
     cfg = train.default_config(FASHION, model_name)
     found = train.load_baseline(cfg)
@@ -71,7 +73,9 @@ def han(model_name: str, amount: float, steps: int, epochs_per_step: int) -> dic
         amount=amount, scope="global", schedule="gradual", steps=steps, finetune_epochs=epochs_per_step
     )
     oneshot = metrics.evaluate(
-        P.unstructured.masked_prune(model, P.MagnitudePrune(amount=amount, scope="global"), ds), ds.x_test, ds.y_test
+        P.unstructured.masked_prune(model, P.MagnitudePrune(amount=amount, scope="global"), ds),
+        ds.x_test,
+        ds.y_test,
     )[0]
     t = time.perf_counter()
     pruned = P.unstructured.masked_prune(model, config, ds, _progress(f"prune {model_name}"))
@@ -100,7 +104,9 @@ def han(model_name: str, amount: float, steps: int, epochs_per_step: int) -> dic
 # ---------------------------------------------------------------- 2. structured speed
 
 
-def _interleaved_latency(models: dict[str, torch.nn.Module], shape: tuple[int, ...], batch: int) -> dict[str, float]:
+def _interleaved_latency(
+    models: dict[str, torch.nn.Module], shape: tuple[int, ...], batch: int
+) -> dict[str, float]:
     times: dict[str, list[float]] = {k: [] for k in models}
     for _ in range(5):  # alternate so both see the same machine load
         for k, mod in models.items():
@@ -223,7 +229,9 @@ def slider_latency(moves: int = 7) -> dict[str, Any]:
             metric.wait_for(timeout=180_000)
             slider = page.get_by_role("slider").first
             for i in range(moves + 2):  # first two moves warm the caches' code paths
-                page.wait_for_selector("[data-testid=stApp][data-test-script-state=notRunning]", timeout=60_000)
+                page.wait_for_selector(
+                    "[data-testid=stApp][data-test-script-state=notRunning]", timeout=60_000
+                )
                 before = metric.inner_text()
                 slider.focus()
                 t = time.perf_counter()
@@ -299,7 +307,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sections", default="1,2,3,4")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (1: fair on a shared machine)")
-    parser.add_argument("--baseline-epochs", type=int, default=2, help="cap for bn-cnn/small-resnet baselines")
+    parser.add_argument(
+        "--baseline-epochs", type=int, default=2, help="cap for bn-cnn/small-resnet baselines"
+    )
     parser.add_argument("--finetune-epochs", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -319,7 +329,8 @@ def main() -> None:
         save()
     if "2" in sections:
         results["structured"] = [
-            structured_speed(name, args.baseline_epochs, args.finetune_epochs) for name in ("bn-cnn", "small-resnet")
+            structured_speed(name, args.baseline_epochs, args.finetune_epochs)
+            for name in ("bn-cnn", "small-resnet")
         ]
         save()
     if "3" in sections:

@@ -59,6 +59,20 @@ def remove_channels(
     """
     if scope not in core.SCOPES:
         raise ValueError(f"Unknown scope '{scope}' (use {', '.join(core.SCOPES)})")
+    with torch.enable_grad():  # the dependency graph traces with autograd (a caller may have disabled it)
+        return _remove_channels(model, amount, importance, example, scope, exclude, original, calibrate)
+
+
+def _remove_channels(
+    model: nn.Module,
+    amount: float,
+    importance: Any,
+    example: torch.Tensor,
+    scope: str,
+    exclude: Iterable[str],
+    original: dict[str, int] | None,
+    calibrate: torch.Tensor | None,
+) -> dict[str, int]:
     model.eval()
     pruner = tp.pruner.MetaPruner(
         model,

@@ -1,0 +1,404 @@
+"""Pruning lab: move the prune rate and watch accuracy, size and real speed change."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import Any
+
+import streamlit as st
+
+from compression import fmt, metrics, techniques
+from compression import pruning as P
+from compression.charts import pruning as charts
+from ui import record, sidebar, state
+
+ctx = sidebar.render()
+PREVIEW_IMAGES = 2000  # slider preview: accuracy on the first 2,000 test images answers in well under 1 s
+FT_MAX = 30
+
+st.title("Pruning lab")
+st.caption(
+    "Remove weights that matter least. Masked pruning sets weights to zero (the file shrinks, the "
+    "speed does not); structured pruning removes whole channels (the model really gets smaller and faster)."
+)
+with st.expander("How pruning works (formulas)", expanded=False):
+    st.markdown(
+        "**Magnitude pruning** (Han et al. 2015) keeps a weight only if it is large: with the mask "
+        "$m_i$ the pruned weights are $\\hat w = m \\odot w$,"
+    )
+    st.latex(
+        r"m_i = \mathbb{1}\big[\,|w_i| > \tau\,\big],\quad \tau = \text{the } k\text{-th smallest } |w|,\; k = \operatorname{round}(a\,n)"
+    )
+    st.markdown(
+        "per layer ($n$ = the layer's weights) or globally ($n$ = all weights, one threshold). Coarser "
+        "**granularities** rank groups (kernel rows, kernels, channels) by their RMS and zero whole groups. "
+        "**Structured** pruning ranks filters by $\\lVert W_f \\rVert_1$ or $\\lVert W_f \\rVert_2$ (Li et al. 2017), "
+        "by mean activation $\\overline{|a_f|}$ on calibration images, or by BatchNorm scale $|\\gamma_f|$ after "
+        "training with $L = L_{CE} + \\lambda \\sum |\\gamma|$ (**network slimming**, Liu et al. 2017), and removes "
+        "them with every tensor coupled to them (torch-pruning's dependency graph)."
+    )
+    st.latex(
+        r"\text{gradual (Zhu \& Gupta 2017):}\quad s_t = s_f\left(1 - \left(1 - \tfrac{t}{N}\right)^3\right),\; t = 1..N"
+    )
+    st.markdown(
+        "Fine-tuning between steps (gentle SGD with momentum, or Adam) re-applies the mask after every "
+        "optimiser step so pruned weights stay zero."
+    )
+
+
+# ---------------------------------------------------------------- controls (state in the URL)
+
+
+def seed(key: str, value: Any) -> None:
+    """Seed a widget from the URL once per tab; afterwards the widget owns its value."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+names = P.layer_names(ctx.model)
+methods = list(P.METHODS)
+seed("p_amount", round(state.url_float("amount", 0.5, 0.0, 0.99), 2))
+seed("p_method", state.url_choice("method", "magnitude", methods))
+seed("p_scope", state.url_choice("scope", "layer", list(P.SCOPES)))
+seed("p_gran", state.url_choice("gran", "weight", list(P.GRANULARITIES)))
+seed("p_ft", state.url_int("ft", 0, 0, FT_MAX))
+seed("p_sched", state.url_choice("sched", "one-shot", list(P.SCHEDULES)))
+seed("p_steps", state.url_int("steps", 3, 1, 20))
+seed("p_opt", state.url_choice("opt", "sgd", ["sgd", "adam"]))
+seed("p_l1", state.url_choice("l1", "1e-4", ["1e-5", "1e-4", "1e-3", "1e-2"]))
+url_ex = [n for n in st.query_params.get("exclude", "").split(",") if n]
+bad_ex = [n for n in url_ex if n not in names]
+if bad_ex:
+    st.warning(f"Ignoring unknown layer(s) in the link: {', '.join(bad_ex)}.")
+seed("p_exclude", [n for n in url_ex if n in names])
+
+amount = st.slider(
+    "Prune rate",
+    0.0,
+    0.99,
+    step=0.01,
+    key="p_amount",
+    help="Masked methods: the fraction of weights (or groups) set to zero. Structured: the fraction of "
+    "channels / neurons removed from each layer (or from the global pool).",
+)
+c1, c2, c3, c4 = st.columns(4)
+method = c1.selectbox("Method", methods, key="p_method", format_func=lambda k: P.METHODS[k].title)
+masked = not P.METHODS[method].removes
+scope = c2.selectbox(
+    "Scope", list(P.SCOPES), key="p_scope", help="layer: same rate in every layer; global: one ranking"
+)
+granularity = c3.selectbox(
+    "Granularity",
+    list(P.GRANULARITIES),
+    key="p_gran",
+    disabled=not masked,
+    help="; ".join(f"{k}: {v}" for k, v in P.core.GRANULARITY_HELP.items()),
+)
+exclude = c4.multiselect("Keep dense (exclude)", names, key="p_exclude", help="Layers left untouched.")
+c1, c2, c3, c4 = st.columns(4)
+ft = c1.number_input(
+    "Fine-tune epochs per step", 0, FT_MAX, key="p_ft", help="0 = instant result; > 0 runs as a job"
+)
+schedule = c2.selectbox(
+    "Schedule", list(P.SCHEDULES), key="p_sched", help="iterative: linear steps; gradual: cubic"
+)
+steps = c3.number_input("Steps", 1, 20, key="p_steps", disabled=schedule == "one-shot")
+optimizer = c4.selectbox(
+    "Fine-tune optimizer", ["sgd", "adam"], key="p_opt", help="SGD momentum 0.9 lr 0.01; Adam lr 1e-4"
+)
+l1 = "1e-4"
+if method == "slimming":
+    l1 = st.select_slider("L1 strength on BN scales (λ)", ["1e-5", "1e-4", "1e-3", "1e-2"], key="p_l1")
+
+url_values = {
+    "amount": f"{amount:.2f}",
+    "method": method,
+    "scope": scope,
+    "gran": granularity,
+    "ft": str(ft),
+    "sched": schedule,
+    "steps": str(steps),
+    "opt": optimizer,
+    "exclude": ",".join(exclude),
+    "l1": l1,
+}
+for k, v in url_values.items():
+    if st.query_params.get(k) != v:
+        st.query_params[k] = v
+
+try:
+    config = P.make_config(
+        method,
+        amount,
+        scope=scope,
+        granularity=granularity if masked else "weight",
+        exclude=tuple(exclude),
+        schedule=schedule,
+        steps=int(steps) if schedule != "one-shot" else 1,
+        finetune_epochs=int(ft),
+        optimizer=optimizer,
+        l1=float(l1),
+    )
+except ValueError as exc:
+    st.error(str(exc))
+    st.stop()
+cfg_json = json.dumps(techniques.to_dict(config), sort_keys=True)
+cfg_key = hashlib.sha256(f"{ctx.weights_hash}|{ctx.choice.dataset}|{cfg_json}".encode()).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------- computation (cached)
+
+
+def _preview_ds(ds: Any) -> Any:
+    return dataclasses.replace(ds, x_test=ds.x_test[:PREVIEW_IMAGES], y_test=ds.y_test[:PREVIEW_IMAGES])
+
+
+@st.cache_resource(show_spinner=False, max_entries=128)
+def pruned_model(whash: str, dataset: str, cfg: str, _ctx: sidebar.Context) -> Any:
+    """The pruned model for a config (never mutated; shared across sessions)."""
+    return techniques.apply(_ctx.model, techniques.from_dict(json.loads(cfg)), _ctx.ds)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def preview(whash: str, dataset: str, cfg: str | None, _ctx: sidebar.Context, _model: Any) -> dict[str, Any]:
+    """Fast numbers for a slider move: accuracy on the first test images, sizes, MACs; no latency."""
+    m = metrics.measure(_model, _preview_ds(_ctx.ds), latency=False)
+    return {"m": m, "sparsity": P.methods.removed_fraction(_ctx.model, _model)}
+
+
+@st.cache_data(show_spinner="Measuring on the full test set, with latency...", max_entries=64)
+def full(
+    whash: str, dataset: str, cfg: str | None, _ctx: sidebar.Context, _model: Any
+) -> metrics.Measurement:
+    return metrics.measure(_model, _ctx.ds, latency=True, min_run_time=0.2)
+
+
+def job_result(job_id: str) -> Any:
+    job = sidebar.job_manager().get(job_id)
+    return job.result if job is not None and job.state == "done" else None
+
+
+slow = P.needs_training(config)
+manager = sidebar.job_manager()
+model = None
+if not slow:
+    with st.spinner("Pruning..."):
+        try:
+            model = pruned_model(ctx.weights_hash, ctx.choice.dataset, cfg_json, ctx)
+        except ValueError as exc:
+            st.error(str(exc))
+            st.stop()
+else:
+    job_id = f"prune-{cfg_key}"
+    job = manager.get(job_id)
+    if job is None or not job.active and job.state != "done":
+        what = "Network slimming trains with the L1 penalty first" if method == "slimming" else "Fine-tuning"
+        st.info(f"{what}: this runs as a background job with progress; it survives a page reload.")
+        if st.button("Run pruning with fine-tuning", type="primary"):
+            base, cfg_obj, ds = ctx.model, config, ctx.ds
+
+            def work(progress: Any, stop: Any) -> Any:
+                return techniques.apply(base, cfg_obj, ds, progress, stop)
+
+            manager.submit(f"{config.technique} {amount:.0%}", work, key=job_id)
+            st.query_params["job"] = job_id
+            st.rerun()
+    if manager.get(job_id) is not None:
+        st.query_params["job"] = job_id
+        sidebar.job_progress(job_id)
+    model = job_result(job_id)
+    if model is None:
+        st.stop()
+
+assert model is not None
+base_prev = preview(ctx.weights_hash, ctx.choice.dataset, None, ctx, ctx.model)
+res = preview(ctx.weights_hash, ctx.choice.dataset, cfg_json, ctx, model)
+mb, mp = base_prev["m"], res["m"]
+want_full = st.toggle(
+    "Full measurement (10k+ test images and latency; needed to record)",
+    key=f"p_full_{cfg_key}",
+    help="The slider shows a fast preview on the first 2,000 test images without timing.",
+)
+if want_full:
+    mb = full(ctx.weights_hash, ctx.choice.dataset, None, ctx, ctx.model)
+    mp = full(ctx.weights_hash, ctx.choice.dataset, cfg_json, ctx, model)
+
+# ---------------------------------------------------------------- metric cards
+
+scope_note = (
+    "full test set" if want_full else f"first {min(PREVIEW_IMAGES, len(ctx.ds.x_test)):,} test images"
+)
+cols = st.columns(5)
+cols[0].metric(
+    "Top-1 accuracy",
+    f"{mp.top1:.2%}",
+    f"{(mp.top1 - mb.top1) * 100:+.2f} pts",
+    help=f"On the {scope_note}; delta vs the unpruned baseline.",
+)
+cols[1].metric(
+    "Weights gone",
+    f"{res['sparsity']:.1%}",
+    f"{mp.params_nonzero:,} non-zero of {mb.params_total:,}",
+    delta_color="off",
+    help="Share of the baseline's conv/linear weights that are zero or removed.",
+)
+cols[2].metric(
+    "Theoretical size",
+    fmt.bytes_(mp.size_theoretical_bytes),
+    f"{mp.size_theoretical_bytes / max(1, mb.size_theoretical_bytes):.2f}x of dense",
+    delta_color="off",
+    help="Non-zero weights at their effective bits, no index overhead.",
+)
+cols[3].metric(
+    "Measured size (artifact)",
+    fmt.bytes_(mp.size_artifact_bytes),
+    f"{mp.size_artifact_bytes / max(1, mb.size_artifact_bytes):.2f}x of dense",
+    delta_color="off",
+    help="Bytes of the compact artifact really written to disk (sparse or smaller dense).",
+)
+if want_full:
+    speed = (mb.latency_b256_ms or 0) / max(1e-9, mp.latency_b256_ms or 1e-9)
+    cols[4].metric(
+        "Latency, batch 256",
+        fmt.ms(mp.latency_b256_ms),
+        f"{speed:.2f}x speed vs dense",
+        delta_color="off",
+        help=f"Median forward time on this CPU ({mp.threads} threads); batch 1: {fmt.ms(mp.latency_b1_ms)}.",
+    )
+else:
+    cols[4].metric(
+        "MACs / image",
+        fmt.count(mp.macs),
+        f"{mp.macs / max(1, mb.macs):.2f}x of dense executed",
+        delta_color="off",
+        help=f"Executed multiply-accumulates; a zero-skipping chip would do {fmt.count(mp.macs_effective)}.",
+    )
+
+# ---------------------------------------------------------------- theoretical vs measured
+
+left, right = st.columns([3, 2])
+left.plotly_chart(
+    charts.plot_size_latency(charts.size_latency_data(mb, mp)), key="p_size_latency", use_container_width=True
+)
+with right:
+    st.markdown("**Why theory and measurement differ**")
+    st.caption("Bars: sizes in KB; right panel: pruned / dense ratios (below 1 = smaller or faster).")
+    if masked:
+        st.markdown(
+            "- Masked weights still run dense: the tensors keep their shape, so the CPU multiplies the zeros "
+            "too and latency stays at the dense level."
+        )
+    else:
+        st.markdown(
+            "- Removed channels really run faster: the convolutions are physically narrower, so both MACs "
+            "and measured latency drop (small models stay bound by fixed per-layer overheads)."
+        )
+    for note in metrics.explain_gaps(mp):
+        st.markdown(f"- {note}")
+    if not want_full:
+        st.caption("Latency is measured with the full measurement toggle above.")
+
+# ---------------------------------------------------------------- charts
+
+left, right = st.columns(2)
+with left:
+    hist = charts.histogram_data(ctx.model, model)
+    st.plotly_chart(charts.plot_weight_histogram(hist), key="p_hist", use_container_width=True)
+    st.caption(
+        "All conv/linear weights, log scale: magnitude pruning empties the middle; the spike at 0 is the mask."
+    )
+with right:
+    st.plotly_chart(
+        charts.plot_layer_sparsity(charts.sparsity_data(model), charts.sparsity_data(ctx.model)),
+        key="p_sparsity",
+        use_container_width=True,
+    )
+    st.caption("Per layer: zeros (masked) and, for structured methods, the share of weights removed.")
+
+layer = st.selectbox("Layer to look at", names, index=min(1, len(names) - 1), key="p_layer")
+st.plotly_chart(
+    charts.plot_weight_matrix(charts.matrix_data(ctx.model, model, layer)),
+    key="p_matrix",
+    use_container_width=True,
+)
+st.caption(
+    "The same layer before and after: masked pruning leaves white holes, structured pruning removes rows."
+)
+
+# ---------------------------------------------------------------- record
+
+recorded_m = mp if want_full else None
+if recorded_m is not None:
+    record.record_button(ctx, model, [config], recorded_m, technique=config.technique, key=f"prune_{cfg_key}")
+else:
+    st.caption("Turn on the full measurement to record this result as a run on the Pareto front.")
+
+# ---------------------------------------------------------------- method comparison and sensitivity (jobs)
+
+st.subheader("Compare methods and layers")
+st.caption("Both run in the background with progress; results are kept for this baseline.")
+tab_curves, tab_sens = st.tabs(["Accuracy vs sparsity", "Sensitivity scan"])
+with tab_curves:
+    curves_id = f"curves-{ctx.weights_hash}-{ctx.choice.dataset}"
+    if manager.get(curves_id) is None and st.button("Compute accuracy-vs-sparsity curves", key="p_curves_go"):
+        base, ds = ctx.model, ctx.ds
+        manager.submit(
+            "Accuracy vs sparsity",
+            lambda p, s: P.accuracy_curves(base, ds, progress=p, should_stop=s),
+            key=curves_id,
+        )
+    if manager.get(curves_id) is not None:
+        sidebar.job_progress(curves_id)
+        rows = job_result(curves_id)
+        if rows:
+            st.plotly_chart(
+                charts.plot_accuracy_curves(rows, base_prev["m"].top1),
+                key="p_curves",
+                use_container_width=True,
+            )
+            st.caption(
+                "Validation accuracy (2,000 images), one-shot, no fine-tuning: magnitude beats random; "
+                "removing whole filters costs more accuracy per weight but is the only one that runs faster."
+            )
+with tab_sens:
+    sens_id = f"sens-{ctx.weights_hash}-{ctx.choice.dataset}"
+    if manager.get(sens_id) is None and st.button("Run the 10-level sensitivity scan", key="p_sens_go"):
+        base, ds = ctx.model, ctx.ds
+        manager.submit(
+            "Sensitivity scan", lambda p, s: P.scan(base, ds, progress=p, should_stop=s), key=sens_id
+        )
+    if manager.get(sens_id) is not None:
+        sidebar.job_progress(sens_id)
+        scan = job_result(sens_id)
+        if scan is not None:
+            rows = scan.rows()
+            a, b = st.columns(2)
+            a.plotly_chart(
+                charts.plot_sensitivity_heatmap(rows, scan.baseline),
+                key="p_sens_map",
+                use_container_width=True,
+            )
+            b.plotly_chart(
+                charts.plot_sensitivity_curves(rows, scan.baseline),
+                key="p_sens_curves",
+                use_container_width=True,
+            )
+            st.caption("Each layer pruned alone (magnitude) on the validation split: red = accuracy lost.")
+            drop = st.slider("Tolerated accuracy drop per layer (points)", 0.0, 10.0, 1.0, 0.5, key="p_drop")
+            rates = P.rates_for_drop(scan, drop / 100)
+            st.dataframe([{"layer": k, "prune rate": f"{v:.0%}"} for k, v in rates.items()], hide_index=True)
+            if st.button("Prune with these per-layer rates", key="p_sens_apply"):
+                per_layer = P.MagnitudePrune(
+                    amount=0.0, layer_amounts=tuple(rates.items()), exclude=tuple(exclude)
+                )
+                with st.spinner("Pruning..."):
+                    tuned = techniques.apply(ctx.model, per_layer, ctx.ds)
+                    m_rates = metrics.measure(tuned, ctx.ds, latency=False)
+                st.metric(
+                    "Top-1 with per-layer rates (full test set)",
+                    f"{m_rates.top1:.2%}",
+                    f"{P.methods.removed_fraction(ctx.model, tuned):.1%} of weights zero",
+                    delta_color="off",
+                )

@@ -1,0 +1,92 @@
+"""AppTest of the Pruning lab: the page runs, the slider changes the numbers, the URL drives the view."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+APP = "../../app.py"
+TIMEOUT = 300
+torch.set_num_threads(1)  # AppTest runs the page in this process; one thread avoids spin-waits on a busy CPU
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
+    monkeypatch.setenv("COMPRESSION_STORE", f"sqlite:///{tmp_path}/runs.db")
+
+
+def metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+def open_prune(**params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"dataset": "digits", "model": "lenet5", **params})
+    at.switch_page("pages/prune.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def chart_json(at: AppTest, index: int) -> str:
+    return at.get("plotly_chart")[index].proto.spec
+
+
+def test_page_runs_and_slider_changes_the_numbers() -> None:
+    at = open_prune(amount="0.3")
+    assert at.slider(key="p_amount").value == pytest.approx(0.3)
+    gone = metric(at, "Weights gone")
+    size = metric(at, "Measured size (artifact)")
+    hist = chart_json(at, 1)
+    assert gone.startswith("30")
+    at.slider(key="p_amount").set_value(0.9).run()
+    assert not at.exception, at.exception
+    assert metric(at, "Weights gone").startswith("90")
+    assert metric(at, "Measured size (artifact)") != size
+    assert chart_json(at, 1) != hist  # the histogram moved with the slider
+    assert at.query_params["amount"] == ["0.90"] or at.query_params["amount"] == "0.90"
+    assert len(at.get("plotly_chart")) >= 4  # size/latency, histogram, sparsity, matrix
+
+
+def test_structured_method_shrinks_and_explains_speed() -> None:
+    at = open_prune(amount="0.5", method="l1-filter")
+    assert at.selectbox(key="p_method").value == "l1-filter"
+    text = " ".join(m.value for m in at.markdown)
+    assert "Removed channels really run faster" in text
+    macs = metric(at, "MACs / image")
+    at.slider(key="p_amount").set_value(0.0).run()
+    assert metric(at, "MACs / image") != macs
+
+
+def test_full_measurement_offers_recording() -> None:
+    at = open_prune(amount="0.8")
+    at.toggle[0].set_value(True).run()
+    assert not at.exception, at.exception
+    assert "Latency, batch 256" in {m.label for m in at.metric}
+    assert any(b.label == "Record as run" for b in at.button)
+
+
+def test_bad_url_values_warn_and_clamp() -> None:
+    at = open_prune(amount="7", method="nope", exclude="not_a_layer")
+    assert at.slider(key="p_amount").value == pytest.approx(0.99)
+    warnings = " ".join(w.value for w in at.warning)
+    assert "amount" in warnings and "method" in warnings and "not_a_layer" in warnings
+
+
+def test_finetuning_runs_as_a_job_with_progress() -> None:
+    at = open_prune(amount="0.5", ft="1")
+    start = [b for b in at.button if b.label == "Run pruning with fine-tuning"]
+    assert start, "a fine-tuning config must offer a background job"
+    start[0].click().run()
+    assert not at.exception, at.exception
+    assert at.query_params.get("job")
+    from ui import sidebar
+
+    job_id = at.query_params["job"]
+    job_id = job_id[0] if isinstance(job_id, list) else job_id
+    sidebar.job_manager().wait(job_id, timeout=240)
+    at.run()
+    assert not at.exception, at.exception
+    assert metric(at, "Weights gone").startswith("50")
