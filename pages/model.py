@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from compression import fmt, metrics, uploads
+from compression import fmt, metrics, models, uploads
 from compression.charts import model as charts
 from ui import sidebar, state
 
@@ -25,7 +25,7 @@ def measure(weights_hash: str, dataset: str, _ctx: sidebar.Context) -> dict[str,
     }
 
 
-st.title(f"{ctx.config.model} on {ctx.choice.dataset}")
+st.title(f"{models.MODELS[ctx.choice.model].title} on {ctx.choice.dataset}")
 st.caption(
     f"{ctx.source} · weights `{ctx.weights_hash}` · {ctx.ds.num_classes} classes · input "
     f"{'x'.join(map(str, ctx.ds.input_shape))} · test split {len(ctx.ds.x_test):,} images "
@@ -41,19 +41,15 @@ cols[1].metric(
 )
 cols[2].metric("Parameters", f"{m.params_total:,}", help="Every stored weight and bias.")
 cols[3].metric("Non-zero parameters", f"{m.params_nonzero:,}", help="What is left after pruning.")
-cols = st.columns(4)
+cols = st.columns(5)
 cols[0].metric(
     "Size on disk", fmt.bytes_(m.size_artifact_bytes), help="Bytes of the artifact really written."
 )
 cols[1].metric("Dense fp32 size", fmt.bytes_(m.size_dense_bytes), help="4 bytes per parameter.")
-cols[2].metric(
-    "MACs / image", fmt.count(m.macs), help="Multiply-accumulates executed (torch flop counter / 2)."
-)
-cols[3].metric(
-    "Latency batch 1 / 256",
-    f"{m.latency_b1_ms:.2f} / {m.latency_b256_ms:.1f} ms",
-    help=f"Median of torch.utils.benchmark on this CPU with {m.threads} threads.",
-)
+cols[2].metric("MACs / image", fmt.count(m.macs), help="Multiply-accumulates executed (flop counter / 2).")
+lat_help = f"Median of torch.utils.benchmark on this CPU with {m.threads} threads."
+cols[3].metric("Latency, batch 1", fmt.ms(m.latency_b1_ms), help=lat_help)
+cols[4].metric("Latency, batch 256", fmt.ms(m.latency_b256_ms), help=lat_help)
 
 with st.expander("What these numbers mean", expanded=False):
     st.markdown(
