@@ -96,7 +96,7 @@ def han(model_name: str, amount: float, steps: int, epochs_per_step: int) -> dic
         "artifact_bytes": m.size_artifact_bytes,
         "dense_bytes": m.size_dense_bytes,
         "seconds": seconds,
-        "target": "sparsity >= %.2f and drop <= 0.5 points" % amount,
+        "target": f"sparsity >= {amount:.2f} and drop <= 0.5 points",
         "met": P.sparsity(pruned) >= amount - 1e-9 and drop <= 0.5,
     }
 
@@ -165,8 +165,8 @@ def structured_speed(model_name: str, baseline_epochs: int, finetune_epochs: int
 
 def sensitivity_time() -> dict[str, Any]:
     ds = data.load(FASHION)
-    model, cfg, note = baseline("lenet5")
-    amounts = tuple(round(0.1 * i, 2) for i in range(1, 10)) + (0.95,)
+    model, _cfg, note = baseline("lenet5")
+    amounts = (*(round(0.1 * i, 2) for i in range(1, 10)), 0.95)
     ticks: list[float] = []
     t = time.perf_counter()
     result = P.scan(model, ds, amounts, progress=lambda f, _m: ticks.append(f))

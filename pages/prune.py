@@ -193,7 +193,7 @@ if not slow:
 else:
     job_id = f"prune-{cfg_key}"
     job = manager.get(job_id)
-    if job is None or not job.active and job.state != "done":
+    if job is None or (not job.active and job.state != "done"):
         what = "Network slimming trains with the L1 penalty first" if method == "slimming" else "Fine-tuning"
         st.info(f"{what}: this runs as a background job with progress; it survives a page reload.")
         if st.button("Run pruning with fine-tuning", type="primary"):
