@@ -177,9 +177,7 @@ with st.container(border=True):
         horizontal=True,
         key="cmp_sym",
     )
-    logx = a4.toggle(
-        "Log scale (cost)", value=state.url_choice("logx", "0", ["0", "1"]) == "1", key="cmp_logx"
-    )
+    logx = a4.toggle("Log x", value=state.url_choice("logx", "0", ["0", "1"]) == "1", key="cmp_logx")
     st.query_params.update({"x": cost, "acc": acc, "sym": sym, "logx": "1" if logx else "0"})
 
 mask = pd.Series(True, index=all_runs.index)

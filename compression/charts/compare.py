@@ -198,6 +198,10 @@ def plot_pareto(
     fig.update_layout(dragmode="select", clickmode="event+select", hovermode="closest", uirevision=cost)
     fig.update_xaxes(title=axis.label, type="log" if log_x else "linear")
     fig.update_yaxes(title=ACCURACY_AXES.get(accuracy, accuracy), tickformat=".0%")
+    if len(pts):  # accuracy is a fraction: never show below 0 % or far above 100 %
+        lo, hi = float(pts["y"].min()), float(pts["y"].max())
+        pad = max(0.02, 0.08 * (hi - lo))
+        fig.update_yaxes(range=[max(0.0, lo - pad), min(1.02, hi + pad)])
     return fig
 
 

@@ -29,7 +29,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, objec
     base = train.load_baseline(cfg)  # the shipped baseline when there is one
     if base is None:  # else a quickly trained real one, cached where the sidebar looks for it
         base = models.build("lenet5", ds.input_shape, ds.num_classes)
-        train.fit(base, ds, epochs=3)
+        train.fit(base, ds, epochs=4, optimizer="adam", lr=3e-3)
         train.save_baseline(base, cfg)
     whash = train.weights_hash(base)
 
