@@ -12,9 +12,9 @@ AFTER = "#2563eb"  # blue: the compressed model
 def style(fig: go.Figure, title: str | None = None, height: int = 380) -> go.Figure:
     fig.update_layout(
         template="plotly_white",
-        title=title,
+        title={"text": title, "y": 0.98, "yanchor": "top"} if title else None,
         height=height,
-        margin={"l": 10, "r": 10, "t": 50 if title else 20, "b": 10},
+        margin={"l": 10, "r": 10, "t": 90 if title else 40, "b": 10},  # room for title + legend
         font={"size": 14},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
     )
