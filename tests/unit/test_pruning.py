@@ -353,3 +353,70 @@ def test_config_dataclasses_are_frozen() -> None:
     cfg = P.MagnitudePrune()
     with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.amount = 0.1  # type: ignore[misc]
+
+
+# ---------------------------------------------------------------- charts and method curves
+
+
+def test_chart_data_and_figures() -> None:
+    from compression.charts import pruning as charts
+
+    ds = digits()
+    base = model("lenet5")
+    out = run(P.MagnitudePrune(amount=0.7), base)
+    hist = charts.histogram_data(base, out)
+    assert hist["zeros_before"] == 0 and hist["zeros_after"] == sum(
+        int(r["zeros"]) for r in P.layer_sparsity(out)
+    )
+    assert int(hist["after"].sum()) == hist["n_after"] == hist["n_before"]
+    middle = len(hist["centers"]) // 2  # odd bin count: zero sits in the middle bin
+    assert hist["after"][middle] >= hist["zeros_after"] > hist["before"][middle]
+    fig = charts.plot_weight_histogram(hist)
+    assert fig.layout.yaxis.type == "log" and len(fig.data) == 2
+
+    mat = charts.matrix_data(base, out, "classifier.1")
+    assert mat["dense"].shape == mat["pruned"].shape
+    assert mat["dense"].shape[0] <= charts.MATRIX_MAX[0] and mat["dense"].shape[1] <= charts.MATRIX_MAX[1]
+    assert (mat["pruned"] == 0).mean() > 0.5 and (mat["dense"] == 0).mean() == 0
+    assert len(charts.plot_weight_matrix(mat).data) == 2
+
+    removed = run(P.StructuredPrune(amount=0.5), base)
+    bars = charts.plot_layer_sparsity(charts.sparsity_data(removed), charts.sparsity_data(base))
+    assert [t.name for t in bars.data] == ["zeros (masked)", "removed (structured)"]
+
+    mb = metrics.measure(base, ds, latency=False)
+    mp = metrics.measure(removed, ds, latency=False)
+    panel = charts.size_latency_data(mb, mp)
+    assert panel["size"]["artifact (measured)"][1] < panel["size"]["artifact (measured)"][0]
+    assert panel["macs"][1] < panel["macs"][0]
+    assert len(charts.plot_size_latency(panel).data) == 3
+
+    scan = P.SensitivityScan(("a", "b"), (0.5, 0.9), ((0.9, 0.5), (0.95, 0.9)), 0.95, "weight")
+    heat = charts.plot_sensitivity_heatmap(scan.rows(), scan.baseline)
+    assert heat.data[0].z.shape == (2, 2) and heat.data[0].z[0][1] == pytest.approx(45.0)
+    assert len(charts.plot_sensitivity_curves(scan.rows(), scan.baseline).data) == 2
+
+
+def test_accuracy_curves_compare_methods() -> None:
+    base = train.clone(train.load_baseline(train.default_config("digits", "lenet5")) or model("lenet5"))
+    rows = P.accuracy_curves(base, digits(), amounts=(0.0, 0.9), max_images=300)
+    assert {r["method"] for r in rows} == {m[0] for m in P.methods.CURVE_METHODS}
+    assert len(rows) == 2 * len(P.methods.CURVE_METHODS)
+    at0 = {r["top1"] for r in rows if r["amount"] == 0.0}
+    assert len(at0) == 1  # nothing pruned: every method equals the baseline
+    sparsity = {r["method"]: r["sparsity"] for r in rows if r["amount"] == 0.9}
+    assert sparsity["magnitude, global"] == pytest.approx(0.9, abs=1e-3)
+    assert 0.5 < sparsity["L1 filter (removed)"] < 1.0
+    from compression.charts import pruning as charts
+
+    assert len(charts.plot_accuracy_curves(rows, 0.9, (0.5, 0.8)).data) == len(P.methods.CURVE_METHODS) + 1
+
+
+def test_make_config_covers_every_method() -> None:
+    for key, method in P.METHODS.items():
+        cfg = P.make_config(key, 0.3, finetune_epochs=0)
+        assert cfg.family == "pruning" and cfg.amount == 0.3
+        assert P.needs_training(cfg) == (key == "slimming")
+        assert isinstance(cfg, P.structured.StructuredBase) == method.removes
+    with pytest.raises(ValueError, match="Unknown pruning method"):
+        P.make_config("magic", 0.5)
