@@ -15,7 +15,7 @@ from compression.charts import pruning as charts
 from ui import record, sidebar, state
 
 ctx = sidebar.render()
-PREVIEW_IMAGES = 2000  # slider preview: accuracy on the first 2,000 test images answers in well under 1 s
+PREVIEW_IMAGES = 1000  # slider preview: accuracy on the first 1,000 test images keeps a move under 1 s
 FT_MAX = 30
 
 st.title("Pruning lab")
@@ -219,7 +219,7 @@ mb, mp = base_prev["m"], res["m"]
 want_full = st.toggle(
     "Full measurement (10k+ test images and latency; needed to record)",
     key=f"p_full_{cfg_key}",
-    help="The slider shows a fast preview on the first 2,000 test images without timing.",
+    help=f"The slider shows a fast preview on the first {PREVIEW_IMAGES:,} test images without timing.",
 )
 if want_full:
     mb = full(ctx.weights_hash, ctx.choice.dataset, None, ctx, ctx.model)
@@ -280,7 +280,7 @@ else:
 
 left, right = st.columns([3, 2])
 left.plotly_chart(
-    charts.plot_size_latency(charts.size_latency_data(mb, mp)), key="p_size_latency", use_container_width=True
+    charts.plot_size_latency(charts.size_latency_data(mb, mp)), key="p_size_latency", width="stretch"
 )
 with right:
     st.markdown("**Why theory and measurement differ**")
@@ -305,7 +305,7 @@ with right:
 left, right = st.columns(2)
 with left:
     hist = charts.histogram_data(ctx.model, model)
-    st.plotly_chart(charts.plot_weight_histogram(hist), key="p_hist", use_container_width=True)
+    st.plotly_chart(charts.plot_weight_histogram(hist), key="p_hist", width="stretch")
     st.caption(
         "All conv/linear weights, log scale: magnitude pruning empties the middle; the spike at 0 is the mask."
     )
@@ -313,7 +313,7 @@ with right:
     st.plotly_chart(
         charts.plot_layer_sparsity(charts.sparsity_data(model), charts.sparsity_data(ctx.model)),
         key="p_sparsity",
-        use_container_width=True,
+        width="stretch",
     )
     st.caption("Per layer: zeros (masked) and, for structured methods, the share of weights removed.")
 
@@ -321,7 +321,7 @@ layer = st.selectbox("Layer to look at", names, index=min(1, len(names) - 1), ke
 st.plotly_chart(
     charts.plot_weight_matrix(charts.matrix_data(ctx.model, model, layer)),
     key="p_matrix",
-    use_container_width=True,
+    width="stretch",
 )
 st.caption(
     "The same layer before and after: masked pruning leaves white holes, structured pruning removes rows."
@@ -356,7 +356,7 @@ with tab_curves:
             st.plotly_chart(
                 charts.plot_accuracy_curves(rows, base_prev["m"].top1),
                 key="p_curves",
-                use_container_width=True,
+                width="stretch",
             )
             st.caption(
                 "Validation accuracy (2,000 images), one-shot, no fine-tuning: magnitude beats random; "
@@ -378,12 +378,12 @@ with tab_sens:
             a.plotly_chart(
                 charts.plot_sensitivity_heatmap(rows, scan.baseline),
                 key="p_sens_map",
-                use_container_width=True,
+                width="stretch",
             )
             b.plotly_chart(
                 charts.plot_sensitivity_curves(rows, scan.baseline),
                 key="p_sens_curves",
-                use_container_width=True,
+                width="stretch",
             )
             st.caption("Each layer pruned alone (magnitude) on the validation split: red = accuracy lost.")
             drop = st.slider("Tolerated accuracy drop per layer (points)", 0.0, 10.0, 1.0, 0.5, key="p_drop")
