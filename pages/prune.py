@@ -109,6 +109,11 @@ optimizer = c4.selectbox(
     "Fine-tune optimizer", ["sgd", "adam"], key="p_opt", help="SGD momentum 0.9 lr 0.01; Adam lr 1e-4"
 )
 l1 = "1e-4"
+if method == "slimming" and not P.structured.has_batchnorm(ctx.model):
+    st.warning(
+        "Network slimming prunes by BatchNorm scales; this model has none. Pick bn-cnn, small-resnet or a MobileNet."
+    )
+    st.stop()
 if method == "slimming":
     l1 = st.select_slider("L1 strength on BN scales (λ)", ["1e-5", "1e-4", "1e-3", "1e-2"], key="p_l1")
 

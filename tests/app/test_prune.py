@@ -90,3 +90,8 @@ def test_finetuning_runs_as_a_job_with_progress() -> None:
     at.run()
     assert not at.exception, at.exception
     assert metric(at, "Weights gone").startswith("50")
+
+
+def test_slimming_needs_batchnorm_message() -> None:
+    at = open_prune(method="slimming")
+    assert any("BatchNorm" in w.value for w in at.warning)
