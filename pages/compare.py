@@ -239,12 +239,16 @@ for col, (name, (xs, ys)) in zip(hv_cols, list(data.fronts.items())[:4], strict=
 # ---------------------------------------------------------------- chosen runs
 
 st.subheader("Chosen runs, side by side")
+# Offer the front, the baselines and the current choice (not all 10k runs: the widget must stay light).
+label_of = dict(zip(shown_ids, shown["technique"], strict=True))
+offer = set(data.points.loc[data.points["on_front"] | data.points["baseline"], "id"].astype(int))
+offer = sorted(offer | set(st.session_state["cmp_sel"]))
 st.multiselect(
     "Chosen runs",
-    shown_ids,
+    offer,
     key="cmp_sel",
-    format_func=lambda i: f"#{i} {shown.loc[shown['id'] == i, 'technique'].iloc[0]}",
-    help="Box-select or click points on the chart, or pick runs here.",
+    format_func=lambda i: f"#{i} {label_of.get(i, '')}",
+    help="Box-select or click points on the chart, or pick runs of the front and baselines here.",
 )
 chosen = list(st.session_state["cmp_sel"])
 st.query_params["sel"] = ",".join(str(i) for i in chosen)

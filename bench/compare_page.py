@@ -1,0 +1,225 @@
+"""Compare page at scale: 10,000 runs in the store.
+
+Measures (1) the time to compute the Pareto front (2-D per dataset as the page does, 3-D,
+hypervolume, full non-dominated sorting) and to load the runs from SQLite, and (2) the time to
+open the Compare page in a real browser (Playwright + Debian chromium, a real streamlit server
+on 127.0.0.1) until the chart is drawn: the first open on a fresh server and later opens.
+
+    .venv/bin/python -m bench.compare_page [--runs 10000]
+
+Writes bench/results/compare_page.json and .md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench import common
+
+RESULTS = Path(__file__).parent / "results"
+TARGET_S = 2.0
+CHART_DRAWN_JS = """(n) => {
+  const el = document.querySelector('[data-testid=stPlotlyChart] .js-plotly-plot');
+  if (!el || !el._fullData) return false;
+  const drawn = el._fullData.reduce((k, t) => k + (t.mode === 'markers' && t.x ? t.x.length : 0), 0);
+  return drawn >= n && !!el.querySelector('canvas, .scatterlayer .point');
+}"""
+
+
+def _timed(fn: Any, repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def machine() -> dict[str, Any]:
+    return {**common.machine(), "load_average_at_start": os.getloadavg()}
+
+
+def ensure_baseline() -> str:
+    """The sidebar needs the digits LeNet-5 baseline: shipped, else a quick real one in the temp cache."""
+    from compression import data, models, train
+
+    cfg = train.default_config("digits", "lenet5")
+    if train.load_baseline(cfg) is not None:
+        return "shipped/cached baseline"
+    ds = data.load("digits")
+    model = models.build("lenet5", ds.input_shape, ds.num_classes)
+    train.fit(model, ds, epochs=3, optimizer="adam", lr=3e-3)
+    train.save_baseline(model, cfg)
+    return "quick 3-epoch baseline (none shipped)"
+
+
+def front_timings(url: str) -> dict[str, float]:
+    from compression import pareto, runs
+    from compression.charts import compare
+
+    store = runs.RunStore(url)
+    df = store.frame()
+    pts2 = df[["top1", "size_artifact_bytes"]].to_numpy(float)
+    pts3 = df[["top1", "size_artifact_bytes", "latency_b1_ms"]].to_numpy(float)
+    d2, d3 = ["max", "min"], ["max", "min", "min"]
+    front3 = pts3[pareto.non_dominated(pts3, d3)]
+    ref3 = [0.0, float(pts3[:, 1].max()) * 1.1, float(pts3[:, 2].max()) * 1.1]
+    return {
+        "load_runs_s": _timed(store.frame, 3),
+        "front_2d_s": _timed(lambda: pareto.non_dominated(pts2, d2)),
+        "front_per_dataset_as_page_s": _timed(lambda: compare._pareto_data(df, "size_artifact_bytes")),
+        "build_figure_s": _timed(lambda: compare.plot_pareto(df, "size_artifact_bytes"), 3),
+        "front_3d_s": _timed(lambda: pareto.non_dominated(pts3, d3)),
+        "hypervolume_2d_s": _timed(
+            lambda: pareto.hypervolume(pts2, [0.0, float(pts2[:, 1].max()) * 1.1], d2)
+        ),
+        "hypervolume_3d_front_s": _timed(lambda: pareto.hypervolume(front3, ref3, d3)),
+        "front_ranks_2d_s": _timed(lambda: pareto.front_ranks(pts2, d2), 1),
+        "front_size_2d": int(pareto.non_dominated(pts2, d2).sum()),
+        "front_size_3d": len(front3),
+    }
+
+
+def _open(browser: Any, target: str, n_points: int) -> float:
+    """Seconds from navigation to the chart drawn with all its points, in a new browser profile."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    t = time.perf_counter()
+    page.goto(target)
+    page.wait_for_function(CHART_DRAWN_JS, arg=n_points, timeout=300_000, polling=50)
+    elapsed = time.perf_counter() - t
+    ctx.close()
+    return elapsed
+
+
+def browser_timings(envs: dict[int, dict[str, str]], repeats: int = 3) -> dict[str, Any]:
+    """Open the page on a 10k-run server and on a small-store server, interleaved (same machine load)."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.e2e import helpers
+
+    out: dict[str, Any] = {"url_query": "ds= (every dataset: all runs on the chart)"}
+    servers = {}
+    try:
+        for n, env in envs.items():
+            t0 = time.perf_counter()
+            servers[n] = helpers.start_server(env)
+            out[f"server_start_s_{n}"] = time.perf_counter() - t0
+        with sync_playwright() as pw:
+            browser = helpers.launch_browser(pw)
+            urls = {n: f"{base}/compare?dataset=digits&model=lenet5&ds=" for n, (base, _) in servers.items()}
+            for n, url in urls.items():
+                out[f"first_open_fresh_server_s_{n}"] = _open(browser, url, n)
+            opens: dict[int, list[float]] = {n: [] for n in urls}
+            for _ in range(repeats):
+                for n, url in urls.items():
+                    opens[n].append(_open(browser, url, n))
+            for n in urls:
+                out[f"open_s_{n}"] = opens[n]
+                out[f"open_median_s_{n}"] = statistics.median(opens[n])
+            big = max(urls)
+            out["open_other_axis_s"] = _open(browser, urls[big] + "&x=latency_b256_ms&logx=1", big)
+            browser.close()
+    finally:
+        for _, proc in servers.values():
+            helpers.stop_server(proc)
+    return out
+
+
+def script_timings(env: dict[str, str], repeats: int = 3) -> dict[str, float]:
+    """The page's Python run in a new session (AppTest, same caches as a server): what the server spends."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ.update(env)
+
+    def fresh() -> float:
+        at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=600)
+        at.switch_page("pages/compare.py")
+        at.query_params["ds"] = ""
+        t = time.perf_counter()
+        at.run()
+        assert not at.exception, at.exception
+        return time.perf_counter() - t
+
+    first = fresh()  # imports, dataset, model, runs and figure caches
+    return {"first_s": first, "new_session_median_s": statistics.median(fresh() for _ in range(repeats))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=10_000)
+    args = ap.parse_args()
+    from bench.synthetic_runs import synthetic_rows
+    from compression import runs
+
+    root = Path(tempfile.mkdtemp(prefix="cla-bench-compare-"))
+    small_n = 100
+    envs = {
+        n: {
+            "COMPRESSION_CACHE": str(root / "cache"),
+            "COMPRESSION_STORE": f"sqlite:///{root / f'runs{n}.db'}",
+        }
+        for n in (args.runs, small_n)
+    }
+    env = envs[args.runs]
+    os.environ.update(env)
+    result: dict[str, Any] = {"machine": machine(), "runs": args.runs, "target_s": TARGET_S}
+    result["baseline"] = ensure_baseline()
+    rows = synthetic_rows(args.runs, seed=0)
+    store = runs.RunStore(env["COMPRESSION_STORE"])
+    t = time.perf_counter()
+    store.bulk_insert(rows)
+    result["insert_s"] = time.perf_counter() - t
+    runs.RunStore(envs[small_n]["COMPRESSION_STORE"]).bulk_insert(rows[:small_n])
+    result["front"] = front_timings(env["COMPRESSION_STORE"])
+    result["script"] = script_timings(env)
+    result["browser"] = browser_timings(envs)
+    result["machine"]["load_average_at_end"] = os.getloadavg()
+    b = result["browser"]
+    result["meets_target"] = b[f"open_median_s_{args.runs}"] < TARGET_S
+    result["open_ratio_big_vs_small"] = b[f"open_median_s_{args.runs}"] / b[f"open_median_s_{small_n}"]
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "compare_page.json").write_text(json.dumps(result, indent=1, default=float))
+    f = result["front"]
+    md = f"""# Compare page with {args.runs:,} runs
+
+Machine: {result["machine"]["platform"]}, {result["machine"]["cpu"]}, {result["machine"]["cpu_count"]} CPUs, torch {result["machine"]["torch"]}
+({result["machine"]["torch_threads"]} threads); load average {np.round(result["machine"]["load_average_at_start"], 1).tolist()}
+at start (the machine is shared). Runs are synthetic (tagged `synthetic`), with realistic field ranges.
+
+| what | time |
+|---|---|
+| Pareto front, 2-D, {args.runs:,} points (`pareto.non_dominated`) | {f["front_2d_s"] * 1e3:.1f} ms |
+| front per dataset + hover data, as the page does | {f["front_per_dataset_as_page_s"] * 1e3:.1f} ms |
+| Pareto front, 3-D (accuracy, size, latency) | {f["front_3d_s"] * 1e3:.0f} ms |
+| hypervolume 2-D / 3-D (front of {f["front_size_3d"]}) | {f["hypervolume_2d_s"] * 1e3:.1f} / {f["hypervolume_3d_front_s"] * 1e3:.1f} ms |
+| full non-dominated sorting (all ranks), 2-D | {f["front_ranks_2d_s"]:.2f} s |
+| load {args.runs:,} runs from SQLite into a DataFrame | {f["load_runs_s"] * 1e3:.0f} ms |
+| build the Plotly figure (WebGL) | {f["build_figure_s"] * 1e3:.0f} ms |
+| Compare page script in a new session (server side, caches warm; AppTest) | {result["script"]["new_session_median_s"]:.2f} s |
+| **open the Compare page in a browser until the chart is drawn**, {args.runs:,} runs (median of {len(b[f"open_s_{args.runs}"])}) | **{b[f"open_median_s_{args.runs}"]:.2f} s** |
+| the same with {small_n} runs, measured interleaved with the line above | {b[f"open_median_s_{small_n}"]:.2f} s |
+| ratio {args.runs:,} / {small_n} runs | {result["open_ratio_big_vs_small"]:.2f}x |
+| first open on a freshly started server (imports, data, model, store) | {b[f"first_open_fresh_server_s_{args.runs}"]:.2f} s |
+| open with another cost axis (figure not cached yet) | {b["open_other_axis_s"]:.2f} s |
+
+Each browser open uses a new browser profile (cold cache), so it includes loading and compiling
+Streamlit's and Plotly's JavaScript (about 5 MB), a fixed cost that does not grow with the runs.
+Target: under {TARGET_S:.0f} s to draw: {"met" if result["meets_target"] else "NOT met"} (median open, {args.runs:,} runs;\nload average {np.round(result["machine"]["load_average_at_end"], 1).tolist()} at the end).
+Reproduce: `.venv/bin/python -m bench.compare_page`.
+"""
+    (RESULTS / "compare_page.md").write_text(md)
+    print(md)
+
+
+if __name__ == "__main__":
+    main()
