@@ -231,6 +231,27 @@ def test_structured_exact_channel_counts(amount: float, scope: str, norm: str) -
     assert all(after[n] >= 1 for n in convs)
 
 
+@FAST
+@given(amount=st.floats(0.0, 0.99), scope=st.sampled_from(P.SCOPES), slimming=st.booleans())
+def test_activation_and_slimming_exact_channel_counts(amount: float, scope: str, slimming: bool) -> None:
+    name = "bn-cnn" if slimming else "lenet-300-100"
+    m = model(name)
+    cfg = (
+        P.NetworkSlimming(amount=amount, scope=scope, sparsity_epochs=0)
+        if slimming
+        else P.ActivationPrune(amount=amount, scope=scope, calibration=64)
+    )
+    before = structured.channel_counts(m)
+    after = structured.channel_counts(run(cfg, m))
+    layers = [n for n in before if n != core.classifier_name(m)]
+    removed = {n: before[n] - after[n] for n in layers}
+    if scope == "layer":
+        assert removed == {n: min(round(amount * before[n]), before[n] - 1) for n in layers}
+    else:
+        total = sum(before[n] for n in layers)
+        assert sum(removed.values()) == min(round(amount * total), total - len(layers))
+
+
 def test_l1_filter_removes_smallest_norm_filters() -> None:
     m = model("lenet5")
     norms = m.features[0].weight.detach().abs().sum(dim=(1, 2, 3))
