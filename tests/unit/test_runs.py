@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from compression import artifact, data, metrics, models, runs, train
 from compression.runs import schema
@@ -489,3 +491,89 @@ def test_engine_per_process_and_wal_mode(tmp_path: Path) -> None:
     with get_engine(url).connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 15000
+
+
+# ---------------------------------------------------------------- export law and CLI
+
+FINITE = st.floats(0, 1, allow_nan=False)
+COUNT = st.integers(0, 10**12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    top1=FINITE,
+    loss=st.floats(0, 100, allow_nan=False),
+    params=st.tuples(COUNT, COUNT).map(sorted),
+    bits=st.floats(0, 64, allow_nan=False),
+    lat=st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False)),
+    dense=st.booleans(),
+    tags=st.lists(st.text("abcxyz -_", min_size=1, max_size=10).map(str.strip).filter(bool), max_size=4),
+    notes=st.text(max_size=200),
+)
+def test_export_then_parse_gives_back_every_field(
+    top1: float, loss: float, params: list[int], bits: float, lat: float | None, dense: bool,
+    tags: list[str], notes: str,
+) -> None:  # fmt: skip
+    m = a_measurement(top1=top1, loss=loss, params_nonzero=params[0], params_total=params[1],
+                      effective_bits=bits, latency_b1_ms=lat, runs_dense=dense)  # fmt: skip
+    row = plain_row(measurement=m, tags=tags, notes=notes)
+    run = runs.store.row_to_run({**row, "id": 7})
+    back = runs.parse_export(json.dumps(runs.exchange.export_payload([run])))[0]
+    for key in schema.MEASUREMENT_FIELDS:
+        assert back[key] == row[key], key
+    assert json.loads(back["tags"]) == json.loads(row["tags"])
+    assert back["recipe"] == row["recipe"] and back["notes"].startswith(notes)
+
+
+def cli(*args: str) -> int:
+    from compression.cli import main
+
+    return main(list(args))
+
+
+def test_cli_list_export_import_front(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, dst = f"sqlite:///{tmp_path / 'a.db'}", f"sqlite:///{tmp_path / 'b.db'}"
+    store = runs.RunStore(src)
+    store.add_many([plain_row(0, technique="baseline", recipe=[], measurement=a_measurement(top1=0.98,
+                    size_artifact_bytes=9000)), plain_row(1, measurement=a_measurement(top1=0.97,
+                    size_artifact_bytes=3000)), plain_row(2, measurement=a_measurement(top1=0.90,
+                    size_artifact_bytes=5000), tags=["bad"])])  # fmt: skip
+    assert cli("runs", "list", "--store", src) == 0
+    out = capsys.readouterr().out
+    assert "magnitude-prune" in out and out.count("\n") == 4  # header + 3 runs
+    assert cli("runs", "list", "--store", src, "--tag", "bad", "--json") == 0
+    assert [r["id"] for r in json.loads(capsys.readouterr().out)] == [3]
+
+    assert cli("runs", "front", "--store", src, "--json") == 0
+    front = json.loads(capsys.readouterr().out)
+    assert [r["id"] for r in front["front"]] == [2, 1]  # cheapest first; run 3 is dominated
+    assert 0 < front["hypervolume"]["digits"] <= 1.1
+
+    out_file = tmp_path / "runs.json"
+    assert cli("runs", "export", "--store", src, "--out", str(out_file)) == 0
+    assert cli("runs", "import", str(out_file), "--store", dst) == 0
+    assert runs.RunStore(dst).count() == 3
+    assert "imported 3 runs" in capsys.readouterr().out
+    assert cli("runs", "export", "--store", src, "--format", "csv") == 0
+    assert capsys.readouterr().out.startswith("id,created_at")
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "compression-lab-runs", "version": 1, "runs": [{"top1": 2}]}')
+    assert cli("runs", "import", str(bad), "--store", dst) == 2
+    assert "nothing imported" in capsys.readouterr().err
+    assert runs.RunStore(dst).count() == 3
+
+    assert cli("runs", "delete", "1", "--store", dst) == 0  # without --yes: only says what would go
+    assert runs.RunStore(dst).count() == 3
+    assert cli("runs", "delete", "1", "--store", dst, "--yes") == 0
+    assert runs.RunStore(dst).count() == 2
+    capsys.readouterr()
+    assert cli("runs", "show", "2", "--store", dst) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["id"] == 2 and shown["technique"] == "magnitude-prune" and shown["top1"] == 0.97
+    assert cli("runs", "show", "99", "--store", dst) == 1
+
+
+def test_cli_reports_an_unreachable_store(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli("runs", "list", "--store", "postgresql+psycopg://u@127.0.0.1:1/x", "--timeout", "1") == 1
+    assert "cannot be reached" in capsys.readouterr().err

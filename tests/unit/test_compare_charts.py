@@ -1,0 +1,108 @@
+"""Compare charts: the data extraction on its own, then the figures built from it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from compression import pareto
+from compression.charts import compare
+
+
+def runs_frame() -> pd.DataFrame:
+    rows = [  # id, dataset, arch, technique, top1, size, latency
+        (1, "digits", "lenet5", "baseline", 0.98, 90_000, 0.10),
+        (2, "digits", "lenet5", "magnitude-prune", 0.97, 30_000, 0.10),
+        (3, "digits", "lenet5", "magnitude-prune", 0.90, 40_000, 0.10),  # dominated by 2
+        (4, "digits", "bn-cnn", "linear-quant", 0.95, 10_000, None),  # no latency measured
+        (5, "fashion-mnist", "lenet5", "baseline", 0.90, 250_000, 0.20),  # its own front
+    ]
+    df = pd.DataFrame(
+        rows, columns=["id", "dataset", "arch", "technique", "top1", "size_artifact_bytes", "lat"]
+    )
+    df["latency_b1_ms"] = df.pop("lat").astype(float)
+    df["top5"] = 1.0
+    df["recipe"] = [[] if t == "baseline" else [{"technique": t, "amount": 0.5}] for t in df["technique"]]
+    df["tags"] = [(), ("a",), (), ("a", "b"), ()]
+    df["layers"] = [[{"layer": "fc1", "params": 10, "sparsity": 0.0, "bits": 32}], None, None, None, None]
+    for col in ("params_total", "params_nonzero", "size_dense_bytes", "size_theoretical_bytes"):
+        df[col] = 100
+    df["effective_bits"], df["macs"], df["macs_effective"], df["loss"] = 32.0, 1000, 1000, 0.1
+    df["latency_b256_ms"], df["runs_dense"], df["who"], df["notes"] = 1.0, True, "", ""
+    df["created_at"] = pd.Timestamp("2026-01-01", tz="UTC")
+    return df
+
+
+def test_front_is_per_dataset_and_matches_pareto() -> None:
+    data = compare._pareto_data(runs_frame(), "size_artifact_bytes")
+    front = dict(zip(data.points["id"], data.points["on_front"], strict=True))
+    assert front == {1: True, 2: True, 3: False, 4: True, 5: True}
+    assert data.fronts["digits"] == ([10_000.0, 30_000.0, 90_000.0], [0.95, 0.97, 0.98])  # sorted by cost
+    assert data.fronts["fashion-mnist"] == ([250_000.0], [0.90])
+    digits = data.points[data.points["dataset"] == "digits"]
+    mask = pareto.non_dominated(digits[["y", "x"]].to_numpy(), ["max", "min"])
+    assert (digits["on_front"].to_numpy() == mask).all()
+
+
+def test_runs_without_the_cost_are_left_out_and_counted() -> None:
+    data = compare._pareto_data(runs_frame(), "latency_b1_ms")
+    assert data.dropped == 1 and 4 not in set(data.points["id"])
+    with pytest.raises(ValueError, match="unknown cost axis"):
+        compare._pareto_data(runs_frame(), "top1")
+
+
+def test_figure_faded_dominated_step_front_star_baseline() -> None:
+    fig = compare.plot_pareto(runs_frame(), "size_artifact_bytes", log_x=True, selected=[3])
+    markers = [t for t in fig.data if t.mode == "markers" and t.customdata is not None]
+    by_id = {}
+    for t in markers:
+        for rid, op, width in zip(t.customdata, t.marker.opacity, t.marker.line.width, strict=True):
+            by_id[int(rid)] = (t.marker.symbol, float(op), float(width))
+    assert by_id[1][0] == "star" and by_id[5][0] == "star"  # baselines marked
+    assert by_id[2][1] == 1.0 and by_id[3][2] == 3.0  # front opaque; the selected run outlined
+    unselected_dominated = compare.plot_pareto(runs_frame(), "size_artifact_bytes")
+    op3 = [float(o) for t in unselected_dominated.data if t.customdata is not None for r, o in
+           zip(t.customdata, t.marker.opacity, strict=True) if int(r) == 3]  # fmt: skip
+    assert op3 == [compare.FADED]
+    lines = [t for t in fig.data if t.mode == "lines"]
+    assert len(lines) == 2 and all(t.line.shape == "hv" for t in lines)  # one step line per dataset
+    assert fig.layout.dragmode == "select" and fig.layout.xaxis.type == "log"
+    assert "recipe: magnitude-prune(amount=0.5)" in " ".join(
+        t.text[0] for t in markers if t.name == "magnitude-prune"
+    )
+    assert (
+        len({t.marker.symbol for t in markers if t.name != "baseline"}) == 1
+    )  # symbol = dataset, all digits
+
+
+def test_many_points_switch_to_webgl() -> None:
+    df = pd.concat([runs_frame()] * 400, ignore_index=True)
+    df["id"] = np.arange(1, len(df) + 1)
+    fig = compare.plot_pareto(df, "size_artifact_bytes")
+    assert {t.type for t in fig.data if t.customdata is not None} == {"scattergl"}
+
+
+def test_selection_event_to_ids() -> None:
+    event = {"selection": {"points": [{"customdata": 4}, {"customdata": [2]}, {"x": 1}, {"customdata": 4}]}}
+    assert compare.selected_ids(event) == [4, 2]
+    assert compare.selected_ids(None) == [] and compare.selected_ids({"selection": {}}) == []
+
+
+def test_side_by_side_and_layers() -> None:
+    df = runs_frame()
+    table = compare.side_by_side(df[df["id"].isin([1, 2])])
+    assert list(table.columns) == ["#1 baseline", "#2 magnitude-prune"]
+    assert table.loc["Top-1 accuracy"].tolist() == ["98.00%", "97.00%"]
+    assert table.loc["Recipe"].tolist()[0] == "baseline (no compression)"
+    layers = compare._layers_data(df)
+    assert layers[["run", "layer", "params"]].values.tolist() == [["#1 baseline", "fc1", 10]]
+    fig = compare.plot_layers(df, "params")
+    assert len(fig.data) == 1 and fig.layout.yaxis.type == "log"
+    assert compare.plot_layers(df.iloc[1:2], "sparsity").data == ()  # no per-layer table: empty chart
+
+
+def test_recipe_text_is_one_bounded_line() -> None:
+    steps = [{"technique": "magnitude-prune", "amount": 0.5}, {"technique": "kmeans", "bits": 4}]
+    assert compare.recipe_text(steps) == "magnitude-prune(amount=0.5) → kmeans(bits=4)"
+    assert len(compare.recipe_text(steps * 50, limit=40)) == 40
