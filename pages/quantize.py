@@ -10,7 +10,7 @@ import streamlit as st
 
 from compression import fmt, metrics, techniques
 from compression.charts import quantization as charts
-from compression.quantization import analysis, catalog, core, model_ops, schemes, storage
+from compression.quantization import analysis, catalog, core, model_ops, prefetch, schemes, storage
 from ui import record, sidebar, state
 
 ctx = sidebar.render()
@@ -41,7 +41,8 @@ with st.expander("How quantization works (formulas)", expanded=False):
         "multiplications become bit shifts.\n\n"
         r"**Binary**: $\hat w = \operatorname{sign}(w)\,\alpha$, $\alpha = \operatorname{mean}|w|$. "
         r"**Ternary (TWN)**: $\hat w \in \{-\alpha, 0, +\alpha\}$ with threshold $\Delta = 0.7\,\operatorname{mean}|w|$ "
-        r"and $\alpha$ the mean of $|w| > \Delta$. **XNOR** binarises the activations too.\n\n"
+        r"and $\alpha$ the mean of $|w| > \Delta$. **XNOR** binarises the activations too."
+        "\n\n"
         "**Simulated versus real**: fake-quantized models hold the quantized values in float32 and run float "
         "kernels: the file shrinks, the speed does not. *Real INT8* runs torch.ao's quantized CPU kernels "
         "(measured faster than torchao's int8 configs on this CPU, see bench/results/quantization.md)."
@@ -178,6 +179,35 @@ def quantized(
     return catalog.run(_ctx.model, _ctx.ds, conf, latency=timed or real, min_run_time=0.2)
 
 
+@st.cache_resource(show_spinner=False)
+def result_cache() -> prefetch.ResultCache:
+    """Process-wide: PTQ results per (baseline, config), with the other widths prefetched."""
+    return prefetch.ResultCache()
+
+
+def fast_result(cfg: str) -> tuple[Any, Any]:
+    """Untimed PTQ result from the shared cache; queue the other bit widths of this config behind it."""
+    cache = result_cache()
+    model, ds = ctx.model, ctx.ds
+
+    def job(c: str) -> Any:
+        return lambda: catalog.run(model, ds, techniques.from_dict(json.loads(c)), latency=False)
+
+    result = cache.get((ctx.weights_hash, ctx.choice.dataset, cfg), job(cfg))
+    d = json.loads(cfg)
+    if "bits" in d and sum(p.numel() for p in model.parameters()) < 2_000_000:  # keep memory bounded
+        others = sorted((b for b in BITS if b != d["bits"]), key=lambda b: abs(b - int(d["bits"])))
+        variants = []
+        for b in others:
+            try:
+                c = json.dumps(techniques.to_dict(techniques.from_dict({**d, "bits": b})), sort_keys=True)
+            except ValueError:  # e.g. 16 bits for k-means
+                continue
+            variants.append(((ctx.weights_hash, ctx.choice.dataset, c), job(c)))
+        cache.prefetch(variants)
+    return result
+
+
 @st.cache_data(show_spinner=False, max_entries=64)
 def layer_schemes(weights_hash: str, layer: str, b: int, _ctx: sidebar.Context) -> dict[str, core.QTensor]:
     w = dict(model_ops.layers(_ctx.model))[layer].weight.detach()
@@ -257,7 +287,12 @@ if qmodel is None:
         help="Fake-quantized models run the same float32 kernels as the baseline; timing them costs ~1 s.",
     )
     try:
-        qmodel, m = quantized(ctx.weights_hash, ctx.choice.dataset, cfg_json, timed, ctx)
+        real = isinstance(config, catalog.int8.Int8PTQ | schemes.FloatQuant)
+        if timed or real:
+            qmodel, m = quantized(ctx.weights_hash, ctx.choice.dataset, cfg_json, timed, ctx)
+        else:
+            with st.spinner("Quantizing and measuring..."):
+                qmodel, m = fast_result(cfg_json)
     except Exception as exc:  # noqa: BLE001 - e.g. a model that torch.ao cannot trace: say so, don't crash
         st.error(f"This scheme could not be applied to {ctx.choice.model}: {type(exc).__name__}: {exc}")
         st.stop()
