@@ -3,7 +3,17 @@
 Importing this package registers every technique with `compression.techniques`.
 """
 
-from compression.quantization import analysis, core, int8, model_ops, qat, schemes, storage  # noqa: F401
+from compression.quantization import (  # noqa: F401
+    analysis,
+    catalog,
+    core,
+    int8,
+    model_ops,
+    prefetch,
+    qat,
+    schemes,
+    storage,
+)
 from compression.quantization.int8 import Int8PTQ
 from compression.quantization.qat import QAT
 from compression.quantization.schemes import (

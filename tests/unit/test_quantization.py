@@ -353,3 +353,36 @@ def test_configs_round_trip_through_json(scheme: str) -> None:
 def test_bad_configs_are_refused_clearly(bad: object) -> None:
     with pytest.raises(ValueError):
         bad()  # type: ignore[operator]
+
+
+# ---------------------------------------------------------------- prefetch cache
+
+
+def test_result_cache_computes_once_and_prefetches() -> None:
+    import threading
+
+    from compression.quantization import prefetch
+
+    calls: list[str] = []
+    gate = threading.Event()
+
+    def work(name: str, wait: bool = False) -> object:
+        def fn() -> str:
+            if wait:
+                gate.wait(10)
+            calls.append(name)
+            return name.upper()
+
+        return fn
+
+    cache = prefetch.ResultCache(max_items=8)
+    assert cache.get("a", work("a")) == "A"
+    assert cache.get("a", work("a")) == "A" and calls == ["a"]
+    cache.prefetch([("slow", work("slow", wait=True)), ("b", work("b")), ("a", work("a"))])
+    assert cache.get("b", work("b-now")) == "B-NOW"  # queued behind "slow": computed in the caller instead
+    gate.set()
+    assert cache.get("slow", work("never")) == "SLOW"  # running: awaited, not recomputed
+    assert calls.count("a") == 1 and "b" not in calls and "never" not in calls
+    with pytest.raises(ZeroDivisionError):
+        cache.get("bad", lambda: 1 / 0)
+    assert not cache.cached("bad")
