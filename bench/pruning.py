@@ -163,21 +163,17 @@ def structured_speed(model_name: str, baseline_epochs: int, finetune_epochs: int
 # ---------------------------------------------------------------- 4. sensitivity scan
 
 
-def sensitivity_time() -> dict[str, Any]:
-    ds = data.load(FASHION)
-    model, _cfg, note = baseline("lenet5")
+def _scan_once(model: torch.nn.Module, ds: data.Dataset, max_images: int | None) -> dict[str, Any]:
     amounts = (*(round(0.1 * i, 2) for i in range(1, 10)), 0.95)
     ticks: list[float] = []
     t, cpu = time.perf_counter(), time.process_time()
-    result = P.scan(model, ds, amounts, progress=lambda f, _m: ticks.append(f))
+    result = P.scan(model, ds, amounts, max_images=max_images, progress=lambda f, _m: ticks.append(f))
     seconds, cpu_seconds = time.perf_counter() - t, time.process_time() - cpu
     return {
-        "model": "lenet5",
-        "baseline": note,
         "levels": len(amounts),
         "layers": len(result.layers),
         "evaluations": len(amounts) * len(result.layers),
-        "val_images": len(ds.x_val),
+        "val_images": min(len(ds.x_val), max_images or len(ds.x_val)),
         "seconds": seconds,
         "cpu_seconds": cpu_seconds,
         "load_average_1m": __import__("os").getloadavg()[0],
@@ -186,6 +182,14 @@ def sensitivity_time() -> dict[str, Any]:
         "target_seconds": 30,
         "met": seconds < 30,
     }
+
+
+def sensitivity_time() -> dict[str, Any]:
+    """The page's scan (first 2,000 validation images) and the full validation split."""
+    ds = data.load(FASHION)
+    model, _cfg, note = baseline("lenet5")
+    page = _scan_once(model, ds, P.sensitivity.PAGE_IMAGES)
+    return {"model": "lenet5", "baseline": note, **page, "full_validation": _scan_once(model, ds, None)}
 
 
 # ---------------------------------------------------------------- 3. browser slider
@@ -309,9 +313,15 @@ def _md(results: dict[str, Any]) -> str:
         r = results["sensitivity"]
         lines.append(
             f"- **Sensitivity scan** LeNet-5 / fashion-mnist, {r['levels']} levels x {r['layers']} layers on "
-            f"{r['val_images']} validation images: {r['seconds']:.1f} s wall "
+            f"{r['val_images']} validation images (as on the page): {r['seconds']:.1f} s wall "
             f"({r.get('cpu_seconds', float('nan')):.1f} s CPU; load average {r.get('load_average_1m', float('nan')):.1f} "
             f"on {machine()['cpu_count']} cores): **{'met' if r['met'] else 'MISSED'}** (< 30 s wall)"
+        )
+    full = results.get("sensitivity", {}).get("full_validation")
+    if full:
+        lines.append(
+            f"  - on the full validation split ({full['val_images']} images): {full['seconds']:.1f} s wall, "
+            f"{full['cpu_seconds']:.1f} s CPU"
         )
     return "\n".join(lines)
 

@@ -372,7 +372,9 @@ with tab_sens:
     if manager.get(sens_id) is None and st.button("Run the 10-level sensitivity scan", key="p_sens_go"):
         base, ds = ctx.model, ctx.ds
         manager.submit(
-            "Sensitivity scan", lambda p, s: P.scan(base, ds, progress=p, should_stop=s), key=sens_id
+            "Sensitivity scan",
+            lambda p, s: P.scan(base, ds, max_images=P.sensitivity.PAGE_IMAGES, progress=p, should_stop=s),
+            key=sens_id,
         )
     if manager.get(sens_id) is not None:
         sidebar.job_progress(sens_id)
@@ -390,7 +392,10 @@ with tab_sens:
                 key="p_sens_curves",
                 width="stretch",
             )
-            st.caption("Each layer pruned alone (magnitude) on the validation split: red = accuracy lost.")
+            st.caption(
+                f"Each layer pruned alone (magnitude) on the first {P.sensitivity.PAGE_IMAGES:,} validation "
+                "images: red = accuracy lost. Sensitive layers deserve a lower rate."
+            )
             drop = st.slider("Tolerated accuracy drop per layer (points)", 0.0, 10.0, 1.0, 0.5, key="p_drop")
             rates = P.rates_for_drop(scan, drop / 100)
             st.dataframe([{"layer": k, "prune rate": f"{v:.0%}"} for k, v in rates.items()], hide_index=True)

@@ -95,3 +95,28 @@ def test_finetuning_runs_as_a_job_with_progress() -> None:
 def test_slimming_needs_batchnorm_message() -> None:
     at = open_prune(method="slimming")
     assert any("BatchNorm" in w.value for w in at.warning)
+
+
+def _wait_job(at: AppTest, prefix: str) -> None:
+    from ui import sidebar
+
+    jobs = [j for j in sidebar.job_manager().list() if j.id.startswith(prefix)]
+    assert jobs, f"no {prefix} job was started"
+    for job in jobs:
+        sidebar.job_manager().wait(job.id, timeout=240)
+        assert job.state == "done", job.error
+
+
+def test_sensitivity_scan_and_method_curves_run_as_jobs() -> None:
+    at = open_prune(amount="0.5")
+    n_charts = len(at.get("plotly_chart"))
+    next(b for b in at.button if b.label == "Run the 10-level sensitivity scan").click().run()
+    next(b for b in at.button if b.label == "Compute accuracy-vs-sparsity curves").click().run()
+    _wait_job(at, "sens-")
+    _wait_job(at, "curves-")
+    at.run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == n_charts + 3  # curves, sensitivity heatmap and curves
+    assert at.slider(key="p_drop").value == 1.0
+    rates = at.dataframe[0].value
+    assert len(rates) == 5  # one row per LeNet-5 layer
