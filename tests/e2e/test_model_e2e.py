@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e import helpers
 from tests.e2e.helpers import wait_idle
@@ -26,22 +26,30 @@ def _top1(page: Page) -> str:
     return card.get_by_test_id("stMetricValue").inner_text().strip()
 
 
-def _assert_router_ran(page: Page) -> None:
-    """app.py (st.navigation) ran, not the page file alone (Streamlit's legacy pages/ auto-discovery).
+def _assert_router_ran(page: Page, path: str) -> None:
+    """app.py (st.navigation) ran and served this very page.
 
-    On a fresh server, a first request for a page URL can run pages/<x>.py without app.py when the
-    folder is called pages/: the tab title is then the file name and the nav lists 'app'.
+    Two Streamlit behaviours break deep links. With a folder named pages/, the first request
+    for a page URL on a fresh server runs pages/<x>.py alone (legacy auto-discovery): the tab
+    title is the file name and the nav lists 'app'. And the default st.Page always lives at
+    '/': a request for its url_path shows a 'Page not found' dialog and rewrites the URL.
     """
+    expect(page.get_by_role("dialog")).to_have_count(0)
     expect(page).to_have_title(re.compile("Compression Lab"))
-    nav = page.get_by_test_id("stSidebarNav")
-    expect(nav.get_by_role("link", name="app", exact=True)).to_have_count(0)
-    expect(nav.get_by_role("link", name=re.compile("Model"))).to_have_count(1)
+    links = page.get_by_test_id("stSidebarNavLink")
+    expect(links.filter(has_text=re.compile(r"^\s*app\s*$"))).to_have_count(0)
+    expect(links.filter(has_text=re.compile("Model"))).to_have_count(1)
+    expect(page).to_have_url(re.compile(rf"/{path}\?"))
+
+
+def _combobox(page: Page, label: str) -> Locator:
+    """A sidebar selectbox (Streamlit 1.67 renders it as an ARIA combobox named by its label)."""
+    return page.get_by_test_id("stSidebar").get_by_role("combobox", name=label)
 
 
 def _pick_sidebar(page: Page, label: str, option: re.Pattern[str]) -> None:
     """Open the sidebar selectbox with this label and click the option whose text matches."""
-    box = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text=label)
-    box.click()
+    _combobox(page, label).click()
     page.get_by_role("option", name=option).first.click()
     wait_idle(page)
 
@@ -50,7 +58,7 @@ def test_deep_link_then_switch_dataset(app_url: str, page: Page) -> None:
     # First request on this fresh server is a page URL (the st.navigation deep-link pitfall).
     page.goto(f"{app_url}/model?dataset=digits&model=lenet5")
     wait_idle(page)
-    _assert_router_ran(page)
+    _assert_router_ran(page, "model")
     expect(page.locator(METRIC).first).to_be_visible()
     expect(page.get_by_test_id("stException")).to_have_count(0)
     digits_top1 = _top1(page)
@@ -82,13 +90,10 @@ def fresh_url(app_env: dict[str, str]) -> Iterator[str]:
 def test_copied_link_opens_same_view(fresh_url: str, page: Page) -> None:
     page.goto(f"{fresh_url}/model?dataset=fashion-mnist&model=lenet-300-100")
     wait_idle(page)
-    _assert_router_ran(page)
+    _assert_router_ran(page, "model")
     expect(page.locator(METRIC).first).to_be_visible()
-    sidebar = page.get_by_test_id("stSidebar")
-    expect(sidebar.get_by_test_id("stSelectbox").filter(has_text="Dataset")).to_contain_text("Fashion")
-    expect(sidebar.get_by_test_id("stSelectbox").filter(has_text="Model")).to_contain_text(
-        re.compile("LeNet-300-100", re.IGNORECASE)
-    )
+    expect(_combobox(page, "Dataset")).to_have_value(re.compile("Fashion"))
+    expect(_combobox(page, "Model")).to_have_value(re.compile("LeNet-300-100"))
     expect(page).to_have_url(re.compile(r"dataset=fashion-mnist"))
     expect(page).to_have_url(re.compile(r"model=lenet-300-100"))
     expect(page.get_by_test_id("stException")).to_have_count(0)
