@@ -286,4 +286,6 @@ def plot_size_latency(data: Mapping[str, Any]) -> go.Figure:
     fig.add_hline(y=1.0, line_dash="dot", line_color=BEFORE, row=1, col=2)
     fig.update_yaxes(range=[0, max([1.2, *lat_y]) * 1.15], row=1, col=2)
     fig.update_layout(barmode="group")
-    return style(fig, "Theoretical vs measured: smaller on paper, smaller on disk, faster for real?")
+    style(fig, "Theoretical vs measured: smaller on paper, smaller on disk, faster for real?", height=420)
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0})  # clear of the titles
+    return fig
