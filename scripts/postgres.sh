@@ -40,9 +40,14 @@ _cla_pg_main() {
     [ "$(id -u)" = 0 ] && chown postgres: "$dir"
     chmod 700 "$dir"
 
+    # Several test runs may source this at once: one at a time decides whether to start the cluster.
+    local lockfd
+    exec {lockfd}>"$dir/.lock"
+    flock -w 120 "$lockfd" || true
     local port=""
     if "${run[@]}" "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
         port="$(sed -n 4p "$data/postmaster.pid")"
+        CLA_PG_STARTED=0  # someone else's cluster: pg_stop leaves it running
     else
         if [ ! -f "$data/PG_VERSION" ]; then
             "${run[@]}" "$bin/initdb" -D "$data" -U postgres -A trust -E UTF8 --no-sync >"$dir/initdb.log" 2>&1 ||
@@ -54,22 +59,28 @@ _cla_pg_main() {
         fi
         "${run[@]}" "$bin/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 \
             -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c max_connections=200" \
-            start >/dev/null || { tail -n 20 "$dir/server.log" >&2; return 1; }
+            start >/dev/null || { tail -n 20 "$dir/server.log" >&2; exec {lockfd}>&-; return 1; }
+        CLA_PG_STARTED=1
     fi
 
     if ! "${run[@]}" "$bin/psql" -h 127.0.0.1 -p "$port" -U postgres -tAc \
         "SELECT 1 FROM pg_database WHERE datname = '$db'" postgres | grep -q 1; then
         "${run[@]}" "$bin/createdb" -h 127.0.0.1 -p "$port" -U postgres "$db"
     fi
+    exec {lockfd}>&-
 
     export COMPRESSION_TEST_PG_URL="postgresql+psycopg://postgres@127.0.0.1:$port/$db"
-    export CLA_PG_BIN="$bin" CLA_PG_DATA="$data"
+    export CLA_PG_BIN="$bin" CLA_PG_DATA="$data" CLA_PG_STARTED
     echo "postgres.sh: PostgreSQL $("$bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$port" >&2
     return 0
 }
 
-# Stop the throw-away cluster (scripts/test.sh calls this on exit).
+# Stop the throw-away cluster if this shell started it (scripts/test.sh calls this on exit); a cluster
+# that was already running (another test run uses it) is left alone. `pg_stop --force` stops it anyway.
 pg_stop() {
+    if [ "${CLA_PG_STARTED:-0}" != 1 ] && [ "${1:-}" != "--force" ]; then
+        return 0
+    fi
     local data="${CLA_PG_DATA:-${CLA_PG_DIR:-/tmp/cla-pg}/data}"
     local bin="${CLA_PG_BIN:-$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)}"
     if [ "$(id -u)" = 0 ]; then
