@@ -335,6 +335,9 @@ def main() -> None:
     )
     parser.add_argument("--finetune-epochs", type=int, default=1)
     parser.add_argument("--models", default="bn-cnn,small-resnet", help="section 2's models")
+    parser.add_argument("--han-models", default="lenet-300-100,lenet5", help="section 1's models")
+    parser.add_argument("--han-epochs", type=int, default=2, help="section 1: fine-tune epochs per step")
+    parser.add_argument("--han-steps", type=int, default=5, help="section 1: gradual pruning steps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     sections = {s.strip() for s in args.sections.split(",")}
@@ -352,8 +355,12 @@ def main() -> None:
         mine["sensitivity"] = sensitivity_time()
         save()
     if "1" in sections:
-        mine["han"] = [han("lenet-300-100", 0.92, 5, 2), han("lenet5", 0.90, 5, 2)]
-        save()
+        targets = {"lenet-300-100": 0.92, "lenet5": 0.90}
+        for name in args.han_models.split(","):
+            row = han(name, targets[name], args.han_steps, args.han_epochs)
+            previous = json.loads(path.read_text()).get("han", []) if path.exists() else []
+            mine["han"] = [r for r in previous if r["model"] != name] + [row]
+            save()
     if "2" in sections:
         for name in args.models.split(","):  # saved per model: each takes a while on a busy CPU
             row = structured_speed(name, args.baseline_epochs, args.finetune_epochs)
