@@ -354,6 +354,29 @@ def test_locked_store_fails_clearly_then_saves(
     assert store.add(plain_row()) > 0 and store.count() == 1  # the retry saves it
 
 
+def test_full_store_fails_clearly_and_keeps_earlier_runs(tmp_path: Path) -> None:
+    """SQLite's real 'database or disk is full' (SQLITE_FULL), provoked with a page-count cap."""
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    store = runs.RunStore(url)
+    first = store.add(plain_row(0))
+    engine = store.engine
+    engine.dispose()
+
+    def cap(dbapi_conn: object, _record: object) -> None:
+        dbapi_conn.execute("PRAGMA max_page_count = 12")  # type: ignore[attr-defined]
+
+    sa.event.listen(engine, "connect", cap)
+    try:
+        with pytest.raises(runs.StoreError, match="disk is full"):
+            for i in range(200):
+                store.add(plain_row(i, notes="x" * 3000))
+    finally:
+        sa.event.remove(engine, "connect", cap)
+        engine.dispose()
+    assert store.get(first) is not None  # nothing already stored was lost
+    assert store.add(plain_row(1)) > first  # space again: saving works
+
+
 def test_store_that_cannot_be_created_fails_clearly(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
