@@ -160,7 +160,7 @@ def _preview_ds(ds: Any) -> Any:
     return dataclasses.replace(ds, x_test=ds.x_test[:PREVIEW_IMAGES], y_test=ds.y_test[:PREVIEW_IMAGES])
 
 
-@st.cache_resource(show_spinner=False, max_entries=128)
+@st.cache_resource(show_spinner=False, max_entries=24)  # a resnet18 copy is 45 MB
 def pruned_model(whash: str, dataset: str, cfg: str, _ctx: sidebar.Context) -> Any:
     """The pruned model for a config (never mutated; shared across sessions)."""
     return techniques.apply(_ctx.model, techniques.from_dict(json.loads(cfg)), _ctx.ds)
