@@ -14,7 +14,7 @@ from compression.charts import compare as charts
 from compression.runs import exchange
 from ui import sidebar, state
 
-ctx = sidebar.render()
+choice = sidebar.pickers()  # the explorer needs no trained model
 
 st.title("Compare runs: the Pareto front")
 st.markdown(
@@ -146,7 +146,7 @@ with st.container(border=True):
     c1, c2, c3, c4 = st.columns(4)
     datasets = sorted(all_runs["dataset"].unique())
     with c1:
-        default_ds = [ctx.choice.dataset] if ctx.choice.dataset in datasets else []
+        default_ds = [choice.dataset] if choice.dataset in datasets else []
         f_ds = _filter("Dataset", "ds", datasets, default_ds)
     with c2:
         f_arch = _filter("Architecture", "arch", sorted(all_runs["arch"].unique()), [])

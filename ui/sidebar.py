@@ -50,8 +50,8 @@ def _dataset_label(name: str) -> str:
     return spec.title if data.available(name) else f"{spec.title} - not on this machine"
 
 
-def render() -> Context:
-    """Draw the shared sidebar and return the page's context; stops the page when not ready."""
+def pickers() -> state.Choice:
+    """Draw the dataset and model pickers (URL-backed) and return the choice."""
     choice = state.current()
     with st.sidebar:
         st.markdown("### Compression Lab")
@@ -74,7 +74,12 @@ def render() -> Context:
         )
     choice = state.Choice(dataset=dataset, model=model)
     state.remember(choice)
+    return choice
 
+
+def render() -> Context:
+    """Draw the shared sidebar and return the page's context; stops the page when not ready."""
+    choice = pickers()
     try:
         ds = load_dataset(choice.dataset)
     except data.DatasetUnavailable as exc:
