@@ -95,7 +95,9 @@ def section_ptq(ds: data.Dataset) -> dict[str, Any]:
     return out
 
 
-def section_kmeans(ds: data.Dataset, epochs: dict[int, int]) -> dict[str, Any]:
+def section_kmeans(
+    ds: data.Dataset, epochs: dict[int, int], bits_list: tuple[int, ...] = (4, 2)
+) -> dict[str, Any]:
     base, source = baseline("lenet5")
     b = top1(base, ds)
     out: dict[str, Any] = {
@@ -104,6 +106,8 @@ def section_kmeans(ds: data.Dataset, epochs: dict[int, int]) -> dict[str, Any]:
         "fp32_top1": b,
     }
     for bits, limit in ((4, 0.5), (2, 2.0)):
+        if bits not in bits_list:
+            continue
         ptq = techniques.apply(base, schemes.KMeansQuant(bits=bits), ds)
         t = time.time()
         cfg = qat.QAT(scheme="kmeans", bits=bits, epochs=epochs[bits], lr=1e-3)
@@ -243,7 +247,11 @@ def write(results: dict[str, Any]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "quantization.json"
     old = json.loads(path.read_text()) if path.exists() else {}
-    old.update(results)
+    for key, value in results.items():  # merge per section: sections may run in separate processes
+        if isinstance(value, dict) and isinstance(old.get(key), dict):
+            old[key].update(value)
+        else:
+            old[key] = value
     path.write_text(json.dumps(old, indent=2, default=str))
     (RESULTS / "quantization.md").write_text(markdown(old))
 
@@ -345,6 +353,7 @@ def main() -> None:
     parser.add_argument("--sections", default="ptq,kmeans,int8,backends,slider")
     parser.add_argument("--qat-epochs-4", type=int, default=2)
     parser.add_argument("--qat-epochs-2", type=int, default=3)
+    parser.add_argument("--kmeans-bits", default="4,2")
     args = parser.parse_args()
     ds = data.load(FASHION)
     results: dict[str, Any] = {"machine": machine()}
@@ -353,7 +362,8 @@ def main() -> None:
         if name == "ptq":
             results["ptq"] = section_ptq(ds)
         elif name == "kmeans":
-            results["kmeans"] = section_kmeans(ds, {4: args.qat_epochs_4, 2: args.qat_epochs_2})
+            bits = tuple(int(b) for b in args.kmeans_bits.split(","))
+            results["kmeans"] = section_kmeans(ds, {4: args.qat_epochs_4, 2: args.qat_epochs_2}, bits)
         elif name == "int8":
             results["int8"] = section_int8(ds)
         elif name == "backends":

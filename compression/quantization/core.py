@@ -19,7 +19,7 @@ import torch
 
 RANGE_METHODS = ("minmax", "percentile", "mse")
 KMEANS_INITS = ("linear", "density", "random")
-KMEANS_SAMPLE = 20_000  # k-means is fitted on at most this many weights, then all are assigned
+KMEANS_SAMPLE = 10_000  # k-means is fitted on at most this many weights, then all are assigned
 
 
 @dataclass(frozen=True)
@@ -240,7 +240,7 @@ def kmeans_codebook(w: torch.Tensor, bits: int, init: str = "linear", seed: int 
     if start.size < k:  # duplicate quantiles on tiny tensors: fill with distinct weights
         extra = np.setdiff1d(np.unique(sample), start)[: k - start.size]
         start = np.sort(np.concatenate([start, extra]))
-    km = KMeans(n_clusters=start.size, init=start.reshape(-1, 1), n_init=1, max_iter=100, random_state=seed)
+    km = KMeans(n_clusters=start.size, init=start.reshape(-1, 1), n_init=1, max_iter=50, random_state=seed)
     km.fit(sample.reshape(-1, 1))
     return torch.from_numpy(np.unique(km.cluster_centers_.ravel().astype(np.float32)))
 

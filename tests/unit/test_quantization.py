@@ -34,8 +34,10 @@ def digits() -> data.Dataset:
 @pytest.fixture(scope="module")
 def lenet5(digits: data.Dataset) -> nn.Module:
     """A briefly trained LeNet-5 (accuracy well above chance, so quantization has something to lose)."""
-    m = models.build("lenet5", digits.input_shape, digits.num_classes)
-    train.fit(m, digits, epochs=4, optimizer="adam", lr=2e-3)
+    m = train.load_baseline(train.default_config("digits", "lenet5"))  # shipped in assets/
+    if m is None:
+        m = models.build("lenet5", digits.input_shape, digits.num_classes)
+        train.fit(m, digits, epochs=3, optimizer="adam", lr=2e-3)
     m._cla_meta = {"model": "lenet5", "input_shape": list(digits.input_shape), "num_classes": 10}
     return m
 
@@ -78,8 +80,8 @@ def test_zero_is_exactly_representable(w: np.ndarray, bits: int, sym: bool, meth
     assert float(q.values[0, 0]) == 0.0
 
 
-@settings(max_examples=30, deadline=None)
-@given(w=arrays(np.float32, st.integers(5, 400), elements=finite), bits=st.integers(1, 5))
+@settings(max_examples=15, deadline=None)
+@given(w=arrays(np.float32, st.integers(5, 300), elements=finite), bits=st.integers(1, 4))
 def test_kmeans_codebook_size_and_membership(w: np.ndarray, bits: int) -> None:
     t = torch.from_numpy(w)
     for init in core.KMEANS_INITS:
@@ -230,7 +232,7 @@ def test_every_scheme_on_every_small_model(arch: str, scheme: str, digits: data.
 
 
 @pytest.mark.parametrize("arch", ["resnet18", "mobilenet_v3_small"])
-@pytest.mark.parametrize("scheme", ["linear", "kmeans", "ternary"])
+@pytest.mark.parametrize("scheme", ["linear", "log", "ternary"])
 def test_torchvision_models_subset(arch: str, scheme: str, digits: data.Dataset) -> None:
     model = models.build(arch, digits.input_shape, digits.num_classes)
     before = train.weights_hash(model)
@@ -295,7 +297,7 @@ def test_kmeans_qat_trains_the_shared_centroids(lenet5: nn.Module, digits: data.
 
 def test_linear_qat_recovers_accuracy_at_2_bits(lenet5: nn.Module, digits: data.Dataset) -> None:
     ptq = techniques.apply(lenet5, schemes.LinearQuant(bits=2), digits)
-    out = techniques.apply(lenet5, qat.QAT(scheme="linear", bits=2, epochs=3, lr=1e-3), digits)
+    out = techniques.apply(lenet5, qat.QAT(scheme="linear", bits=2, epochs=2, lr=1e-3), digits)
     a_ptq = metrics.evaluate(ptq, digits.x_val, digits.y_val)[0]
     a_qat = metrics.evaluate(out, digits.x_val, digits.y_val)[0]
     assert a_qat > a_ptq
