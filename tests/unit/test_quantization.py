@@ -388,3 +388,32 @@ def test_result_cache_computes_once_and_prefetches() -> None:
     with pytest.raises(ZeroDivisionError):
         cache.get("bad", lambda: 1 / 0)
     assert not cache.cached("bad")
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def test_cli_quantize_json_and_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from compression import runs
+    from compression.cli import main
+
+    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
+    store = f"sqlite:///{tmp_path}/runs.db"
+    monkeypatch.setenv("COMPRESSION_STORE", store)
+    args = ["quantize", "--dataset", "digits", "--model", "lenet5", "--scheme", "kmeans", "--bits", "2"]
+    assert main([*args, "--json", "--no-latency", "--record"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["config"] == {
+        "technique": "quant-kmeans",
+        "bits": 2,
+        "init": "linear",
+        "seed": 0,
+        "layer_bits": [],
+    }
+    assert out["kind"] == "simulated" and out["measurement"]["effective_bits"] < 4
+    assert out["run_id"] >= 1 and len(runs.open_store(store).runs()) == 1
+    assert main(["quantize", "--scheme", "linear", "--layer-bits", "features.0=x"]) == 2
