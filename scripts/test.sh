@@ -23,15 +23,24 @@ if [ "${#missing[@]}" -gt 0 ]; then
     fi
 fi
 
-# A throw-away PostgreSQL cluster for the shared-store tests (the run-store helper writes this script;
-# it exports COMPRESSION_TEST_PG_URL and a function or command to stop the cluster).
+# A throw-away PostgreSQL cluster for the shared-store tests (scripts/postgres.sh, from the run-store work,
+# exports COMPRESSION_TEST_PG_URL and defines pg_stop). Each run gets a cluster of its own in a fresh folder:
+# several runs on one machine (CI jobs, sessions sharing a checkout) must never stop each other's server.
+own_pg_dir=""
 cleanup() {
     if declare -F pg_stop >/dev/null; then
         pg_stop || true
     fi
+    if [ -n "$own_pg_dir" ]; then
+        rm -rf "$own_pg_dir"
+    fi
 }
 trap cleanup EXIT
 if [ -f scripts/postgres.sh ]; then
+    if [ -z "${CLA_PG_DIR:-}" ]; then
+        own_pg_dir="$(mktemp -d /tmp/cla-pg-run.XXXXXX)"
+        export CLA_PG_DIR="$own_pg_dir"
+    fi
     # shellcheck source=/dev/null
     source scripts/postgres.sh
 fi
