@@ -43,8 +43,9 @@ def machine() -> dict[str, Any]:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "quantized_engine": int8.ENGINE,
-        "note": "2 cores shared with other processes (load average above 8 during the run): absolute times are noisy; "
-        "ratios are interleaved medians of one run",
+        "note": "2 cores shared with other processes (load average above 8 during the run): absolute times are "
+        "noisy; ratios are interleaved medians of one run. One torch thread: with two, timings under this "
+        "oversubscription showed 100x stalls",
     }
 
 
@@ -354,7 +355,14 @@ def main() -> None:
     parser.add_argument("--qat-epochs-4", type=int, default=2)
     parser.add_argument("--qat-epochs-2", type=int, default=3)
     parser.add_argument("--kmeans-bits", default="4,2")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads; 1 avoids oversubscription stalls on a shared machine",
+    )
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     ds = data.load(FASHION)
     results: dict[str, Any] = {"machine": machine()}
     for name in args.sections.split(","):

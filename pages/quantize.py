@@ -69,7 +69,9 @@ seed("q_abits", state.url_int("abits", 8, 2, 16))
 seed("q_calib", state.url_choice("calib", "minmax", list(core.RANGE_METHODS)))
 seed("q_init", state.url_choice("init", "linear", list(core.KMEANS_INITS)))
 seed("q_avg", state.url_float("avg", 4.0, 1.0, 8.0))
-seed("q_layer", state.url_choice("layer", names[min(len(names) - 1, 1)], names))
+if st.session_state.get("q_layer") not in names:  # another model was picked in the sidebar
+    st.session_state.pop("q_layer", None)
+    seed("q_layer", state.url_choice("layer", names[min(len(names) - 1, 1)], names))
 seed("q_qat", state.url_int("qat", 2, 1, 50))
 url_lb: dict[str, str] = {}
 for item in filter(None, st.query_params.get("lb", "").split(";")):

@@ -116,3 +116,10 @@ def test_qat_runs_as_a_background_job_and_can_be_recorded() -> None:
     record = [b.label for b in at.button].index("Record as run")
     at.button[record].click().run()
     assert any("Recorded as run" in s.value for s in at.success)
+
+
+def test_switching_model_keeps_the_page_working() -> None:
+    at = open_page(layer="classifier.5")
+    at.selectbox(key="sb_model").set_value("lenet-300-100").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="q_layer").value in ("fc1", "fc2", "fc3")
