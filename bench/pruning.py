@@ -317,6 +317,8 @@ def _md(results: dict[str, Any]) -> str:
             f"({r.get('cpu_seconds', float('nan')):.1f} s CPU; load average {r.get('load_average_1m', float('nan')):.1f} "
             f"on {machine()['cpu_count']} cores): **{'met' if r['met'] else 'MISSED'}** (< 30 s wall)"
         )
+    for note in results.get("notes", []):
+        lines.append(f"- Note: {note}")
     full = results.get("sensitivity", {}).get("full_validation")
     if full:
         lines.append(
