@@ -317,14 +317,14 @@ def _md(results: dict[str, Any]) -> str:
             f"({r.get('cpu_seconds', float('nan')):.1f} s CPU; load average {r.get('load_average_1m', float('nan')):.1f} "
             f"on {machine()['cpu_count']} cores): **{'met' if r['met'] else 'MISSED'}** (< 30 s wall)"
         )
-    for note in results.get("notes", []):
-        lines.append(f"- Note: {note}")
     full = results.get("sensitivity", {}).get("full_validation")
     if full:
         lines.append(
             f"  - on the full validation split ({full['val_images']} images): {full['seconds']:.1f} s wall, "
             f"{full['cpu_seconds']:.1f} s CPU"
         )
+    for note in results.get("notes", []):
+        lines.append(f"- Note: {note}")
     return "\n".join(lines)
 
 
@@ -335,10 +335,10 @@ def main() -> None:
     parser.add_argument(
         "--baseline-epochs", type=int, default=2, help="cap for bn-cnn/small-resnet baselines"
     )
-    parser.add_argument("--finetune-epochs", type=int, default=1)
+    parser.add_argument("--finetune-epochs", type=int, default=2)
     parser.add_argument("--models", default="bn-cnn,small-resnet", help="section 2's models")
     parser.add_argument("--han-models", default="lenet-300-100,lenet5", help="section 1's models")
-    parser.add_argument("--han-epochs", type=int, default=2, help="section 1: fine-tune epochs per step")
+    parser.add_argument("--han-epochs", type=int, default=None, help="section 1: fine-tune epochs per step")
     parser.add_argument("--han-steps", type=int, default=5, help="section 1: gradual pruning steps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -359,7 +359,8 @@ def main() -> None:
     if "1" in sections:
         targets = {"lenet-300-100": 0.92, "lenet5": 0.90}
         for name in args.han_models.split(","):
-            row = han(name, targets[name], args.han_steps, args.han_epochs)
+            epochs = args.han_epochs or {"lenet-300-100": 4, "lenet5": 2}[name]  # the recorded budgets
+            row = han(name, targets[name], args.han_steps, epochs)
             previous = json.loads(path.read_text()).get("han", []) if path.exists() else []
             mine["han"] = [r for r in previous if r["model"] != name] + [row]
             save()
