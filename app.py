@@ -1,14 +1,20 @@
-"""Compression Lab: the router. Page config, navigation over pages/; pages draw the sidebar."""
+"""Compression Lab: the router. Page config and navigation over views/; each page draws the sidebar.
+
+The page files live in views/, not pages/: with a folder named pages/ next to this script,
+Streamlit's legacy auto-discovery runs a page file without this router on the first request
+of a fresh server (a deep link then has no layout, title or navigation).
+"""
 
 import streamlit as st
 
 st.set_page_config(page_title="Compression Lab", page_icon=":material/compress:", layout="wide")
 
-PAGES = [
-    st.Page("pages/model.py", title="Model", icon=":material/memory:", url_path="model", default=True),
-    st.Page("pages/compare.py", title="Compare (Pareto)", icon=":material/scatter_plot:", url_path="compare"),
-    st.Page("pages/prune.py", title="Pruning lab", icon=":material/content_cut:", url_path="prune"),
-    st.Page("pages/quantize.py", title="Quantization lab", icon=":material/grid_on:", url_path="quantize"),
-]
-
-st.navigation([p for p in PAGES if __import__("pathlib").Path(p._page).exists()]).run()
+st.navigation(
+    [
+        st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+        st.Page("views/model.py", title="Model", icon=":material/memory:", url_path="model"),
+        st.Page("views/prune.py", title="Pruning lab", icon=":material/content_cut:", url_path="prune"),
+        st.Page("views/quantize.py", title="Quantization lab", icon=":material/grid_on:", url_path="quantize"),
+        st.Page("views/compare.py", title="Compare (Pareto)", icon=":material/scatter_plot:", url_path="compare"),
+    ]
+).run()

@@ -143,7 +143,7 @@ def script_timings(env: dict[str, str], repeats: int = 3) -> dict[str, float]:
 
     def fresh() -> float:
         at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=600)
-        at.switch_page("pages/compare.py")
+        at.switch_page("views/compare.py")
         at.query_params["ds"] = ""
         t = time.perf_counter()
         at.run()

@@ -59,7 +59,7 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, objec
 
 def open_compare(params: dict[str, str] | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.switch_page("pages/compare.py")
+    at.switch_page("views/compare.py")
     for k, v in (params or {}).items():
         at.query_params[k] = v
     return at.run()

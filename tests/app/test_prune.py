@@ -24,7 +24,7 @@ def metric(at: AppTest, label: str) -> str:
 def open_prune(**params: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update({"dataset": "digits", "model": "lenet5", **params})
-    at.switch_page("pages/prune.py")
+    at.switch_page("views/prune.py")
     at.run()
     assert not at.exception, at.exception
     return at

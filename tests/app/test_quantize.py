@@ -21,7 +21,7 @@ def isolated(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
 def open_page(**params: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update({"dataset": "digits", "model": "lenet5", **params})
-    at.switch_page("pages/quantize.py")
+    at.switch_page("views/quantize.py")
     at.run()
     assert not at.exception, at.exception
     return at

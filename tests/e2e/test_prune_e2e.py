@@ -35,7 +35,7 @@ def _histogram_title(page: Page) -> str:
 
 
 def test_deep_link_on_a_fresh_server_runs_the_router(app_url: str, page: Page) -> None:
-    """First request of the module's fresh server: the router (app.py) must run, not pages/prune.py alone."""
+    """First request of the module's fresh server: the router (app.py) must run, not views/prune.py alone."""
     page.goto(f"{app_url}/prune?dataset=digits&model=lenet5&amount=0.40")
     wait_idle(page)
     expect(page).to_have_title(re.compile("Compression Lab"))
