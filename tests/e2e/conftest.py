@@ -80,11 +80,14 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
         yield pg
     finally:
         rep = getattr(request.node, "rep_call", None)
+        name = request.node.nodeid.split("::")[-1].replace("/", "_").replace("[", "-").strip("]")
+        shot = SCREENSHOTS / f"FAILED-{name}.png"
         if rep is not None and rep.failed:
             SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-            name = request.node.nodeid.split("::")[-1].replace("/", "_").replace("[", "-").strip("]")
             try:
-                pg.screenshot(path=str(SCREENSHOTS / f"FAILED-{name}.png"), full_page=True)
+                pg.screenshot(path=str(shot), full_page=True)
             except Exception as exc:  # noqa: BLE001 - a screenshot must never hide the real failure
                 print(f"could not save failure screenshot: {exc}")
+        elif rep is not None and rep.passed:
+            shot.unlink(missing_ok=True)  # a stale screenshot of an old failure would mislead
         context.close()
