@@ -64,8 +64,9 @@ def top1(model: nn.Module, ds: data.Dataset) -> float:
 
 
 def interleaved_latency(
-    models_: dict[str, nn.Module], shape: tuple[int, ...], batch: int, rounds: int = ROUNDS
+    models_: dict[str, nn.Module], shape: tuple[int, ...], batch: int, rounds: int | None = None
 ) -> dict[str, float]:
+    rounds = rounds or ROUNDS
     times: dict[str, list[float]] = {k: [] for k in models_}
     for _ in range(rounds):
         for k, mod in models_.items():
@@ -298,7 +299,7 @@ def markdown(r: dict[str, Any]) -> str:
                     f"| {bits} | {x['ptq_top1']:.2%} | {x['qat_top1']:.2%} | {x['drop_points']:.2f} | {x['limit_points']} | "
                     f"{_ok(x['pass'])} | {x['qat']['epochs']} epochs, lr {x['qat']['lr']}, {x['qat_seconds']:.0f} s |"
                 )
-        lines.append("")
+        lines += ["", *[f"- {n}" for n in k.get("notes", [])], ""]
     if "int8" in r:
         lines += [
             "## Real INT8 (torch.ao kernels, x86 engine) versus fp32, same run",
@@ -317,6 +318,7 @@ def markdown(r: dict[str, Any]) -> str:
                     f"{y['size_ratio']:.2f}x | {y['b256_ms']:.2f} ({x['fp32_b256_ms']:.2f}) | {y['b256_speedup']:.2f}x | "
                     f"{y['b1_ms']:.3f} ({x['fp32_b1_ms']:.3f}) | {y['b1_speedup']:.2f}x | {_ok(y['pass'])} |"
                 )
+        lines += ["", *[f"- {n}" for n in r["int8"].get("notes", [])]]
         lines += [
             "",
             "Batch 1 is often slower in INT8: quantizing the input and dequantizing the output are fixed costs that "
@@ -345,6 +347,8 @@ def markdown(r: dict[str, Any]) -> str:
             f"Key press to new numbers and grid: median {s['median_uncached_s']:.2f} s on first visit of each width, "
             f"{s['median_cached_s']:.2f} s when cached ({_ok(s['pass'])}, target < 1 s).",
             "",
+            s.get("analysis", ""),
+            "",
         ]
     return "\n".join(lines)
 
@@ -355,6 +359,7 @@ def main() -> None:
     parser.add_argument("--qat-epochs-4", type=int, default=2)
     parser.add_argument("--qat-epochs-2", type=int, default=3)
     parser.add_argument("--kmeans-bits", default="4,2")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="interleaved latency rounds (median)")
     parser.add_argument(
         "--threads",
         type=int,
@@ -363,6 +368,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    globals()["ROUNDS"] = args.rounds  # interleaved_latency reads the module default
     ds = data.load(FASHION)
     results: dict[str, Any] = {"machine": machine()}
     for name in args.sections.split(","):
