@@ -17,7 +17,7 @@ from compression.charts.style import AFTER, BEFORE, PALETTE, style
 from compression.metrics import Measurement
 from compression.quantization.core import QTensor
 
-MAX_LEVEL_LINES = 64  # more lines than this turn into a grey smear: show every k-th level
+MAX_LEVEL_LINES = 32  # more lines than this turn into a smear (and cost Plotly validation time): every k-th level
 CODES_MAX = (96, 192)  # rows, columns of the codes image (larger weight matrices are cropped)
 
 
@@ -46,7 +46,7 @@ def _grid_data(w: torch.Tensor, q: QTensor, channel: int | None = None) -> dict[
         assert q.codebook is not None
         levels = q.codebook.double().numpy()
         lo, hi = float(levels.min()), float(levels.max())
-    step = max(1, len(levels) // MAX_LEVEL_LINES)
+    step = max(1, -(-len(levels) // MAX_LEVEL_LINES))  # ceil: at most MAX_LEVEL_LINES lines
     return {
         "values": values,
         "levels": levels,
@@ -63,9 +63,29 @@ def plot_grid(
     d = _grid_data(w, q, channel)
     fig = go.Figure(go.Histogram(x=d["values"], nbinsx=120, marker_color=BEFORE, name="float weights"))
     lo, hi = d["clip"]  # type: ignore[misc]
-    fig.add_vrect(x0=lo, x1=hi, fillcolor=AFTER, opacity=0.08, line_width=0, annotation_text="clipping range")
-    for x in d["shown_levels"]:  # type: ignore[union-attr]
-        fig.add_vline(x=float(x), line_color=PALETTE[1], line_width=1, opacity=0.7)
+    # One layout update with every shape: add_vline per level costs ~0.15 s each (10 s at 8 bits).
+    band = {"type": "rect", "xref": "x", "yref": "paper", "x0": lo, "x1": hi, "y0": 0, "y1": 1}
+    shapes = [{**band, "fillcolor": AFTER, "opacity": 0.08, "line": {"width": 0}, "layer": "below"}]
+    shapes += [
+        {
+            "type": "line",
+            "xref": "x",
+            "yref": "paper",
+            "x0": float(x),
+            "x1": float(x),
+            "y0": 0,
+            "y1": 1,
+            "line": {"color": PALETTE[1], "width": 1},
+            "opacity": 0.7,
+        }
+        for x in d["shown_levels"]  # type: ignore[union-attr]
+    ]
+    fig.update_layout(
+        shapes=shapes,
+        annotations=[
+            {"x": hi, "y": 1, "xref": "x", "yref": "paper", "text": "clipping range", "showarrow": False}
+        ],
+    )
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line={"color": PALETTE[1]}, name="levels"))
     sub = f" (channel {d['channel']})" if d["channel"] is not None else ""
     fig.update_layout(xaxis_title=f"weight value{sub}", yaxis_title="count", bargap=0)
