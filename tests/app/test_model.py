@@ -27,6 +27,7 @@ def metric(at: AppTest, label: str) -> str:
 def open_model(dataset: str = "digits", model: str = "lenet5", **params: str) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update({"dataset": dataset, "model": model, **params})
+    at.switch_page("views/model.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -48,7 +49,7 @@ def test_switching_model_changes_numbers_and_url() -> None:
     params_lenet5 = metric(at, "Parameters")
     at.selectbox(key="sb_model").set_value("lenet-300-100").run()
     assert not at.exception
-    assert at.query_params["model"] == ["lenet-300-100"]
+    assert at.query_params["model"] == "lenet-300-100"
     assert metric(at, "Parameters") != params_lenet5
 
 
@@ -56,7 +57,7 @@ def test_absurd_url_values_warn_and_fall_back() -> None:
     at = open_model(dataset="nope", model="lenet5", layer="zzz")
     warnings = " ".join(w.value for w in at.warning)
     assert "nope" in warnings
-    assert at.query_params["dataset"] == ["digits"]
+    assert at.query_params["dataset"] == "digits"
 
 
 def test_log_scale_toggle_changes_histogram() -> None:
@@ -94,6 +95,16 @@ def test_upload_mismatched_weights_refused() -> None:
     errors = " ".join(e.value for e in at.error)
     assert "Upload refused" in errors and ("Missing key" in errors or "mismatch" in errors)
     assert "weights" not in at.query_params
+
+
+def test_home_page_links_every_lab() -> None:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.query_params.update({"dataset": "digits", "model": "lenet5"})
+    at.run()
+    assert not at.exception
+    assert "98." in at.info[0].value  # the shipped digits LeNet-5's test top-1
+    links = {link.proto.page for link in at.get("page_link")}
+    assert {"model", "prune", "quantize", "compare"} <= links
 
 
 def test_baseline_training_panel_when_not_cached() -> None:
