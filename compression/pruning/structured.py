@@ -229,6 +229,9 @@ def bn_l1_hook(strength: float) -> train.LossHook:
     return hook
 
 
+@techniques.register(StructuredPrune, slow=False)
+@techniques.register(ActivationPrune, slow=False)
+@techniques.register(NetworkSlimming, slow=True)
 def structured_prune(
     model: nn.Module,
     config: StructuredBase,
@@ -283,39 +286,6 @@ def structured_prune(
     if progress:
         progress(1.0, f"removed {config.amount:.0%} of channels")
     return out.eval()
-
-
-@techniques.register(StructuredPrune, slow=False)
-def filter_prune(
-    model: nn.Module,
-    config: StructuredPrune,
-    data: Dataset,
-    progress: train.Progress | None = None,
-    should_stop: train.StopFlag | None = None,
-) -> nn.Module:
-    return structured_prune(model, config, data, progress, should_stop)
-
-
-@techniques.register(ActivationPrune, slow=False)
-def activation_prune(
-    model: nn.Module,
-    config: ActivationPrune,
-    data: Dataset,
-    progress: train.Progress | None = None,
-    should_stop: train.StopFlag | None = None,
-) -> nn.Module:
-    return structured_prune(model, config, data, progress, should_stop)
-
-
-@techniques.register(NetworkSlimming, slow=True)
-def network_slimming(
-    model: nn.Module,
-    config: NetworkSlimming,
-    data: Dataset,
-    progress: train.Progress | None = None,
-    should_stop: train.StopFlag | None = None,
-) -> nn.Module:
-    return structured_prune(model, config, data, progress, should_stop)
 
 
 def channel_counts(model: nn.Module) -> dict[str, int]:

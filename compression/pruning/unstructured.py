@@ -69,6 +69,8 @@ def needs_training(config: MaskedPruneBase) -> bool:
     return config.finetune_epochs > 0
 
 
+@techniques.register(MagnitudePrune, slow=False)
+@techniques.register(RandomPrune, slow=False)
 def masked_prune(
     model: nn.Module,
     config: MaskedPruneBase,
@@ -112,25 +114,3 @@ def masked_prune(
     if progress:
         progress(1.0, f"pruned to {config.amount:.1%}")
     return out.eval()
-
-
-@techniques.register(MagnitudePrune, slow=False)
-def magnitude_prune(
-    model: nn.Module,
-    config: MagnitudePrune,
-    data: Dataset,
-    progress: train.Progress | None = None,
-    should_stop: train.StopFlag | None = None,
-) -> nn.Module:
-    return masked_prune(model, config, data, progress, should_stop)
-
-
-@techniques.register(RandomPrune, slow=False)
-def random_prune(
-    model: nn.Module,
-    config: RandomPrune,
-    data: Dataset,
-    progress: train.Progress | None = None,
-    should_stop: train.StopFlag | None = None,
-) -> nn.Module:
-    return masked_prune(model, config, data, progress, should_stop)
