@@ -41,6 +41,12 @@ def remember(choice: Choice) -> None:
             st.query_params[key] = value
 
 
+def seed(key: str, value: object) -> None:
+    """Seed a widget's state from the URL once per tab; afterwards the widget owns its value."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
 def url_int(key: str, default: int, lo: int, hi: int) -> int:
     """An integer from the URL, clamped to [lo, hi]; absurd values get a warning, not a crash."""
     raw = st.query_params.get(key)

@@ -51,12 +51,7 @@ with st.expander("How pruning works (formulas)", expanded=False):
 # ---------------------------------------------------------------- controls (state in the URL)
 
 
-def seed(key: str, value: Any) -> None:
-    """Seed a widget from the URL once per tab; afterwards the widget owns its value."""
-    if key not in st.session_state:
-        st.session_state[key] = value
-
-
+seed = state.seed
 names = P.layer_names(ctx.model)
 methods = list(P.METHODS)
 seed("p_amount", round(state.url_float("amount", 0.5, 0.0, 0.99), 2))
