@@ -28,10 +28,7 @@ def bits_slider(page: Page) -> object:
 
 
 def test_bit_width_slider_moves_grid_and_numbers(app_url: str, page: Page) -> None:
-    # The root first: a fresh server's very first request for a page URL can skip the router
-    # (Streamlit's legacy pages/ folder pitfall, DESIGN.md section 5); test_model_e2e covers that case.
-    page.goto(app_url)
-    wait_idle(page)
+    # The first request on this fresh server is the page's deep link (DESIGN.md section 5 pitfall).
     page.goto(f"{app_url}/quantize?dataset=digits&model=lenet5&bits=4")
     wait_idle(page)
     expect(page).to_have_title(re.compile("Compression Lab"))
