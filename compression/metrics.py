@@ -101,18 +101,37 @@ def weight_tensors(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
                 yield f"{mod_name}.{p_name}" if mod_name else p_name, p.detach()
 
 
+def _level_bits(values: torch.Tensor, dtype_bits: float, has_zero: bool) -> float | None:
+    """ceil(log2(distinct levels, zero included if present)) when values repeat, else None."""
+    levels = int(torch.unique(values).numel()) + int(has_zero)
+    if levels > 256 or 2 * levels > values.numel():  # values do not repeat: no sharing to exploit
+        return None
+    return min(dtype_bits, max(1.0, math.ceil(math.log2(levels))))
+
+
 def effective_bits(t: torch.Tensor) -> float:
-    """Bits needed per stored value: log2 of the distinct non-zero levels, capped by the dtype."""
+    """Bits needed per stored value: log2 of the distinct levels, capped by the dtype.
+
+    Levels are counted over the whole tensor, and, when that finds no sharing, per output
+    channel (per-channel quantization uses a grid of its own in every row).
+    """
     dtype_bits = float(torch.finfo(t.dtype).bits) if t.is_floating_point() else 8.0
     nz = t[t != 0]
     if nz.numel() == 0:
         return 0.0
     if nz.numel() > 1 << 17:  # huge tensors: a sample tells whether levels are few
         nz = nz.flatten()[torch.randperm(nz.numel(), generator=torch.Generator().manual_seed(0))[: 1 << 17]]
-    levels = int(torch.unique(nz).numel()) + 1  # + zero
-    if levels > 256 or 2 * levels > nz.numel():  # values do not repeat: no sharing to exploit
-        return dtype_bits
-    return min(dtype_bits, max(1.0, math.ceil(math.log2(levels))))
+    has_zero = nz.numel() < t.numel()
+    bits = _level_bits(nz, dtype_bits, has_zero)
+    if bits is None and t.dim() > 1 and t.shape[0] > 1:
+        rows = [
+            _level_bits(row[row != 0], dtype_bits, bool((row == 0).any()))
+            for row in t.flatten(1)[:64]
+            if bool((row != 0).any())
+        ]
+        if rows and all(r is not None for r in rows):
+            bits = max(r for r in rows if r is not None)
+    return dtype_bits if bits is None else bits
 
 
 def is_quantized_model(model: nn.Module) -> bool:

@@ -80,8 +80,14 @@ def test_effective_bits() -> None:
     assert metrics.effective_bits(torch.randn(1000)) == 32.0  # values do not repeat
     ternary = torch.tensor([-0.5, 0.0, 0.5] * 100)
     assert metrics.effective_bits(ternary) == 2.0  # 3 levels incl. zero
-    levels = torch.linspace(-1, 1, 16).repeat(50)  # 16 non-zero levels + zero = 17 -> 5 bits
-    assert metrics.effective_bits(levels) == 5.0
+    levels = torch.linspace(-1, 1, 16).repeat(50)  # 16 non-zero levels, no zero -> 4 bits
+    assert metrics.effective_bits(levels) == 4.0
+    with_zero = torch.cat([levels, torch.zeros(10)])  # the same 16 levels + zero = 17 -> 5 bits
+    assert metrics.effective_bits(with_zero) == 5.0
+    rows = torch.randn(8, 300)  # per-channel 3-bit grids: each row its own 8 levels
+    lo, hi = rows.min(1, keepdim=True).values, rows.max(1, keepdim=True).values
+    per_channel = torch.round((rows - lo) / (hi - lo) * 7) / 7 * (hi - lo) + lo
+    assert metrics.effective_bits(rows) == 32.0 and metrics.effective_bits(per_channel) == 3.0
     assert metrics.effective_bits(torch.zeros(10)) == 0.0
 
 
