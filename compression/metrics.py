@@ -112,8 +112,8 @@ def _level_bits(values: torch.Tensor, dtype_bits: float, has_zero: bool) -> floa
 def effective_bits(t: torch.Tensor) -> float:
     """Bits needed per stored value: log2 of the distinct levels, capped by the dtype.
 
-    Levels are counted over the whole tensor, and, when that finds no sharing, per output
-    channel (per-channel quantization uses a grid of its own in every row).
+    Levels are counted over the whole tensor and per output channel (per-channel quantization
+    gives every row a grid of its own); the cheaper count wins.
     """
     dtype_bits = float(torch.finfo(t.dtype).bits) if t.is_floating_point() else 8.0
     nz = t[t != 0]
@@ -122,15 +122,17 @@ def effective_bits(t: torch.Tensor) -> float:
     if nz.numel() > 1 << 17:  # huge tensors: a sample tells whether levels are few
         nz = nz.flatten()[torch.randperm(nz.numel(), generator=torch.Generator().manual_seed(0))[: 1 << 17]]
     has_zero = nz.numel() < t.numel()
-    bits = _level_bits(nz, dtype_bits, has_zero)
-    if bits is None and t.dim() > 1 and t.shape[0] > 1:
+    candidates = [_level_bits(nz, dtype_bits, has_zero)]
+    if t.dim() > 1 and t.shape[0] > 1:
         rows = [
-            _level_bits(row[row != 0], dtype_bits, bool((row == 0).any()))
+            _level_bits(row[row != 0], dtype_bits, has_zero)
             for row in t.flatten(1)[:64]
             if bool((row != 0).any())
         ]
         if rows and all(r is not None for r in rows):
-            bits = max(r for r in rows if r is not None)
+            candidates.append(max(r for r in rows if r is not None))
+    found = [c for c in candidates if c is not None]
+    bits = min(found) if found else None
     return dtype_bits if bits is None else bits
 
 
