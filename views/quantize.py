@@ -52,12 +52,7 @@ with st.expander("How quantization works (formulas)", expanded=False):
 # ---------------------------------------------------------------- controls (state in the URL)
 
 
-def seed(key: str, value: Any) -> None:
-    """Seed a widget from the URL once per tab; afterwards the widget owns its value."""
-    if key not in st.session_state:
-        st.session_state[key] = value
-
-
+seed = state.seed
 names = model_ops.layer_names(ctx.model)
 seed("q_scheme", state.url_choice("scheme", "linear", list(catalog.SCHEMES)))
 seed("q_bits", min(BITS, key=lambda b: abs(b - state.url_int("bits", 8, 1, 16))))
