@@ -302,11 +302,11 @@ def _load_cached(name: str, folder_key: str) -> Dataset:
         name=name,
         classes=spec.classes,
         x_train=norm(xt[torch.from_numpy(train)]),
-        y_train=torch.from_numpy(np.asarray(y_tr)[train]).long(),
+        y_train=torch.from_numpy(np.array(y_tr, dtype=np.int64)[train]),
         x_val=norm(xt[torch.from_numpy(val)]),
-        y_val=torch.from_numpy(np.asarray(y_tr)[val]).long(),
+        y_val=torch.from_numpy(np.array(y_tr, dtype=np.int64)[val]),
         x_test=norm(_to_tensor(x_te)),
-        y_test=torch.from_numpy(np.asarray(y_te)).long(),
+        y_test=torch.from_numpy(np.array(y_te, dtype=np.int64)),
     )
 
 

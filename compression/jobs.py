@@ -63,18 +63,22 @@ class JobManager:
             job.message = msg
 
         job.state = "running"
+        state = "done"
         try:
             job.result = fn(progress, job._cancel.is_set)
-            job.state = "cancelled" if job._cancel.is_set() else "done"
-            job.progress = 1.0 if job.state == "done" else job.progress
+            if job._cancel.is_set():
+                state = "cancelled"
+            else:
+                job.progress = 1.0
         except Cancelled:
-            job.state = "cancelled"
+            state = "cancelled"
         except Exception as exc:  # noqa: BLE001 - a job's failure is reported, never raised into the UI thread
-            job.state = "failed"
+            state = "failed"
             job.error = f"{type(exc).__name__}: {exc}"
             job.message = traceback.format_exc(limit=3)
         finally:
             job.finished = time.time()
+            job.state = state  # last: a reader that sees the end state sees every other field too
 
     def get(self, job_id: str | None) -> Job | None:
         if not job_id:

@@ -19,15 +19,8 @@ def _wait_until(cond: object, timeout: float = 10.0) -> None:
 
 
 # Not strict: the race below loses only sometimes, so the test passes most runs.
-_STATE_RACE = pytest.mark.xfail(
-    strict=False,
-    reason="engine race (compression/jobs.py JobManager._run): job.state becomes 'done'/'failed' before "
-    "progress, error, message and finished are written, so wait() can return a half-updated job; "
-    "fix: set every other field first and assign job.state last (in the finally block)",
-)
 
 
-@_STATE_RACE
 def test_submit_progress_done() -> None:
     manager = jobs.JobManager()
     halfway = threading.Event()
@@ -69,7 +62,6 @@ def test_progress_is_clamped() -> None:
     assert seen == [1.0, 0.0]
 
 
-@_STATE_RACE
 def test_failure_is_captured_not_raised() -> None:
     manager = jobs.JobManager()
 
