@@ -101,6 +101,21 @@ def _open(browser: Any, target: str, n_points: int) -> float:
     return elapsed
 
 
+def _open_warm(browser: Any, target: str, n_points: int) -> float:
+    """The same, for a returning user: the browser has loaded the app's JavaScript once before."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = ctx.new_page()
+    page.goto(target)
+    page.wait_for_function(CHART_DRAWN_JS, arg=n_points, timeout=300_000, polling=50)
+    page.goto("about:blank")
+    t = time.perf_counter()
+    page.goto(target)
+    page.wait_for_function(CHART_DRAWN_JS, arg=n_points, timeout=300_000, polling=50)
+    elapsed = time.perf_counter() - t
+    ctx.close()
+    return elapsed
+
+
 def browser_timings(envs: dict[int, dict[str, str]], repeats: int = 3) -> dict[str, Any]:
     """Open the page on a 10k-run server and on a small-store server, interleaved (same machine load)."""
     from playwright.sync_api import sync_playwright
@@ -127,6 +142,9 @@ def browser_timings(envs: dict[int, dict[str, str]], repeats: int = 3) -> dict[s
                 out[f"open_s_{n}"] = opens[n]
                 out[f"open_median_s_{n}"] = statistics.median(opens[n])
             big = max(urls)
+            warm = [_open_warm(browser, urls[big], big) for _ in range(repeats)]
+            out["open_warm_s"] = warm
+            out["open_warm_median_s"] = statistics.median(warm)
             out["open_other_axis_s"] = _open(browser, urls[big] + "&x=latency_b256_ms&logx=1", big)
             browser.close()
     finally:
@@ -185,7 +203,8 @@ def main() -> None:
     result["browser"] = browser_timings(envs)
     result["machine"]["load_average_at_end"] = os.getloadavg()
     b = result["browser"]
-    result["meets_target"] = b[f"open_median_s_{args.runs}"] < TARGET_S
+    result["meets_target_cold"] = b[f"open_median_s_{args.runs}"] < TARGET_S
+    result["meets_target_warm"] = b["open_warm_median_s"] < TARGET_S
     result["open_ratio_big_vs_small"] = b[f"open_median_s_{args.runs}"] / b[f"open_median_s_{small_n}"]
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "compare_page.json").write_text(json.dumps(result, indent=1, default=float))
@@ -207,6 +226,7 @@ at start (the machine is shared). Runs are synthetic (tagged `synthetic`), with 
 | build the Plotly figure (WebGL) | {f["build_figure_s"] * 1e3:.0f} ms |
 | Compare page script in a new session (server side, caches warm; AppTest) | {result["script"]["new_session_median_s"]:.2f} s |
 | **open the Compare page in a browser until the chart is drawn**, {args.runs:,} runs (median of {len(b[f"open_s_{args.runs}"])}) | **{b[f"open_median_s_{args.runs}"]:.2f} s** |
+| the same for a returning user (the browser has the app's JavaScript cached), median of {len(b["open_warm_s"])} | **{b["open_warm_median_s"]:.2f} s** |
 | the same with {small_n} runs, measured interleaved with the line above | {b[f"open_median_s_{small_n}"]:.2f} s |
 | ratio {args.runs:,} / {small_n} runs | {result["open_ratio_big_vs_small"]:.2f}x |
 | first open on a freshly started server (imports, data, model, store) | {b[f"first_open_fresh_server_s_{args.runs}"]:.2f} s |
@@ -214,7 +234,7 @@ at start (the machine is shared). Runs are synthetic (tagged `synthetic`), with 
 
 Each browser open uses a new browser profile (cold cache), so it includes loading and compiling
 Streamlit's and Plotly's JavaScript (about 5 MB), a fixed cost that does not grow with the runs.
-Target: under {TARGET_S:.0f} s to draw: {"met" if result["meets_target"] else "NOT met"} (median open, {args.runs:,} runs;\nload average {np.round(result["machine"]["load_average_at_end"], 1).tolist()} at the end).
+Target: under {TARGET_S:.0f} s to draw: cold profile {"met" if result["meets_target_cold"] else "NOT met"}, returning user {"met" if result["meets_target_warm"] else "NOT met"} (median open, {args.runs:,} runs;\nload average {np.round(result["machine"]["load_average_at_end"], 1).tolist()} at the end).
 Reproduce: `.venv/bin/python -m bench.compare_page`.
 """
     (RESULTS / "compare_page.md").write_text(md)
