@@ -35,6 +35,24 @@ GRANULARITY_HELP = {
 }
 
 
+def validate_common(config: object, choices: dict[str, tuple[str, ...]]) -> None:
+    """Checks every pruning config shares: amount, steps, epochs, and each named field's choices."""
+    amount, steps, epochs = (getattr(config, f) for f in ("amount", "steps", "finetune_epochs"))
+    if not 0.0 <= amount <= 1.0:
+        raise ValueError(f"amount must be in [0, 1], got {amount}")
+    for field, allowed in {
+        "scope": SCOPES,
+        "schedule": SCHEDULES,
+        "optimizer": OPTIMIZERS,
+        **choices,
+    }.items():
+        value = getattr(config, field)
+        if value not in allowed:
+            raise ValueError(f"Unknown {field} '{value}' (use {', '.join(allowed)})")
+    if steps < 1 or epochs < 0:
+        raise ValueError("steps must be >= 1 and finetune_epochs >= 0")
+
+
 def prunable_layers(model: nn.Module, exclude: Iterable[str] = ()) -> list[tuple[str, nn.Module]]:
     """Conv and linear layers whose weight can be pruned, in module order, minus exclusions."""
     skip = set(exclude)

@@ -148,17 +148,7 @@ class StructuredBase:
     seed: int = 0
 
     def validate(self) -> None:
-        if not 0.0 <= self.amount <= 1.0:
-            raise ValueError(f"amount must be in [0, 1], got {self.amount}")
-        for field, value, allowed in (
-            ("scope", self.scope, core.SCOPES),
-            ("schedule", self.schedule, core.SCHEDULES),
-            ("optimizer", self.optimizer, core.OPTIMIZERS),
-        ):
-            if value not in allowed:
-                raise ValueError(f"Unknown {field} '{value}' (use {', '.join(allowed)})")
-        if self.steps < 1 or self.finetune_epochs < 0:
-            raise ValueError("steps must be >= 1 and finetune_epochs >= 0")
+        core.validate_common(self, {})
 
 
 @dataclass(frozen=True)
