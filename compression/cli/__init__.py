@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import importlib
 import pkgutil
+import sys
 import warnings
 from collections.abc import Sequence
+from typing import Any
+
+from torch import nn
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,3 +26,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
+
+
+def record(args: argparse.Namespace, model: nn.Module, base: nn.Module, config: Any, m: Any) -> int | None:
+    """`--record`: store a technique's result as a run; None (after saying why) when the store fails."""
+    from compression import runs, train
+
+    try:
+        return runs.record_run(
+            model,
+            dataset=args.dataset,
+            arch=args.model,
+            baseline_hash=train.weights_hash(base),
+            recipe=[config],
+            measurement=m,
+            technique=type(config).technique,
+            who=args.who,
+        )
+    except runs.StoreError as exc:
+        print(f"error: the run was not recorded: {exc}", file=sys.stderr)
+        return None

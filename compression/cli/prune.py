@@ -9,6 +9,7 @@ from typing import Any
 
 from compression import data, metrics, models, techniques, train
 from compression import pruning as P
+from compression.cli import record
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -118,22 +119,10 @@ def handle(args: argparse.Namespace) -> int:
         "notes": metrics.explain_gaps(m),
     }
     if args.record:
-        from compression import runs
-
-        try:
-            result["run_id"] = runs.record_run(
-                pruned,
-                dataset=args.dataset,
-                arch=args.model,
-                baseline_hash=train.weights_hash(base),
-                recipe=[config],
-                measurement=m,
-                technique=config.technique,
-                who=args.who,
-            )
-        except runs.StoreError as exc:
-            print(f"error: the run was not recorded: {exc}", file=sys.stderr)
+        run_id = record(args, pruned, base, config, m)
+        if run_id is None:
             return 1
+        result["run_id"] = run_id
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0

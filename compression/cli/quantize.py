@@ -7,6 +7,7 @@ import json
 import sys
 
 from compression import data, metrics, models, techniques, train
+from compression.cli import record
 from compression.quantization import catalog, core, schemes, storage
 
 
@@ -90,22 +91,10 @@ def handle(args: argparse.Namespace) -> int:
         "notes": storage.gap_notes(m, quantized),
     }
     if args.record:
-        from compression import runs
-
-        try:
-            result["run_id"] = runs.record_run(
-                quantized,
-                dataset=args.dataset,
-                arch=args.model,
-                baseline_hash=train.weights_hash(base),
-                recipe=[config],
-                measurement=m,
-                technique=type(config).technique,  # type: ignore[attr-defined]
-                who=args.who,
-            )
-        except runs.StoreError as exc:
-            print(f"error: the run was not recorded: {exc}", file=sys.stderr)
+        run_id = record(args, quantized, base, config, m)
+        if run_id is None:
             return 1
+        result["run_id"] = run_id
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
