@@ -115,49 +115,93 @@ def plot_pareto(
 ) -> go.Figure:
     """Accuracy against a cost: colour = technique, symbol = dataset or architecture, front = step line."""
     data = _pareto_data(df, cost, accuracy, symbol_by)
+    return pareto_figure(
+        data, cost, accuracy=accuracy, symbol_by=symbol_by, log_x=log_x, selected=selected, height=height
+    )
+
+
+def pareto_figure(
+    data: ParetoData,
+    cost: str,
+    *,
+    accuracy: str = "top1",
+    symbol_by: str = "dataset",
+    log_x: bool = False,
+    selected: Sequence[int] = (),
+    height: int = 520,
+) -> go.Figure:
+    """The figure of `plot_pareto` from points and fronts already computed (the page caches them)."""
     pts = data.points
     fig = go.Figure()
     scatter = go.Scattergl if len(pts) > WEBGL_ABOVE else go.Scatter
     symbol_of = {k: SYMBOLS[i % len(SYMBOLS)] for i, k in enumerate(sorted(pts["symbol_key"].unique()))}
     chosen = set(int(i) for i in selected)
     axis = COST_AXES[cost]
-    # Hover text built once, vectorised; customdata carries only the run id (what selection reads).
-    hover_text = (
-        "<b>Run #" + pts["id"].astype(str) + "</b> · " + pts["technique"] + "<br>" + pts["arch"] + " on "
-        + pts["dataset"] + "<br>recipe: " + pts["recipe"] + "<br>tags: " + pts["tags"]
-    )  # fmt: skip
-    hover = f"%{{text}}<br>{accuracy} %{{y:.2%}} · {axis.short} %{{x:{axis.fmt}}}<extra></extra>"
+    # Per-point hover text is plain (no markup: the JSON encoder would escape every "<"): 10k points stay
+    # a small payload; the recipe names the technique.
+    tags = pts["tags"].where(pts["tags"] == "", " · tags: " + pts["tags"])
+    hover_text = pts["arch"] + " on " + pts["dataset"] + " · " + pts["recipe"] + tags
+    values = f"{accuracy} %{{y:.2%}} · {axis.short} %{{x:{axis.fmt}}}"
     techniques = sorted(pts["technique"].unique(), key=lambda t: (t != "baseline", t))
-    for i, tech in enumerate(techniques):
-        is_base = tech == "baseline"
-        color = "#111827" if is_base else PALETTE[i % len(PALETTE)]
-        # One trace per (technique, symbol group): scalar colour and symbol keep 10k points fast to build.
-        for j, (key, g) in enumerate(pts[pts["technique"] == tech].groupby("symbol_key", sort=True)):
-            picked = g["id"].isin(chosen).to_numpy()
-            front = g["on_front"].to_numpy()
-            fig.add_trace(
-                scatter(
-                    x=g["x"].to_numpy(),
-                    y=g["y"].to_numpy(),
-                    mode="markers",
-                    name=tech,
-                    legendgroup=tech,
-                    showlegend=j == 0,
-                    customdata=g["id"].to_numpy(),
-                    text=hover_text[g.index].to_numpy(),
-                    hovertemplate=hover,
-                    marker={
-                        "color": color,
-                        "symbol": "star" if is_base else symbol_of[key],
-                        "size": 18 if is_base else 11,
-                        "opacity": np.where(front | picked, 1.0, FADED),
-                        "line": {
-                            "width": np.where(picked, 3.0, np.where(front, 1.0, 0.0)),
-                            "color": "#111827",
-                        },
-                    },
-                )
+    color_of = {
+        t: "#111827" if t == "baseline" else PALETTE[i % len(PALETTE)] for i, t in enumerate(techniques)
+    }
+    symbol = pts["symbol_key"].map(symbol_of).where(~pts["baseline"], "star")
+
+    def add(g: pd.DataFrame, trace: type, name: str, marker: dict[str, Any], **kw: Any) -> None:
+        fig.add_trace(
+            trace(
+                x=g["x"].to_numpy(),
+                y=g["y"].to_numpy(),
+                mode="markers",
+                name=name,
+                customdata=g["id"].to_numpy(),
+                text=hover_text[g.index].to_numpy(),
+                hovertemplate="<b>Run #%{customdata}</b><br>%{text}<br>" + values + "<extra></extra>",
+                marker={
+                    "size": np.where(g["baseline"], 18, 11),
+                    "symbol": symbol[g.index].to_numpy(),
+                    **marker,
+                },
+                **kw,
             )
+        )
+
+    # Dominated runs of every technique share one faded trace (per-point colour and symbol, scalar
+    # opacity): with 10,000 runs, one WebGL trace draws several times faster than dozens. The few runs on
+    # the front get a trace per technique (the legend), drawn above them.
+    def legend_only(name: str, color: str, **marker: Any) -> None:
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, legendgroup=name,
+                                 marker={"color": color, "size": 11, **marker}, hoverinfo="skip"))  # fmt: skip
+
+    dominated = pts[~pts["on_front"]]
+    if len(dominated):  # its legend entry (grey, a click hides them all) is a stand-in in the same group
+        add(
+            dominated,
+            scatter,
+            "dominated runs",
+            {"color": dominated["technique"].map(color_of).to_numpy(), "opacity": FADED, "size": 11},
+            legendgroup="dominated runs (faded)",
+            showlegend=False,
+        )
+        legend_only("dominated runs (faded)", "#64748b", opacity=0.5)
+    for tech in techniques:
+        g = pts[pts["on_front"] & (pts["technique"] == tech)]
+        if g.empty:  # no run of this technique on the front: still name its colour in the legend
+            legend_only(tech, color_of[tech])
+            continue
+        trace = go.Scatter if len(g) <= WEBGL_ABOVE else scatter
+        add(
+            g,
+            trace,
+            tech,
+            {"color": color_of[tech], "line": {"width": 1, "color": "#111827"}},
+            legendgroup=tech,
+        )
+    picked = pts[pts["id"].isin(chosen)]
+    if len(picked):  # the chosen runs: a thick outline over their points
+        add(picked, go.Scatter, "chosen", {"color": "rgba(0,0,0,0)", "line": {"width": 3, "color": "#111827"}},
+            hoverinfo="skip", showlegend=False)  # fmt: skip
     for name, (xs, ys) in data.fronts.items():
         fig.add_trace(
             go.Scatter(
@@ -202,6 +246,15 @@ def plot_pareto(
         lo, hi = float(pts["y"].min()), float(pts["y"].max())
         pad = max(0.02, 0.08 * (hi - lo))
         fig.update_yaxes(range=[max(0.0, lo - pad), min(1.02, hi + pad)])
+    return fig
+
+
+def placeholder_figure(height: int = 520) -> go.Figure:
+    """An empty chart frame of the Pareto chart's size, shown while the runs load."""
+    fig = style(go.Figure(), None, height=height)
+    fig.add_annotation(text="Loading runs...", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
     return fig
 
 

@@ -17,7 +17,9 @@ from compression.charts.style import AFTER, BEFORE, PALETTE, style
 from compression.metrics import Measurement
 from compression.quantization.core import QTensor
 
-MAX_LEVEL_LINES = 32  # more lines than this turn into a smear (and cost Plotly validation time): every k-th level
+MAX_LEVEL_LINES = (
+    32  # more lines than this turn into a smear (and cost Plotly validation time): every k-th level
+)
 CODES_MAX = (96, 192)  # rows, columns of the codes image (larger weight matrices are cropped)
 
 

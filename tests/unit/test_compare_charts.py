@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import plotly.graph_objects as go
 import pytest
 
 from compression import pareto
@@ -52,35 +53,44 @@ def test_runs_without_the_cost_are_left_out_and_counted() -> None:
         compare._pareto_data(runs_frame(), "top1")
 
 
+def _marker_of(fig: go.Figure) -> dict[int, tuple[str, str, float, float]]:
+    """Run id -> (trace name, symbol, opacity, outline width), the chosen-runs overlay left out."""
+    out = {}
+    for t in fig.data:
+        if t.mode != "markers" or t.customdata is None or t.name == "chosen":
+            continue
+        for k, rid in enumerate(t.customdata):
+            opacity = t.marker.opacity if t.marker.opacity is not None else 1.0
+            width = t.marker.line.width if t.marker.line.width is not None else 0.0
+            out[int(rid)] = (t.name, t.marker.symbol[k], float(opacity), float(width))
+    return out
+
+
 def test_figure_faded_dominated_step_front_star_baseline() -> None:
     fig = compare.plot_pareto(runs_frame(), "size_artifact_bytes", log_x=True, selected=[3])
-    markers = [t for t in fig.data if t.mode == "markers" and t.customdata is not None]
-    by_id = {}
-    for t in markers:
-        for rid, op, width in zip(t.customdata, t.marker.opacity, t.marker.line.width, strict=True):
-            by_id[int(rid)] = (t.marker.symbol, float(op), float(width))
-    assert by_id[1][0] == "star" and by_id[5][0] == "star"  # baselines marked
-    assert by_id[2][1] == 1.0 and by_id[3][2] == 3.0  # front opaque; the selected run outlined
-    unselected_dominated = compare.plot_pareto(runs_frame(), "size_artifact_bytes")
-    op3 = [float(o) for t in unselected_dominated.data if t.customdata is not None for r, o in
-           zip(t.customdata, t.marker.opacity, strict=True) if int(r) == 3]  # fmt: skip
-    assert op3 == [compare.FADED]
+    by_id = _marker_of(fig)
+    assert by_id[1][1] == "star" and by_id[5][1] == "star"  # baselines marked
+    assert by_id[2][2] == 1.0 and by_id[2][3] == 1.0  # on the front: opaque, outlined
+    assert by_id[3][0] == "dominated runs" and by_id[3][2] == compare.FADED  # dominated: faded
+    chosen = next(t for t in fig.data if t.name == "chosen")
+    assert list(chosen.customdata) == [3] and chosen.marker.line.width == 3  # the selected run outlined
+    assert not any(t.name == "chosen" for t in compare.plot_pareto(runs_frame(), "size_artifact_bytes").data)
     lines = [t for t in fig.data if t.mode == "lines"]
     assert len(lines) == 2 and all(t.line.shape == "hv" for t in lines)  # one step line per dataset
     assert fig.layout.dragmode == "select" and fig.layout.xaxis.type == "log"
-    assert "recipe: magnitude-prune(amount=0.5)" in " ".join(
-        t.text[0] for t in markers if t.name == "magnitude-prune"
-    )
-    assert (
-        len({t.marker.symbol for t in markers if t.name != "baseline"}) == 1
-    )  # symbol = dataset, all digits
+    prune = next(t for t in fig.data if t.name == "magnitude-prune")
+    assert prune.text[0] == "lenet5 on digits · magnitude-prune(amount=0.5) · tags: a"  # hover: the recipe
+    assert all("<" not in s for t in fig.data if t.text is not None for s in t.text)  # no markup per point
+    assert len({by_id[i][1] for i in by_id if i not in (1, 5)}) == 1  # symbol = dataset, all digits
 
 
 def test_many_points_switch_to_webgl() -> None:
     df = pd.concat([runs_frame()] * 400, ignore_index=True)
     df["id"] = np.arange(1, len(df) + 1)
     fig = compare.plot_pareto(df, "size_artifact_bytes")
-    assert {t.type for t in fig.data if t.customdata is not None} == {"scattergl"}
+    assert next(t for t in fig.data if t.name == "dominated runs").type == "scattergl"
+    small = compare.plot_pareto(runs_frame(), "size_artifact_bytes")
+    assert {t.type for t in small.data} == {"scatter"}
 
 
 def test_selection_event_to_ids() -> None:
