@@ -133,7 +133,6 @@ def pareto_figure(
     """The figure of `plot_pareto` from points and fronts already computed (the page caches them)."""
     pts = data.points
     fig = go.Figure()
-    scatter = go.Scattergl if len(pts) > WEBGL_ABOVE else go.Scatter
     symbol_of = {k: SYMBOLS[i % len(SYMBOLS)] for i, k in enumerate(sorted(pts["symbol_key"].unique()))}
     chosen = set(int(i) for i in selected)
     axis = COST_AXES[cost]
@@ -142,13 +141,11 @@ def pareto_figure(
     tags = pts["tags"].where(pts["tags"] == "", " · tags: " + pts["tags"])
     hover_text = pts["arch"] + " on " + pts["dataset"] + " · " + pts["recipe"] + tags
     values = f"{accuracy} %{{y:.2%}} · {axis.short} %{{x:{axis.fmt}}}"
-    techniques = sorted(pts["technique"].unique(), key=lambda t: (t != "baseline", t))
-    color_of = {
-        t: "#111827" if t == "baseline" else PALETTE[i % len(PALETTE)] for i, t in enumerate(techniques)
-    }
-    symbol = pts["symbol_key"].map(symbol_of).where(~pts["baseline"], "star")
+    techniques = sorted(t for t in pts["technique"].unique() if t != "baseline")
+    color_of = {t: PALETTE[i % len(PALETTE)] for i, t in enumerate(techniques)} | {"baseline": "#111827"}
 
-    def add(g: pd.DataFrame, trace: type, name: str, marker: dict[str, Any], **kw: Any) -> None:
+    def add(g: pd.DataFrame, name: str, marker: dict[str, Any], **kw: Any) -> None:
+        trace = go.Scatter if len(g) <= WEBGL_ABOVE else go.Scattergl  # WebGL stays fast at 10k points
         fig.add_trace(
             trace(
                 x=g["x"].to_numpy(),
@@ -158,49 +155,46 @@ def pareto_figure(
                 customdata=g["id"].to_numpy(),
                 text=hover_text[g.index].to_numpy(),
                 hovertemplate="<b>Run #%{customdata}</b><br>%{text}<br>" + values + "<extra></extra>",
-                marker={
-                    "size": np.where(g["baseline"], 18, 11),
-                    "symbol": symbol[g.index].to_numpy(),
-                    **marker,
-                },
+                marker={"size": 11, **marker},
                 **kw,
             )
         )
 
-    # Dominated runs of every technique share one faded trace (per-point colour and symbol, scalar
-    # opacity): with 10,000 runs, one WebGL trace draws several times faster than dozens. The few runs on
-    # the front get a trace per technique (the legend), drawn above them.
     def legend_only(name: str, color: str, **marker: Any) -> None:
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name=name, legendgroup=name,
                                  marker={"color": color, "size": 11, **marker}, hoverinfo="skip"))  # fmt: skip
 
-    dominated = pts[~pts["on_front"]]
-    if len(dominated):  # its legend entry (grey, a click hides them all) is a stand-in in the same group
-        add(
-            dominated,
-            scatter,
-            "dominated runs",
-            {"color": dominated["technique"].map(color_of).to_numpy(), "opacity": FADED, "size": 11},
-            legendgroup="dominated runs (faded)",
-            showlegend=False,
-        )
+    # Thousands of dominated runs: one faded trace per symbol, coloured by a numeric technique code on a
+    # step colour scale. Per-point colour or symbol strings cost Plotly ~0.3 s each to validate at 10k
+    # points, and every extra WebGL trace slows the browser's drawing.
+    runs_ = pts[~pts["baseline"]]
+    dominated = runs_[~runs_["on_front"]]
+    code = dominated["technique"].map({t: i for i, t in enumerate(techniques)}).to_numpy()
+    n = max(1, len(techniques))
+    scale = [[k / n, color_of[t]] for i, t in enumerate(techniques) for k in (i, i + 1)]
+    for key, g in dominated.groupby("symbol_key", sort=True):
+        add(g, "dominated runs",
+            {"color": code[dominated.index.get_indexer(g.index)] + 0.5, "colorscale": scale, "cmin": 0, "cmax": n,
+             "opacity": FADED, "symbol": symbol_of[key]},
+            legendgroup="dominated runs (faded)", showlegend=False)  # fmt: skip
+    if len(dominated):  # a grey stand-in in the same legend group: one click hides them all
         legend_only("dominated runs (faded)", "#64748b", opacity=0.5)
-    for tech in techniques:
-        g = pts[pts["on_front"] & (pts["technique"] == tech)]
-        if g.empty:  # no run of this technique on the front: still name its colour in the legend
+    outline = {"width": 1, "color": "#111827"}
+    for tech in techniques:  # the runs on the front, a trace per technique (the legend)
+        g = runs_[runs_["on_front"] & (runs_["technique"] == tech)]
+        if g.empty:  # none of this technique on the front: still name its colour in the legend
             legend_only(tech, color_of[tech])
             continue
-        trace = go.Scatter if len(g) <= WEBGL_ABOVE else scatter
-        add(
-            g,
-            trace,
-            tech,
-            {"color": color_of[tech], "line": {"width": 1, "color": "#111827"}},
-            legendgroup=tech,
-        )
+        symbols = g["symbol_key"].map(symbol_of).tolist()
+        add(g, tech, {"color": color_of[tech], "symbol": symbols, "line": outline}, legendgroup=tech)
+    base = pts[pts["baseline"]]
+    if len(base):  # baselines: stars, faded when dominated
+        add(base, "baseline",
+            {"color": color_of["baseline"], "symbol": "star", "size": 18, "line": outline,
+             "opacity": np.where(base["on_front"], 1.0, FADED)})  # fmt: skip
     picked = pts[pts["id"].isin(chosen)]
     if len(picked):  # the chosen runs: a thick outline over their points
-        add(picked, go.Scatter, "chosen", {"color": "rgba(0,0,0,0)", "line": {"width": 3, "color": "#111827"}},
+        add(picked, "chosen", {"color": "rgba(0,0,0,0)", "size": 14, "line": {"width": 3, "color": "#111827"}},
             hoverinfo="skip", showlegend=False)  # fmt: skip
     for name, (xs, ys) in data.fronts.items():
         fig.add_trace(

@@ -60,9 +60,11 @@ def _marker_of(fig: go.Figure) -> dict[int, tuple[str, str, float, float]]:
         if t.mode != "markers" or t.customdata is None or t.name == "chosen":
             continue
         for k, rid in enumerate(t.customdata):
-            opacity = t.marker.opacity if t.marker.opacity is not None else 1.0
+            symbol, opacity = t.marker.symbol, 1.0 if t.marker.opacity is None else t.marker.opacity
+            symbol = symbol if isinstance(symbol, str) else symbol[k]  # per point or per trace
+            opacity = opacity if np.isscalar(opacity) else opacity[k]
             width = t.marker.line.width if t.marker.line.width is not None else 0.0
-            out[int(rid)] = (t.name, t.marker.symbol[k], float(opacity), float(width))
+            out[int(rid)] = (t.name, symbol, float(opacity), float(width))
     return out
 
 
@@ -85,8 +87,10 @@ def test_figure_faded_dominated_step_front_star_baseline() -> None:
 
 
 def test_many_points_switch_to_webgl() -> None:
-    df = pd.concat([runs_frame()] * 400, ignore_index=True)
+    df = pd.concat([runs_frame()] * 1000, ignore_index=True)
     df["id"] = np.arange(1, len(df) + 1)
+    rng = np.random.default_rng(0)  # 5,000 distinct runs: nearly all dominated
+    df["top1"], df["size_artifact_bytes"] = rng.uniform(0.5, 0.99, len(df)), rng.integers(1e3, 1e6, len(df))
     fig = compare.plot_pareto(df, "size_artifact_bytes")
     assert next(t for t in fig.data if t.name == "dominated runs").type == "scattergl"
     small = compare.plot_pareto(runs_frame(), "size_artifact_bytes")
