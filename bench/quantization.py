@@ -195,6 +195,12 @@ def section_backends(ds: data.Dataset) -> dict[str, Any]:
     return out
 
 
+BITS = [1, 2, 3, 4, 5, 6, 7, 8, 16]  # the page's slider stops
+GRID_SHOWS_JS = """(bits) => [...document.querySelectorAll('[data-testid=stPlotlyChart] .js-plotly-plot')].some(
+  (el) => { const t = el._fullLayout && el._fullLayout.title && el._fullLayout.title.text;
+            return !!t && t.includes('Weights and the quantization grid') && t.includes(`(${bits} bits)`); })"""
+
+
 def section_slider(moves: int = 8) -> dict[str, Any]:
     """Real browser: press ArrowLeft/Right on the bit-width slider; time until the new numbers show."""
     from playwright.sync_api import expect, sync_playwright
@@ -202,7 +208,8 @@ def section_slider(moves: int = 8) -> dict[str, Any]:
     from tests.e2e import helpers
 
     url, proc = helpers.start_server({})
-    times: list[float] = []
+    times: list[float] = []  # key press to the end of the rerun (every chart redrawn)
+    shown: list[float] = []  # key press to the new numbers and grid on screen
     try:
         with sync_playwright() as pw:
             browser = helpers.launch_browser(pw)
@@ -216,14 +223,16 @@ def section_slider(moves: int = 8) -> dict[str, Any]:
                 page.get_by_test_id("stMetric").filter(has_text="File size").get_by_test_id("stMetricValue")
             )
             keys = ["ArrowLeft"] * (moves // 2) + ["ArrowRight"] * (moves // 2)
-            for key in (
-                keys * 2
-            ):  # widths 7..4 are new the first time (computed), the rest come from the cache
+            bits = 8
+            for key in keys * 2:  # widths 7..4 are new the first time (computed), then cached
+                bits = BITS[BITS.index(bits) + (1 if key == "ArrowRight" else -1)]
                 before = card.inner_text()
                 slider.focus()
                 t = time.perf_counter()
                 page.keyboard.press(key)
                 expect(card).not_to_have_text(before, timeout=60_000)
+                page.wait_for_function(GRID_SHOWS_JS, arg=bits, timeout=60_000, polling=20)
+                shown.append(time.perf_counter() - t)
                 page.wait_for_selector(
                     "[data-testid=stApp][data-test-script-state=notRunning]", state="attached", timeout=60_000
                 )
@@ -231,14 +240,18 @@ def section_slider(moves: int = 8) -> dict[str, Any]:
             browser.close()
     finally:
         helpers.stop_server(proc)
-    first, second = times[: moves // 2], times[moves // 2 :]
+    half = moves // 2  # the first moves reach widths never computed; every later one is cached
     return {
         "target": "median < 1 s from key press to new numbers and grid (LeNet-5 / fashion-mnist)",
-        "seconds_uncached": first,
-        "seconds_cached": second,
-        "median_uncached_s": statistics.median(first),
-        "median_cached_s": statistics.median(second),
-        "pass": statistics.median(first) < 1.0,
+        "shown_uncached_s": shown[:half],
+        "shown_cached_s": shown[half:],
+        "rerun_uncached_s": times[:half],
+        "rerun_cached_s": times[half:],
+        "median_shown_uncached_s": statistics.median(shown[:half]),
+        "median_shown_cached_s": statistics.median(shown[half:]),
+        "median_rerun_uncached_s": statistics.median(times[:half]),
+        "median_rerun_cached_s": statistics.median(times[half:]),
+        "pass": statistics.median(shown[:half]) < 1.0,
     }
 
 
@@ -344,8 +357,11 @@ def markdown(r: dict[str, Any]) -> str:
         lines += [
             "## Slider interactivity (real browser, LeNet-5 / fashion-mnist)",
             "",
-            f"Key press to new numbers and grid: median {s['median_uncached_s']:.2f} s on first visit of each width, "
-            f"{s['median_cached_s']:.2f} s when cached ({_ok(s['pass'])}, target < 1 s).",
+            f"Key press until the new numbers and the new grid are on screen: median "
+            f"**{s['median_shown_uncached_s']:.2f} s** on the first visit of each width, "
+            f"{s['median_shown_cached_s']:.2f} s when cached ({_ok(s['pass'])}, target < 1 s). Until the whole "
+            f"rerun has finished (every chart below redrawn too): {s['median_rerun_uncached_s']:.2f} s / "
+            f"{s['median_rerun_cached_s']:.2f} s.",
             "",
             s.get("analysis", ""),
             "",

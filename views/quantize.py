@@ -205,16 +205,26 @@ def fast_result(cfg: str) -> tuple[Any, Any]:
     return result
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def layer_schemes(weights_hash: str, layer: str, b: int, _ctx: sidebar.Context) -> dict[str, core.QTensor]:
+@st.cache_resource(show_spinner=False, max_entries=64)
+def layer_charts(weights_hash: str, result: str, layer: str, _w: Any, _q: core.QTensor) -> tuple[Any, ...]:
+    """Grid, codes and error figures of one layer under the shown config (shared: plotly_chart copies)."""
+    return charts.plot_grid(_w, _q), charts.plot_codes(_q), charts.plot_error(_w, _q)
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def side_by_side(weights_hash: str, layer: str, b: int, _ctx: sidebar.Context) -> Any:
+    """The layer under five schemes at `b` bits, as one figure."""
     w = dict(model_ops.layers(_ctx.model))[layer].weight.detach()
-    return {
-        "linear": core.quantize_linear(w, b, True, True),
-        "k-means": core.quantize_kmeans(w, min(b, 8)),
-        "log": core.quantize_log(w, min(b, 8)),
-        "binary": core.quantize_binary(w, True),
-        "ternary": core.quantize_ternary(w, False),
-    }
+    return charts.plot_side_by_side(
+        w,
+        {
+            "linear": core.quantize_linear(w, b, True, True),
+            "k-means": core.quantize_kmeans(w, min(b, 8)),
+            "log": core.quantize_log(w, min(b, 8)),
+            "binary": core.quantize_binary(w, True),
+            "ternary": core.quantize_ternary(w, False),
+        },
+    )
 
 
 @st.cache_data(show_spinner="Sweeping every scheme over bit widths (validation subset)...", max_entries=16)
@@ -230,6 +240,7 @@ def sensitivity(weights_hash: str, dataset: str, sch: str, _ctx: sidebar.Context
 base = baseline_measure(ctx.weights_hash, ctx.choice.dataset, ctx)
 manager = sidebar.job_manager()
 qmodel = m = None
+result_key = cfg_json  # what the shown model is: this config's PTQ, or a QAT job below
 
 if spec.qat:
     with st.container(border=True):
@@ -274,6 +285,7 @@ if spec.qat:
                 show = st.toggle("Show the QAT result below", value=True, key="q_show_qat")
                 if show:
                     qmodel, m = job.result
+                    result_key = f"job:{job.id}"
                     config = qat_cfg if job.id == job_key else config
 
 if qmodel is None:
@@ -360,20 +372,19 @@ else:
         "Grey: the float weights. Red lines: the values a weight may take; the shaded band is the clipping range "
         "(weights outside it are clamped to the end levels)."
     )
-    st.plotly_chart(charts.plot_grid(w, q), key="q_grid_chart")
+    grid_fig, codes_fig, error_fig = layer_charts(ctx.weights_hash, result_key, layer, w, q)
+    st.plotly_chart(grid_fig, key="q_grid_chart")
     g1, g2 = st.columns(2)
     with g1:
         st.caption("Each weight's integer code; one colour per level (2^bits colours).")
-        st.plotly_chart(charts.plot_codes(q), key="q_codes_chart")
+        st.plotly_chart(codes_fig, key="q_codes_chart")
     with g2:
         st.caption(
             "Quantized minus float: inside the clipping range a linear grid errs by at most half a step."
         )
-        st.plotly_chart(charts.plot_error(w, q), key="q_error_chart")
+        st.plotly_chart(error_fig, key="q_error_chart")
 st.caption(f"The same layer under five schemes at {bits} bits (binary and ternary have fixed widths).")
-st.plotly_chart(
-    charts.plot_side_by_side(w, layer_schemes(ctx.weights_hash, layer, int(bits), ctx)), key="q_side"
-)
+st.plotly_chart(side_by_side(ctx.weights_hash, layer, int(bits), ctx), key="q_side")
 
 st.subheader("Theoretical versus measured")
 st.caption(

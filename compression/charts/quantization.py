@@ -59,10 +59,10 @@ def _grid_data(w: torch.Tensor, q: QTensor, channel: int | None = None) -> dict[
     }
 
 
-def plot_grid(
-    w: torch.Tensor, q: QTensor, title: str = "Weights and the quantization grid", channel: int | None = None
-) -> go.Figure:
+def plot_grid(w: torch.Tensor, q: QTensor, title: str | None = None, channel: int | None = None) -> go.Figure:
     d = _grid_data(w, q, channel)
+    n_levels = len(d["levels"])  # type: ignore[arg-type]
+    title = title or f"Weights and the quantization grid: {n_levels:,} levels ({q.bits} bits)"
     fig = go.Figure(go.Histogram(x=d["values"], nbinsx=120, marker_color=BEFORE, name="float weights"))
     lo, hi = d["clip"]  # type: ignore[misc]
     # One layout update with every shape: add_vline per level costs ~0.15 s each (10 s at 8 bits).
@@ -153,9 +153,18 @@ def plot_error(
 ) -> go.Figure:
     d = _error_data(w, q)
     fig = go.Figure(go.Histogram(x=d["error"], nbinsx=100, marker_color=PALETTE[3], name="error"))
-    if d["half_step"]:
-        for x in (-d["half_step"], d["half_step"]):  # type: ignore[operator]
-            fig.add_vline(x=x, line_dash="dash", line_color=PALETTE[1], annotation_text="± step/2")
+    if d["half_step"]:  # shapes in one layout update: add_vline costs ~40 ms each
+        half = float(d["half_step"])  # type: ignore[arg-type]
+        line = {"type": "line", "xref": "x", "yref": "paper", "y0": 0, "y1": 1}
+        fig.update_layout(
+            shapes=[
+                {**line, "x0": x, "x1": x, "line": {"dash": "dash", "color": PALETTE[1]}}
+                for x in (-half, half)
+            ],
+            annotations=[
+                {"x": half, "y": 1, "xref": "x", "yref": "paper", "text": "± step/2", "showarrow": False}
+            ],
+        )
     fig.update_layout(xaxis_title=f"error (MSE {d['mse']:.2e}, max {d['max']:.2e})", yaxis_title="count")
     return style(fig, title)
 

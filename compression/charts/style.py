@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import plotly.graph_objects as go
+import plotly.io as pio
+
+# The default template, not `template=` per figure: setting it on a figure validates and copies the
+# whole template (~35 ms each; a lab rerun draws five figures). Serialised figures still carry it.
+pio.templates.default = "plotly_white"
 
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777"]
 BEFORE = "#94a3b8"  # grey: the baseline / dense model
@@ -11,7 +16,6 @@ AFTER = "#2563eb"  # blue: the compressed model
 
 def style(fig: go.Figure, title: str | None = None, height: int = 380) -> go.Figure:
     fig.update_layout(
-        template="plotly_white",
         title={"text": title, "y": 0.98, "yanchor": "top"} if title else None,
         height=height,
         margin={"l": 10, "r": 10, "t": 90 if title else 40, "b": 10},  # room for title + legend
