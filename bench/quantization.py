@@ -373,7 +373,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sections", default="ptq,kmeans,int8,backends,slider")
     parser.add_argument("--qat-epochs-4", type=int, default=2)
-    parser.add_argument("--qat-epochs-2", type=int, default=3)
+    parser.add_argument("--qat-epochs-2", type=int, default=6)
     parser.add_argument("--kmeans-bits", default="4,2")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="interleaved latency rounds (median)")
     parser.add_argument(

@@ -187,3 +187,22 @@ def test_weight_tensors_see_real_int8_modules() -> None:
     fc1 = dict(metrics.weight_tensors(qmodel))["fc1.weight"]
     assert fc1.dtype == torch.float32
     assert metrics.effective_bits(fc1) <= 8.0  # INT8 levels
+
+
+@pytest.mark.parametrize("arch", ["bn-cnn", "small-resnet", "mobilenet-small"])
+def test_inference_form_folds_batchnorm_and_keeps_outputs(arch: str) -> None:
+    torch.manual_seed(0)
+    model = models.build(arch, (1, 28, 28), 10)
+    for m in model.modules():  # non-trivial running statistics, as after training
+        if isinstance(m, nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    folded = metrics.inference_form(model)
+    assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in folded.modules())
+    assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the input model untouched
+    x = torch.randn(4, 1, 28, 28)
+    with torch.inference_mode():
+        torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-4)
+    plain = models.build("lenet5", (1, 28, 28), 10)
+    assert metrics.inference_form(plain) is plain  # nothing to fold: timed as it is
