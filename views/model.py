@@ -64,9 +64,9 @@ with st.expander("What these numbers mean", expanded=False):
   **Effective MACs** ({fmt.count(m.macs_effective)}) skip multiplications by zero weights: only hardware that skips
   zeros gets them.
 - **Latency** is the median of `torch.utils.benchmark` at batch 1 (one request) and batch 256 (throughput) with
-  {m.threads} CPU threads, on the model's inference form: eval mode, no autograd, each BatchNorm folded into the
-  layer before it (as a deployment runs it). Absolute times vary between machines; compare ratios measured on the
-  same one.
+  {m.threads} CPU threads, in eval mode without autograd; for a model with BatchNorm, the faster of the model as it
+  is and a copy with each BatchNorm folded into the layer before it (a deployment would ship the faster). Absolute
+  times vary between machines; compare ratios measured on the same one.
 """
     )
 for note in metrics.explain_gaps(m):

@@ -190,7 +190,7 @@ def test_weight_tensors_see_real_int8_modules() -> None:
 
 
 @pytest.mark.parametrize("arch", ["bn-cnn", "small-resnet", "mobilenet-small"])
-def test_inference_form_folds_batchnorm_and_keeps_outputs(arch: str) -> None:
+def test_inference_forms_fold_batchnorm_and_keep_outputs(arch: str) -> None:
     torch.manual_seed(0)
     model = models.build(arch, (1, 28, 28), 10)
     for m in model.modules():  # non-trivial running statistics, as after training
@@ -198,11 +198,13 @@ def test_inference_form_folds_batchnorm_and_keeps_outputs(arch: str) -> None:
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
     model.eval()
-    folded = metrics.inference_form(model)
+    forms = metrics.inference_forms(model)
+    assert forms[0] is model and len(forms) == 2
+    folded = forms[1]
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in folded.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the input model untouched
     x = torch.randn(4, 1, 28, 28)
     with torch.inference_mode():
         torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-4)
     plain = models.build("lenet5", (1, 28, 28), 10)
-    assert metrics.inference_form(plain) is plain  # nothing to fold: timed as it is
+    assert metrics.inference_forms(plain) == [plain]  # nothing to fold: timed as it is

@@ -104,8 +104,6 @@ def test_pickle_that_runs_code_is_refused_and_never_runs(tmp_path: Path) -> None
     assert probe.exists()
 
 
-
-
 def _checkpoint_prefix() -> bytes:
     return _torch_bytes(_trained_like_state())[:500]
 
