@@ -121,7 +121,7 @@ def structured_speed(model_name: str, baseline_epochs: int, finetune_epochs: int
     pruned = P.structured.structured_prune(model, config, ds)
     macs_dense, _ = metrics.macs(model, ds.input_shape)
     macs_pruned, _ = metrics.macs(pruned, ds.input_shape)
-    lat256 = _interleaved_latency({"dense": model, "pruned": pruned}, ds.input_shape, 256)
+    lat256 = _interleaved_latency({"dense": model, "pruned": pruned}, ds.input_shape, 256, rounds=9)
     # ~1 ms per call at batch 1: single rounds swing by +-30 % on a shared machine, so take more of them.
     lat1 = _interleaved_latency({"dense": model, "pruned": pruned}, ds.input_shape, 1, rounds=15)
     dense_top1 = metrics.evaluate(model, ds.x_test, ds.y_test)[0]

@@ -207,8 +207,7 @@ def pareto_figure(
                 hoverinfo="skip",
             )
         )
-    base = pts[pts["baseline"]]
-    if 0 < len(base) <= 8:
+    if 0 < len(base) <= 8:  # few baselines: name them on the chart
         for _, row in base.iterrows():
             fig.add_annotation(
                 x=np.log10(row["x"]) if log_x and row["x"] > 0 else row["x"],
