@@ -252,7 +252,7 @@ def placeholder_figure(height: int = 520) -> go.Figure:
 
 
 def selected_ids(event: Any) -> list[int]:
-    """Run ids from a Streamlit plotly selection event (box, lasso or clicked points)."""
+    """Run ids, ascending and once each, from a Streamlit plotly selection event (box, lasso or clicks)."""
     try:
         points = event["selection"]["points"]
     except (KeyError, TypeError, AttributeError):
@@ -267,9 +267,8 @@ def selected_ids(event: Any) -> list[int]:
                 rid = int(custom)
             except (TypeError, ValueError):
                 continue
-            if rid not in ids:
-                ids.append(rid)
-    return ids
+            ids.append(rid)
+    return sorted(set(ids))  # run order, whatever order the chart's traces are drawn in
 
 
 # ---------------------------------------------------------------- side by side

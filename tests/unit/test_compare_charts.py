@@ -99,7 +99,7 @@ def test_many_points_switch_to_webgl() -> None:
 
 def test_selection_event_to_ids() -> None:
     event = {"selection": {"points": [{"customdata": 4}, {"customdata": [2]}, {"x": 1}, {"customdata": 4}]}}
-    assert compare.selected_ids(event) == [4, 2]
+    assert compare.selected_ids(event) == [2, 4]
     assert compare.selected_ids(None) == [] and compare.selected_ids({"selection": {}}) == []
 
 
