@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import pkgutil
 import sys
 import warnings
@@ -26,6 +27,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
+
+
+def add_baseline_args(p: argparse.ArgumentParser) -> None:
+    """--dataset and --model: which trained baseline a technique command starts from."""
+    from compression import data, models
+
+    p.add_argument("--dataset", default="digits", choices=list(data.DATASETS))
+    p.add_argument("--model", default="lenet5", choices=list(models.MODELS))
+
+
+def add_result_args(p: argparse.ArgumentParser) -> None:
+    """What a technique command does with its result: time it, print JSON, record it as a run."""
+    p.add_argument("--no-latency", action="store_true", help="skip latency timing (faster)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--record", action="store_true", help="store the result as a run (COMPRESSION_STORE)")
+    p.add_argument("--who", default="cli")
+
+
+def record_and_dump(
+    args: argparse.Namespace, result: dict[str, Any], model: nn.Module, base: nn.Module, config: Any, m: Any
+) -> int | None:
+    """--record (adds "run_id" to the result) and --json. An exit code when the command is done here
+    (the store failed, or the JSON is printed); None when the caller goes on to print text."""
+    if args.record:
+        run_id = record(args, model, base, config, m)
+        if run_id is None:
+            return 1
+        result["run_id"] = run_id
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    return None
 
 
 def record(args: argparse.Namespace, model: nn.Module, base: nn.Module, config: Any, m: Any) -> int | None:

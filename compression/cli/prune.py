@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
-from compression import data, metrics, models, techniques, train
+from compression import data, metrics, techniques, train
 from compression import pruning as P
-from compression.cli import record
+from compression.cli import add_baseline_args, add_result_args, record_and_dump
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -18,8 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="prune a baseline: magnitude, random, L1/L2 filters, activation, network slimming",
         description="Prune the trained baseline of DATASET/MODEL and measure accuracy, size and latency.",
     )
-    p.add_argument("--dataset", default="digits", choices=list(data.DATASETS))
-    p.add_argument("--model", default="lenet5", choices=list(models.MODELS))
+    add_baseline_args(p)
     p.add_argument("--method", default="magnitude", choices=list(P.METHODS))
     p.add_argument(
         "--amount", type=float, default=0.5, help="fraction of weights/groups zeroed or channels removed"
@@ -36,10 +34,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default by optimizer)")
     p.add_argument("--l1", type=float, default=1e-4, help="slimming: L1 strength on BN scales")
     p.add_argument("--sparsity-epochs", type=int, default=2, help="slimming: epochs trained with the penalty")
-    p.add_argument("--no-latency", action="store_true", help="skip latency timing (faster)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--record", action="store_true", help="store the result as a run (COMPRESSION_STORE)")
-    p.add_argument("--who", default="cli")
+    add_result_args(p)
     p.set_defaults(func=handle)
 
 
@@ -118,14 +113,9 @@ def handle(args: argparse.Namespace) -> int:
         "measurement": m.as_dict(),
         "notes": metrics.explain_gaps(m),
     }
-    if args.record:
-        run_id = record(args, pruned, base, config, m)
-        if run_id is None:
-            return 1
-        result["run_id"] = run_id
-    if args.json:
-        print(json.dumps(result, indent=2, default=str))
-        return 0
+    done = record_and_dump(args, result, pruned, base, config, m)
+    if done is not None:
+        return done
     print(f"{args.model} on {args.dataset}: {techniques.to_dict(config)}")
     print(f"  top-1 {m.top1:.2%} (dense {mb.top1:.2%}, {100 * (m.top1 - mb.top1):+.2f} points)")
     print(

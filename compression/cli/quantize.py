@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from compression import data, metrics, models, techniques, train
-from compression.cli import record
+from compression import data, metrics, techniques, train
+from compression.cli import add_baseline_args, add_result_args, record_and_dump
 from compression.quantization import catalog, core, schemes, storage
 
 
@@ -17,8 +16,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="quantize a baseline: linear, k-means, log, binary, ternary, XNOR, FP16/BF16, mixed, INT8, QAT",
         description="Quantize the trained baseline of DATASET/MODEL and measure accuracy, size and latency.",
     )
-    p.add_argument("--dataset", default="digits", choices=list(data.DATASETS))
-    p.add_argument("--model", default="lenet5", choices=list(models.MODELS))
+    add_baseline_args(p)
     p.add_argument("--scheme", default="linear", choices=list(catalog.SCHEMES))
     p.add_argument("--bits", type=int, default=8, help="bits per weight (1..8 or 16; k-means/log 1..8)")
     p.add_argument("--granularity", default="per-channel", choices=list(schemes.GRANULARITIES))
@@ -35,10 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--qat-epochs", type=int, default=0, help="fine-tune with quantization-aware training")
     p.add_argument("--qat-lr", type=float, default=1e-4)
-    p.add_argument("--no-latency", action="store_true", help="skip latency timing (faster)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--record", action="store_true", help="store the result as a run (COMPRESSION_STORE)")
-    p.add_argument("--who", default="cli")
+    add_result_args(p)
     p.set_defaults(func=handle)
 
 
@@ -90,14 +85,9 @@ def handle(args: argparse.Namespace) -> int:
         "measurement": m.as_dict(),
         "notes": storage.gap_notes(m, quantized),
     }
-    if args.record:
-        run_id = record(args, quantized, base, config, m)
-        if run_id is None:
-            return 1
-        result["run_id"] = run_id
-    if args.json:
-        print(json.dumps(result, indent=2, default=str))
-        return 0
+    done = record_and_dump(args, result, quantized, base, config, m)
+    if done is not None:
+        return done
     print(file=sys.stderr)
     lat = "simulated (runs in float)" if result["kind"] == "simulated" else "real"
     print(f"{args.model} on {args.dataset}: {techniques.to_dict(config)}")
