@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 import io
+from functools import partial
 
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
 from compression import models, train
+from tests.app.pages import APP, TIMEOUT, metric, open_page
 
-APP = "../../app.py"
-TIMEOUT = 300
-
-
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
-    monkeypatch.setenv("COMPRESSION_STORE", f"sqlite:///{tmp_path}/runs.db")
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-def open_model(dataset: str = "digits", model: str = "lenet5", **params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params.update({"dataset": dataset, "model": model, **params})
-    at.switch_page("views/model.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+open_model = partial(open_page, "model")
 
 
 def test_model_page_shows_every_measurement() -> None:

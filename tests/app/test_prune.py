@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 from streamlit.testing.v1 import AppTest
 
-APP = "../../app.py"
-TIMEOUT = 300
+from tests.app.pages import metric, open_page
+
 torch.set_num_threads(1)  # AppTest runs the page in this process; one thread avoids spin-waits on a busy CPU
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
-    monkeypatch.setenv("COMPRESSION_STORE", f"sqlite:///{tmp_path}/runs.db")
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
-
-
-def open_prune(**params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params.update({"dataset": "digits", "model": "lenet5", **params})
-    at.switch_page("views/prune.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+open_prune = partial(open_page, "prune")
 
 
 def chart_json(at: AppTest, index: int) -> str:

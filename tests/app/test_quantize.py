@@ -4,37 +4,24 @@ from __future__ import annotations
 
 import json
 import time
+from functools import partial
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-APP = "../../app.py"
-TIMEOUT = 300
+from tests.app import pages
+from tests.app.pages import metric
+
+pytestmark = pytest.mark.usefixtures("isolated")
 
 
-@pytest.fixture(autouse=True)
-def isolated(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
-    monkeypatch.setenv("COMPRESSION_STORE", f"sqlite:///{tmp_path}/runs.db")
-
-
-def open_page(**params: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.query_params.update({"dataset": "digits", "model": "lenet5", **params})
-    at.switch_page("views/quantize.py")
-    at.run()
-    assert not at.exception, at.exception
-    return at
+open_page = partial(pages.open_page, "quantize")
 
 
 def qp(at: AppTest, key: str) -> str:
     """A URL parameter as a string (AppTest shows lists for values it was given, strings for new ones)."""
     v = at.query_params[key]
     return v if isinstance(v, str) else v[-1]
-
-
-def metric(at: AppTest, label: str) -> str:
-    return next(m.value for m in at.metric if m.label == label)
 
 
 def chart(at: AppTest, key_part: str) -> dict[str, object]:
