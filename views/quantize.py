@@ -213,15 +213,15 @@ def layer_charts(weights_hash: str, result: str, layer: str, _w: Any, _q: core.Q
 
 @st.cache_resource(show_spinner=False, max_entries=64)
 def side_by_side(weights_hash: str, layer: str, b: int, _ctx: sidebar.Context) -> Any:
-    """The layer under five schemes at `b` bits, as one figure."""
+    """The layer under five schemes at `b` bits, as one figure (per tensor: one set of levels each)."""
     w = dict(model_ops.layers(_ctx.model))[layer].weight.detach()
     return charts.plot_side_by_side(
         w,
         {
-            "linear": core.quantize_linear(w, b, True, True),
+            "linear": core.quantize_linear(w, b, True, False),
             "k-means": core.quantize_kmeans(w, min(b, 8)),
             "log": core.quantize_log(w, min(b, 8)),
-            "binary": core.quantize_binary(w, True),
+            "binary": core.quantize_binary(w, False),
             "ternary": core.quantize_ternary(w, False),
         },
     )
@@ -383,7 +383,10 @@ else:
             "Quantized minus float: inside the clipping range a linear grid errs by at most half a step."
         )
         st.plotly_chart(error_fig, key="q_error_chart")
-st.caption(f"The same layer under five schemes at {bits} bits (binary and ternary have fixed widths).")
+st.caption(
+    f"The same layer under five schemes at {bits} bits, one set of levels per tensor (binary and ternary have "
+    "fixed widths). Each dot is a level; its area is the share of weights that snap to it; grey: the float weights."
+)
 st.plotly_chart(side_by_side(ctx.weights_hash, layer, int(bits), ctx), key="q_side")
 
 st.subheader("Theoretical versus measured")

@@ -49,7 +49,9 @@ def test_side_by_side_curves_and_sensitivity() -> None:
     w = torch.randn(6, 40)
     side = charts._side_data(w, {"binary": core.quantize_binary(w), "ternary": core.quantize_ternary(w)})
     assert len(side[1]["levels"]) <= 3
-    assert len(charts.plot_side_by_side(w, {"log": core.quantize_log(w, 3)}).data) == 2
+    fig = charts.plot_side_by_side(w, {"log": core.quantize_log(w, 3), "ternary": core.quantize_ternary(w)})
+    assert [t.name for t in fig.data] == ["float weights", "log", "ternary"]
+    assert list(fig.data[2].x) == list(side[1]["levels"]) and sum(fig.data[2].customdata[:, 0]) == w.numel()
     rows = [{"scheme": "fp32", "bits": 32, "top1": 0.9}, {"scheme": "linear", "bits": 2, "top1": 0.5}]
     rows += [{"scheme": "linear", "bits": 8, "top1": 0.9}]
     assert charts._curves_data(rows)["linear"] == [(2, 0.5), (8, 0.9)]
