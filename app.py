@@ -14,7 +14,11 @@ st.navigation(
         st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
         st.Page("views/model.py", title="Model", icon=":material/memory:", url_path="model"),
         st.Page("views/prune.py", title="Pruning lab", icon=":material/content_cut:", url_path="prune"),
-        st.Page("views/quantize.py", title="Quantization lab", icon=":material/grid_on:", url_path="quantize"),
-        st.Page("views/compare.py", title="Compare (Pareto)", icon=":material/scatter_plot:", url_path="compare"),
+        st.Page(
+            "views/quantize.py", title="Quantization lab", icon=":material/grid_on:", url_path="quantize"
+        ),
+        st.Page(
+            "views/compare.py", title="Compare (Pareto)", icon=":material/scatter_plot:", url_path="compare"
+        ),
     ]
 ).run()

@@ -72,9 +72,12 @@ def build_chart(
     sym: str,
     logx: bool,
     sel: tuple[int, ...],
+    colour: bool,
 ):  # -> go.Figure (shared: st.plotly_chart copies it, 10k runs stay fast while other widgets change)
     data = front_data(url, version, filters, cost, acc, sym)
-    return charts.pareto_figure(data, cost, accuracy=acc, symbol_by=sym, log_x=logx, selected=sel)
+    return charts.pareto_figure(
+        data, cost, accuracy=acc, symbol_by=sym, log_x=logx, selected=sel, colour_dominated=colour
+    )
 
 
 def _url_list(key: str) -> list[str] | None:
@@ -178,7 +181,7 @@ with filter_box:
         f_tech = _filter("Technique", "tech", sorted(all_runs["technique"].unique()), [])
     with c4:
         f_tag = _filter("Tag", "tag", sorted({t for ts in all_runs["tags"] for t in ts}), [])
-    a1, a2, a3, a4 = st.columns([2, 1, 1, 1])
+    a1, a2, a3, a4, a5 = st.columns([2, 1, 1.2, 0.8, 1])
     cost_keys = list(charts.COST_AXES)
     cost = a1.selectbox(
         "Cost axis",
@@ -202,7 +205,17 @@ with filter_box:
         key="cmp_sym",
     )
     logx = a4.toggle("Log x", value=state.url_choice("logx", "0", ["0", "1"]) == "1", key="cmp_logx")
-    st.query_params.update({"x": cost, "acc": acc, "sym": sym, "logx": "1" if logx else "0"})
+    few = "1" if len(all_runs) <= charts.WEBGL_ABOVE else "0"
+    colour = a5.toggle(
+        "Colour faded",
+        value=state.url_choice("fcol", few, ["0", "1"]) == "1",
+        key="cmp_fcol",
+        help="Colour the dominated runs by technique too. Off by default above "
+        f"{charts.WEBGL_ABOVE:,} runs: grey draws about twice as fast, and the front keeps its colours.",
+    )
+    st.query_params.update(
+        {"x": cost, "acc": acc, "sym": sym, "logx": "1" if logx else "0", "fcol": "1" if colour else "0"}
+    )
 
 filters: Filters = (tuple(f_ds), tuple(f_arch), tuple(f_tech), tuple(f_tag))
 shown = shown_runs(store.url, version, filters)
@@ -236,7 +249,9 @@ def draw_chart() -> None:
     """Fill the chart's slot. Called last: no element sent after it makes the browser lay out the
     10,000-point chart again while the rest of the page arrives."""
     chart_slot.plotly_chart(
-        build_chart(store.url, version, filters, cost, acc, sym, logx, tuple(st.session_state["cmp_sel"])),
+        build_chart(
+            store.url, version, filters, cost, acc, sym, logx, tuple(st.session_state["cmp_sel"]), colour
+        ),
         key="pareto",
         on_select="rerun",
         selection_mode=("box", "points"),

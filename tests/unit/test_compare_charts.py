@@ -92,7 +92,15 @@ def test_many_points_switch_to_webgl() -> None:
     rng = np.random.default_rng(0)  # 5,000 distinct runs: nearly all dominated
     df["top1"], df["size_artifact_bytes"] = rng.uniform(0.5, 0.99, len(df)), rng.integers(1e3, 1e6, len(df))
     fig = compare.plot_pareto(df, "size_artifact_bytes")
-    assert next(t for t in fig.data if t.name == "dominated runs").type == "scattergl"
+    gl = [t for t in fig.data if t.type == "scattergl" and t.name == "dominated runs"]
+    assert gl and all(isinstance(t.marker.color, str) for t in gl)  # one colour per trace, not per point
+    drawn = [int(i) for t in fig.data if t.customdata is not None for i in t.customdata]
+    assert sorted(drawn) == sorted(df["id"])  # every run drawn once, with its id for selection
+    grey = compare.plot_pareto(df, "size_artifact_bytes", colour_dominated=False)
+    faded = [t for t in grey.data if t.name == "dominated runs"]
+    assert len(faded) == len({t.marker.symbol for t in gl}) < len(gl)  # one trace per symbol (dataset)
+    assert {t.marker.color for t in faded} == {compare.GREY}
+    assert {t.type for t in faded} == {"scattergl"} and sum(len(t.x) for t in faded) == sum(len(t.x) for t in gl)
     small = compare.plot_pareto(runs_frame(), "size_artifact_bytes")
     assert {t.type for t in small.data} == {"scatter"}
 
