@@ -160,11 +160,11 @@ if version[0] == 0:
     import_panel()
     st.stop()
 
-# Lay out the filters and the chart, and send an empty frame of the chart at once, so that the browser
-# loads its Plotly code while the server gathers the runs.
+# Lay out the filters and hold the chart's place (a light frame: an empty Plotly chart would cost the
+# browser a whole Plotly mount before the real one).
 filter_box = st.container(border=True)
 chart_slot = st.empty()
-chart_slot.plotly_chart(charts.placeholder_figure(), key="pareto_frame", config={"staticPlot": True})
+chart_slot.container(height=520, border=False).caption("Loading runs...")
 all_runs = load_runs(store.url, version)
 
 # ---------------------------------------------------------------- filters and axes (all in the URL)

@@ -186,8 +186,9 @@ def pareto_figure(
     outline = {"width": 1, "color": "#111827"}
     for tech in techniques:  # the runs on the front, a trace per technique (the legend)
         g = runs_[runs_["on_front"] & (runs_["technique"] == tech)]
-        if g.empty:  # none of this technique on the front: still name its colour in the legend
-            legend_only(tech, color_of[tech])
+        if g.empty:  # none on the front: name its colour in the legend if faded runs wear it
+            if colour_dominated:
+                legend_only(tech, color_of[tech])
             continue
         symbols = g["symbol_key"].map(symbol_of).tolist()
         add(g, tech, {"color": color_of[tech], "symbol": symbols, "line": outline}, legendgroup=tech)
@@ -243,15 +244,6 @@ def pareto_figure(
         lo, hi = float(pts["y"].min()), float(pts["y"].max())
         pad = max(0.02, 0.08 * (hi - lo))
         fig.update_yaxes(range=[max(0.0, lo - pad), min(1.02, hi + pad)])
-    return fig
-
-
-def placeholder_figure(height: int = 520) -> go.Figure:
-    """An empty chart frame of the Pareto chart's size, shown while the runs load."""
-    fig = style(go.Figure(), None, height=height)
-    fig.add_annotation(text="Loading runs...", showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper")
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
     return fig
 
 

@@ -100,7 +100,14 @@ def test_many_points_switch_to_webgl() -> None:
     faded = [t for t in grey.data if t.name == "dominated runs"]
     assert len(faded) == len({t.marker.symbol for t in gl}) < len(gl)  # one trace per symbol (dataset)
     assert {t.marker.color for t in faded} == {compare.GREY}
-    assert {t.type for t in faded} == {"scattergl"} and sum(len(t.x) for t in faded) == sum(len(t.x) for t in gl)
+    small = runs_frame()
+    small.loc[small["id"] == 3, "technique"] = "random-prune"  # its only run is dominated
+    names = [t.name for t in compare.plot_pareto(small, "size_artifact_bytes").data]
+    assert "random-prune" in names  # its colour is named: the faded run wears it
+    assert "random-prune" not in [t.name for t in compare.plot_pareto(small, colour_dominated=False).data]
+    assert {t.type for t in faded} == {"scattergl"} and sum(len(t.x) for t in faded) == sum(
+        len(t.x) for t in gl
+    )
     small = compare.plot_pareto(runs_frame(), "size_artifact_bytes")
     assert {t.type for t in small.data} == {"scatter"}
 
