@@ -160,11 +160,12 @@ if version[0] == 0:
     import_panel()
     st.stop()
 
-# Lay out the filters and hold the chart's place (a light frame: an empty Plotly chart would cost the
-# browser a whole Plotly mount before the real one).
+# Lay out the filters and hold the chart's place on the first run (a light frame: an empty Plotly chart
+# would cost the browser a whole Plotly mount). On later runs the old chart stays until the new one comes.
 filter_box = st.container(border=True)
 chart_slot = st.empty()
-chart_slot.container(height=520, border=False).caption("Loading runs...")
+if not st.session_state.get("_cmp_chart_drawn"):
+    chart_slot.container(height=520, border=False).caption("Loading runs...")
 all_runs = load_runs(store.url, version)
 
 # ---------------------------------------------------------------- filters and axes (all in the URL)
@@ -248,6 +249,7 @@ chosen = list(st.session_state["cmp_sel"])
 def draw_chart() -> None:
     """Fill the chart's slot. Called last: no element sent after it makes the browser lay out the
     10,000-point chart again while the rest of the page arrives."""
+    st.session_state["_cmp_chart_drawn"] = True
     chart_slot.plotly_chart(
         build_chart(
             store.url, version, filters, cost, acc, sym, logx, tuple(st.session_state["cmp_sel"]), colour
