@@ -177,6 +177,8 @@ def browser_timings(envs: dict[int, dict[str, str]], repeats: int = 5) -> dict[s
             out["open_other_axis_s"] = _open_cold_then_warm(
                 browser, urls[str(big)] + "&x=latency_b256_ms&logx=1", big
             )[1]
+            coloured = [_open_cold_then_warm(browser, urls[str(big)] + "&fcol=1", big)[1] for _ in range(3)]
+            out["open_warm_coloured_s"] = statistics.median(coloured)
             browser.close()
     finally:
         for _, proc in servers.values():
@@ -264,10 +266,13 @@ at start (the machine is shared). Runs are synthetic (tagged `synthetic`), with 
 | in an open page, click "Log x" until the chart is redrawn (median of {len(b["toggle_log_x_s"])}) | **{b["toggle_log_x_median_s"]:.2f} s** |
 | first open on a freshly started server (imports, data, model, store) | {b[f"first_open_fresh_server_s_{big}"]:.2f} s |
 | open with another cost axis (figure not cached yet) | {b["open_other_axis_s"]:.2f} s |
+| returning user, dominated runs coloured by technique ("Colour faded" on; median of 3) | {b["open_warm_coloured_s"]:.2f} s |
 
 All browser lines are measured interleaved in one run (same machine load). A new browser profile
 loads and compiles Streamlit's and Plotly's JavaScript (about 5 MB); the floor line shows what that
-alone costs on this machine, whatever the page does.
+alone costs on this machine, whatever the page does. Above 1,500 runs the dominated runs are drawn
+grey by default (one WebGL trace per symbol); "Colour faded" colours them by technique at the cost
+of the line above (one WebGL trace per symbol and technique).
 Target: under {TARGET_S:.0f} s to draw: returning user {"met" if result["meets_target_warm"] else "NOT met"}, new profile {"met" if result["meets_target_cold"] else "NOT met"}
 (floor {result["floor_cold_s"]:.2f} s); load average {np.round(result["machine"]["load_average_at_end"], 1).tolist()} at the end.
 Reproduce: `.venv/bin/python -m bench.compare_page`.
