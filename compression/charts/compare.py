@@ -179,8 +179,8 @@ def pareto_figure(
     by = ["symbol_key", "technique"] if colour_dominated else ["symbol_key"]
     for keys, g in dominated.groupby(by, sort=True):
         key, tech = keys if colour_dominated else (keys[0], None)
-        add(g, "dominated runs", {"color": color_of[tech] if tech else GREY, "opacity": FADED, "symbol": symbol_of[key]},
-            webgl=many, legendgroup="dominated runs (faded)", showlegend=False)  # fmt: skip
+        marker = {"color": color_of[tech] if tech else GREY, "opacity": FADED, "symbol": symbol_of[key]}
+        add(g, "dominated runs", marker, webgl=many, legendgroup="dominated runs (faded)", showlegend=False)
     if len(dominated):  # a grey stand-in in the same legend group: one click hides them all
         legend_only("dominated runs (faded)", GREY, opacity=0.5)
     outline = {"width": 1, "color": "#111827"}
