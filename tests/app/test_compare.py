@@ -123,6 +123,18 @@ def test_axis_filters_and_selection_live_in_the_url(seeded: dict[str, object]) -
     assert str(ids["magnitude-prune"]) in str(at.query_params["sel"])
 
 
+def test_faded_colour_toggle_follows_the_url(seeded: dict[str, object]) -> None:
+    at = open_compare()
+    assert at.toggle(key="cmp_fcol").value is True  # a small store: faded runs coloured by technique
+    assert "1" in str(at.query_params["fcol"])
+    at = open_compare({"fcol": "0"})
+    assert at.toggle(key="cmp_fcol").value is False and "0" in str(at.query_params["fcol"])
+    faded = [t for t in chart_spec(at)["data"] if t.get("name") == "dominated runs"]
+    assert faded and all(t["marker"]["color"] == "#64748b" for t in faded)  # grey when off
+    at.toggle(key="cmp_fcol").set_value(True).run()
+    assert "1" in str(at.query_params["fcol"])
+
+
 def test_absurd_url_values_warn_instead_of_crashing(seeded: dict[str, object]) -> None:
     at = open_compare({"x": "bogus", "sel": "abc,99999", "ds": "nope", "logx": "7"})
     assert not at.exception, at.exception
