@@ -217,7 +217,8 @@ def plot_side_by_side(
                 y=np.full(len(c), i),
                 mode="markers",
                 marker={
-                    "size": 5 + 22 * np.sqrt(c / max(1.0, c.max())),
+                    "size": 4
+                    + (22 if len(c) <= 32 else 9) * np.sqrt(c / max(1.0, c.max())),  # dense grids: small dots
                     "color": PALETTE[i % len(PALETTE)],
                     "line": {"width": 0},
                 },
