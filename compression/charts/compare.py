@@ -110,15 +110,13 @@ def plot_pareto(
     *,
     accuracy: str = "top1",
     symbol_by: str = "dataset",
-    log_x: bool = False,
-    selected: Sequence[int] = (),
-    height: int = 520,
-    colour_dominated: bool = True,
+    **options: Any,
 ) -> go.Figure:
-    """Accuracy against a cost: colour = technique, symbol = dataset or architecture, front = step line."""
+    """Accuracy against a cost: colour = technique, symbol = dataset or architecture, front = step line.
+
+    `options` are `pareto_figure`'s (log_x, selected, height, colour_dominated)."""
     data = _pareto_data(df, cost, accuracy, symbol_by)
-    return pareto_figure(data, cost, accuracy=accuracy, symbol_by=symbol_by, log_x=log_x, selected=selected,
-                         height=height, colour_dominated=colour_dominated)  # fmt: skip
+    return pareto_figure(data, cost, accuracy=accuracy, symbol_by=symbol_by, **options)
 
 
 def pareto_figure(
