@@ -227,6 +227,12 @@ def side_by_side(weights_hash: str, layer: str, b: int, _ctx: sidebar.Context) -
     )
 
 
+@st.cache_resource(show_spinner=False, max_entries=64)
+def size_latency(base: metrics.Measurement, m: metrics.Measurement) -> Any:
+    """Theoretical versus measured figure (~17 ms to build: not on every slider move)."""
+    return charts.plot_size_latency(base, m)
+
+
 @st.cache_data(show_spinner="Sweeping every scheme over bit widths (validation subset)...", max_entries=16)
 def sweep(weights_hash: str, dataset: str, gran: str, _ctx: sidebar.Context) -> list[dict[str, object]]:
     return analysis.bit_sweep(_ctx.model, _ctx.ds, granularity=gran, n=1000)
@@ -394,7 +400,7 @@ st.caption(
     "Left: float32 size, what the bits promise, and the bytes really written. Right: the float baseline's latency "
     "next to this model's (for fake quantization they are the same kernels)."
 )
-st.plotly_chart(charts.plot_size_latency(base, m), key="q_size_latency")
+st.plotly_chart(size_latency(base, m), key="q_size_latency")
 
 st.subheader("Sweeps")
 run_sweep = st.toggle(
