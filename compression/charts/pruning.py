@@ -287,7 +287,6 @@ def plot_size_latency(data: Mapping[str, Any]) -> go.Figure:
     fig.update_yaxes(range=[0, max([1.2, *lat_y]) * 1.15], row=1, col=2)
     fig.update_layout(barmode="group")
     style(fig, "Theoretical vs measured: smaller on paper, smaller on disk, faster for real?", height=420)
-    fig.update_layout(
-        legend={"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0}
-    )  # clear of the titles
+    # The legend below the plot, clear of the subplot titles.
+    fig.update_layout(legend={"orientation": "h", "yanchor": "top", "y": -0.25, "x": 0})
     return fig

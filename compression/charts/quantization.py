@@ -17,9 +17,8 @@ from compression.charts.style import AFTER, BEFORE, PALETTE, style
 from compression.metrics import Measurement
 from compression.quantization.core import QTensor
 
-MAX_LEVEL_LINES = (
-    32  # more lines than this turn into a smear (and cost Plotly validation time): every k-th level
-)
+# More lines than this turn into a smear (and cost Plotly validation time): every k-th level.
+MAX_LEVEL_LINES = 32
 CODES_MAX = (96, 192)  # rows, columns of the codes image (larger weight matrices are cropped)
 
 
@@ -211,14 +210,14 @@ def plot_side_by_side(
     n = max(1, values.size)
     for i, r in enumerate(rows):
         c = np.asarray(r["counts"], dtype=np.float64)
+        biggest = 22 if len(c) <= 32 else 9  # dense grids: small dots, or they merge into a band
         fig.add_trace(
             go.Scatter(
                 x=r["levels"],
                 y=np.full(len(c), i),
                 mode="markers",
                 marker={
-                    "size": 4
-                    + (22 if len(c) <= 32 else 9) * np.sqrt(c / max(1.0, c.max())),  # dense grids: small dots
+                    "size": 4 + biggest * np.sqrt(c / max(1.0, c.max())),
                     "color": PALETTE[i % len(PALETTE)],
                     "line": {"width": 0},
                 },
