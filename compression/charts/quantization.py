@@ -319,9 +319,7 @@ def _size_latency_data(base: Measurement, q: Measurement) -> dict[str, list[tupl
     }
 
 
-def plot_size_latency(
-    base: Measurement, q: Measurement, title: str = "Theoretical versus measured"
-) -> go.Figure:
+def plot_size_latency(base: Measurement, q: Measurement, title: str | None = None) -> go.Figure:
     d = _size_latency_data(base, q)
     fig = make_subplots(rows=1, cols=2, subplot_titles=["size (KiB)", "latency (ms, median)"])
     colours = [BEFORE, PALETTE[2], AFTER]
