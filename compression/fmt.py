@@ -24,3 +24,11 @@ def count(n: float | None) -> str:
 
 def ms(v: float | None) -> str:
     return "n/a" if v is None else (f"{v:.2f} ms" if v < 100 else f"{v:,.0f} ms")
+
+
+def speedup(v: float | None, lo: float | None = None, hi: float | None = None) -> str:
+    """A paired speed-up with its interquartile range: '2.46x (IQR 2.40-2.52x)'."""
+    if v is None:
+        return "n/a"
+    spread = f" (IQR {lo:.2f}-{hi:.2f}x)" if lo is not None and hi is not None else ""
+    return f"{v:.2f}x{spread}"

@@ -14,14 +14,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.utils.benchmark as benchmark
 from torch import nn
 from torch.fx.experimental.optimization import fuse
 from torch.utils.flop_counter import FlopCounterMode
 
+from compression import latency as timing
 from compression.data import Dataset
 
 EVAL_BATCH = 1000
+ROUND_S = 0.015  # seconds each model runs per paired round
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,30 @@ class Measurement:
     latency_b256_ms: float | None
     threads: int
     runs_dense: bool  # True when the model executes in float with every weight (masks, fake quant)
+    # Against the run's original baseline (its lineage), never its own shape. Latencies are paired:
+    # baseline and this model timed interleaved in one process, same threads (compression.latency).
+    baseline_params: int = 0  # parameters of the original baseline (0: an old run that did not say)
+    baseline_macs: int = 0
+    baseline_latency_b1_ms: float | None = None
+    baseline_latency_b256_ms: float | None = None
+    speedup_b1: float | None = None  # median of per-round baseline/model time ratios: > 1 is faster
+    speedup_b1_lo: float | None = None  # interquartile range of the per-round ratios
+    speedup_b1_hi: float | None = None
+    speedup_b256: float | None = None
+    speedup_b256_lo: float | None = None
+    speedup_b256_hi: float | None = None
+    latency_noisy: bool = False  # wide spread or an overloaded machine: re-measure before acting
+    cpu: str = ""  # model and INT8-relevant ISA flags of the CPU the latencies come from
+
+    @property
+    def sparsity(self) -> float:
+        """Fraction of the original baseline's weights that are zero or physically removed."""
+        return 1 - self.params_nonzero / max(1, self.baseline_params or self.params_total)
+
+    @property
+    def compression(self) -> float:
+        """Dense fp32 size of the original baseline over the bytes of this model's file."""
+        return self.size_dense_bytes / max(1, self.size_artifact_bytes)
 
     def as_dict(self) -> dict[str, float | int | bool | None]:
         return asdict(self)
@@ -62,7 +87,7 @@ def evaluate(
         yb = y[i : i + batch_size]
         k = min(5, logits.shape[1])
         top = logits.topk(k, dim=1).indices
-        correct1 += int((top[:, 0] == yb).sum())
+        correct1 += int((logits.argmax(1) == yb).sum())  # one top-1 rule everywhere: argmax, as `predict`
         correct5 += int((top == yb[:, None]).any(dim=1).sum())
         loss_sum += float(nn.functional.cross_entropy(logits, yb, reduction="sum"))
     n = max(1, len(x))
@@ -192,21 +217,16 @@ def inference_forms(model: nn.Module) -> list[nn.Module]:
         return [model]
 
 
-def latency_ms(
-    model: nn.Module, input_shape: tuple[int, ...], batch: int, min_run_time: float = 0.3
-) -> float:
-    """Median wall time of one forward pass at `batch`, in ms (torch.utils.benchmark), of the faster
-    of the model's inference forms (see `inference_forms`)."""
-    x = torch.randn(batch, *input_shape)
-    times = []
-    for form in inference_forms(model):
-        timer = benchmark.Timer(
-            stmt="with torch.inference_mode(): model(x)",
-            globals={"model": form, "x": x, "torch": torch},
-            num_threads=torch.get_num_threads(),
-        )
-        times.append(float(timer.blocked_autorange(min_run_time=min_run_time).median * 1e3))
-    return min(times)
+def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> float:
+    """Median wall time of one forward pass at `batch` in ms, pinned threads, of the faster of the
+    model's inference forms. A single model's milliseconds: compare two models with
+    `compression.latency.paired_latency`, never with two of these taken at different moments."""
+    return timing.latency_ms(model, input_shape, batch)
+
+
+def _rounds(min_run_time: float) -> int:
+    """Paired rounds for a time budget per batch size (two models x rounds x ~15 ms)."""
+    return int(min(40, max(8, min_run_time / (2 * ROUND_S))))
 
 
 # ---------------------------------------------------------------- size
@@ -233,10 +253,11 @@ ArtifactWriter = Callable[[nn.Module, Path], None]
 
 
 def artifact_bytes(model: nn.Module, writer: ArtifactWriter | None = None) -> int:
-    """Write the model's artifact to a temporary file and return its size on disk."""
-    from compression import artifact
+    """Write the model's artifact to a temporary file and return its size on disk (by default the
+    file a recorded run keeps: `model_file.save`)."""
+    from compression import model_file
 
-    writer = writer or artifact.save
+    writer = writer or model_file.save
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.cla"
         writer(model, path)
@@ -250,26 +271,45 @@ def measure(
     model: nn.Module,
     ds: Dataset,
     *,
+    baseline: nn.Module | None = None,
     latency: bool = True,
     min_run_time: float = 0.3,
     macs_model: nn.Module | None = None,
     writer: ArtifactWriter | None = None,
     runs_dense: bool | None = None,
 ) -> Measurement:
-    """Measure `model` on the test split of `ds`.
+    """Measure `model` on the test split of `ds`, its ratios against `baseline`.
 
+    baseline: the original model of this run's lineage (None: `model` is its own baseline). Dense
+    size, sparsity and MACs are referred to it, and latency is timed paired with it (interleaved,
+    same threads), so a structurally pruned model is never compared with its own shape.
+    min_run_time: the time budget per batch size of the paired timing, in seconds.
     macs_model: a float twin to count MACs on when `model` runs kernels the flop counter
     cannot see (real INT8). runs_dense: whether zeros and fake-quantized levels still execute
     as dense float (default: True unless the model holds real quantized modules).
     """
+    reference = model if baseline is None else baseline
     top1, top5, loss = evaluate(model, ds.x_test, ds.y_test)
     tensors = list(weight_tensors(model))
     total = sum(t.numel() for _, t in tensors)
     nonzero = sum(int((t != 0).sum()) for _, t in tensors)
+    ref_total = total if baseline is None else sum(t.numel() for _, t in weight_tensors(baseline))
     theo, bits = theoretical_bytes(model)
     executed, effective = macs(macs_model or model, ds.input_shape)
-    lat1 = latency_ms(model, ds.input_shape, 1, min_run_time) if latency else None
-    lat256 = latency_ms(model, ds.input_shape, 256, min_run_time) if latency else None
+    ref_macs = executed if baseline is None else macs(baseline, ds.input_shape)[0]
+    timed: dict[str, object] = {}
+    if latency:
+        for batch in (1, 256):
+            p = timing.paired_latency(reference, model, ds.input_shape, batch, rounds=_rounds(min_run_time))
+            timed |= {
+                f"latency_b{batch}_ms": p.candidate_ms,
+                f"baseline_latency_b{batch}_ms": p.baseline_ms,
+                f"speedup_b{batch}": p.speedup,
+                f"speedup_b{batch}_lo": p.speedup_lo,
+                f"speedup_b{batch}_hi": p.speedup_hi,
+            }
+            timed["latency_noisy"] = bool(timed.get("latency_noisy")) or p.noisy
+        timed["cpu"] = timing.cpu_info().describe()
     return Measurement(
         top1=top1,
         top5=top5,
@@ -277,22 +317,25 @@ def measure(
         params_total=total,
         params_nonzero=nonzero,
         effective_bits=bits,
-        size_dense_bytes=total * 4,
+        size_dense_bytes=ref_total * 4,
         size_theoretical_bytes=theo,
         size_artifact_bytes=artifact_bytes(model, writer),
         macs=executed,
         macs_effective=effective,
-        latency_b1_ms=lat1,
-        latency_b256_ms=lat256,
-        threads=torch.get_num_threads(),
+        latency_b1_ms=timed.get("latency_b1_ms"),  # type: ignore[arg-type]
+        latency_b256_ms=timed.get("latency_b256_ms"),  # type: ignore[arg-type]
+        threads=timing.measurement_threads(),
         runs_dense=(not is_quantized_model(model)) if runs_dense is None else runs_dense,
+        baseline_params=ref_total,
+        baseline_macs=ref_macs,
+        **{k: v for k, v in timed.items() if not k.startswith("latency_b")},  # type: ignore[arg-type]
     )
 
 
 def explain_gaps(m: Measurement) -> list[str]:
     """Plain-language reasons why measured numbers differ from what compression promises."""
     notes: list[str] = []
-    sparsity = 1 - m.params_nonzero / max(1, m.params_total)
+    sparsity = m.sparsity
     if m.size_artifact_bytes > 1.15 * max(1, m.size_theoretical_bytes):
         why = []
         if sparsity > 0.01:

@@ -8,10 +8,10 @@ from typing import Any
 
 import streamlit as st
 
-from compression import fmt, metrics, techniques
+from compression import fmt, latency, metrics, techniques
 from compression.charts import quantization as charts
 from compression.quantization import analysis, catalog, core, model_ops, prefetch, schemes, storage
-from ui import record, sidebar, state
+from ui import measured, record, sidebar, state
 
 ctx = sidebar.render()
 BITS = [1, 2, 3, 4, 5, 6, 7, 8, 16]
@@ -161,14 +161,9 @@ cfg_json = json.dumps(techniques.to_dict(config), sort_keys=True)
 # ---------------------------------------------------------------- cached computation
 
 
-@st.cache_resource(show_spinner="Measuring the float32 baseline...", max_entries=16)
-def baseline_measure(weights_hash: str, dataset: str, _ctx: sidebar.Context) -> metrics.Measurement:
-    return storage.measure(_ctx.model, _ctx.ds)
-
-
 @st.cache_resource(show_spinner="Quantizing...", max_entries=64)
 def quantized(
-    weights_hash: str, dataset: str, cfg: str, timed: bool, _ctx: sidebar.Context
+    weights_hash: str, dataset: str, cfg: str, timed: bool, threads: int, _ctx: sidebar.Context
 ) -> tuple[Any, Any]:
     """(model, measurement) per baseline and config; shared read-only across sessions."""
     conf = techniques.from_dict(json.loads(cfg))
@@ -243,7 +238,7 @@ def sensitivity(weights_hash: str, dataset: str, sch: str, _ctx: sidebar.Context
     return analysis.layer_sensitivity(_ctx.model, _ctx.ds, sch, n=1000)
 
 
-base = baseline_measure(ctx.weights_hash, ctx.choice.dataset, ctx)
+base = measured.baseline(ctx)
 manager = sidebar.job_manager()
 qmodel = m = None
 result_key = cfg_json  # what the shown model is: this config's PTQ, or a QAT job below
@@ -304,7 +299,9 @@ if qmodel is None:
     try:
         real = isinstance(config, catalog.int8.Int8PTQ | schemes.FloatQuant)
         if timed or real:
-            qmodel, m = quantized(ctx.weights_hash, ctx.choice.dataset, cfg_json, timed, ctx)
+            qmodel, m = quantized(
+                ctx.weights_hash, ctx.choice.dataset, cfg_json, timed, latency.measurement_threads(), ctx
+            )
         else:
             with st.spinner("Quantizing and measuring..."):
                 qmodel, m = fast_result(cfg_json)
@@ -334,28 +331,23 @@ cols[2].metric(
     help="Non-zero weights x bits per weight, no headers, scales or codebooks.",
 )
 cols[3].metric("Bits per weight", f"{m.effective_bits:.2f}", f"{m.effective_bits - base.effective_bits:+.1f}")
-if kind == "simulated":
-    lat1, lat256 = (
-        (m.latency_b1_ms, m.latency_b256_ms)
-        if m.latency_b1_ms
-        else (base.latency_b1_ms, base.latency_b256_ms)
-    )
+if m.speedup_b256 is None:  # untimed fake quantization: float kernels, so the float model's speed
     cols[4].metric(
-        "Latency b1",
-        fmt.ms(lat1),
-        help="Fake quantization runs float32 kernels: this is the float model's speed.",
+        "Latency, batch 256",
+        fmt.ms(base.latency_b256_ms),
+        help="Fake quantization runs float32 kernels: this is the float model's speed (not timed again).",
     )
-    cols[4].caption(f"b256: {fmt.ms(lat256)} · simulated: runs in float")
+    cols[4].caption(f"b1: {fmt.ms(base.latency_b1_ms)} · simulated: runs in float")
 else:
-    cols[4].metric(
-        "Latency b1",
-        fmt.ms(m.latency_b1_ms),
-        f"{(base.latency_b1_ms or 0) / max(1e-9, m.latency_b1_ms or 1e-9):.2f}x vs float32",
-        delta_color="off",
+    measured.speed_card(cols[4], m, 256)
+    kernels = {"int8": "real INT8 kernels", "simulated": "float kernels (simulated)"}.get(
+        kind, f"real {getattr(qmodel, '_cla_float', '')} kernels"
     )
-    speedup = (base.latency_b256_ms or 0) / max(1e-9, m.latency_b256_ms or 1e-9)
-    kernels = "real INT8 kernels" if kind == "int8" else f"real {getattr(qmodel, '_cla_float', '')} kernels"
-    cols[4].caption(f"b256: {fmt.ms(m.latency_b256_ms)} ({speedup:.2f}x vs float32) · {kernels}")
+    cols[4].caption(
+        f"b1: {fmt.ms(m.latency_b1_ms)}, {fmt.speedup(m.speedup_b1, m.speedup_b1_lo, m.speedup_b1_hi)} "
+        f"paired · {kernels}"
+    )
+    measured.noisy_notice(m, quantized.clear, key="q_remeasure")
 
 for note in storage.gap_notes(m, qmodel):
     st.info(note)
@@ -398,7 +390,7 @@ st.plotly_chart(side_by_side(ctx.weights_hash, layer, int(bits), ctx), key="q_si
 st.subheader("Theoretical versus measured")
 st.caption(
     "Left: float32 size, what the bits promise, and the bytes really written. Right: the float baseline's latency "
-    "next to this model's (for fake quantization they are the same kernels)."
+    "next to this model's, timed interleaved in one run (for fake quantization they are the same kernels)."
 )
 st.plotly_chart(size_latency(base, m), key="q_size_latency")
 

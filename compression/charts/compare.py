@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from compression import pareto
+from compression import fmt, pareto
 from compression.charts.style import PALETTE, style
 
 
@@ -32,9 +32,43 @@ COST_AXES: dict[str, Axis] = {
     ),
     "macs": Axis("Executed MACs per image", "MACs", ",d"),
     "macs_effective": Axis("Effective MACs per image (zero-skipping hardware)", "effective MACs", ",d"),
-    "latency_b1_ms": Axis("Latency at batch 1 (ms, this CPU)", "latency b1 (ms)", ".3f"),
-    "latency_b256_ms": Axis("Latency at batch 256 (ms, this CPU)", "latency b256 (ms)", ".2f"),
+    "rel_latency_b256": Axis(
+        "Latency relative to own baseline, batch 256 (paired; 0.5 = 2x faster; bars: IQR)",
+        "relative latency b256",
+        ".3f",
+    ),
+    "rel_latency_b1": Axis(
+        "Latency relative to own baseline, batch 1 (paired; 0.5 = 2x faster; bars: IQR)",
+        "relative latency b1",
+        ".3f",
+    ),
+    "latency_b1_ms": Axis(
+        "Latency at batch 1 (ms; runs timed at different moments: prefer the paired axis)",
+        "latency b1 (ms)",
+        ".3f",
+    ),
+    "latency_b256_ms": Axis(
+        "Latency at batch 256 (ms; runs timed at different moments: prefer the paired axis)",
+        "latency b256 (ms)",
+        ".2f",
+    ),
 }
+# Paired axes: 1 / speed-up, so that like every other cost lower is better; the IQR of the per-round
+# ratios becomes the error bar.
+PAIRED_AXES = {"rel_latency_b1": "speedup_b1", "rel_latency_b256": "speedup_b256"}
+
+
+def _paired_columns(df: pd.DataFrame, cost: str) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """(relative latency, its lower and upper IQR ends) from the stored paired speed-ups."""
+    key = PAIRED_AXES[cost]
+
+    def col(name: str) -> pd.Series:
+        v = pd.to_numeric(df[name], errors="coerce") if name in df else pd.Series(np.nan, index=df.index)
+        return 1 / v.where(v > 0)
+
+    return col(key), col(f"{key}_hi"), col(f"{key}_lo")
+
+
 ACCURACY_AXES: dict[str, str] = {"top1": "Top-1 accuracy (test split)", "top5": "Top-5 accuracy (test split)"}
 SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "x", "triangle-down", "pentagon", "hexagon"]
 FADED = 0.22  # opacity of dominated runs: visible, but the front stands out
@@ -73,7 +107,11 @@ def _pareto_data(
     """
     if cost not in COST_AXES:
         raise ValueError(f"unknown cost axis {cost!r}; choose from {', '.join(COST_AXES)}")
-    cols = ["id", "technique", "dataset", "arch", "recipe", "tags", accuracy, cost]
+    df = df.copy()
+    df["x_lo"] = df["x_hi"] = np.nan
+    if cost in PAIRED_AXES and len(df):
+        df[cost], df["x_lo"], df["x_hi"] = _paired_columns(df, cost)
+    cols = ["id", "technique", "dataset", "arch", "recipe", "tags", accuracy, cost, "x_lo", "x_hi"]
     sub = df[cols].copy() if len(df) else pd.DataFrame(columns=cols)
     sub[cost] = pd.to_numeric(sub[cost], errors="coerce")
     sub[accuracy] = pd.to_numeric(sub[accuracy], errors="coerce")
@@ -84,6 +122,8 @@ def _pareto_data(
         {
             "id": sub["id"].astype(int),
             "x": sub[cost].astype(float),
+            "x_lo": pd.to_numeric(sub["x_lo"], errors="coerce").astype(float),
+            "x_hi": pd.to_numeric(sub["x_hi"], errors="coerce").astype(float),
             "y": sub[accuracy].astype(float),
             "technique": sub["technique"].astype(str),
             "dataset": sub["dataset"].astype(str),
@@ -149,6 +189,18 @@ def pareto_figure(
 
     def add(g: pd.DataFrame, name: str, marker: dict[str, Any], webgl: bool = False, **kw: Any) -> None:
         trace = go.Scattergl if webgl or len(g) > WEBGL_ABOVE else go.Scatter  # WebGL: fast at 10k points
+        if "x_lo" in g and g["x_lo"].notna().any():  # paired axis: the IQR of the per-round ratios
+            kw.setdefault(
+                "error_x",
+                {
+                    "type": "data",
+                    "symmetric": False,
+                    "array": (g["x_hi"] - g["x"]).fillna(0).to_numpy(),
+                    "arrayminus": (g["x"] - g["x_lo"]).fillna(0).to_numpy(),
+                    "thickness": 1.5,
+                    "width": 3,
+                },
+            )
         fig.add_trace(
             trace(
                 x=g["x"].to_numpy(),
@@ -286,8 +338,13 @@ ROWS: list[tuple[str, str]] = [
     ("compression", "Compression vs dense (measured)"),
     ("macs", "Executed MACs"),
     ("macs_effective", "Effective MACs"),
+    ("speed_b256", "Speed-up b256 vs own baseline (paired, IQR)"),
+    ("speed_b1", "Speed-up b1 vs own baseline (paired, IQR)"),
     ("latency_b1_ms", "Latency b1 (ms)"),
     ("latency_b256_ms", "Latency b256 (ms)"),
+    ("latency_noisy", "Noisy timing (re-measure)"),
+    ("cpu", "Timed on"),
+    ("threads", "Threads"),
     ("runs_dense", "Runs dense float"),
     ("who", "Who"),
     ("created_at", "Recorded"),
@@ -302,8 +359,9 @@ def side_by_side(df: pd.DataFrame) -> pd.DataFrame:
     for _, r in df.iterrows():
         derived = {
             "recipe_text": recipe_text(r["recipe"], limit=80),
-            "sparsity": 1 - r["params_nonzero"] / max(1, r["params_total"]),
+            "sparsity": sparsity(r),
             "compression": r["size_dense_bytes"] / max(1, r["size_artifact_bytes"]),
+            **{f"speed_b{b}": _speed(r, b) for b in (1, 256)},
         }
         col = []
         for key, _label in ROWS:
@@ -311,6 +369,20 @@ def side_by_side(df: pd.DataFrame) -> pd.DataFrame:
             col.append(_fmt(key, v))
         out[f"#{int(r['id'])} {r['technique']}"] = col
     return pd.DataFrame(out, index=[label for _, label in ROWS])
+
+
+def sparsity(r: Any) -> float:
+    """Share of the original baseline's weights that are zero or removed (older runs: their own count)."""
+    reference = r.get("baseline_params") or r["params_total"]
+    return 1 - r["params_nonzero"] / max(1, reference)
+
+
+def _speed(r: Any, batch: int) -> str | None:
+    key = f"speedup_b{batch}"
+    v, lo, hi = (r.get(k) for k in (key, f"{key}_lo", f"{key}_hi"))
+    if v is None or pd.isna(v):
+        return None
+    return fmt.speedup(float(v), None if pd.isna(lo) else float(lo), None if pd.isna(hi) else float(hi))
 
 
 def _fmt(key: str, v: Any) -> str:

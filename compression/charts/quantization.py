@@ -310,10 +310,10 @@ def _size_latency_data(base: Measurement, q: Measurement) -> dict[str, list[tupl
             ("theoretical", q.size_theoretical_bytes * kb),
             ("measured file", q.size_artifact_bytes * kb),
         ],
-        "latency": [
-            ("float32 b1", base.latency_b1_ms),
+        "latency": [  # the float32 times paired with this model's (timed interleaved), when measured
+            ("float32 b1", q.baseline_latency_b1_ms or base.latency_b1_ms),
             ("quantized b1", q.latency_b1_ms),
-            ("float32 b256", base.latency_b256_ms),
+            ("float32 b256", q.baseline_latency_b256_ms or base.latency_b256_ms),
             ("quantized b256", q.latency_b256_ms),
         ],
     }
@@ -321,7 +321,7 @@ def _size_latency_data(base: Measurement, q: Measurement) -> dict[str, list[tupl
 
 def plot_size_latency(base: Measurement, q: Measurement, title: str | None = None) -> go.Figure:
     d = _size_latency_data(base, q)
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["size (KiB)", "latency (ms, median)"])
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["size (KiB)", "latency (ms, paired medians)"])
     colours = [BEFORE, PALETTE[2], AFTER]
     fig.add_trace(
         go.Bar(

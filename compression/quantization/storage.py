@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,40 @@ def _meta(model: nn.Module, meta: dict[str, object] | None) -> dict[str, object]
     return out
 
 
+def radix_per_byte(levels: int) -> int:
+    """How many codes of `levels` values fit one byte as base-`levels` digits (3 levels: 5, 3^5 = 243)."""
+    k = 0
+    while levels ** (k + 1) <= 256:
+        k += 1
+    return max(1, k)
+
+
+def pack_radix(codes: np.ndarray, levels: int) -> np.ndarray:
+    """Codes 0..levels-1 as base-`levels` digits, radix_per_byte(levels) to a byte (ternary: 1.6 bits)."""
+    k = radix_per_byte(levels)
+    padded = np.zeros(-(-codes.size // k) * k, dtype=np.int64)
+    padded[: codes.size] = codes
+    powers = levels ** np.arange(k, dtype=np.int64)
+    return (padded.reshape(-1, k) @ powers).astype(np.uint8)
+
+
+def unpack_radix(packed: np.ndarray, levels: int, count: int) -> np.ndarray:
+    k = radix_per_byte(levels)
+    v = packed.astype(np.int64)
+    digits = np.empty((v.size, k), dtype=np.int64)
+    for j in range(k):
+        v, digits[:, j] = np.divmod(v, levels)
+    return digits.reshape(-1)[:count]
+
+
+def _pack_codes(codes: np.ndarray, q: core.QTensor) -> tuple[np.ndarray, dict[str, object]]:
+    """Codes at q.bits each, or as base-(qmax+1) digits when that is fewer bytes (3 or 5-6 levels)."""
+    levels = q.qmax + 1
+    if levels > 2 and -(-codes.size // radix_per_byte(levels)) < -(-codes.size * q.bits // 8):
+        return pack_radix(codes, levels), {"pack": "radix", "levels": levels}
+    return artifact.pack_bits(codes, q.bits), {}
+
+
 def save(model: nn.Module, path: Path, meta: dict[str, object] | None = None) -> None:
     """Write a fake-quantized (or any float) model; per-channel grids as codes + scales."""
     affine = {f"{n}.weight": q for n, q in model_ops.verified_records(model).items() if q.kind == "affine"}
@@ -55,18 +90,21 @@ def save(model: nn.Module, path: Path, meta: dict[str, object] | None = None) ->
             layout[name] = artifact.encode_tensor(name, t, tensors)
             continue
         assert q.scale is not None and q.zero is not None
-        tensors[name + ".codes"] = artifact.pack_bits(q.codes.flatten().numpy(), q.bits)
+        tensors[name + ".codes"], packing = _pack_codes(q.codes.flatten().numpy(), q)
         tensors[name + ".scale"] = q.scale.flatten().numpy().astype(np.float32)
-        tensors[name + ".zero"] = q.zero.flatten().numpy().astype(np.float32)
+        zero = q.zero.flatten().numpy().astype(np.float32)
+        uniform = bool((zero == zero[0]).all())  # symmetric grids, binary, ternary: one zero point
+        tensors[name + ".zero"] = zero[:1] if uniform else zero
         layout[name] = {
             "layout": "affine",
             "shape": list(t.shape),
             "dtype": str(t.dtype).replace("torch.", ""),
             "bits": q.bits,
             "bshape": list(q.scale.shape),
+            **packing,
         }
     header = {"format": FORMAT, "tensors": layout, "meta": _meta(model, meta)}
-    save_file(tensors, str(path), metadata={"cla": json.dumps(header)})
+    save_file(tensors, str(path), metadata={"cla": json.dumps(header, separators=(",", ":"))})
 
 
 def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
@@ -87,11 +125,13 @@ def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
             continue
         shape = [int(s) for s in spec["shape"]]
         count = int(np.prod(shape))
-        codes = torch.from_numpy(
-            artifact.unpack_bits(raw[name + ".codes"], int(spec["bits"]), count)
-        ).reshape(shape)
+        if spec.get("pack") == "radix":
+            flat = unpack_radix(raw[name + ".codes"], int(spec["levels"]), count)
+        else:
+            flat = artifact.unpack_bits(raw[name + ".codes"], int(spec["bits"]), count)
+        codes = torch.from_numpy(flat).reshape(shape)
         scale = torch.from_numpy(raw[name + ".scale"].copy()).reshape(spec["bshape"])
-        zero = torch.from_numpy(raw[name + ".zero"].copy()).reshape(spec["bshape"])
+        zero = torch.from_numpy(raw[name + ".zero"].copy()).expand(scale.numel()).reshape(spec["bshape"])
         state[name] = core.dequantize_affine(codes, zero, scale).to(getattr(torch, spec["dtype"]))
     return state, header.get("meta", {})
 
@@ -130,9 +170,17 @@ def load(path: Path) -> nn.Module:
 # ---------------------------------------------------------------- measurement
 
 
+def is_ternary(q: core.QTensor) -> bool:
+    """Three levels with zero in the middle: TWN's {-a, 0, +a}, or 2-bit symmetric linear."""
+    return q.qmax == 2 and q.zero is not None and bool((q.zero == 1).all())
+
+
 def theoretical_bytes(model: nn.Module) -> tuple[int, float]:
     """Non-zero weights x their bits: per-channel grids count at their code width (metrics'
-    per-tensor count of distinct values would see channels x 2^bits levels), real INT8 at 8 bits."""
+    per-tensor count of distinct values would see channels x 2^bits levels), real INT8 at 8 bits.
+    A ternary grid {-a, 0, +a} (TWN, 2-bit symmetric) costs log2(3) bits for every weight, zeros
+    included: its zero is one of three codes every weight chooses from, which base-3 packing
+    (5 codes a byte) stores at 1.6 bits."""
     recs = model_ops.verified_records(model)
     int8_layers = {
         n
@@ -145,13 +193,16 @@ def theoretical_bytes(model: nn.Module) -> tuple[int, float]:
     for name, t in metrics.weight_tensors(model):
         layer, _, leaf = name.rpartition(".")
         q = recs.get(layer) if leaf == "weight" else None
-        if q is not None and q.kind == "affine":
+        counted = int((t != 0).sum())
+        if q is not None and q.kind == "affine" and is_ternary(q):
+            b, counted = math.log2(3), t.numel()  # the zero is a level of the grid, not a pruned weight
+        elif q is not None and q.kind == "affine":
             b = float(min(q.bits, core.bits_needed(int(torch.unique(q.codes).numel()))))
         elif leaf == "weight" and layer in int8_layers:
             b = 8.0
         else:
             b = metrics.effective_bits(t)
-        bits_total += int((t != 0).sum()) * b
+        bits_total += counted * b
         weighted += t.numel() * b
         n += t.numel()
     return int(np.ceil(bits_total / 8)), (weighted / n if n else 0.0)
@@ -161,19 +212,19 @@ def measure(
     model: nn.Module,
     ds: Dataset,
     *,
+    baseline: nn.Module | None = None,
     latency: bool = True,
     min_run_time: float = 0.3,
     macs_model: nn.Module | None = None,
     writer: metrics.ArtifactWriter | None = None,
 ) -> metrics.Measurement:
-    """`metrics.measure` with this module's writer and per-channel-aware theoretical size."""
-    real_int8 = metrics.is_quantized_model(model)
-    if writer is None and not real_int8:
-        writer = save
+    """`metrics.measure` with per-channel-aware theoretical size; the file is written by
+    `compression.model_file.save` (the one a recorded run keeps) unless `writer` says otherwise."""
     half = bool(getattr(model, "_cla_float", None))
     m = metrics.measure(
         model,
         ds,
+        baseline=baseline,
         latency=latency,
         min_run_time=min_run_time,
         macs_model=macs_model,

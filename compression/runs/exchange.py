@@ -31,6 +31,7 @@ _COUNT = {"type": "integer", "minimum": 0, "maximum": 10**15}
 _FRACTION = {"type": "number", "minimum": 0, "maximum": 1}
 _SCALAR = {"type": ["string", "number", "boolean", "null"], "maxLength": 1000}
 _LATENCY = {"type": ["number", "null"], "minimum": 0, "maximum": 1e7}
+_RATIO = {"type": ["number", "null"], "minimum": 0, "maximum": 1e6}
 
 _LAYER = {
     "type": "object",
@@ -52,7 +53,7 @@ _LAYER = {
 RUN_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["dataset", "arch", "technique", *schema.MEASUREMENT_FIELDS],
+    "required": ["dataset", "arch", "technique", *schema.REQUIRED_FIELDS],
     "properties": {
         "id": {"type": "integer", "minimum": 1},
         "created_at": {"type": "string", "maxLength": 40},
@@ -93,6 +94,13 @@ RUN_SCHEMA: dict[str, Any] = {
         "latency_b256_ms": _LATENCY,
         "threads": {"type": "integer", "minimum": 0, "maximum": 4096},
         "runs_dense": {"type": "boolean"},
+        "baseline_params": _COUNT,
+        "baseline_macs": _COUNT,
+        "baseline_latency_b1_ms": _LATENCY,
+        "baseline_latency_b256_ms": _LATENCY,
+        **{f"speedup_b{b}{end}": _RATIO for b in (1, 256) for end in ("", "_lo", "_hi")},
+        "latency_noisy": {"type": "boolean"},
+        "cpu": {"type": "string", "maxLength": 300},
         "artifact_path": {"type": ["string", "null"], "maxLength": 4096},
         "tags": {
             "type": "array",
@@ -239,7 +247,7 @@ def _row(i: int, run: dict[str, Any]) -> dict[str, Any]:
         except ValueError as exc:
             raise ImportRefused(f"runs[{i}].created_at: not an ISO date-time ({exc}).") from exc
         created = created if created.tzinfo else created.replace(tzinfo=dt.UTC)
-    measurement = {k: run[k] for k in schema.MEASUREMENT_FIELDS}
+    measurement = {k: run.get(k, schema.DEFAULTS.get(k)) for k in schema.MEASUREMENT_FIELDS}
     for k in schema.MEASUREMENT_FIELDS:  # JSON has one number type; the columns have two
         if isinstance(schema.runs.c[k].type, schema.sa.Float) and measurement[k] is not None:
             measurement[k] = float(measurement[k])

@@ -17,7 +17,9 @@ from compression.metrics import Measurement
 
 # v1: the first release (no per-layer table, no update stamp).
 # v2: `layers` (per-layer table as JSON) and `updated_at` (cache key for edits), backfilled.
-SCHEMA_VERSION = 2
+# v3: paired latency against the lineage's baseline (speed-ups with their spread, the CPU) and
+#     the baseline's parameters and MACs; older runs keep these empty.
+SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
 
@@ -30,12 +32,30 @@ def _measurement_columns() -> list[sa.Column]:
         hint = hints[f.name]
         optional = isinstance(hint, types.UnionType) and type(None) in hint.__args__
         base = next(a for a in hint.__args__ if a is not type(None)) if optional else hint
-        sql_type: sa.types.TypeEngine = {bool: sa.Boolean(), int: sa.BigInteger(), float: sa.Float()}[base]
+        sql_type: sa.types.TypeEngine = {
+            bool: sa.Boolean(),
+            int: sa.BigInteger(),
+            float: sa.Float(),
+            str: sa.Text(),
+        }[base]
         cols.append(sa.Column(f.name, sql_type, nullable=True))
     return cols
 
 
 MEASUREMENT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Measurement))
+# Fields every stored or imported run has; the later ones have defaults (older exports lack them).
+REQUIRED_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in dataclasses.fields(Measurement) if f.default is dataclasses.MISSING
+)
+DEFAULTS: dict[str, object] = {
+    f.name: f.default for f in dataclasses.fields(Measurement) if f.default is not dataclasses.MISSING
+}
+# Fields that may stay empty (latency not measured, a run older than the paired timing).
+OPTIONAL_FIELDS: frozenset[str] = frozenset(
+    f.name
+    for f in dataclasses.fields(Measurement)
+    if "None" in str(typing.get_type_hints(Measurement)[f.name])
+)
 
 runs = sa.Table(
     "runs",

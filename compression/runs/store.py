@@ -101,8 +101,8 @@ def _measurement(row: dict[str, Any]) -> Measurement:
     for name in schema.MEASUREMENT_FIELDS:
         v = row.get(name)
         col_type = schema.runs.c[name].type
-        if v is None and name not in ("latency_b1_ms", "latency_b256_ms"):
-            v = False if isinstance(col_type, sa.Boolean) else 0  # column added by a migration
+        if v is None and name not in schema.OPTIONAL_FIELDS:  # column added by a migration
+            v = False if isinstance(col_type, sa.Boolean) else "" if isinstance(col_type, sa.Text) else 0
         vals[name] = v
     return Measurement(**vals)
 

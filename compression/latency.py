@@ -1,0 +1,201 @@
+"""Speed as a paired ratio: baseline and candidate timed interleaved, in one process, same threads.
+
+Two medians taken at different moments on a shared machine are not comparable (2 threads on a
+loaded 2-core machine gave ratios from 0.02x to 436x for the same pair); a ratio from one paired
+run is. `paired_latency` times A, B, B, A, A, B ... in short rounds with `torch.utils.benchmark`,
+takes the ratio of each round and reports the median ratio with its interquartile range, both
+medians, the thread count, the load and the CPU (model and ISA flags), so a result says where it
+came from. The pairing and the per-round ratios are ours: torch.utils.benchmark times one
+statement at a time and has no notion of a paired comparison.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import platform
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.utils.benchmark as benchmark
+from torch import nn
+
+DEFAULT_THREADS = 1  # pinned: on a shared 2-core machine 2 threads can stall 100x when another process runs
+NOISY_CV = 0.10  # robust coefficient of variation of the per-round ratios above which a result is "noisy"
+ISA_FLAGS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_vnni": "AVX-512 VNNI", "amx_tile": "AMX"}
+
+
+# ---------------------------------------------------------------- the CPU
+
+
+@dataclass(frozen=True)
+class CPU:
+    model: str
+    flags: tuple[str, ...]  # the ISA flags that matter for INT8 kernels, as /proc/cpuinfo names them
+    cores: int
+
+    @property
+    def vnni(self) -> bool:
+        """int8 dot-product instructions: without them x86 INT8 needs 7-bit activations (reduce_range)."""
+        return "avx512_vnni" in self.flags or "amx_tile" in self.flags
+
+    def describe(self) -> str:
+        """'AMD EPYC 9R14 (AVX2, AVX-512, AVX-512 VNNI), 2 cores'."""
+        isa = ", ".join(ISA_FLAGS[f] for f in ISA_FLAGS if f in self.flags) or "no AVX2"
+        return f"{self.model} ({isa}), {self.cores} cores"
+
+
+@functools.cache
+def cpu_info() -> CPU:
+    """The processor's model name and INT8-relevant ISA flags (Linux /proc/cpuinfo; elsewhere the platform)."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and model in ("", platform.machine(), platform.processor()):
+                    model = value.strip()
+                elif key.strip() == "flags":
+                    flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    return CPU(model or "unknown CPU", tuple(f for f in ISA_FLAGS if f in flags), os.cpu_count() or 1)
+
+
+def load_average() -> float:
+    try:
+        return float(os.getloadavg()[0])
+    except OSError:
+        return 0.0
+
+
+def measurement_threads() -> int:
+    """Threads used for every timing: COMPRESSION_THREADS, default 1 (recorded with each result)."""
+    raw = os.environ.get("COMPRESSION_THREADS", "")
+    try:
+        n = int(raw) if raw else DEFAULT_THREADS
+    except ValueError:
+        n = DEFAULT_THREADS
+    return max(1, min(n, os.cpu_count() or 1))
+
+
+# ---------------------------------------------------------------- paired timing
+
+
+@dataclass(frozen=True)
+class Paired:
+    batch: int
+    baseline_ms: float  # median over rounds
+    candidate_ms: float
+    speedup: float  # median of per-round baseline/candidate ratios: > 1 means the candidate is faster
+    speedup_lo: float  # 25th percentile of the per-round ratios
+    speedup_hi: float  # 75th percentile
+    cv: float  # robust coefficient of variation of the per-round ratios: IQR / 1.349 / median
+    rounds: int
+    threads: int
+    load: float  # 1-minute load average when the measurement ended
+    cpu: str
+
+    @property
+    def noisy(self) -> bool:
+        """Wide spread, or more runnable processes than cores: re-measure before acting on it."""
+        return self.cv > NOISY_CV or self.load > cpu_info().cores
+
+
+def fastest_form(model: nn.Module, x: torch.Tensor, threads: int) -> nn.Module:
+    """Of the model's equivalent inference forms (eager, BatchNorm folded) the faster one here."""
+    from compression.metrics import inference_forms
+
+    forms = inference_forms(model)
+    if len(forms) == 1:
+        return forms[0]
+    with _threads(threads):
+        times = [_time(f, x, max(1, _calibrate(f, x, 0.01))) for f in forms for _ in range(3)]
+    best = int(np.argmin([min(times[i * 3 : i * 3 + 3]) for i in range(len(forms))]))
+    return forms[best]
+
+
+class _threads:
+    """Pin torch's intra-op threads for the duration of a measurement."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.before = n, torch.get_num_threads()
+
+    def __enter__(self) -> None:
+        torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc: object) -> None:
+        torch.set_num_threads(self.before)
+
+
+def _time(model: nn.Module, x: torch.Tensor, number: int) -> float:
+    """Seconds per forward pass, averaged over `number` back-to-back calls."""
+    timer = benchmark.Timer(
+        stmt="with torch.inference_mode(): model(x)", globals={"model": model, "x": x, "torch": torch}
+    )
+    return float(timer.timeit(number).mean)
+
+
+def _calibrate(model: nn.Module, x: torch.Tensor, round_s: float) -> int:
+    """Calls per round so that one round lasts about `round_s` (after a warm-up)."""
+    _time(model, x, 1)  # warm-up: allocator, oneDNN primitive cache
+    once = min(_time(model, x, 1) for _ in range(3))
+    return max(1, int(round_s / max(once, 1e-6)))
+
+
+def paired_latency(
+    baseline: nn.Module,
+    candidate: nn.Module,
+    input_shape: tuple[int, ...],
+    batch: int,
+    *,
+    threads: int | None = None,
+    rounds: int = 16,
+    round_s: float = 0.02,
+) -> Paired:
+    """Time `baseline` and `candidate` interleaved (ABBA order) and return their paired speed-up.
+
+    Each round times both models for about `round_s` each, back to back, and yields one ratio;
+    a burst of load from another process hits both halves of a round alike, so the per-round
+    ratio stays steady even when the absolute times do not.
+    """
+    threads = threads or measurement_threads()
+    x = torch.randn(batch, *input_shape)
+    baseline.eval()
+    candidate.eval()
+    a_model, b_model = fastest_form(baseline, x, threads), fastest_form(candidate, x, threads)
+    a_t, b_t = [], []
+    with _threads(threads):
+        na, nb = _calibrate(a_model, x, round_s), _calibrate(b_model, x, round_s)
+        for r in range(rounds):
+            if r % 2 == 0:
+                a_t.append(_time(a_model, x, na))
+                b_t.append(_time(b_model, x, nb))
+            else:
+                b_t.append(_time(b_model, x, nb))
+                a_t.append(_time(a_model, x, na))
+    a, b = np.array(a_t), np.array(b_t)
+    ratios = a / b
+    median, lo, hi = (float(v) for v in np.percentile(ratios, [50, 25, 75]))
+    return Paired(
+        batch=batch,
+        baseline_ms=float(np.median(a) * 1e3),
+        candidate_ms=float(np.median(b) * 1e3),
+        speedup=median,
+        speedup_lo=lo,
+        speedup_hi=hi,
+        cv=(hi - lo) / 1.349 / median,  # one outlier round does not make a result noisy; a wide IQR does
+        rounds=rounds,
+        threads=threads,
+        load=load_average(),
+        cpu=cpu_info().describe(),
+    )
+
+
+def latency_ms(
+    model: nn.Module, input_shape: tuple[int, ...], batch: int, *, threads: int | None = None
+) -> float:
+    """One model's median latency in ms at the pinned thread count (a model paired with itself)."""
+    return paired_latency(model, model, input_shape, batch, threads=threads, rounds=8).baseline_ms

@@ -1,0 +1,82 @@
+"""The numbers every page shares: one baseline measurement, and paired speed shown one way.
+
+The Model page, the labs and the Compare page read the same baseline measurement for the same
+(dataset, weights, measurement threads). A candidate's speed is its paired ratio against that
+baseline (timed interleaved, compression.latency), shown with its spread, the CPU and the threads;
+a noisy pairing says so and offers a re-measure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import streamlit as st
+
+from compression import fmt, latency, metrics
+from ui import sidebar
+
+
+@st.cache_data(show_spinner="Measuring the baseline: accuracy, size, MACs, paired latency...", max_entries=32)
+def _baseline(weights_hash: str, dataset: str, threads: int, _ctx: sidebar.Context) -> metrics.Measurement:
+    return metrics.measure(_ctx.model, _ctx.ds)
+
+
+def baseline(ctx: sidebar.Context) -> metrics.Measurement:
+    """The one baseline measurement of this (dataset, weights, threads), cached for every page."""
+    return _baseline(ctx.weights_hash, ctx.choice.dataset, latency.measurement_threads(), ctx)
+
+
+def remeasure_baseline() -> None:
+    _baseline.clear()
+
+
+def speed_help(m: metrics.Measurement) -> str:
+    return (
+        f"Paired: the baseline and this model timed interleaved (A, B, B, A, ...) in one process with "
+        f"{m.threads} thread(s); the speed-up is the median of the per-round ratios, IQR in brackets. "
+        f"CPU: {m.cpu or 'not recorded'}."
+    )
+
+
+def speed_card(col: Any, m: metrics.Measurement, batch: int = 256, label: str | None = None) -> None:
+    """A metric card: this model's latency at `batch` and its paired speed-up over the baseline."""
+    value = getattr(m, f"latency_b{batch}_ms")
+    ratio = getattr(m, f"speedup_b{batch}")
+    delta = None
+    if ratio is not None:
+        delta = f"{fmt.speedup(ratio)} vs baseline{' (noisy)' if m.latency_noisy else ''}"
+    col.metric(
+        label or f"Latency, batch {batch}",
+        fmt.ms(value),
+        delta,
+        delta_color="normal" if ratio is None or ratio >= 1 else "inverse",
+        help=speed_help(m),
+    )
+
+
+def speed_caption(m: metrics.Measurement) -> str:
+    """One line: both batch sizes' paired speed-ups with spread, the baseline's paired times, the CPU."""
+    if m.speedup_b256 is None:
+        return "Latency not measured."
+    parts = [
+        f"b{b}: {fmt.ms(getattr(m, f'latency_b{b}_ms'))} vs baseline "
+        f"{fmt.ms(getattr(m, f'baseline_latency_b{b}_ms'))} = "
+        f"{fmt.speedup(getattr(m, f'speedup_b{b}'), getattr(m, f'speedup_b{b}_lo'), getattr(m, f'speedup_b{b}_hi'))}"
+        for b in (1, 256)
+    ]
+    return " · ".join(parts) + f" · paired, {m.threads} thread(s), {m.cpu}"
+
+
+def noisy_notice(m: metrics.Measurement, remeasure: Callable[[], None], key: str) -> None:
+    """Say so when a paired timing was noisy, and offer to time it again."""
+    if not m.latency_noisy:
+        return
+    c1, c2 = st.columns([4, 1])
+    c1.warning(
+        "Noisy measurement: the per-round speed ratios spread more than 10% or the machine was "
+        f"overloaded (load above {latency.cpu_info().cores} cores). Re-measure before acting on the speed-up."
+    )
+    if c2.button("Re-measure", key=key):
+        remeasure()
+        st.rerun()
