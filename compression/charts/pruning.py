@@ -247,7 +247,7 @@ def size_latency_data(base: Measurement, pruned: Measurement) -> dict[str, Any]:
             "batch 1": (pruned.baseline_latency_b1_ms or base.latency_b1_ms, pruned.latency_b1_ms),
             "batch 256": (pruned.baseline_latency_b256_ms or base.latency_b256_ms, pruned.latency_b256_ms),
         },
-        "macs": (pruned.baseline_macs or base.macs, pruned.macs, pruned.macs_effective),
+        "macs": (base.macs, pruned.macs, pruned.macs_effective),
     }
 
 

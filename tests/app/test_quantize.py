@@ -72,8 +72,8 @@ def test_real_int8_shows_real_latency_and_gap_notes() -> None:
     at = open_page(scheme="int8-static")
     captions = " ".join(c.value for c in at.caption)
     assert "real INT8 kernels" in captions
-    assert "ms" in metric(at, "Latency b1")
-    assert "b256:" in captions and "x vs float32" in captions
+    assert "ms" in metric(at, "Latency, batch 256")
+    assert "b1:" in captions and "x (IQR" in captions and "paired" in captions
     assert any("INT8" in i.value for i in at.info)
 
 
