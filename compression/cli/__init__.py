@@ -79,3 +79,16 @@ def record(args: argparse.Namespace, model: nn.Module, base: nn.Module, config: 
     except runs.StoreError as exc:
         print(f"error: the run was not recorded: {exc}", file=sys.stderr)
         return None
+
+
+def speed_line(m: Any) -> str:
+    """The paired speed of a measurement in one line, with spread, threads and the CPU."""
+    from compression import fmt
+
+    parts = [
+        f"batch {b} {getattr(m, f'latency_b{b}_ms'):.3f} ms vs baseline {getattr(m, f'baseline_latency_b{b}_ms'):.3f} ms"
+        f" = {fmt.speedup(getattr(m, f'speedup_b{b}'), getattr(m, f'speedup_b{b}_lo'), getattr(m, f'speedup_b{b}_hi'))}"
+        for b in (1, 256)
+    ]
+    noisy = "; NOISY: re-measure" if m.latency_noisy else ""
+    return f"latency (paired, {m.threads} thread(s), {m.cpu}{noisy}): " + "; ".join(parts)

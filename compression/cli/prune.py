@@ -8,7 +8,7 @@ from typing import Any
 
 from compression import data, metrics, techniques, train
 from compression import pruning as P
-from compression.cli import add_baseline_args, add_result_args, record_and_dump
+from compression.cli import add_baseline_args, add_result_args, record_and_dump, speed_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -102,8 +102,8 @@ def handle(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     bar.close()
-    m = metrics.measure(pruned, ds, latency=not args.no_latency)
-    mb = metrics.measure(base, ds, latency=not args.no_latency)
+    m = metrics.measure(pruned, ds, baseline=base, latency=not args.no_latency)  # paired with the baseline
+    mb = metrics.measure(base, ds, latency=False)
     result: dict[str, Any] = {
         "dataset": args.dataset,
         "model": args.model,
@@ -127,12 +127,8 @@ def handle(args: argparse.Namespace) -> int:
         f"file {m.size_artifact_bytes:,} B (dense model's file {mb.size_artifact_bytes:,} B)"
     )
     print(f"  MACs/image {m.macs:,} (dense {mb.macs:,}); zero-skipping {m.macs_effective:,}")
-    if m.latency_b256_ms is not None and mb.latency_b256_ms is not None:
-        print(
-            f"  latency: batch 1 {m.latency_b1_ms:.3f} ms (dense {mb.latency_b1_ms:.3f}), "
-            f"batch 256 {m.latency_b256_ms:.2f} ms (dense {mb.latency_b256_ms:.2f}): "
-            f"{mb.latency_b256_ms / m.latency_b256_ms:.2f}x"
-        )
+    if m.speedup_b256 is not None:
+        print(f"  {speed_line(m)}")
     for note in result["notes"]:
         print(f"  - {note}")
     if "run_id" in result:

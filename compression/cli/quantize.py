@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from compression import data, metrics, techniques, train
-from compression.cli import add_baseline_args, add_result_args, record_and_dump
+from compression.cli import add_baseline_args, add_result_args, record_and_dump, speed_line
 from compression.quantization import catalog, core, schemes, storage
 
 
@@ -96,8 +96,8 @@ def handle(args: argparse.Namespace) -> int:
         f"  bits/weight {m.effective_bits:.2f}; size: dense {m.size_dense_bytes:,} B, theoretical "
         f"{m.size_theoretical_bytes:,} B, file {m.size_artifact_bytes:,} B"
     )
-    if m.latency_b256_ms is not None:
-        print(f"  latency ({lat}): batch 1 {m.latency_b1_ms:.3f} ms, batch 256 {m.latency_b256_ms:.2f} ms")
+    if m.speedup_b256 is not None:
+        print(f"  {speed_line(m)} ({lat})")
     for note in result["notes"]:  # type: ignore[union-attr]
         print(f"  - {note}")
     if "run_id" in result:
