@@ -224,6 +224,24 @@ def latency_ms(model: nn.Module, input_shape: tuple[int, ...], batch: int) -> fl
     return timing.latency_ms(model, input_shape, batch)
 
 
+def paired_fields(
+    baseline: nn.Module, model: nn.Module, input_shape: tuple[int, ...], rounds: int
+) -> dict[str, object]:
+    """Measurement fields of `model` timed paired with `baseline` at batch 1 and 256."""
+    out: dict[str, object] = {"latency_noisy": False}
+    for batch in (1, 256):
+        p = timing.paired_latency(baseline, model, input_shape, batch, rounds=rounds)
+        out |= {
+            f"latency_b{batch}_ms": p.candidate_ms,
+            f"baseline_latency_b{batch}_ms": p.baseline_ms,
+            f"speedup_b{batch}": p.speedup,
+            f"speedup_b{batch}_lo": p.speedup_lo,
+            f"speedup_b{batch}_hi": p.speedup_hi,
+        }
+        out["latency_noisy"] = bool(out["latency_noisy"]) or p.noisy
+    return out | {"cpu": timing.cpu_info().describe(), "threads": timing.measurement_threads()}
+
+
 def _rounds(min_run_time: float) -> int:
     """Paired rounds for a time budget per batch size (two models x rounds x ~15 ms)."""
     return int(min(40, max(8, min_run_time / (2 * ROUND_S))))
@@ -297,19 +315,13 @@ def measure(
     theo, bits = theoretical_bytes(model)
     executed, effective = macs(macs_model or model, ds.input_shape)
     ref_macs = executed if baseline is None else macs(baseline, ds.input_shape)[0]
-    timed: dict[str, object] = {}
+    timed: dict[str, object] = {
+        "latency_b1_ms": None,
+        "latency_b256_ms": None,
+        "threads": timing.measurement_threads(),
+    }
     if latency:
-        for batch in (1, 256):
-            p = timing.paired_latency(reference, model, ds.input_shape, batch, rounds=_rounds(min_run_time))
-            timed |= {
-                f"latency_b{batch}_ms": p.candidate_ms,
-                f"baseline_latency_b{batch}_ms": p.baseline_ms,
-                f"speedup_b{batch}": p.speedup,
-                f"speedup_b{batch}_lo": p.speedup_lo,
-                f"speedup_b{batch}_hi": p.speedup_hi,
-            }
-            timed["latency_noisy"] = bool(timed.get("latency_noisy")) or p.noisy
-        timed["cpu"] = timing.cpu_info().describe()
+        timed |= paired_fields(reference, model, ds.input_shape, _rounds(min_run_time))
     return Measurement(
         top1=top1,
         top5=top5,
@@ -322,13 +334,10 @@ def measure(
         size_artifact_bytes=artifact_bytes(model, writer),
         macs=executed,
         macs_effective=effective,
-        latency_b1_ms=timed.get("latency_b1_ms"),  # type: ignore[arg-type]
-        latency_b256_ms=timed.get("latency_b256_ms"),  # type: ignore[arg-type]
-        threads=timing.measurement_threads(),
         runs_dense=(not is_quantized_model(model)) if runs_dense is None else runs_dense,
         baseline_params=ref_total,
         baseline_macs=ref_macs,
-        **{k: v for k, v in timed.items() if not k.startswith("latency_b")},  # type: ignore[arg-type]
+        **timed,  # type: ignore[arg-type]
     )
 
 

@@ -11,7 +11,7 @@ import streamlit as st
 
 from compression import pareto, runs
 from compression.charts import compare as charts
-from compression.runs import exchange
+from compression.runs import exchange, remeasure
 from ui import sidebar, state
 
 choice = sidebar.pickers()  # the explorer needs no trained model
@@ -109,6 +109,35 @@ def _filter(label: str, key: str, options: list[str], default: list[str]) -> lis
     value = st.multiselect(label, options, key=wkey, placeholder="all")
     st.query_params[key] = ",".join(value)
     return value
+
+
+def speed_panel(store: runs.RunStore, picked: pd.DataFrame) -> None:
+    """How to read the speed rows; noisy timings named, with a re-measure of the chosen runs."""
+    st.caption(
+        "Speed-ups are paired: each run was timed interleaved with its own original baseline in one process "
+        "(median of the per-round ratios, IQR in brackets), so two runs' speed-ups are comparable even when "
+        "their milliseconds, taken at different moments, are not. Sparsity and compression are against the "
+        "original baseline, also for structurally pruned runs."
+    )
+    noisy = picked.loc[
+        picked.get("latency_noisy", pd.Series(False, index=picked.index)).fillna(False).astype(bool)
+    ]
+    if noisy.empty:
+        return
+    ids = [int(i) for i in noisy["id"]]
+    st.warning(
+        f"Noisy measurement: {', '.join(f'#{i}' for i in ids)} were timed with a wide spread or on an overloaded "
+        "machine. Re-measure before acting on their speed-ups."
+    )
+    if st.button(f"Re-measure {len(ids)} run(s), paired with their baselines", key="cmp_remeasure"):
+        bar = st.progress(0.0, text="Re-measuring...")
+        for k, run_id in enumerate(ids):
+            try:
+                remeasure.remeasure_speed(store, run_id)
+            except runs.StoreError as exc:
+                st.error(str(exc))
+            bar.progress((k + 1) / len(ids), text=f"Re-measured #{run_id}")
+        st.rerun()
 
 
 def empty_state() -> None:
@@ -315,6 +344,7 @@ else:
     st.table(charts.side_by_side(picked.head(8)))
     if len(picked) > 8:
         st.caption(f"Showing the first 8 of {len(picked)} chosen runs.")
+    speed_panel(store, picked)
 
     st.markdown(
         "**Per layer**: how each chosen run treats each layer (from the per-layer table stored with it)."

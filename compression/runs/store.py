@@ -334,6 +334,14 @@ class RunStore:
         if n == 0:
             raise StoreError(f"Run #{run_id} is not in the store (deleted by someone else?).")
 
+    def update_measurement(self, run_id: int, measurement: Measurement) -> None:
+        """Replace a run's measurement (a re-measured speed); everything else stays."""
+        values = {**measurement.as_dict(), "updated_at": now()}
+        with self._conn(write=True) as conn:
+            n = conn.execute(schema.runs.update().where(schema.runs.c.id == run_id).values(**values)).rowcount
+        if n == 0:
+            raise StoreError(f"Run #{run_id} is not in the store (deleted by someone else?).")
+
     def delete(self, run_ids: Iterable[int]) -> int:
         """Delete runs (their artifact files too); returns how many rows went."""
         ids = [int(i) for i in run_ids]

@@ -239,3 +239,33 @@ def test_record_button_saves_and_retries_after_a_failed_write(
     assert any("Recorded as run #1" in s.value for s in at.success)
     run = runs.RunStore(f"sqlite:///{good}").get(1)
     assert run is not None and run.technique == "baseline" and run.recipe == [] and run.tags == ("from test",)
+
+
+def test_a_noisy_run_is_named_and_remeasured_paired_with_its_baseline(
+    seeded: dict[str, object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    from compression import techniques
+    from compression import pruning as P
+
+    url = f"sqlite:///{tmp_path / 'noisy.db'}"
+    monkeypatch.setenv("COMPRESSION_STORE", url)
+    ds = data.load("digits")
+    base = train.load_baseline(train.default_config("digits", "lenet5"))
+    assert base is not None
+    pruned = techniques.apply(base, P.StructuredPrune(amount=0.5), ds)
+    m = dataclasses.replace(metrics.measure(pruned, ds, baseline=base, latency=False), latency_noisy=True)
+    rid = runs.record_run(
+        pruned, dataset="digits", arch="lenet5", baseline_hash=train.weights_hash(base),
+        recipe=[P.StructuredPrune(amount=0.5)], measurement=m, technique="structured-prune",
+    )  # fmt: skip
+    at = open_compare({"sel": str(rid)})
+    assert any("Noisy measurement" in w.value and f"#{rid}" in w.value for w in at.warning)
+    table = at.table[0].value
+    assert float(table.loc["Sparsity"].iloc[0].rstrip("%")) > 40  # against the original, not its own shape
+    at.button(key="cmp_remeasure").click().run()
+    assert not at.exception, at.exception
+    got = runs.open_store(url).get(rid)
+    assert got is not None and got.measurement.speedup_b256 is not None
+    assert got.measurement.cpu and got.measurement.baseline_latency_b256_ms

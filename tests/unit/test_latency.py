@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
@@ -119,3 +120,48 @@ def test_paired_fields_survive_the_run_store(tmp_path: Path) -> None:
     frame = store.frame()
     assert frame.loc[0, "speedup_b256"] == pytest.approx(m.speedup_b256)
     assert frame.loc[0, "cpu"] == m.cpu
+
+
+def test_a_noisy_run_is_remeasured_paired_with_its_stored_baseline(tmp_path: Path) -> None:
+    from compression.runs import remeasure
+
+    ds = digits()
+    base = build("lenet-300-100")
+    pruned = techniques.apply(base, P.StructuredPrune(amount=0.5), ds)
+    store = runs.open_store(f"sqlite:///{tmp_path / 'runs.db'}")
+    common = {"dataset": "digits", "arch": "lenet-300-100", "baseline_hash": "not-a-zoo-hash", "store": store}
+    runs.record_run(
+        base, recipe=[], measurement=metrics.measure(base, ds, latency=False), technique="baseline", **common
+    )
+    stale = dataclasses.replace(metrics.measure(pruned, ds, baseline=base, latency=False), latency_noisy=True)
+    run_id = runs.record_run(
+        pruned,
+        recipe=[P.StructuredPrune(amount=0.5)],
+        measurement=stale,
+        technique="structured-prune",
+        **common,
+    )
+    m = remeasure.remeasure_speed(store, run_id, rounds=6)
+    stored = store.get(run_id)
+    assert stored is not None and stored.measurement == m
+    assert m.speedup_b256 is not None and m.speedup_b256_lo <= m.speedup_b256 <= m.speedup_b256_hi
+    assert m.cpu == latency.cpu_info().describe()
+    assert (m.top1, m.size_artifact_bytes, m.baseline_params) == (
+        stale.top1,
+        stale.size_artifact_bytes,
+        stale.baseline_params,
+    )
+
+
+def test_remeasure_without_a_baseline_says_why(tmp_path: Path) -> None:
+    from compression.runs import remeasure
+
+    ds = digits()
+    base = build("lenet-300-100")
+    store = runs.open_store(f"sqlite:///{tmp_path / 'runs.db'}")
+    run_id = runs.record_run(
+        base, dataset="digits", arch="lenet-300-100", baseline_hash="orphan", recipe=[],
+        measurement=metrics.measure(base, ds, latency=False), technique="magnitude-prune", store=store,
+    )  # fmt: skip
+    with pytest.raises(runs.StoreError, match="baseline"):
+        remeasure.remeasure_speed(store, run_id, rounds=2)
