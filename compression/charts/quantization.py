@@ -7,6 +7,7 @@ the numbers and the figure separately.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
@@ -348,3 +349,58 @@ def plot_size_latency(base: Measurement, q: Measurement, title: str | None = Non
             2,
         )
     return style(fig, title)
+
+
+# ---------------------------------------------------------------- mixed precision
+
+
+@dataclass(frozen=True)
+class LayerBitsData:
+    layers: list[str]
+    bits: list[int]
+    params: list[int]  # n_l: weights of each layer
+    share: list[float]  # n_l / sum(n_l)
+    mean: float  # sum(n_l b_l) / sum(n_l)
+
+
+def _layer_bits_data(layer_bits: Mapping[str, int], params: Mapping[str, int]) -> LayerBitsData:
+    """Per layer: bits, weights and share of all weights; and the mean sum(n_l b_l) / sum(n_l)."""
+    names = list(layer_bits)
+    bits = [int(layer_bits[k]) for k in names]
+    n = [int(params[k]) for k in names]
+    total = max(1, sum(n))
+    mean = sum(b * m for b, m in zip(bits, n, strict=True)) / total
+    return LayerBitsData(names, bits, n, [m / total for m in n], mean)
+
+
+def plot_layer_bits(
+    layer_bits: Mapping[str, int], params: Mapping[str, int], budget: float | None = None
+) -> go.Figure:
+    """Bits chosen per layer, with the budget and the achieved parameter-weighted mean width."""
+    d = _layer_bits_data(layer_bits, params)
+    fig = go.Figure(
+        go.Bar(
+            x=d.layers,
+            y=d.bits,
+            marker_color=AFTER,
+            text=[str(b) for b in d.bits],
+            textposition="outside",
+            customdata=[[m, 100 * s] for m, s in zip(d.params, d.share, strict=True)],
+            hovertemplate="%{x}: %{y} bits<br>%{customdata[0]:,} weights (%{customdata[1]:.1f}% of all)"
+            "<extra></extra>",
+            showlegend=False,
+        )
+    )
+    fig.add_hline(y=d.mean, line_dash="dot", line_color=PALETTE[2], annotation_text=f"mean {d.mean:.2f}")
+    if budget is not None:
+        fig.add_hline(
+            y=budget,
+            line_dash="dash",
+            line_color=PALETTE[1],
+            annotation_text=f"budget {budget:g}",
+            annotation_position="bottom right",
+        )
+    top = max([*d.bits, budget or 0.0]) + 1
+    fig.update_layout(xaxis_title="layer", yaxis_title="bits per weight", yaxis_range=[0, top], yaxis_dtick=1)
+    budget_text = f" of a {budget:g}-bit budget" if budget is not None else ""
+    return style(fig, f"Bits per layer: mean {d.mean:.2f} bits per weight{budget_text}")

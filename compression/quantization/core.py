@@ -18,8 +18,9 @@ import numpy as np
 import torch
 
 RANGE_METHODS = ("minmax", "percentile", "mse")
-KMEANS_INITS = ("linear", "density", "random")
-KMEANS_SAMPLE = 10_000  # k-means is fitted on at most this many weights, then all are assigned
+KMEANS_INITS = ("linear", "density", "random", "optimal")
+EXACT_WORK = 1 << 20  # "optimal" is exact while k x n <= this (4 bits on 65,536 weights: ~0.3 s)
+LLOYD_MAX_ITER = 10_000  # 1-D Lloyd iterations are O(k log n): run them to a fixed point
 
 
 @dataclass(frozen=True)
@@ -221,28 +222,141 @@ def kmeans_init(values: np.ndarray, k: int, init: str, seed: int = 0) -> np.ndar
     if init == "random":  # Forgy: k weights picked at random
         rng = np.random.default_rng(seed)
         return np.sort(rng.choice(values, size=k, replace=False))
-    raise ValueError(f"Unknown k-means init '{init}' (use {', '.join(KMEANS_INITS)})")
+    raise ValueError(f"Unknown k-means init '{init}' (use {', '.join(KMEANS_INITS[:3])})")
+
+
+def _prefix_sums(xs: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
+    """Prefix sums of the centred sorted values and their squares (centred: less cancellation)."""
+    mu = float(xs.mean())
+    x = xs - mu
+    s1 = np.concatenate([[0.0], np.cumsum(x)])
+    s2 = np.concatenate([[0.0], np.cumsum(x * x)])
+    return s1, s2, mu
+
+
+def cluster_sse(xs: np.ndarray, centers: np.ndarray) -> float:
+    """Sum of squared distances of each value to its nearest center (the k-means objective)."""
+    c = np.sort(np.asarray(centers, dtype=np.float64))
+    idx = np.searchsorted((c[1:] + c[:-1]) / 2, xs)
+    return float(((xs - c[idx]) ** 2).sum())
+
+
+def lloyd_1d(xs: np.ndarray, start: np.ndarray, max_iter: int = LLOYD_MAX_ITER) -> np.ndarray:
+    """Lloyd's k-means on sorted 1-D values, to its fixed point, on every value.
+
+    In one dimension a cluster is a run of the sorted values between two midpoints, so one
+    iteration is a binary search for the k-1 boundaries plus prefix-sum means: O(k log n),
+    not O(k n). An empty cluster keeps its center (it is dropped from the codebook).
+    """
+    s1, _, mu = _prefix_sums(xs)
+    c = np.sort(np.asarray(start, dtype=np.float64)) - mu
+    x = xs - mu
+    edges: np.ndarray | None = None
+    for _ in range(max_iter):
+        e = np.concatenate([[0], np.searchsorted(x, (c[1:] + c[:-1]) / 2, side="right"), [x.size]])
+        if edges is not None and np.array_equal(e, edges):
+            break
+        edges = e
+        count = np.diff(e)
+        c = np.where(count > 0, (s1[e[1:]] - s1[e[:-1]]) / np.maximum(count, 1), c)
+    return c + mu
+
+
+def _dp_row(a: np.ndarray, s1: np.ndarray, lo: int, hi: int, opt_lo: int) -> tuple[np.ndarray, np.ndarray]:
+    """min over t < i of a[t] - (s1[i] - s1[t])^2 / (i - t), and its first argmin, for i in lo..hi.
+
+    The argmin never decreases with i (1-D clusters are contiguous and ordered), so divide and
+    conquer needs O(n log n): the middle i is solved over its allowed range of t, which splits
+    that range for the two halves. All the subproblems of one depth run as one vectorised step.
+    """
+    n = s1.size - 1
+    best_v = np.full(n + 1, np.inf)
+    best_t = np.zeros(n + 1, dtype=np.int64)
+    los, his = np.array([lo]), np.array([hi])
+    tlo, thi = np.array([opt_lo]), np.array([hi - 1])
+    while los.size:
+        mid = (los + his) >> 1
+        lens = np.minimum(thi, mid - 1) - tlo + 1
+        ends = np.cumsum(lens)
+        starts = ends - lens
+        t = np.arange(ends[-1]) - np.repeat(starts - tlo, lens)
+        m = np.repeat(mid, lens)
+        d = s1[m] - s1[t]
+        d *= d
+        d /= m - t
+        v = a[t] - d
+        mins = np.minimum.reduceat(v, starts)
+        hit = np.flatnonzero(v == np.repeat(mins, lens))
+        arg = t[hit[np.searchsorted(hit, starts)]]  # the first t reaching each minimum
+        best_v[mid], best_t[mid] = mins, arg
+        left, right = mid > los, mid < his
+        los, his, tlo, thi = (
+            np.concatenate([los[left], mid[right] + 1]),
+            np.concatenate([mid[left] - 1, his[right]]),
+            np.concatenate([tlo[left], arg[right]]),
+            np.concatenate([arg[left], thi[right]]),
+        )
+    return best_v, best_t
+
+
+def kmeans_1d_optimal(xs: np.ndarray, k: int) -> np.ndarray:
+    """The globally optimal k centers of sorted 1-D values by dynamic programming (Ckmeans.1d.dp,
+    Wang & Song 2011; divide and conquer as in Gronlund et al. 2017).
+
+    D[j][i] = min over t of D[j-1][t] + SSE(xs[t:i]), each SSE from prefix sums in O(1); every row
+    by monotone divide and conquer, O(k n log n) in all. Hand-written because no library in our
+    dependencies has exact 1-D k-means: scikit-learn's KMeans is Lloyd's algorithm from k-means++
+    starts, a local optimum however many starts it keeps the best of.
+    """
+    n = xs.size
+    s1, s2, mu = _prefix_sums(xs)
+    i = np.arange(n + 1)
+    d = np.full(n + 1, np.inf)
+    d[1:] = s2[1:] - s1[1:] ** 2 / i[1:]  # one cluster over the first i values
+    starts: list[np.ndarray] = []
+    for j in range(2, k + 1):
+        lo = n if j == k else j  # the last row needs only the full range
+        v, arg = _dp_row(d - s2, s1, lo, n, j - 1)
+        d = np.full(n + 1, np.inf)
+        d[lo:] = v[lo:] + s2[lo:]
+        starts.append(arg)
+    edges = [n]
+    for arg in reversed(starts):
+        edges.append(int(arg[edges[-1]]))
+    e = np.array([0, *reversed(edges)])
+    return (s1[e[1:]] - s1[e[:-1]]) / np.diff(e) + mu
 
 
 def kmeans_codebook(w: torch.Tensor, bits: int, init: str = "linear", seed: int = 0) -> torch.Tensor:
-    """Fit 2^bits shared values to the weights with 1-D k-means (scikit-learn's Lloyd iterations)."""
-    from sklearn.cluster import KMeans
+    """Fit 2^bits shared values to all the weights with 1-D k-means.
 
-    flat = w.detach().float().flatten().numpy().astype(np.float64)
+    linear / density / random: Lloyd's algorithm from Deep Compression's start, run to its fixed
+    point (a local optimum: the start matters, which is what the page teaches). optimal: the
+    exact optimum by dynamic programming while k x n <= EXACT_WORK; above that (wide codebooks
+    on big layers), the best of the three Lloyd fits.
+    """
+    flat = np.sort(w.detach().float().flatten().numpy().astype(np.float64))
     uniq = np.unique(flat)
     k = 1 << bits
     if uniq.size <= k:  # already few values: they are the codebook
         return torch.from_numpy(uniq.astype(np.float32))
-    sample = flat
-    if flat.size > KMEANS_SAMPLE:
-        sample = np.random.default_rng(seed).choice(flat, KMEANS_SAMPLE, replace=False)
-    start = np.unique(kmeans_init(sample, k, init, seed))
+    if init == "optimal":
+        if k * flat.size <= EXACT_WORK:
+            centers = kmeans_1d_optimal(flat, k)
+        else:
+            fits = [lloyd_1d(flat, _distinct_start(flat, uniq, k, s, seed)) for s in KMEANS_INITS[:3]]
+            centers = min(fits, key=lambda c: cluster_sse(flat, c))
+    else:
+        centers = lloyd_1d(flat, _distinct_start(flat, uniq, k, init, seed))
+    return torch.from_numpy(np.unique(centers.astype(np.float32)))
+
+
+def _distinct_start(flat: np.ndarray, uniq: np.ndarray, k: int, init: str, seed: int) -> np.ndarray:
+    start = np.unique(kmeans_init(flat, k, init, seed))
     if start.size < k:  # duplicate quantiles on tiny tensors: fill with distinct weights
-        extra = np.setdiff1d(np.unique(sample), start)[: k - start.size]
+        extra = np.setdiff1d(uniq, start)[: k - start.size]
         start = np.sort(np.concatenate([start, extra]))
-    km = KMeans(n_clusters=start.size, init=start.reshape(-1, 1), n_init=1, max_iter=50, random_state=seed)
-    km.fit(sample.reshape(-1, 1))
-    return torch.from_numpy(np.unique(km.cluster_centers_.ravel().astype(np.float32)))
+    return start
 
 
 def assign_nearest(w: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:

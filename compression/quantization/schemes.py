@@ -285,10 +285,12 @@ def apply_float(
 
 @dataclass(frozen=True)
 class MixedPrecision:
-    """Mixed precision: a per-layer bit-width map, or one derived from a sensitivity scan under a budget.
+    """Mixed precision: a per-layer bit-width map, or one searched on the validation split under a budget.
 
-    With layer_bits empty and avg_bits > 0, the layers least sensitive to quantization get
-    fewer bits until the mean weight width is at most avg_bits (greedy on the validation split).
+    With layer_bits empty, the map is searched (`analysis.allocate_bits`): it starts from the
+    best uniform width that fits avg_bits (so it is never worse than uniform on validation) and
+    only moves to maps that score better and keep the parameter-weighted mean width
+    sum(n_l b_l) / sum(n_l) at most avg_bits, then spends what is left of the budget.
     """
 
     technique: ClassVar[str] = "quant-mixed"
@@ -297,16 +299,27 @@ class MixedPrecision:
     layer_bits: LayerBits = ()  # explicit map (layer, bits); empty: derive from avg_bits
     default_bits: int = 8  # layers not in the map
     avg_bits: float = 4.0  # size budget: mean bits per weight when the map is derived
-    candidate_bits: tuple[int, ...] = (2, 3, 4, 5, 6, 8)
+    candidate_bits: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8)  # widths a layer may get
     granularity: str = "per-channel"
     symmetric: bool = True
+    max_evals: int = 300  # validation evaluations the search may spend (bounds its time on deep models)
 
     def __post_init__(self) -> None:
         if self.scheme not in ("linear", "kmeans", "log"):
             raise ValueError("scheme must be linear, kmeans or log")
         _check_bits(self.default_bits)
+        if not self.candidate_bits:
+            raise ValueError("candidate_bits must name at least one width")
+        for b in self.candidate_bits:
+            _check_bits(int(b))
         if self.granularity not in GRANULARITIES:
             raise ValueError(f"granularity must be one of {GRANULARITIES}")
+
+
+def tensor_quantizer(cfg: object) -> model_ops.TensorQuantizer:
+    """The per-tensor quantizer behind a bit-width scheme's config (linear, k-means or log)."""
+    makers = {LinearQuant: linear_quantizer, KMeansQuant: kmeans_quantizer, LogQuant: log_quantizer}
+    return makers[type(cfg)](cfg)  # type: ignore[index, operator]
 
 
 def scheme_config(

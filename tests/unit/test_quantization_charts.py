@@ -69,3 +69,20 @@ def test_size_latency_bars() -> None:
     assert [v for _, v in d["size"]] == [400 / 1024, 50 / 1024, 80 / 1024]
     fig = charts.plot_size_latency(m, q)
     assert len(fig.data) == 2 and len(fig.data[1].x) == 2  # quantized latency unknown: float bars only
+
+
+def test_layer_bits_data_and_figure_show_the_parameter_weighted_mean() -> None:
+    bits = {"fc1": 3, "fc2": 1, "fc3": 8}
+    params = {"fc1": 235_200, "fc2": 30_000, "fc3": 1_000}
+    d = charts._layer_bits_data(bits, params)
+    assert d.layers == ["fc1", "fc2", "fc3"] and d.bits == [3, 1, 8]
+    assert np.isclose(d.mean, (3 * 235_200 + 30_000 + 8 * 1_000) / 266_200)  # not the plain mean 4.0
+    assert np.isclose(sum(d.share), 1.0)
+    fig = charts.plot_layer_bits(bits, params, budget=3.0)
+    assert list(fig.data[0].y) == [3, 1, 8]
+    assert [row[0] for row in fig.data[0].customdata] == [235_200, 30_000, 1_000]  # hover: weights per layer
+    lines = sorted(s.y0 for s in fig.layout.shapes if s.type == "line")
+    assert np.allclose(lines, sorted([3.0, d.mean]))  # the budget and the achieved mean
+    assert f"mean {d.mean:.2f}" in fig.layout.title.text and "3-bit budget" in fig.layout.title.text
+    no_budget = charts.plot_layer_bits(bits, params)
+    assert len([s for s in no_budget.layout.shapes if s.type == "line"]) == 1
