@@ -420,6 +420,22 @@ if run_sweep:
         )
 
 if getattr(qmodel, "_cla_layer_bits", None):
-    st.caption("Bits chosen per layer: " + ", ".join(f"{k}={v}" for k, v in qmodel._cla_layer_bits.items()))
+    st.subheader("Bits per layer (mixed precision)")
+    searched = isinstance(config, schemes.MixedPrecision) and not config.layer_bits
+    st.caption(
+        "Size budget: the mean bits per weight, weighted by each layer's weights n_l: "
+        r"mean bits = $\sum_l n_l b_l \,/\, \sum_l n_l$. "
+        + (
+            "The map was searched on the validation split: it starts from the best uniform width that fits "
+            "the budget, moves only to maps that score better there, then spends what is left of the budget."
+            if searched
+            else "The map is the per-layer overrides; other layers use the default width."
+        )
+    )
+    chosen = {n: int(qmodel._cla_layer_bits.get(n, bits)) for n in names}
+    st.plotly_chart(
+        charts.plot_layer_bits(chosen, analysis.layer_params(ctx.model), avg_bits if searched else None),
+        key="q_layer_bits",
+    )
 
 record.record_button(ctx, qmodel, [config], m, technique=type(config).technique, key="quant")  # type: ignore[attr-defined]

@@ -111,3 +111,16 @@ def test_switching_model_keeps_the_page_working() -> None:
     at.selectbox(key="sb_model").set_value("lenet-300-100").run()
     assert not at.exception, at.exception
     assert at.selectbox(key="q_layer").value in ("fc1", "fc2", "fc3")
+
+
+def test_mixed_precision_shows_the_bits_it_chose_per_layer() -> None:
+    at = open_page(scheme="mixed", avg="3")
+    assert not at.exception
+    fig = chart(at, "q_layer_bits")
+    bars = fig["data"][0]
+    assert len(bars["x"]) >= 2 and all(1 <= b <= 8 for b in bars["y"])
+    title = json.dumps(fig["layout"]["title"])
+    assert "3-bit budget" in title
+    mean = float(title.split("mean ")[1].split(" ")[0])
+    assert mean <= 3.0
+    assert any("mean bits" in c.value for c in at.caption)
