@@ -74,8 +74,9 @@ def noisy_notice(m: metrics.Measurement, remeasure: Callable[[], None], key: str
         return
     c1, c2 = st.columns([4, 1])
     c1.warning(
-        "Noisy measurement: the per-round speed ratios spread more than 10% or the machine was "
-        f"overloaded (load above {latency.cpu_info().cores} cores). Re-measure before acting on the speed-up."
+        "Noisy measurement: the timed rounds spread more than 10% (robust coefficient of variation) or the "
+        f"machine was overloaded (load average above its {latency.cpu_info().cores} cores, e.g. another job "
+        "running). Re-measure before acting on these latencies."
     )
     if c2.button("Re-measure", key=key):
         remeasure()

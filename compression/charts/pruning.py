@@ -243,9 +243,13 @@ def size_latency_data(base: Measurement, pruned: Measurement) -> dict[str, Any]:
             "theoretical": (base.size_theoretical_bytes, pruned.size_theoretical_bytes),
             "artifact (measured)": (base.size_artifact_bytes, pruned.size_artifact_bytes),
         },
-        "latency": {  # the dense times paired with the pruned model's (timed interleaved), when measured
-            "batch 1": (pruned.baseline_latency_b1_ms or base.latency_b1_ms, pruned.latency_b1_ms),
-            "batch 256": (pruned.baseline_latency_b256_ms or base.latency_b256_ms, pruned.latency_b256_ms),
+        # pruned / dense latency from the paired timing (1 / speed-up) with its IQR; absent when not timed
+        "latency": {
+            f"batch {b}": (1 / sp, 1 / hi, 1 / lo)
+            for b in (1, 256)
+            if (sp := getattr(pruned, f"speedup_b{b}"))
+            and (lo := getattr(pruned, f"speedup_b{b}_lo"))
+            and (hi := getattr(pruned, f"speedup_b{b}_hi"))
         },
         "macs": (base.macs, pruned.macs, pruned.macs_effective),
     }
@@ -255,7 +259,7 @@ def plot_size_latency(data: Mapping[str, Any]) -> go.Figure:
     fig = make_subplots(
         rows=1,
         cols=2,
-        subplot_titles=("size (KB)", "latency relative to dense (measured)"),
+        subplot_titles=("size (KB)", "pruned / dense: MACs and paired latency (IQR bars)"),
         horizontal_spacing=0.12,
     )
     kinds = list(data["size"])
@@ -268,13 +272,16 @@ def plot_size_latency(data: Mapping[str, Any]) -> go.Figure:
     base_macs, macs, macs_eff = data["macs"]
     lat_x = ["MACs (theory)", "MACs, zero-skipping (theory)"]
     lat_y = [macs / max(1, base_macs), macs_eff / max(1, base_macs)]
-    for label, (b, p) in data["latency"].items():
-        if b and p is not None:
-            lat_x.append(f"latency {label}")
-            lat_y.append(p / b)
+    err_lo, err_hi = [0.0, 0.0], [0.0, 0.0]
+    for label, (rel, lo, hi) in data["latency"].items():
+        lat_x.append(f"latency {label} (paired)")
+        lat_y.append(rel)
+        err_lo.append(rel - lo)
+        err_hi.append(hi - rel)
     fig.add_bar(
         x=lat_x,
         y=lat_y,
+        error_y={"type": "data", "symmetric": False, "array": err_hi, "arrayminus": err_lo, "thickness": 1.5},
         name="pruned / dense",
         marker_color=[PALETTE[2], PALETTE[2]] + [AFTER] * (len(lat_x) - 2),
         text=[f"{v:.2f}x" for v in lat_y],
@@ -284,7 +291,9 @@ def plot_size_latency(data: Mapping[str, Any]) -> go.Figure:
         showlegend=False,
     )
     fig.add_hline(y=1.0, line_dash="dot", line_color=BEFORE, row=1, col=2)
-    fig.update_yaxes(range=[0, max([1.2, *lat_y]) * 1.15], row=1, col=2)
+    fig.update_yaxes(
+        range=[0, max([1.2, *(y + e for y, e in zip(lat_y, err_hi, strict=True))]) * 1.15], row=1, col=2
+    )
     fig.update_layout(barmode="group")
     style(fig, "Theoretical vs measured: smaller on paper, smaller on disk, faster for real?", height=420)
     # The legend below the plot, clear of the subplot titles.
