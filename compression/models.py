@@ -228,4 +228,12 @@ def build(name: str, input_shape: InputShape, num_classes: int, width: float = 1
     if name not in MODELS:
         raise KeyError(f"Unknown model '{name}'. Known: {', '.join(MODELS)}")
     torch.manual_seed(0)
-    return MODELS[name].build(input_shape, num_classes, width).eval()
+    model = MODELS[name].build(input_shape, num_classes, width).eval()
+    # what a model file needs to rebuild it (model_file.load); copies made by techniques keep it
+    model._cla_meta = {  # type: ignore[assignment]
+        "model": name,
+        "input_shape": [int(v) for v in input_shape],
+        "num_classes": int(num_classes),
+        "width": float(width),
+    }
+    return model

@@ -13,6 +13,8 @@ so it is the default backend; torchao's int8 dynamic config is offered for compa
 
 from __future__ import annotations
 
+import io
+import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,6 +79,7 @@ def quantize(model: nn.Module, config: Int8PTQ, calib: torch.Tensor) -> nn.Modul
                     prepared(calib[i : i + 256])
             out = convert_fx(prepared)
     out._cla_int8 = {"mode": config.mode, "backend": config.backend}  # type: ignore[assignment]
+    out._cla_meta = dict(getattr(model, "_cla_meta", {}) or {})  # type: ignore[assignment]  # FX drops it
     return out.eval()
 
 
@@ -91,18 +94,57 @@ def apply_int8(
     return quantize(model, config, data.x_train[: config.calib_size])
 
 
-def save(model: nn.Module, path: Path) -> None:
-    """The INT8 artifact: the quantized state dict (int8 weights, scales, zero points) via torch.save."""
-    torch.save(model.state_dict(), path)
+HEADER_KEY = "__cla__"  # a JSON string next to the state dict: architecture and INT8 mode
+FORMAT = "compression-lab/int8-1"
+
+
+def save(model: nn.Module, path: Path, meta: dict[str, object] | None = None) -> None:
+    """The INT8 artifact: the quantized state dict (int8 weights, scales, zero points) via torch.save,
+    plus a JSON string under HEADER_KEY (architecture, INT8 mode) so that the file rebuilds alone."""
+    header = {
+        "format": FORMAT,
+        "int8": dict(getattr(model, "_cla_int8", {}) or {}),
+        "meta": dict(meta or getattr(model, "_cla_meta", {}) or {}),
+    }
+    state = model.state_dict()  # keeps its _metadata: quantized modules load by their version
+    state[HEADER_KEY] = json.dumps(header, separators=(",", ":"))  # type: ignore[assignment]
+    buf = io.BytesIO()  # a buffer: the zip's record names do not follow the file's name, so size does not
+    torch.save(state, buf)
+    Path(path).write_bytes(buf.getvalue())
+
+
+def read_state(path: Path) -> tuple[dict[str, object], dict[str, object]]:
+    """The stored state dict and its header ({} for a bare state dict), never unpickling code."""
+    state = torch.load(path, weights_only=True, map_location="cpu")
+    if not isinstance(state, dict):
+        raise ValueError(f"{path} does not hold a state dict")
+    raw = state.pop(HEADER_KEY, None)  # pop, not a copy: the dict's _metadata must survive
+    return state, (json.loads(raw) if isinstance(raw, str) else {})
 
 
 def load(
-    path: Path, arch: str, input_shape: tuple[int, int, int], num_classes: int, config: Int8PTQ
+    path: Path,
+    arch: str | None = None,
+    input_shape: tuple[int, int, int] | None = None,
+    num_classes: int | None = None,
+    config: Int8PTQ | None = None,
 ) -> nn.Module:
-    """Rebuild the INT8 model: quantize a fresh float model the same way, then load the stored state."""
-    fresh = models.build(arch, input_shape, num_classes)
-    shell = quantize(fresh, config, torch.zeros(2, *input_shape))
-    state = torch.load(path, weights_only=True)
+    """Rebuild the INT8 model: quantize a fresh float model the same way, then load the stored state.
+
+    Arguments left out come from the file's header (written by `save`)."""
+    state, header = read_state(path)
+    meta = dict(header.get("meta", {}))  # type: ignore[call-overload]
+    mode = dict(header.get("int8", {}))  # type: ignore[call-overload]
+    try:
+        arch = arch or str(meta["model"])
+        shape = input_shape or tuple(int(v) for v in meta["input_shape"])
+        classes = num_classes or int(meta["num_classes"])
+    except KeyError as exc:
+        raise ValueError(f"{path}: the INT8 file does not name its architecture ({exc})") from exc
+    if config is None:
+        config = Int8PTQ(mode=str(mode.get("mode", "static")), backend=str(mode.get("backend", "torch.ao")))
+    fresh = models.build(arch, shape, classes, float(meta.get("width", 1.0)))  # type: ignore[arg-type]
+    shell = quantize(fresh, config, torch.zeros(2, *shape))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         shell.load_state_dict(state)

@@ -129,8 +129,9 @@ def apply_qat(
     report = progress or (lambda f, m: None)
     report(0.0, "quantizing before training")
     names = model_ops.layer_names(model)
+    ptq = ptq_config(config)
     if config.scheme == "kmeans":
-        start = techniques.apply(model, ptq_config(config), data)  # clusters fixed from here on
+        start = techniques.apply(model, ptq, data)  # clusters fixed from here on
         recs = model_ops.records(start)
         targets = list(model_ops.layers(start))  # before parametrizing: weights stop being Parameters
         for name, module in targets:
@@ -140,7 +141,8 @@ def apply_qat(
         work = start
     else:
         work = train.clone(model)
-        ends = {names[0], names[-1]} if len(names) > 2 else set()
+        keep = isinstance(ptq, schemes.XNORQuant) and ptq.keep_ends  # train what the final PTQ keeps float
+        ends = {names[0], names[-1]} if keep and len(names) > 2 else set()
         targets = list(model_ops.layers(work))
         for name, module in targets:
             fn = _weight_fn(config, name, ends)
@@ -172,7 +174,7 @@ def apply_qat(
                 module, "weight", leave_parametrized=False
             )  # keep float shadows
     model_ops.remove_activation_hooks(work)
-    out = techniques.apply(work, ptq_config(config), data)
+    out = techniques.apply(work, ptq, data)
     report(1.0, "done")
     return out
 

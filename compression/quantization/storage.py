@@ -44,7 +44,7 @@ def radix_per_byte(levels: int) -> int:
     k = 0
     while levels ** (k + 1) <= 256:
         k += 1
-    return max(1, k)
+    return k
 
 
 def pack_radix(codes: np.ndarray, levels: int) -> np.ndarray:
@@ -68,7 +68,8 @@ def unpack_radix(packed: np.ndarray, levels: int, count: int) -> np.ndarray:
 def _pack_codes(codes: np.ndarray, q: core.QTensor) -> tuple[np.ndarray, dict[str, object]]:
     """Codes at q.bits each, or as base-(qmax+1) digits when that is fewer bytes (3 or 5-6 levels)."""
     levels = q.qmax + 1
-    if levels > 2 and -(-codes.size // radix_per_byte(levels)) < -(-codes.size * q.bits // 8):
+    per_byte = radix_per_byte(levels)
+    if per_byte >= 2 and -(-codes.size // per_byte) < -(-codes.size * q.bits // 8):
         return pack_radix(codes, levels), {"pack": "radix", "levels": levels}
     return artifact.pack_bits(codes, q.bits), {}
 
@@ -100,6 +101,7 @@ def save(model: nn.Module, path: Path, meta: dict[str, object] | None = None) ->
             "shape": list(t.shape),
             "dtype": str(t.dtype).replace("torch.", ""),
             "bits": q.bits,
+            "qmax": q.qmax,
             "bshape": list(q.scale.shape),
             **packing,
         }
@@ -108,12 +110,20 @@ def save(model: nn.Module, path: Path, meta: dict[str, object] | None = None) ->
 
 
 def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
+    """The state dict and metadata of a file `save` wrote."""
+    state, meta, _ = _read(path)
+    return state, meta
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object], dict[str, core.QTensor]]:
+    """State dict, metadata and the affine records (layer -> codes and grid) of a file `save` wrote."""
     with safe_open(str(path), framework="np") as fh:
         header = json.loads((fh.metadata() or {}).get("cla", "{}"))
     if header.get("format") != FORMAT:
         raise ValueError(f"{path} is not a Compression Lab quantized artifact")
     raw = load_file(str(path))
     state: dict[str, torch.Tensor] = {}
+    records: dict[str, core.QTensor] = {}
     for name, spec in header["tensors"].items():
         if spec["layout"] == "bf16":
             state[name] = (
@@ -133,14 +143,18 @@ def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
         scale = torch.from_numpy(raw[name + ".scale"].copy()).reshape(spec["bshape"])
         zero = torch.from_numpy(raw[name + ".zero"].copy()).expand(scale.numel()).reshape(spec["bshape"])
         state[name] = core.dequantize_affine(codes, zero, scale).to(getattr(torch, spec["dtype"]))
-    return state, header.get("meta", {})
+        qmax = int(spec.get("qmax", (1 << int(spec["bits"])) - 1))
+        records[name.removesuffix(".weight")] = core.QTensor(
+            "affine", int(spec["bits"]), codes, scale=scale, zero=zero, qmax=qmax
+        )
+    return state, header.get("meta", {}), records
 
 
 def load(path: Path) -> nn.Module:
     """Rebuild the quantized model (zoo architecture, activation grids, half precision) from its file."""
     from compression.quantization import schemes
 
-    state, meta = read_state(path)
+    state, meta, records = _read(path)
     try:
         model = models.build(
             str(meta["model"]),
@@ -164,6 +178,7 @@ def load(path: Path) -> nn.Module:
         hooks[name] = model_ops.ActQuant(str(d["mode"]), int(d["bits"]), float(d["scale"]), float(d["zero"]))
         mods[name].register_forward_pre_hook(hooks[name])
     model._cla_act = hooks  # type: ignore[assignment]
+    model._cla_quant = records  # type: ignore[assignment]  # so that saving it again writes the same codes
     return model.eval()
 
 

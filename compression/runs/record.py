@@ -7,10 +7,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
-from compression import artifact, metrics, techniques, train
+from compression import metrics, model_file, techniques, train
 from compression.runs.store import RunStore, StoreError, artifact_dir, new_row, open_store
 
 
@@ -30,30 +29,22 @@ def _shape(model: nn.Module, dataset: str) -> tuple[tuple[int, ...], int, float]
 
 
 def save_artifact(model: nn.Module, folder: Path, meta: dict[str, Any]) -> Path:
-    """The compact artifact; real INT8 modules (no plain float state) fall back to torch.save."""
+    """The run's model file, written by `model_file.save`: the same writer (and so the same bytes)
+    that `metrics.measure` measured, whatever the model is (compact, per-channel codes, INT8)."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"Cannot create the artifact folder {folder}: {exc}") from exc
-    stem = folder / uuid.uuid4().hex
-    path = stem.with_suffix(".cla")
+    path = (folder / uuid.uuid4().hex).with_suffix(model_file.format_for(model).suffix)
     try:
-        if metrics.is_quantized_model(model):  # packed INT8 weights are not plain tensors
-            raise TypeError("real quantized modules")
-        artifact.save(model, path, meta)
-        artifact.read_state(path)  # prove it reads back before a run points at it
-        return path
+        model_file.save(model, path, meta)
+        model_file.read_state(path)  # prove it reads back before a run points at it
     except OSError as exc:
         path.unlink(missing_ok=True)
         raise StoreError(f"Cannot write the model artifact to {folder}: {exc}") from exc
-    except Exception:  # noqa: BLE001 - e.g. quantized tensors the compact format does not hold
+    except Exception as exc:  # noqa: BLE001 - a model no format holds: say so, leave nothing behind
         path.unlink(missing_ok=True)
-    path = stem.with_suffix(".pt")
-    try:
-        torch.save(model.state_dict(), path)
-    except OSError as exc:
-        path.unlink(missing_ok=True)
-        raise StoreError(f"Cannot write the model artifact to {folder}: {exc}") from exc
+        raise StoreError(f"Cannot write this model's file ({type(exc).__name__}: {exc})") from exc
     return path
 
 
