@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import nn
 
-from compression import metrics, model_file, techniques, train
+from compression import metrics, model_file, models, techniques, train
 from compression.runs.store import RunStore, StoreError, artifact_dir, new_row, open_store
 
 
@@ -72,6 +72,9 @@ def record_run(
     target = store if isinstance(store, RunStore) else open_store(store)
     input_shape, num_classes, width = _shape(model, dataset)
     meta = {"model": arch, "input_shape": list(input_shape), "num_classes": num_classes, "width": width}
+    own = getattr(model, "_cla_meta", None) or {}
+    if own.get("model") in models.MODELS:  # what the weights are (a distilled student is not its teacher)
+        meta = {**meta, **{k: own[k] for k in meta if k in own}}
     if layers is None and len(input_shape) == 3:
         try:
             layers = metrics.layer_table(model, input_shape)  # type: ignore[arg-type]

@@ -72,6 +72,8 @@ def _cases() -> list[Case]:
         Case("structured-then-linear-4", (methods.make_config("l1-filter", 0.5), catalog.make_config("linear", 4))),
         Case("magnitude-then-kmeans-4", (methods.make_config("magnitude", 0.8), catalog.make_config("kmeans", 4))),
     ]  # fmt: skip
+    if "distill" in techniques.REGISTRY:  # the student, trained one epoch, is what the run keeps
+        out.append(Case("distill-1-epoch", (techniques.from_dict({"technique": "distill", "epochs": 1}),)))
     return out
 
 
