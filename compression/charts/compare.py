@@ -23,6 +23,7 @@ class Axis:
     label: str
     short: str  # for tables and legends
     fmt: str  # plotly number format for hover
+    note: str = ""  # appended to the axis title (the picker shows the label alone)
 
 
 COST_AXES: dict[str, Axis] = {
@@ -33,24 +34,28 @@ COST_AXES: dict[str, Axis] = {
     "macs": Axis("Executed MACs per image", "MACs", ",d"),
     "macs_effective": Axis("Effective MACs per image (zero-skipping hardware)", "effective MACs", ",d"),
     "rel_latency_b256": Axis(
-        "Latency relative to own baseline, batch 256 (paired; 0.5 = 2x faster; bars: IQR)",
+        "Relative latency, batch 256 (paired)",
         "relative latency b256",
         ".3f",
+        "latency / own baseline's, timed interleaved: 0.5 = 2x faster; bars: IQR",
     ),
     "rel_latency_b1": Axis(
-        "Latency relative to own baseline, batch 1 (paired; 0.5 = 2x faster; bars: IQR)",
+        "Relative latency, batch 1 (paired)",
         "relative latency b1",
         ".3f",
+        "latency / own baseline's, timed interleaved: 0.5 = 2x faster; bars: IQR",
     ),
     "latency_b1_ms": Axis(
-        "Latency at batch 1 (ms; runs timed at different moments: prefer the paired axis)",
+        "Latency at batch 1 (ms, unpaired)",
         "latency b1 (ms)",
         ".3f",
+        "runs timed at different moments: compare the paired axis instead",
     ),
     "latency_b256_ms": Axis(
-        "Latency at batch 256 (ms; runs timed at different moments: prefer the paired axis)",
+        "Latency at batch 256 (ms, unpaired)",
         "latency b256 (ms)",
         ".2f",
+        "runs timed at different moments: compare the paired axis instead",
     ),
 }
 # Paired axes: 1 / speed-up, so that like every other cost lower is better; the IQR of the per-round
@@ -288,7 +293,9 @@ def pareto_figure(
             )
     style(fig, None, height=height)
     fig.update_layout(dragmode="select", clickmode="event+select", hovermode="closest", uirevision=cost)
-    fig.update_xaxes(title=axis.label, type="log" if log_x else "linear")
+    fig.update_xaxes(
+        title=f"{axis.label}: {axis.note}" if axis.note else axis.label, type="log" if log_x else "linear"
+    )
     fig.update_yaxes(title=ACCURACY_AXES.get(accuracy, accuracy), tickformat=".0%")
     if len(pts):  # accuracy is a fraction: never show below 0 % or far above 100 %
         lo, hi = float(pts["y"].min()), float(pts["y"].max())

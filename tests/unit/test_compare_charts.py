@@ -135,3 +135,29 @@ def test_recipe_text_is_one_bounded_line() -> None:
     steps = [{"technique": "magnitude-prune", "amount": 0.5}, {"technique": "kmeans", "bits": 4}]
     assert compare.recipe_text(steps) == "magnitude-prune(amount=0.5) → kmeans(bits=4)"
     assert len(compare.recipe_text(steps * 50, limit=40)) == 40
+
+
+def test_paired_axis_is_one_over_the_speedup_with_its_iqr_as_error_bars() -> None:
+    df = runs_frame()
+    df["speedup_b256"] = [1.0, 2.0, 0.5, None, 1.0]
+    df["speedup_b256_lo"] = [0.9, 1.6, 0.4, None, 0.95]
+    df["speedup_b256_hi"] = [1.1, 2.5, 0.8, None, 1.05]
+    data = compare._pareto_data(df, "rel_latency_b256")
+    pts = data.points.set_index("id")
+    assert data.dropped == 1  # run 4 was never timed
+    assert pts.loc[2, "x"] == pytest.approx(0.5)  # 2x faster = half the baseline's latency
+    assert (pts.loc[2, "x_lo"], pts.loc[2, "x_hi"]) == (pytest.approx(1 / 2.5), pytest.approx(1 / 1.6))
+    fig = compare.pareto_figure(data, "rel_latency_b256")
+    bars = [t for t in fig.data if t.error_x is not None and t.error_x.array is not None]
+    assert bars, "paired runs carry their IQR as horizontal error bars"
+    assert "paired" in fig.layout.xaxis.title.text and "interleaved" in fig.layout.xaxis.title.text
+    table = compare.side_by_side(df.iloc[[1]])
+    assert table.loc["Speed-up b256 vs own baseline (paired, IQR)"].iloc[0] == "2.00x (IQR 1.60-2.50x)"
+
+
+def test_sparsity_is_against_the_original_baseline_when_known() -> None:
+    df = runs_frame().iloc[[1]].copy()
+    df["params_total"], df["params_nonzero"], df["baseline_params"] = 50, 50, 100  # half the channels removed
+    assert compare.side_by_side(df).loc["Sparsity"].iloc[0] == "50.00%"
+    df["baseline_params"] = 0  # a run recorded before lineage counts: its own shape
+    assert compare.side_by_side(df).loc["Sparsity"].iloc[0] == "0.00%"
