@@ -1,0 +1,29 @@
+"""Knowledge distillation: a student learns from a teacher's soft targets (Hinton et al. 2015).
+
+Losses (losses.py), the teacher-output cache (cache.py), the training of a student next to its
+scratch twin (core.py) and the instant explorer of soft targets (explore.py).
+"""
+
+from compression.distillation import cache, explore, losses
+from compression.distillation.core import (
+    DistillConfig,
+    PairResult,
+    apply,
+    build_student,
+    labelled_mask,
+    train_pair,
+)
+from compression.distillation.losses import LOSSES
+
+__all__ = [
+    "LOSSES",
+    "DistillConfig",
+    "PairResult",
+    "apply",
+    "build_student",
+    "cache",
+    "explore",
+    "labelled_mask",
+    "losses",
+    "train_pair",
+]

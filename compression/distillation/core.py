@@ -1,0 +1,268 @@
+"""Train a student from a teacher's soft targets, and its scratch twin side by side.
+
+`apply(teacher, DistillConfig, data)` is the registered technique: it returns the distilled student.
+`train_pair` also trains the scratch twin (same architecture, initial weights, seed, optimizer,
+schedule and number of steps) in the same loop, so the page and the benches compare like with like
+and time both kinds of step interleaved.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from compression import metrics, models, techniques, train
+from compression.data import Dataset
+from compression.distillation import cache
+from compression.distillation.losses import (
+    LOSSES,
+    FeatureTap,
+    distill_loss,
+    hint_adapter,
+    hint_loss,
+    teacher_logp,
+)
+
+EpochHook = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    technique: ClassVar[str] = "distill"
+    family: ClassVar[str] = "distillation"
+
+    student: str = "lenet-300-100"  # zoo architecture of the student
+    width: float = 0.25  # the student's width multiplier (narrower = smaller)
+    temperature: float = 4.0  # T: softens both softmaxes (1 = plain probabilities)
+    alpha: float = 0.9  # weight of the SOFT term; (1 - alpha) goes to CE on labels (Hinton's convention)
+    loss: str = "kl"  # kl (Hinton) | mse (logit matching) | hint (kl + FitNets feature hint)
+    hint_weight: float = 1.0  # hint only: weight of the feature MSE
+    epochs: int = 10  # passes over the (transfer) training set
+    optimizer: str = "adam"  # adam | sgd
+    lr: float = 1e-3
+    batch_size: int = 128
+    schedule: str = "cosine"  # cosine | constant learning rate
+    labels: int = 0  # 0: every training label used; N: N labelled images, the rest an unlabelled transfer set
+    seed: int = 0  # initial weights, label subset and data order
+
+    def validate(self) -> None:
+        if self.student not in models.MODELS:
+            raise ValueError(f"Unknown student '{self.student}'. Known: {', '.join(models.MODELS)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"Unknown loss '{self.loss}' (use {', '.join(LOSSES)})")
+        if not 0.0 < self.width <= 4.0:
+            raise ValueError(f"width must be in (0, 4], got {self.width}")
+        if not 0.5 <= self.temperature <= 100.0:
+            raise ValueError(f"temperature must be in [0.5, 100], got {self.temperature}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.epochs < 0 or self.labels < 0 or self.batch_size < 1:
+            raise ValueError("epochs, labels and batch_size must be non-negative (batch_size >= 1)")
+        if self.optimizer not in ("adam", "sgd") or self.schedule not in ("cosine", "constant"):
+            raise ValueError("optimizer is adam|sgd and schedule is cosine|constant")
+
+
+@dataclass
+class PairResult:
+    student: nn.Module  # distilled
+    scratch: nn.Module | None  # the twin trained on labels alone (None when not asked for)
+    history: list[dict[str, Any]] = field(default_factory=list)  # one row per epoch
+    seconds_distill: float = 0.0  # time in the distilled student's steps (teacher outputs cached)
+    seconds_scratch: float = 0.0  # time in the scratch twin's steps, interleaved with the above
+    seconds_teacher: float = 0.0  # one-off: computing the teacher's outputs (0 when cached)
+
+    @property
+    def epoch_cost_ratio(self) -> float | None:
+        """Distilled step time over scratch step time, timed interleaved in one loop."""
+        return self.seconds_distill / self.seconds_scratch if self.seconds_scratch > 0 else None
+
+
+def build_student(config: DistillConfig, ds: Dataset) -> nn.Module:
+    """The zoo student at its width, initialised from `config.seed`."""
+    student = models.build(config.student, ds.input_shape, ds.num_classes, config.width)
+    torch.manual_seed(config.seed)
+    for m in student.modules():
+        if hasattr(m, "reset_parameters"):
+            m.reset_parameters()
+    return student
+
+
+def labelled_mask(n: int, labels: int, seed: int) -> torch.Tensor:
+    """Which training images keep their label: all when labels is 0, else a seeded random subset."""
+    mask = torch.zeros(n, dtype=torch.bool)
+    if labels <= 0 or labels >= n:
+        mask[:] = True
+        return mask
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(10_007 + seed))
+    mask[order[:labels]] = True
+    return mask
+
+
+def _orders(n: int, seed: int, epoch: int, pool: torch.Tensor | None = None) -> torch.Tensor:
+    """The data order of one epoch: every index of `pool` (default 0..n-1) in a seeded permutation."""
+    g = torch.Generator().manual_seed(seed * 1000 + epoch)
+    if pool is None:
+        return torch.randperm(n, generator=g)
+    return pool[torch.randperm(len(pool), generator=g)]
+
+
+def _scheduler(opt: torch.optim.Optimizer, schedule: str, total: int) -> Any:
+    return torch.optim.lr_scheduler.CosineAnnealingLR(opt, total) if schedule == "cosine" else None
+
+
+def _val_top1(model: nn.Module, ds: Dataset) -> float:
+    return metrics.evaluate(model, ds.x_val, ds.y_val)[0]
+
+
+def train_pair(
+    teacher: nn.Module,
+    config: DistillConfig,
+    ds: Dataset,
+    *,
+    twin: bool = True,
+    progress: train.Progress | None = None,
+    should_stop: train.StopFlag | None = None,
+    on_epoch: EpochHook | None = None,
+    teacher_hash: str | None = None,
+    evaluate_every_epoch: bool = True,
+) -> PairResult:
+    """Distil a student from `teacher` (never modified) and, with `twin`, train its scratch twin.
+
+    Both start from identical weights and use the same optimizer, schedule, batch size and number
+    of steps. Full labels: both see the same batches in the same order. With a label budget the
+    distilled student walks the whole training set (labelled + transfer set, CE only on the
+    labelled rows) and the twin the labelled images alone, re-shuffled each pass, for the same
+    number of steps.
+    """
+    config.validate()
+    hint = config.loss == "hint"
+    t0 = time.perf_counter()
+    before = cache.computed
+    outs = cache.teacher_outputs(teacher, ds, "train", features=hint, teacher_hash=teacher_hash)
+    seconds_teacher = time.perf_counter() - t0 if cache.computed > before else 0.0
+    t_logits, t_feats = outs.logits, outs.features
+    t_logp = teacher_logp(t_logits, config.temperature) if config.loss != "mse" else None
+
+    student = build_student(config, ds)
+    scratch = copy.deepcopy(student) if twin else None
+    adapter = hint_adapter(student, teacher) if hint else None
+    tap = FeatureTap(student) if hint else None
+    params = list(student.parameters()) + (list(adapter.parameters()) if adapter is not None else [])
+    mk = train.make_optimizer
+    opt = mk(params, config.optimizer, config.lr, 0.9, 0.0)
+    opt_s = mk(scratch.parameters(), config.optimizer, config.lr, 0.9, 0.0) if scratch is not None else None
+
+    x, y = ds.x_train, ds.y_train
+    n = len(x)
+    mask = labelled_mask(n, config.labels, config.seed)
+    budget = not bool(mask.all())
+    pool = torch.nonzero(mask).flatten()
+    bs = config.batch_size
+    steps_per_epoch = max(1, (n + bs - 1) // bs)
+    total = max(1, config.epochs * steps_per_epoch)
+    sched = _scheduler(opt, config.schedule, total)
+    sched_s = _scheduler(opt_s, config.schedule, total) if opt_s is not None else None
+    ce = nn.CrossEntropyLoss()
+
+    result = PairResult(student, scratch, seconds_teacher=seconds_teacher)
+    twin_stream: list[torch.Tensor] = []  # budget: the twin's batches, refilled a pass at a time
+    twin_pass = 0
+    step = 0
+    student.train()
+    if scratch is not None:
+        scratch.train()
+    for epoch in range(config.epochs):
+        order = _orders(n, config.seed, epoch)
+        loss_d_sum = loss_s_sum = 0.0
+        for i in range(0, n, bs):
+            if should_stop is not None and should_stop():
+                student.eval()
+                raise train.Cancelled("cancelled by the user")
+            idx = order[i : i + bs]
+            # --- distilled student: teacher outputs are looked up, never recomputed
+            t1 = time.perf_counter()
+            xb, yb = x[idx], y[idx]
+            logits = student(xb)
+            loss = distill_loss(
+                logits,
+                t_logits[idx],
+                yb,
+                kind=config.loss,
+                temperature=config.temperature,
+                alpha=config.alpha,
+                labelled=mask[idx] if budget else None,
+                log_t=t_logp[idx] if t_logp is not None else None,
+            )
+            if adapter is not None and tap is not None and tap.value is not None and t_feats is not None:
+                loss = loss + config.hint_weight * hint_loss(adapter, tap.value, t_feats[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            t2 = time.perf_counter()
+            result.seconds_distill += t2 - t1
+            loss_d_sum += float(loss.detach())
+            # --- scratch twin: same batch (full labels) or the next labelled batch (budget)
+            if scratch is not None and opt_s is not None:
+                if budget:
+                    if not twin_stream:
+                        perm = _orders(n, config.seed, 100_000 + twin_pass, pool)
+                        twin_stream = list(torch.split(perm, bs))[::-1]
+                        twin_pass += 1
+                    sidx = twin_stream.pop()
+                else:
+                    sidx = idx
+                t3 = time.perf_counter()
+                loss_s = ce(scratch(x[sidx]), y[sidx])
+                opt_s.zero_grad(set_to_none=True)
+                loss_s.backward()
+                opt_s.step()
+                if sched_s is not None:
+                    sched_s.step()
+                result.seconds_scratch += time.perf_counter() - t3
+                loss_s_sum += float(loss_s.detach())
+            step += 1
+            if progress is not None and (step % 10 == 0 or step == total):
+                progress(step / total, f"epoch {epoch + 1}/{config.epochs}, loss {float(loss):.3f}")
+        row: dict[str, Any] = {
+            "epoch": epoch + 1,
+            "loss_distilled": loss_d_sum / steps_per_epoch,
+            "seconds_distilled": result.seconds_distill,
+            "seconds_scratch": result.seconds_scratch,
+        }
+        if scratch is not None:
+            row["loss_scratch"] = loss_s_sum / steps_per_epoch
+        if evaluate_every_epoch or epoch == config.epochs - 1:
+            row["val_distilled"] = _val_top1(student, ds)
+            student.train()
+            if scratch is not None:
+                row["val_scratch"] = _val_top1(scratch, ds)
+                scratch.train()
+        result.history.append(row)
+        if on_epoch is not None:
+            on_epoch(row)
+    if tap is not None:
+        tap.close()
+    student.eval()
+    if scratch is not None:
+        scratch.eval()
+    return result
+
+
+@techniques.register(DistillConfig, slow=True)
+def apply(
+    model: nn.Module,
+    config: DistillConfig,
+    data: Dataset,
+    progress: train.Progress | None = None,
+    should_stop: train.StopFlag | None = None,
+) -> nn.Module:
+    """Technique entry point: `model` is the teacher (untouched); returns the distilled student."""
+    return train_pair(model, config, data, twin=False, progress=progress, should_stop=should_stop).student

@@ -1,0 +1,70 @@
+"""The instant explorer: what a teacher's soft targets carry at temperature T (no training).
+
+Everything here is a cheap function of the teacher's cached test-split logits, so a temperature
+slider move recomputes it in milliseconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+
+TEMPERATURES = (1, 1.5, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 25, 30, 40, 50)  # the page's log-like slider
+
+
+def soft_targets(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """softmax(z / T) along the last dimension."""
+    return torch.softmax(logits.double() / float(temperature), dim=-1)
+
+
+def entropy_bits(probs: torch.Tensor) -> torch.Tensor:
+    """Shannon entropy in bits along the last dimension (0 log 0 = 0)."""
+    p = probs.double()
+    return -(p * torch.log2(p.clamp_min(1e-300))).sum(dim=-1)
+
+
+def entropy_curve(logits: torch.Tensor, temperatures: Sequence[float]) -> list[float]:
+    """Mean entropy (bits) of the soft targets at each T; rises from near 0 to log2(classes)."""
+    return [float(entropy_bits(soft_targets(logits, t)).mean()) for t in temperatures]
+
+
+def log_temperatures(lo: float = 1.0, hi: float = 50.0, n: int = 40) -> list[float]:
+    """A log-spaced grid for the entropy curve."""
+    return [lo * (hi / lo) ** (i / (n - 1)) for i in range(n)]
+
+
+def max_entropy_bits(classes: int) -> float:
+    return math.log2(classes)
+
+
+def class_similarity(
+    logits: torch.Tensor, labels: torch.Tensor, temperature: float, classes: int
+) -> torch.Tensor:
+    """(classes, classes): row c is the mean soft target of the images whose true class is c."""
+    probs = soft_targets(logits, temperature)
+    sums = torch.zeros(classes, classes, dtype=torch.float64).index_add_(0, labels.long(), probs)
+    counts = torch.bincount(labels.long(), minlength=classes).clamp_min(1).double()
+    return sums / counts[:, None]
+
+
+def top_confusions(
+    similarity: torch.Tensor, names: Sequence[str], k: int = 2
+) -> list[tuple[str, list[tuple[str, float]]]]:
+    """For each class, its k largest non-diagonal soft-target shares: what it 'looks like'."""
+    out = []
+    for c, name in enumerate(names):
+        row = similarity[c].clone()
+        row[c] = -1.0
+        top = torch.topk(row, min(k, len(names) - 1))
+        out.append((name, [(names[int(j)], float(v)) for v, j in zip(top.values, top.indices, strict=True)]))
+    return out
+
+
+def confusion_sentences(confusions: list[tuple[str, list[tuple[str, float]]]]) -> list[str]:
+    """'a Shirt looks like a T-shirt 18%, a Pullover 9%' for each class."""
+    return [
+        f"a {name} looks like " + ", ".join(f"a {other} {share:.0%}" for other, share in pairs)
+        for name, pairs in confusions
+    ]
