@@ -105,7 +105,15 @@ calibration = c7.selectbox(
 )
 c8, c9, c10 = st.columns(3)
 act_bits = c8.slider("Activation bits", 2, 16, key="q_abits", disabled=not (scheme == "linear" and acts_on))
-kmeans_init = c9.selectbox("k-means init", core.KMEANS_INITS, key="q_init", disabled=scheme != "kmeans")
+kmeans_init = c9.selectbox(
+    "k-means init",
+    core.KMEANS_INITS,
+    key="q_init",
+    disabled=scheme != "kmeans",
+    help="linear, density, random: Deep Compression's starts for Lloyd's algorithm on all weights; each ends in "
+    "a local optimum, so the start matters. optimal: the exact 1-D optimum by dynamic programming (on big "
+    "layers with wide codebooks, the best of the three Lloyd fits).",
+)
 avg_bits = c10.slider(
     "Mixed: size budget (mean bits)", 1.0, 8.0, step=0.5, key="q_avg", disabled=scheme != "mixed"
 )
