@@ -11,6 +11,7 @@ import hashlib
 import io
 import pickle
 import re
+import zipfile
 from pathlib import Path
 
 import torch
@@ -24,19 +25,59 @@ from compression.data import DATASETS
 
 MAX_BYTES = 200 * 1024 * 1024  # 200 MB: well above any zoo model (ResNet-18 is 45 MB)
 SUFFIXES = (".pt", ".pth", ".safetensors")
+MAX_ABS_WEIGHT = 1e6  # trained weights and BatchNorm statistics are far smaller; beyond this, overflow awaits
 
 
 class UploadError(ValueError):
     """An upload that can't be used; the message says exactly why."""
 
 
-def parse_state_dict(name: str, blob: bytes) -> dict[str, torch.Tensor]:
-    """Turn uploaded bytes into a state dict of tensors, safely, or raise UploadError."""
+def _mb(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB"
+
+
+def check_inflated_size(name: str, blob: bytes, limit: int) -> None:
+    """Refuse a torch.save zip whose entries declare more bytes than `limit`, before anything is
+    inflated: a few MB of zeros can deflate to gigabytes (a deflate bomb)."""
+    if not zipfile.is_zipfile(io.BytesIO(blob)):
+        return  # legacy torch format: an uncompressed pickle, as large as the upload itself
+    try:
+        with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+            declared = sum(info.file_size for info in zf.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise UploadError(f"'{name}' is not a readable PyTorch file (a damaged zip archive: {exc}).") from exc
+    if declared > limit:
+        raise UploadError(
+            f"'{name}' was refused before unpacking: its archive declares {_mb(declared)} of data once "
+            f"inflated, more than the {_mb(limit)} this architecture's weights can need."
+        )
+
+
+def check_finite(name: str, state: dict[str, torch.Tensor]) -> None:
+    """Refuse NaN, infinite or absurdly large values: every page would fail on them later."""
+    for key, t in state.items():
+        if not t.is_floating_point() or t.numel() == 0:
+            continue
+        bad = ~torch.isfinite(t)
+        if bool(bad.any()):
+            raise UploadError(f"'{name}': '{key}' holds {int(bad.sum()):,} NaN or infinite value(s).")
+        peak = float(t.abs().max())
+        if peak > MAX_ABS_WEIGHT:
+            raise UploadError(
+                f"'{name}': '{key}' holds a value of magnitude {peak:.3g}, beyond the {MAX_ABS_WEIGHT:.0e} "
+                "that trained weights ever reach; it would overflow quantization and charts."
+            )
+
+
+def parse_state_dict(name: str, blob: bytes, max_inflated: int = MAX_BYTES) -> dict[str, torch.Tensor]:
+    """Turn uploaded bytes into a state dict of tensors, safely, or raise UploadError.
+
+    max_inflated: the most bytes a .pt archive may declare once unpacked (checked before unpacking)."""
     suffix = Path(name).suffix.lower()
     if suffix not in SUFFIXES:
         raise UploadError(f"'{name}': expected a .pt, .pth or .safetensors file.")
     if len(blob) > MAX_BYTES:
-        raise UploadError(f"'{name}' is {len(blob) / 2**20:.0f} MB; the limit is {MAX_BYTES // 2**20} MB.")
+        raise UploadError(f"'{name}' is {_mb(len(blob))}, more than the {_mb(MAX_BYTES)} limit.")
     if not blob:
         raise UploadError(f"'{name}' is empty.")
     if suffix == ".safetensors":
@@ -45,6 +86,7 @@ def parse_state_dict(name: str, blob: bytes) -> dict[str, torch.Tensor]:
         except (SafetensorError, ValueError, OSError) as exc:
             raise UploadError(f"'{name}' is not a valid safetensors file ({exc}).") from exc
     else:
+        check_inflated_size(name, blob, max_inflated)
         try:
             obj = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as exc:
@@ -92,10 +134,12 @@ def uploads_dir() -> Path:
 
 def accept(name: str, blob: bytes, dataset: str, model_name: str) -> str:
     """Validate an upload for (dataset, model) and store it; return its content hash."""
-    state = parse_state_dict(name, blob)
     spec = DATASETS[dataset]
     model = models.build(model_name, spec.input_shape, len(spec.classes))
+    need = sum(t.numel() * 8 for t in model.state_dict().values())  # even as float64
+    state = parse_state_dict(name, blob, max_inflated=need + 2**20)  # + 1 MB of pickle and zip records
     check_against(model, state)
+    check_finite(name, state)
     digest = hashlib.sha256(blob).hexdigest()[:16]
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
@@ -117,5 +161,6 @@ def load_stored(digest: str, dataset: str, model_name: str) -> nn.Module:
     model = models.build(model_name, spec.input_shape, len(spec.classes))
     state = load_file(str(path))
     check_against(model, state)
+    check_finite(digest, state)  # uploads stored before this check existed
     model.load_state_dict(state)
     return model.eval()

@@ -146,7 +146,7 @@ def test_empty_file() -> None:
 
 def test_oversized_blob() -> None:
     blob = bytes(uploads.MAX_BYTES + 1)
-    with pytest.raises(uploads.UploadError, match="the limit is 200 MB"):
+    with pytest.raises(uploads.UploadError, match=r"more than the 200\.0 MB limit"):
         uploads.accept("huge.pt", blob, "digits", "lenet5")
 
 
@@ -165,3 +165,68 @@ def test_not_a_state_dict() -> None:
 def test_bad_or_unknown_upload_id(digest: str) -> None:
     with pytest.raises(uploads.UploadError):
         uploads.load_stored(digest, "digits", "lenet5")
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_growth(fn: Callable[[], object]) -> tuple[int, BaseException | None]:
+    """Peak resident-memory growth while `fn` runs (sampled every millisecond), and what it raised."""
+    import threading
+    import time
+
+    start, peak, done = _rss(), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss() - start)
+            time.sleep(0.001)
+
+    t = threading.Thread(target=sample)
+    t.start()
+    try:
+        fn()
+        raised = None
+    except BaseException as exc:  # noqa: BLE001 - returned to the test
+        raised = exc
+    finally:
+        done.set()
+        t.join()
+    return peak[0], raised
+
+
+def test_deflate_bomb_is_refused_before_inflating() -> None:
+    import zipfile
+
+    state = _trained_like_state()
+    state["bomb"] = torch.zeros(256 * 2**20, dtype=torch.uint8)  # 256 MB of zeros
+    stored = _torch_bytes(state)
+    del state
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(stored)) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename))  # re-zipped: 256 MB deflate to ~0.3 MB
+    del stored
+    blob = out.getvalue()
+    assert len(blob) < 2 * 2**20
+    growth, raised = _peak_growth(lambda: uploads.accept("bomb.pt", blob, "digits", "lenet5"))
+    assert isinstance(raised, uploads.UploadError) and "refused before unpacking" in str(raised), raised
+    assert growth < 100 * 2**20, f"memory grew {growth / 2**20:.0f} MB"
+    assert not list(uploads.uploads_dir().glob("*")) if uploads.uploads_dir().exists() else True
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [(float("nan"), "NaN or infinite"), (float("inf"), "NaN or infinite"), (1e38, "magnitude")],
+)
+@pytest.mark.parametrize("suffix", [".pt", ".safetensors"])
+def test_non_finite_or_absurd_weights_are_refused(bad: float, message: str, suffix: str) -> None:
+    state = _trained_like_state()
+    state["classifier.1.weight"][0, 0] = bad
+    blob = _torch_bytes(state) if suffix == ".pt" else st_save(state)
+    with pytest.raises(uploads.UploadError, match=message) as exc:
+        uploads.accept(f"w{suffix}", blob, "digits", "lenet5")
+    assert "classifier.1.weight" in str(exc.value)
+    assert not uploads.uploads_dir().exists() or not list(uploads.uploads_dir().iterdir())
