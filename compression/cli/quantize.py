@@ -85,6 +85,9 @@ def handle(args: argparse.Namespace) -> int:
         "measurement": m.as_dict(),
         "notes": storage.gap_notes(m, quantized),
     }
+    chosen = getattr(quantized, "_cla_layer_bits", None)
+    if chosen:  # mixed precision: the bits per layer, searched or given
+        result["layer_bits"] = dict(chosen)
     done = record_and_dump(args, result, quantized, base, config, m)
     if done is not None:
         return done
@@ -92,6 +95,8 @@ def handle(args: argparse.Namespace) -> int:
     lat = "simulated (runs in float)" if result["kind"] == "simulated" else "real"
     print(f"{args.model} on {args.dataset}: {techniques.to_dict(config)}")
     print(f"  top-1 {m.top1:.2%} (float32 {base_top1:.2%}, {100 * (m.top1 - base_top1):+.2f} points)")
+    if chosen:
+        print("  bits per layer: " + ", ".join(f"{k}={v}" for k, v in chosen.items()))
     print(
         f"  bits/weight {m.effective_bits:.2f}; size: dense {m.size_dense_bytes:,} B, theoretical "
         f"{m.size_theoretical_bytes:,} B, file {m.size_artifact_bytes:,} B"

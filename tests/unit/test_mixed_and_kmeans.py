@@ -6,7 +6,9 @@ Real models and data: the shipped LeNet-300-100 digits baseline (assets/baseline
 from __future__ import annotations
 
 import itertools
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,6 +91,30 @@ def test_learned_widths_beat_uniform_at_two_bits(lenet: nn.Module, digits: data.
 def test_budget_below_every_candidate_width_is_refused(lenet: nn.Module, digits: data.Dataset) -> None:
     with pytest.raises(ValueError, match="below the narrowest"):
         analysis.allocate_bits(lenet, digits, schemes.MixedPrecision(avg_bits=1.5, candidate_bits=(2, 4)))
+
+
+def test_cli_prints_the_bits_it_chose(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from compression.cli import main
+
+    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
+    args = [
+        "quantize",
+        "--dataset",
+        "digits",
+        "--model",
+        "lenet-300-100",
+        "--scheme",
+        "mixed",
+        "--avg-bits",
+        "2",
+    ]
+    assert main([*args, "--json", "--no-latency"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    chosen = out["layer_bits"]
+    assert set(chosen) == {"fc1", "fc2", "fc3"}
+    assert analysis.mean_bits(chosen, {"fc1": 64 * 300, "fc2": 300 * 100, "fc3": 100 * 10}) <= 2.0
 
 
 # ---------------------------------------------------------------- k-means
