@@ -21,12 +21,12 @@ from compression import metrics, models, techniques, train
 from compression.data import Dataset
 from compression.distillation import cache
 from compression.distillation.losses import (
+    IGNORE,
     LOSSES,
     FeatureTap,
-    distill_loss,
+    batch_loss,
     hint_adapter,
     hint_loss,
-    teacher_logp,
 )
 
 EpochHook = Callable[[dict[str, Any]], None]
@@ -147,7 +147,8 @@ def train_pair(
     outs = cache.teacher_outputs(teacher, ds, "train", features=hint, teacher_hash=teacher_hash)
     seconds_teacher = time.perf_counter() - t0 if cache.computed > before else 0.0
     t_logits, t_feats = outs.logits, outs.features
-    t_logp = teacher_logp(t_logits, config.temperature) if config.loss != "mse" else None
+    # the soft target of every training image, computed once: probabilities at T (or the logits for MSE)
+    target = t_logits if config.loss == "mse" else torch.softmax(t_logits / config.temperature, dim=1)
 
     student = build_student(config, ds)
     scratch = copy.deepcopy(student) if twin else None
@@ -162,6 +163,7 @@ def train_pair(
     n = len(x)
     mask = labelled_mask(n, config.labels, config.seed)
     budget = not bool(mask.all())
+    y_seen = torch.where(mask, y, torch.full_like(y, IGNORE))  # transfer-set images have no label
     pool = torch.nonzero(mask).flatten()
     bs = config.batch_size
     steps_per_epoch = max(1, (n + bs - 1) // bs)
@@ -185,52 +187,45 @@ def train_pair(
                 student.eval()
                 raise train.Cancelled("cancelled by the user")
             idx = order[i : i + bs]
-            # --- distilled student: teacher outputs are looked up, never recomputed
-            t1 = time.perf_counter()
-            xb, yb = x[idx], y[idx]
-            logits = student(xb)
-            loss = distill_loss(
-                logits,
-                t_logits[idx],
-                yb,
-                kind=config.loss,
-                temperature=config.temperature,
-                alpha=config.alpha,
-                labelled=mask[idx] if budget else None,
-                log_t=t_logp[idx] if t_logp is not None else None,
-            )
-            if adapter is not None and tap is not None and tap.value is not None and t_feats is not None:
-                loss = loss + config.hint_weight * hint_loss(adapter, tap.value, t_feats[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            if sched is not None:
-                sched.step()
-            t2 = time.perf_counter()
-            result.seconds_distill += t2 - t1
-            loss_d_sum += float(loss.detach())
-            # --- scratch twin: same batch (full labels) or the next labelled batch (budget)
-            if scratch is not None and opt_s is not None:
-                if budget:
-                    if not twin_stream:
-                        perm = _orders(n, config.seed, 100_000 + twin_pass, pool)
-                        twin_stream = list(torch.split(perm, bs))[::-1]
-                        twin_pass += 1
-                    sidx = twin_stream.pop()
-                else:
-                    sidx = idx
-                t3 = time.perf_counter()
-                loss_s = ce(scratch(x[sidx]), y[sidx])
-                opt_s.zero_grad(set_to_none=True)
-                loss_s.backward()
-                opt_s.step()
-                if sched_s is not None:
-                    sched_s.step()
-                result.seconds_scratch += time.perf_counter() - t3
-                loss_s_sum += float(loss_s.detach())
+            sidx = idx
+            if budget:
+                if not twin_stream:
+                    perm = _orders(n, config.seed, 100_000 + twin_pass, pool)
+                    twin_stream = list(torch.split(perm, bs))[::-1]
+                    twin_pass += 1
+                sidx = twin_stream.pop()
+            # interleaved A B / B A so neither kind of step always runs on a warm (or cold) cache
+            for which in ("d", "s") if step % 2 == 0 else ("s", "d"):
+                if which == "d":
+                    t1 = time.perf_counter()
+                    loss = _distill_step(
+                        student,
+                        opt,
+                        sched,
+                        tap,
+                        adapter,
+                        config,
+                        x[idx],
+                        y_seen[idx],
+                        target[idx],
+                        t_feats[idx] if t_feats is not None else None,
+                        mask[idx].sum() if budget else None,
+                    )
+                    result.seconds_distill += time.perf_counter() - t1
+                    loss_d_sum += loss
+                elif scratch is not None and opt_s is not None:
+                    t3 = time.perf_counter()
+                    loss_s = ce(scratch(x[sidx]), y[sidx])
+                    opt_s.zero_grad(set_to_none=True)
+                    loss_s.backward()
+                    opt_s.step()
+                    if sched_s is not None:
+                        sched_s.step()
+                    result.seconds_scratch += time.perf_counter() - t3
+                    loss_s_sum += float(loss_s.detach())
             step += 1
             if progress is not None and (step % 10 == 0 or step == total):
-                progress(step / total, f"epoch {epoch + 1}/{config.epochs}, loss {float(loss):.3f}")
+                progress(step / total, f"epoch {epoch + 1}/{config.epochs}, loss {loss:.3f}")
         row: dict[str, Any] = {
             "epoch": epoch + 1,
             "loss_distilled": loss_d_sum / steps_per_epoch,
@@ -254,6 +249,40 @@ def train_pair(
     if scratch is not None:
         scratch.eval()
     return result
+
+
+def _distill_step(
+    student: nn.Module,
+    opt: torch.optim.Optimizer,
+    sched: Any,
+    tap: FeatureTap | None,
+    adapter: nn.Module | None,
+    config: DistillConfig,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    target: torch.Tensor,
+    t_feats: torch.Tensor | None,
+    n_labelled: torch.Tensor | None,
+) -> float:
+    """One optimiser step of the distilled student; the teacher's outputs are looked up, never run."""
+    logits = student(xb)
+    loss = batch_loss(
+        logits,
+        target,
+        yb,
+        kind=config.loss,
+        temperature=config.temperature,
+        alpha=config.alpha,
+        n_labelled=n_labelled,
+    )
+    if adapter is not None and tap is not None and tap.value is not None and t_feats is not None:
+        loss = loss + config.hint_weight * hint_loss(adapter, tap.value, t_feats)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    if sched is not None:
+        sched.step()
+    return float(loss.detach())
 
 
 @techniques.register(DistillConfig, slow=True)

@@ -102,6 +102,27 @@ def test_alpha_mixes_soft_and_hard_terms() -> None:
     assert torch.allclose(mse, L.logit_mse(s, t))
 
 
+@pytest.mark.parametrize("kind", ["kl", "mse"])
+def test_training_form_has_the_reference_gradient(kind: str) -> None:
+    """batch_loss (soft CE, ignore-index labels) differs from distill_loss by a constant at most."""
+    t, y = logits(11), torch.arange(8) % 10
+    mask = torch.tensor([True, False, False, True, False, False, False, True])
+    target = t if kind == "mse" else torch.softmax(t / 3.0, dim=1)
+    grads = []
+    for fast in (False, True):
+        s = logits(12).requires_grad_(True)
+        if fast:
+            y_seen = torch.where(mask, y, torch.full_like(y, L.IGNORE))
+            args = {"n_labelled": mask.sum()}
+            loss = L.batch_loss(s, target, y_seen, kind=kind, temperature=3.0, alpha=0.6, **args)
+        else:
+            loss = L.distill_loss(s, t, y, kind=kind, temperature=3.0, alpha=0.6, labelled=mask)
+        loss.backward()
+        assert s.grad is not None
+        grads.append(s.grad)
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+
+
 def test_hard_term_only_sees_labelled_rows() -> None:
     s, y = logits(5), torch.arange(8) % 10
     mask = torch.tensor([True, False] * 4)
