@@ -160,7 +160,8 @@ def allocate_bits(
 
     The mean width is sum(n_l b_l) / sum(n_l) over the layers' weights. The search:
     1. starts from the best uniform width that fits the budget (every candidate width <= avg_bits
-       is scored), so uniform is always a candidate and the result never scores below it;
+       is scored), so uniform is always a candidate and the result's validation top-1 is never
+       below uniform's;
     2. hill-climbs on the validation score (top-1, then cross-entropy): each round scores every
        single-layer change, and every "trade" that lowers one layer and spends the freed bits on
        the layers whose single changes helped most; it moves to the best map that fits the
@@ -170,7 +171,8 @@ def allocate_bits(
        fits) while the validation top-1 stays at least uniform's. It stops only when no raise fits
        or every raise that fits would score below uniform (at 2 bits the symmetric linear grid
        {-max, 0, +max} can be worse than 1 bit's {-max, +max}: more bits are not always better).
-    At most `config.max_evals` maps are scored (each is one pass over `n` validation images).
+    The climb stops after `config.max_evals` scored maps (each one pass over `n` validation
+    images); the final spending adds at most a few more.
     """
     cands = sorted({int(b) for b in config.candidate_bits})
     params = layer_params(model)
@@ -191,8 +193,7 @@ def allocate_bits(
         nonlocal spent_evals
         if should_stop is not None and should_stop():
             raise Cancelled("cancelled by the user")
-        key = tuple(bits[n] for n in names)
-        if key not in score.cache:
+        if tuple(bits[nm] for nm in names) not in score.cache:
             spent_evals += 1
             if progress:
                 progress(
@@ -201,7 +202,7 @@ def allocate_bits(
         return score(bits)
 
     def cost(bits: Mapping[str, int]) -> float:
-        return float(sum(params[n] * bits[n] for n in names))
+        return float(sum(params[nm] * bits[nm] for nm in names))
 
     def fits(bits: Mapping[str, int]) -> bool:
         return cost(bits) <= budget + eps
@@ -242,7 +243,7 @@ def allocate_bits(
             if trade != {**current, low: b_low}:
                 moves.append(trade)
         scored = [
-            (evaluate(m), m) for m in moves if budget_left() or tuple(m[n] for n in names) in score.cache
+            (evaluate(m), m) for m in moves if budget_left() or tuple(m[nm] for nm in names) in score.cache
         ]
         best = max(scored, key=lambda sm: sm[0], default=None)
         if best is None or best[0] <= evaluate(current):
