@@ -1,0 +1,203 @@
+"""`python -m compression search`: a compression-policy search on Optuna, and `search worker`.
+
+search --dataset D --model M --strategy S --budget N [--objectives acc,size] [--workers K]
+search worker --study NAME [--storage URL]      # one more process on an existing study
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+from compression import runs
+from compression.cli import add_baseline_args
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from compression.search import OBJECTIVES, STRATEGIES
+
+    p = sub.add_parser(
+        "search",
+        help="search per-layer prune rates and bit widths (random, TPE, NSGA-II, GP, SA, RL)",
+        description="Compression-policy search: a prune rate and a bit width per layer, scored on a "
+        "validation subset without fine-tuning. `search worker --study NAME --storage URL` adds a "
+        "process to an existing study (PostgreSQL: several machines).",
+    )
+    p.add_argument("action", nargs="?", default="run", choices=["run", "worker", "list"])
+    add_baseline_args(p)
+    p.add_argument(
+        "--space", default="policy", choices=["policy"], help="the architecture space is not built yet"
+    )
+    p.add_argument("--strategy", default="tpe", choices=list(STRATEGIES))
+    p.add_argument("--budget", type=int, default=None, help="completed trials (default 40)")
+    p.add_argument(
+        "--objectives", default="acc,size", help=f"acc plus one or two of {', '.join(list(OBJECTIVES)[1:])}"
+    )
+    p.add_argument(
+        "--max-size-kb", type=float, default=None, help="size budget: larger trials are infeasible"
+    )
+    p.add_argument("--val-images", type=int, default=1000, help="validation images each trial is scored on")
+    p.add_argument("--scheme", default="linear", choices=["linear", "kmeans", "log"])
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--storage", default=None, help="study storage URL (default: studies.db beside the run store)"
+    )
+    p.add_argument("--study", default=None, help="study name: resume it, or name the new one")
+    p.add_argument("--workers", type=int, default=1, help="processes sharing the study (this one included)")
+    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--record-front", action="store_true", help="record the front's trials as runs")
+    p.add_argument("--no-latency", action="store_true", help="record without timing latency")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=handle)
+
+
+def handle(args: argparse.Namespace) -> int:
+    import torch
+
+    from compression.search import PolicySpace, Problem, study
+
+    torch.set_num_threads(1)  # trials are tiny; workers scale out in processes
+    if args.action == "list":
+        rows = [
+            {
+                "study": i.name,
+                "strategy": i.strategy,
+                "seed": i.seed,
+                "budget": i.budget,
+                "dataset": i.problem.dataset,
+            }
+            for i in study.studies(args.storage)
+        ]
+        print(
+            json.dumps(rows, indent=2)
+            if args.json
+            else "\n".join(" ".join(map(str, r.values())) for r in rows)
+        )
+        return 0
+    if args.action == "worker":
+        if not args.study:
+            print("error: search worker needs --study NAME", file=sys.stderr)
+            return 2
+        ran = study.run(args.study, args.storage, timeout_s=args.timeout, worker_index=args.worker_index)
+        if args.json:
+            print(json.dumps({"study": args.study, "trials": ran}))
+        else:
+            print(f"worker ran {ran} trial(s) of {args.study}")
+        return 0
+
+    names = {i.name for i in study.studies(args.storage)}
+    if args.study and args.study in names:
+        name = args.study
+        if args.budget is not None:
+            study.set_budget(name, args.budget, args.storage)
+        study.set_stopped(name, False, args.storage)
+    else:
+        try:
+            problem = Problem(
+                dataset=args.dataset,
+                model=args.model,
+                space=PolicySpace(scheme=args.scheme),
+                objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
+                max_size_kb=args.max_size_kb,
+                val_images=args.val_images,
+            )
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        name = study.create(
+            problem,
+            args.strategy,
+            seed=args.seed,
+            budget=args.budget or 40,
+            name=args.study,
+            storage_url=args.storage,
+        )
+    t0 = time.monotonic()
+    helpers = [_spawn(name, args, i) for i in range(1, max(1, args.workers))]
+    ran = study.run(name, args.storage, timeout_s=args.timeout, worker_index=0)
+    for proc in helpers:
+        proc.wait()
+    seconds = time.monotonic() - t0
+    return _report(args, name, ran, seconds)
+
+
+def _spawn(name: str, args: argparse.Namespace, index: int) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "compression",
+        "search",
+        "worker",
+        "--study",
+        name,
+        "--worker-index",
+        str(index),
+    ]
+    if args.storage:
+        cmd += ["--storage", args.storage]
+    if args.timeout:
+        cmd += ["--timeout", str(args.timeout)]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+
+
+def _report(args: argparse.Namespace, name: str, ran: int, seconds: float) -> int:
+    from compression.search import study
+
+    s = study.load(name, args.storage)
+    info = study.Info.of(s)
+    df = study.trials_frame(s, info)
+    c = study.counts(s)
+    hv = study.hv_history(df, info)
+    front = df[df["front"]].sort_values("size_kb") if not df.empty else df
+    result: dict[str, Any] = {
+        "study": name,
+        "storage": args.storage or study.default_storage(),
+        "strategy": info.strategy,
+        "seed": info.seed,
+        "budget": info.budget,
+        "complete": c.complete,
+        "failed": c.failed,
+        "seconds": round(seconds, 2),
+        "median_trial_s": round(float(df["seconds"].median()), 4) if not df.empty else None,
+        "hypervolume": round(hv[-1], 5) if hv else 0.0,
+        "front": [
+            {
+                "trial": int(r.number),
+                "val_acc": round(r.acc, 4),
+                "size_kb": round(r.size_kb, 2),
+                "macs_m": round(r.macs, 4),
+            }
+            for r in front.itertuples()
+        ],
+    }
+    if args.record_front:
+        ids = []
+        for r in front.itertuples():
+            try:
+                run_id, m = study.record_trial(name, int(r.number), args.storage, latency=not args.no_latency)
+            except runs.StoreError as exc:
+                print(f"error: trial {r.number} was not recorded: {exc}", file=sys.stderr)
+                return 1
+            ids.append({"trial": int(r.number), "run_id": run_id, "test_top1": round(m.top1, 4)})
+        result["recorded"] = ids
+    if args.json:
+        print(json.dumps(result, indent=2, default=str))
+        return 0
+    print(
+        f"study {name} ({info.strategy}, seed {info.seed}): {c.complete}/{info.budget} trials in {seconds:.1f} s, "
+        f"{c.failed} failed; hypervolume {result['hypervolume']:.4f} (fraction of the baseline box)"
+    )
+    print(
+        f"scored on {info.problem.val_images} validation images, no fine-tuning; storage {result['storage']}"
+    )
+    print("front:  trial  val acc   size KB   eff. MMACs")
+    for row in result["front"]:
+        print(f"       {row['trial']:5d}  {row['val_acc']:7.2%}  {row['size_kb']:8.2f}  {row['macs_m']:9.3f}")
+    for row in result.get("recorded", []):
+        print(f"recorded trial {row['trial']} as run #{row['run_id']} (test top-1 {row['test_top1']:.2%})")
+    return 0

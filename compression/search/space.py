@@ -1,0 +1,90 @@
+"""The compression-policy space (AMC / HAQ style): a prune rate and a bit width per layer.
+
+A point is a dict of Optuna parameters, `prune:<layer>` and `bits:<layer>`, on ordered grids
+(FloatDistribution with a step, IntDistribution), so TPE and GP see the order and our own
+samplers (simulated annealing, REINFORCE) can step or index along each grid. A point becomes
+a recipe of existing techniques: magnitude pruning with per-layer amounts, then a quantization
+scheme with per-layer bits. Nothing new is applied here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
+
+from compression.pruning.unstructured import MagnitudePrune
+from compression.quantization import schemes
+
+SCHEMES = ("linear", "kmeans", "log")  # how the per-layer bits are spent
+
+
+@dataclass(frozen=True)
+class PolicySpace:
+    prune_max: float = 0.95  # highest per-layer prune rate on the grid
+    prune_step: float = 0.05  # grid step of the prune rate (0 = keep every weight)
+    bits_min: int = 2  # narrowest weight width on the grid
+    bits_max: int = 8  # widest; float (32) is not a choice: the search is about compressing
+    scheme: str = "linear"  # linear (per-channel symmetric) | kmeans | log
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.prune_step <= self.prune_max < 1.0:
+            raise ValueError("need 0 < prune_step <= prune_max < 1")
+        if not 1 <= self.bits_min <= self.bits_max <= 8:
+            raise ValueError("need 1 <= bits_min <= bits_max <= 8")
+        if self.scheme not in SCHEMES:
+            raise ValueError(f"scheme must be one of {SCHEMES}")
+
+    def distributions(self, layers: list[str]) -> dict[str, BaseDistribution]:
+        space: dict[str, BaseDistribution] = {}
+        hi = round(round(self.prune_max / self.prune_step) * self.prune_step, 6)
+        for name in layers:
+            space[f"prune:{name}"] = FloatDistribution(0.0, hi, step=self.prune_step)
+            space[f"bits:{name}"] = IntDistribution(self.bits_min, self.bits_max)
+        return space
+
+    def uniform(self, layers: list[str], prune: float, bits: int) -> dict[str, Any]:
+        """The uniform policy: the same prune rate and bit width in every layer."""
+        return {k: (prune if k.startswith("prune:") else bits) for k in self.distributions(layers)}
+
+    def recipe(self, layers: list[str], params: dict[str, Any]) -> list[object]:
+        """The point as an ordered list of technique configs (what a recorded run keeps)."""
+        amounts = tuple((n, round(float(params[f"prune:{n}"]), 6)) for n in layers)
+        bits = tuple((n, int(params[f"bits:{n}"])) for n in layers)
+        top = max((a for _, a in amounts), default=0.0)
+        recipe: list[object] = []
+        if top > 0:
+            recipe.append(MagnitudePrune(amount=top, layer_amounts=amounts))
+        if self.scheme == "linear":
+            recipe.append(schemes.LinearQuant(bits=self.bits_max, layer_bits=bits))
+        elif self.scheme == "kmeans":
+            recipe.append(schemes.KMeansQuant(bits=self.bits_max, layer_bits=bits))
+        else:
+            recipe.append(schemes.LogQuant(bits=self.bits_max, layer_bits=bits))
+        return recipe
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def grid(dist: BaseDistribution) -> list[float | int]:
+    """Every value of an ordered, stepped distribution, low to high."""
+    if isinstance(dist, IntDistribution):
+        return list(range(dist.low, dist.high + 1, dist.step))
+    if isinstance(dist, FloatDistribution) and dist.step is not None:
+        n = int(round((dist.high - dist.low) / dist.step))
+        return [round(dist.low + i * dist.step, 6) for i in range(n + 1)]
+    raise ValueError(f"{dist} is not a stepped grid")
+
+
+def index_of(dist: BaseDistribution, value: float | int) -> int:
+    """The grid index nearest to `value`."""
+    values = grid(dist)
+    return min(range(len(values)), key=lambda i: abs(values[i] - value))
+
+
+def layer_of(param: str) -> tuple[str, str]:
+    """'prune:features.0' -> ('prune', 'features.0')."""
+    kind, _, layer = param.partition(":")
+    return kind, layer

@@ -1,0 +1,139 @@
+"""Search strategies: one registry of sampler factories, the page and the CLI both iterate it.
+
+Optuna's samplers are passed explicitly (Optuna 5 changed the default). NSGA-II's population
+is sized for small budgets (Optuna's default of 50 would spend a 40-trial budget on its
+random first generation). Simulated annealing and REINFORCE are ours (compression.search.samplers).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import optuna
+from optuna.samplers import BaseSampler
+from optuna.trial import FrozenTrial
+
+from compression.search import problem as P
+from compression.search import samplers
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """Strategy settings a study keeps (so every worker builds the same sampler)."""
+
+    lam: float = 0.02  # SA / RL scalar: accuracy traded per log-unit of cost (10x smaller ~ 4.6 lam)
+    sa_t0: float = 0.02  # SA initial temperature, in score units (0.02 = 2 accuracy points)
+    sa_cooling: float = 0.96  # SA: T_k = t0 x cooling^k
+    rl_lr: float = 0.3  # REINFORCE step on the logits per normalised advantage
+    population: int = 0  # NSGA-II population; 0: budget / 5, clamped to 4..20
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Setup:
+    """Everything a sampler needs: the problem, its reference, the seed, the budget."""
+
+    problem: P.Problem
+    ref: P.Reference
+    layers: list[str]
+    seed: int
+    budget: int
+    knobs: Knobs
+
+    def score(self, values: Any) -> float:
+        return P.scalar(self.problem, self.ref, values, self.knobs.lam)
+
+    def constraints(self) -> Callable[[FrozenTrial], list[float]] | None:
+        if self.problem.max_size_kb is None:
+            return None
+        cap = self.problem.max_size_kb
+
+        def over(trial: FrozenTrial) -> list[float]:  # <= 0 is feasible (Optuna's convention)
+            return [float(trial.user_attrs.get("size_kb", cap * 10)) - cap]
+
+        return over
+
+
+@dataclass(frozen=True)
+class Strategy:
+    name: str
+    title: str
+    make: Callable[[Setup], BaseSampler]
+    note: str  # one line for the page and --help
+    shared: bool = False  # state replayed from the study: every worker uses the study's seed as is
+
+
+def _population(s: Setup) -> int:
+    return s.knobs.population or max(4, min(20, s.budget // 5))
+
+
+def _gp(s: Setup) -> BaseSampler:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.GPSampler(
+            seed=s.seed, n_startup_trials=min(10, max(4, s.budget // 4)), constraints_func=s.constraints()
+        )
+
+
+STRATEGIES: dict[str, Strategy] = {
+    s.name: s
+    for s in (
+        Strategy(
+            "random",
+            "Random",
+            lambda s: optuna.samplers.RandomSampler(seed=s.seed),
+            "uniform on every grid: the baseline",
+        ),
+        Strategy(
+            "tpe",
+            "TPE",
+            lambda s: optuna.samplers.TPESampler(
+                seed=s.seed,
+                n_startup_trials=min(10, max(4, s.budget // 4)),
+                multivariate=True,
+                constraints_func=s.constraints(),
+            ),
+            "Tree-structured Parzen estimator (Optuna), multivariate, multi-objective",
+        ),
+        Strategy(
+            "nsga2",
+            "NSGA-II",
+            lambda s: optuna.samplers.NSGAIISampler(
+                population_size=_population(s), seed=s.seed, constraints_func=s.constraints()
+            ),
+            "evolutionary, non-dominated sorting (Optuna); population = budget / 5 (4..20)",
+        ),
+        Strategy("gp", "Gaussian process", _gp, "Bayesian optimisation with logEHVI (Optuna's GPSampler)"),
+        Strategy(
+            "sa",
+            "Simulated annealing",
+            lambda s: samplers.SimulatedAnnealingSampler(
+                space_of(s), s.score, seed=s.seed, t0=s.knobs.sa_t0, cooling=s.knobs.sa_cooling
+            ),
+            "ours (Optuna ships none): PaddleSlim SANAS-style walk, T0 and cooling rate",
+            shared=True,
+        ),
+        Strategy(
+            "rl",
+            "REINFORCE controller",
+            lambda s: samplers.ReinforceSampler(space_of(s), s.score, seed=s.seed, lr=s.knobs.rl_lr),
+            "ours (Optuna has no RL): a softmax policy per layer choice, policy gradient",
+            shared=True,
+        ),
+    )
+}
+
+
+def space_of(s: Setup) -> dict[str, Any]:
+    return s.problem.space.distributions(s.layers)
+
+
+def make_sampler(name: str, setup: Setup) -> BaseSampler:
+    if name not in STRATEGIES:
+        raise ValueError(f"Unknown strategy '{name}'. Known: {', '.join(STRATEGIES)}")
+    return STRATEGIES[name].make(setup)

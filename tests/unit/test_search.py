@@ -1,0 +1,257 @@
+"""Search engine: every strategy proposes valid points, SA's cooling and acceptance law, REINFORCE
+learns, the hypervolume of a hand case, studies run and record, and two worker processes share
+one real PostgreSQL study without losing or duplicating a trial."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import sqlalchemy as sa
+import torch
+
+from compression import runs
+from compression.search import PolicySpace, Problem, Reference, load_context, samplers
+from compression.search import problem as P
+from compression.search import strategies as S
+from compression.search import study as St
+from compression.search.space import grid
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[2]
+LAYERS = ["conv1", "conv2", "fc1"]
+REF = Reference(dense_kb=100.0, macs=1.0, acc=0.95)
+
+
+def _setup(budget: int = 12, problem: Problem | None = None) -> S.Setup:
+    return S.Setup(problem or Problem(dataset="digits"), REF, LAYERS, 0, budget, S.Knobs())
+
+
+def _fake_objective(space: dict) -> object:
+    """Cheap, smooth stand-in for a policy's (accuracy, size): more bits and less pruning cost size."""
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        keep = bits = 0.0
+        for k, d in space.items():
+            v = St._suggest(trial, k, d)
+            keep += 1 - v if k.startswith("prune:") else 0
+            bits += v if k.startswith("bits:") else 0
+        size = 100 * keep / len(LAYERS) * bits / (8 * len(LAYERS)) + 1
+        trial.set_user_attr("size_kb", size)
+        return 0.5 + 0.4 * math.tanh(keep * bits / 10), size
+
+    return objective
+
+
+@pytest.mark.parametrize("name", list(S.STRATEGIES))
+def test_each_strategy_proposes_valid_points(name: str) -> None:
+    setup = _setup()
+    space = setup.problem.space.distributions(LAYERS)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=S.make_sampler(name, setup))
+    study.optimize(_fake_objective(space), n_trials=12)
+    trials = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(trials) == 12
+    for t in trials:
+        assert set(t.params) == set(space)
+        for k, v in t.params.items():
+            assert min(abs(v - g) for g in grid(space[k])) < 1e-9, (k, v)  # on the grid
+            assert space[k]._contains(space[k].to_internal_repr(v))
+    distinct = {tuple(sorted(t.params.items())) for t in trials}
+    assert len(distinct) >= 6  # a strategy that proposes one point over and over is not searching
+
+
+def test_policy_recipe_applies_existing_techniques() -> None:
+    space = PolicySpace()
+    params = space.uniform(LAYERS, 0.5, 4)
+    recipe = space.recipe(LAYERS, params)
+    assert [type(c).technique for c in recipe] == ["magnitude-prune", "quant-linear"]
+    assert dict(recipe[0].layer_amounts) == dict.fromkeys(LAYERS, 0.5)
+    assert dict(recipe[1].layer_bits) == dict.fromkeys(LAYERS, 4)
+    assert [type(c).technique for c in space.recipe(LAYERS, space.uniform(LAYERS, 0.0, 8))] == [
+        "quant-linear"
+    ]
+
+
+def test_sa_cools_geometrically_and_accepts_with_metropolis_probability() -> None:
+    assert samplers.temperature(0.02, 0.9, 0) == 0.02
+    assert samplers.temperature(0.02, 0.9, 3) == pytest.approx(0.02 * 0.9**3)
+    assert samplers.accept_probability(0.80, 0.79, 0.01) == 1.0  # better: always
+    assert samplers.accept_probability(0.78, 0.80, 0.01) == pytest.approx(math.exp(-2.0))
+    hot, cold = (samplers.accept_probability(0.78, 0.80, t) for t in (0.05, 0.005))
+    assert hot > cold  # the same drop is accepted less often as the walk cools
+    # Seeded: the second trial is 0.01 worse at T_1 = 0.02 x 0.5 = 0.01, so p = e^-1; over 4,000
+    # seeds the walk accepts it that often (binomial, 5 sigma).
+    steps = [samplers.sa_trace([(0, 0.9), (1, 0.89)], 0.02, 0.5, seed) for seed in range(4000)]
+    assert all(s[1].p_accept == pytest.approx(math.exp(-1.0)) for s in steps)
+    assert steps[0][1].temperature == pytest.approx(0.01)
+    rate = np.mean([s[1].accepted for s in steps])
+    p = math.exp(-1.0)
+    assert abs(rate - p) < 5 * math.sqrt(p * (1 - p) / 4000)
+    # the same seed replays the same decisions (every worker sees the same walk)
+    assert samplers.sa_trace([(0, 0.9), (1, 0.89)], 0.02, 0.5, 7) == steps[7]
+    rejected = next(s for s in steps if not s[1].accepted)
+    assert rejected[1].current == 0.9 and rejected[1].best == 0.9
+
+
+def test_sa_walks_from_the_accepted_point() -> None:
+    setup = _setup()
+    space = setup.problem.space.distributions(LAYERS)
+    sampler = S.make_sampler("sa", setup)
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    study.optimize(_fake_objective(space), n_trials=8)
+    trace = sampler.trace(study)
+    assert len(trace) == 8 and trace[0].accepted
+    trials = sorted(study.trials, key=lambda t: t.number)
+    for k in range(1, 8):  # each proposal is a neighbour of the current point: at most 2 parameters moved
+        current = max(s.number for s in trace[:k] if s.accepted)
+        moved = [p for p in space if trials[k].params[p] != trials[current].params[p]]
+        assert 1 <= len(moved) <= 2
+
+
+def test_reinforce_shifts_probability_to_rewarded_choices() -> None:
+    space = {"bits:a": optuna.distributions.IntDistribution(2, 8)}
+    history = [({"bits:a": b}, 1.0 if b == 5 else 0.0) for b in [2, 5, 3, 5, 8, 4, 5, 6, 7, 5, 2, 5]]
+    ctrl = samplers.replay_controller(space, history, lr=0.3, decay=0.9)
+    probs = ctrl.probs("bits:a")
+    assert probs.sum() == pytest.approx(1.0)
+    assert int(np.argmax(probs)) == grid(space["bits:a"]).index(5)
+    assert probs[3] > 1 / 7
+
+
+def test_hypervolume_hand_case_through_compression_pareto() -> None:
+    problem = Problem(dataset="digits")
+    values = [(0.8, 20.0), (0.9, 50.0), (0.7, 60.0)]  # the third is dominated by the first
+    # boxes to the corner (0 acc, 100 KB): 0.8 x 80 + (0.9 - 0.8) x 50 = 69, over the 1 x 100 box
+    assert P.hv(problem, REF, values, [v[1] for v in values]) == pytest.approx(0.69)
+    assert P.hv_history(problem, REF, values, [v[1] for v in values]) == pytest.approx([0.64, 0.69, 0.69])
+    capped = Problem(dataset="digits", max_size_kb=30)  # only the 20 KB point is feasible
+    assert P.hv(capped, REF, values, [v[1] for v in values]) == pytest.approx(0.64)
+    assert P.front_mask(problem, values, [20, 50, 60]) == [True, True, False]
+
+
+def test_scalar_trades_accuracy_for_log_size_or_penalises_the_budget() -> None:
+    problem = Problem(dataset="digits")
+    assert P.scalar(problem, REF, (0.9, 10.0), lam=0.02) == pytest.approx(0.9 + 0.02 * math.log(10))
+    capped = Problem(dataset="digits", max_size_kb=20)
+    assert P.scalar(capped, REF, (0.9, 20.0), 0.02) == 0.9
+    assert P.scalar(capped, REF, (0.9, 30.0), 0.02) < P.scalar(capped, REF, (0.1, 20.0), 0.02)
+
+
+@pytest.fixture()
+def digits_ctx() -> P.EvalContext:
+    return load_context("digits", "lenet5")
+
+
+def test_study_runs_to_budget_and_records_a_trial(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits_ctx
+) -> None:
+    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
+    monkeypatch.setenv("COMPRESSION_STORE", f"sqlite:///{tmp_path}/runs.db")
+    problem = Problem(dataset="digits", val_images=200)
+    name = St.create(problem, "rl", budget=5, ctx=digits_ctx)
+    assert (tmp_path / "studies.db").exists() and St.default_storage() != runs.default_url()
+    assert St.run(name, ctx=digits_ctx) == 5
+    study = St.load(name)
+    df = St.trials_frame(study)
+    assert len(df) == 5 and df["front"].any()
+    assert 0 < St.hv_history(df, St.Info.of(study))[-1] <= 1
+    # resume with a larger budget: only the missing trials run
+    St.set_budget(name, 7)
+    assert St.run(name, ctx=digits_ctx) == 2
+    number = int(df[df["front"]].iloc[0]["number"])
+    run_id, m = St.record_trial(name, number, ctx=digits_ctx, latency=False)
+    run = runs.open_store().get(run_id)
+    assert run.technique == "search-policy" and name in run.tags and f"trial-{number}" in run.tags
+    assert [step["technique"] for step in run.recipe][-1] == "quant-linear"
+    assert St.recorded(St.load(name)) == {number: run_id}
+    assert m.top1 > 0.1
+
+
+def test_storage_refuses_the_run_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path}/runs.db"
+    monkeypatch.setenv("COMPRESSION_STORE", url)
+    with pytest.raises(ValueError, match="must not be the run store"):
+        St.storage(url)
+
+
+def _pg_base_url() -> str:
+    url = os.environ.get("COMPRESSION_TEST_PG_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("COMPRESSION_TEST_PG_URL is not set: `source scripts/postgres.sh` before pytest")
+        pytest.skip("no PostgreSQL (run `source scripts/postgres.sh` first)")
+    return url
+
+
+@pytest.fixture()
+def pg_study_url() -> Iterator[str]:
+    """A fresh database for Optuna's tables (never the run store's), dropped afterwards."""
+    base = sa.make_url(_pg_base_url())
+    name = f"cla_optuna_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        st = St._STORAGES.pop(url, None)
+        if st is not None:
+            st.engine.dispose()
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+def test_two_workers_share_one_postgresql_study(pg_study_url: str, tmp_path: Path, digits_ctx) -> None:
+    budget = 10
+    name = St.create(
+        Problem(dataset="digits", val_images=200),
+        "tpe",
+        budget=budget,
+        storage_url=pg_study_url,
+        ctx=digits_ctx,
+    )
+    env = {**os.environ, "COMPRESSION_CACHE": str(tmp_path), "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    cmd = [
+        sys.executable,
+        "-m",
+        "compression",
+        "search",
+        "worker",
+        "--study",
+        name,
+        "--storage",
+        pg_study_url,
+        "--json",
+    ]
+    procs = [
+        subprocess.Popen(
+            [*cmd, "--worker-index", str(i)], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+        )
+        for i in (1, 2)
+    ]
+    outs = [p.communicate(timeout=240)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    ran = [json.loads(o.strip().splitlines()[-1])["trials"] for o in outs]
+    study = St.load(name, pg_study_url)
+    trials = study.get_trials()
+    states = [t.state for t in trials]
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    # no lost trial: every trial a worker ran is complete in the study, nothing left running or failed
+    assert sum(ran) == len(complete) == len(trials), (ran, states)
+    # the budget is met; each worker may overshoot it by at most the one trial it had started
+    assert budget <= len(complete) <= budget + 1
+    # no duplicate: trial numbers are unique and contiguous, each trial ran in exactly one worker
+    assert sorted(t.number for t in trials) == list(range(len(trials)))
+    workers = {t.user_attrs["worker"] for t in complete}
+    assert len(workers) == 2 and all(r > 0 for r in ran)
