@@ -18,7 +18,7 @@ import jsonschema
 import pandas as pd
 
 from compression.runs import schema
-from compression.runs.store import RunStore, new_row, now
+from compression.runs.store import RunStore, StoreError, new_row, now
 
 FORMAT = "compression-lab-runs"
 FORMAT_VERSION = 1
@@ -155,11 +155,21 @@ def export_json(store: RunStore, ids: Iterable[int] | None = None) -> str:
     return json.dumps(export_payload(store.runs(ids), store), indent=1)
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def guard_cell(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP's CSV rule)."""
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
+
+
 def csv_frame(df: pd.DataFrame) -> pd.DataFrame:
-    """A runs frame flattened for CSV: recipe as JSON text, tags joined by ';'."""
+    """A runs frame flattened for CSV: recipe as JSON text, tags joined by ';', formula-like text guarded."""
     out = df.drop(columns=[c for c in ("layers",) if c in df]).copy()
     out["recipe"] = out["recipe"].map(lambda r: json.dumps(r, sort_keys=True))
     out["tags"] = out["tags"].map(lambda t: ";".join(t))
+    for col in out.select_dtypes(exclude="number").columns:
+        out[col] = out[col].map(guard_cell)
     return out
 
 
@@ -228,13 +238,26 @@ def parse_export(data: bytes | str) -> list[dict[str, Any]]:
         raise ImportRefused(f'This is not a Compression Lab runs export (expected "format": "{FORMAT}").')
     errors = sorted(_VALIDATOR.iter_errors(doc), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
-        lines = [f"{_where(e.absolute_path)}: {e.message[:160]}" for e in errors[:5]]
+        lines = [f"{_where(e.absolute_path)}: {_problem(e)}" for e in errors[:5]]
         more = f" (and {len(errors) - 5} more problems)" if len(errors) > 5 else ""
         raise ImportRefused("The file does not match the runs format: " + "; ".join(lines) + more)
     rows: list[dict[str, Any]] = []
     for i, run in enumerate(doc["runs"]):
         rows.append(_row(i, run))
     return rows
+
+
+def _problem(error: Any) -> str:
+    """A schema error in words, its reason first: a long offending value is summarised, never cut mid-way."""
+    if len(error.message) <= 160:
+        return error.message
+    value = error.instance
+    size = (
+        f"{len(value):,} characters"
+        if isinstance(value, str)
+        else f"{len(json.dumps(value)):,} characters of JSON"
+    )
+    return f"the value ({size}) fails the rule {error.validator} = {json.dumps(error.validator_value)[:80]}"
 
 
 def _row(i: int, run: dict[str, Any]) -> dict[str, Any]:
@@ -254,6 +277,15 @@ def _row(i: int, run: dict[str, Any]) -> dict[str, Any]:
     notes = run.get("notes", "")
     if "id" in run:
         notes = (notes + "\n" if notes else "") + f"(imported; was run #{run['id']})"
+    try:
+        return _new_row(run, measurement, notes, created)
+    except StoreError as exc:
+        raise ImportRefused(f"runs[{i}].{exc}") from exc
+
+
+def _new_row(
+    run: dict[str, Any], measurement: dict[str, Any], notes: str, created: dt.datetime | None
+) -> dict[str, Any]:
     return new_row(
         dataset=run["dataset"],
         arch=run["arch"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -128,6 +129,22 @@ def row_to_run(row: dict[str, Any]) -> Run:
     )
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def check_text(field: str, value: str) -> str:
+    """Refuse text no store can hold: NUL (PostgreSQL) and lone UTF-16 surrogates (not UTF-8 at all)."""
+    bad = _UNSTORABLE.search(value)
+    if bad:
+        what = (
+            "a NUL character" if bad.group() == "\x00" else "a lone UTF-16 surrogate (not valid Unicode text)"
+        )
+        raise StoreError(
+            f"{field}: contains {what} at position {bad.start()}, which cannot be stored; remove it."
+        )
+    return value
+
+
 def normalise_tags(tags: Iterable[str]) -> list[str]:
     """Trimmed, de-duplicated, order kept; commas split (a UI types "a, b")."""
     out: list[str] = []
@@ -156,7 +173,15 @@ def new_row(
 ) -> dict[str, Any]:
     """The column values of one new run (validated for type by Measurement's constructor)."""
     m = measurement if isinstance(measurement, Measurement) else Measurement(**measurement)
-    stamp = created_at or now()
+    stamp = (created_at or now()).astimezone(dt.UTC)  # SQLite would keep the clock time and drop the offset
+    for name, text in (
+        ("who", who),
+        ("notes", notes),
+        ("dataset", dataset),
+        ("arch", arch),
+        ("technique", technique),
+    ):
+        check_text(name, text)
     return {
         "created_at": stamp,
         "updated_at": stamp,
@@ -168,7 +193,7 @@ def new_row(
         "recipe": json.dumps(list(recipe), sort_keys=True),
         **m.as_dict(),
         "artifact_path": artifact_path,
-        "tags": json.dumps(normalise_tags(tags)),
+        "tags": json.dumps(normalise_tags(check_text("tags", t) for t in tags)),
         "notes": notes,
         "layers": json.dumps(layers) if layers is not None else None,
     }
@@ -326,9 +351,9 @@ class RunStore:
     def update(self, run_id: int, *, tags: Iterable[str] | None = None, notes: str | None = None) -> None:
         values: dict[str, Any] = {"updated_at": now()}
         if tags is not None:
-            values["tags"] = json.dumps(normalise_tags(tags))
+            values["tags"] = json.dumps(normalise_tags(check_text("tags", t) for t in tags))
         if notes is not None:
-            values["notes"] = notes
+            values["notes"] = check_text("notes", notes)
         with self._conn(write=True) as conn:
             n = conn.execute(schema.runs.update().where(schema.runs.c.id == run_id).values(**values)).rowcount
         if n == 0:

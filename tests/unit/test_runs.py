@@ -480,6 +480,12 @@ HOSTILE = {
     "nonzero > total": (_with("runs.0.params_nonzero", 10**9), "params_nonzero exceeds"),
     "bad date": (_with("runs.0.created_at", "yesterday"), "created_at"),
     "runs not a list": (_with("runs", {"a": 1}), "runs"),
+    "lone surrogate in notes": (
+        _with("runs.0.notes", "ok \ud800 no"),
+        r"runs\[0\]\.notes: contains a lone UTF-16",
+    ),
+    "NUL in who": (_with("runs.0.who", "a\x00b"), r"runs\[0\]\.who: contains a NUL"),
+    "huge notes, reason kept": (_with("runs.0.notes", "x" * 20_000), "20,000 characters.*maxLength"),
 }
 
 
@@ -531,7 +537,7 @@ COUNT = st.integers(0, 10**12)
     lat=st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False)),
     dense=st.booleans(),
     tags=st.lists(st.text("abcxyz -_", min_size=1, max_size=10).map(str.strip).filter(bool), max_size=4),
-    notes=st.text(max_size=200),
+    notes=st.text(st.characters(exclude_characters="\x00"), max_size=200),  # NUL: refused (see below)
 )
 def test_export_then_parse_gives_back_every_field(
     top1: float, loss: float, params: list[int], bits: float, lat: float | None, dense: bool,
@@ -600,3 +606,41 @@ def test_cli_list_export_import_front(tmp_path: Path, capsys: pytest.CaptureFixt
 def test_cli_reports_an_unreachable_store(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli("runs", "list", "--store", "postgresql+psycopg://u@127.0.0.1:1/x", "--timeout", "1") == 1
     assert "cannot be reached" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("field", "text"), [("notes", "a\ud83d"), ("who", "x\x00y"), ("tags", "\udfff")])
+def test_text_no_store_can_hold_is_refused_on_both_back_ends(store_url: str, field: str, text: str) -> None:
+    store = runs.RunStore(store_url)
+    before = store.count()
+    with pytest.raises(runs.StoreError, match=f"{field}: contains"):
+        store.add(plain_row(**{field: [text] if field == "tags" else text}))
+    run_id = store.add(plain_row())
+    with pytest.raises(runs.StoreError, match="contains"):
+        store.update(run_id, **({"tags": [text]} if field == "tags" else {"notes": text}))
+    assert store.count() == before + 1 and store.get(run_id).notes == "row 0"  # type: ignore[union-attr]
+
+
+def test_csv_export_guards_formula_cells(tmp_path: Path) -> None:
+    store = runs.RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
+    store.add(plain_row(notes="=cmd|' /C calc'!A0", who="+SUM(1,1)", tags=["@SUM(1+1)"]))
+    store.add(plain_row(1, notes="-2+3", who="\tx"))
+    text = runs.export_csv(store)
+    for cell in ("=cmd|", "+SUM(1,1)", "@SUM(1+1)", "-2+3"):
+        assert f"'{cell}" in text
+        assert f",{cell}" not in text and f'"{cell}' not in text
+    import csv as csv_module
+    import io as io_module
+
+    rows = list(csv_module.DictReader(io_module.StringIO(text)))
+    assert float(rows[0]["top1"]) == pytest.approx(0.5)  # numbers stay numbers
+
+
+def test_created_at_keeps_its_instant_on_both_back_ends(store_url: str) -> None:
+    import datetime as dt
+
+    store = runs.RunStore(store_url)
+    five_east = dt.datetime(2024, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5)))
+    run_id = store.add(plain_row(created_at=five_east))
+    got = store.get(run_id)
+    assert got is not None and got.created_at == five_east  # the same instant: 2023-12-31 19:00 UTC
+    assert got.created_at.utcoffset() == dt.timedelta(0)
