@@ -17,6 +17,7 @@ st.navigation(
         st.Page(
             "views/quantize.py", title="Quantization lab", icon=":material/grid_on:", url_path="quantize"
         ),
+        st.Page("views/distill.py", title="Distillation lab", icon=":material/school:", url_path="distill"),
         st.Page(
             "views/compare.py", title="Compare (Pareto)", icon=":material/scatter_plot:", url_path="compare"
         ),

@@ -1,0 +1,57 @@
+"""Distillation lab: move the temperature and see what soft targets carry; distil a student next to its scratch twin."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import distill, sidebar
+
+ctx = sidebar.render()
+
+st.title("Distillation lab")
+st.caption(
+    f"Teacher: the sidebar's baseline ({ctx.choice.model}, {ctx.source}). A smaller student learns from the "
+    "teacher's softened probabilities as well as from the labels, and is compared with the same student trained "
+    "from scratch."
+)
+with st.expander("How distillation works (formulas)", expanded=False):
+    st.markdown("The teacher's logits $z$ are softened by a temperature $T$ (Hinton, Vinyals and Dean 2015):")
+    st.latex(r"p_i(T) = \frac{e^{z_i / T}}{\sum_j e^{z_j / T}}")
+    st.markdown(
+        "At $T = 1$ a well-trained teacher is almost one-hot; a larger $T$ reveals which wrong classes it "
+        "finds similar (a shirt resembles a T-shirt, not a bag): the *dark knowledge*. The student $s$ is trained on"
+    )
+    st.latex(
+        r"L = \alpha\, T^2\, \mathrm{KL}\big(p^{t}(T)\,\|\,p^{s}(T)\big) + (1 - \alpha)\, \mathrm{CE}\big(y, p^{s}(1)\big)"
+    )
+    st.markdown(
+        "**alpha weighs the soft term** (Hinton's and torchdistill's convention; Intel's INC names the weights the "
+        "other way round). The $T^2$ keeps the soft gradients the same size when $T$ changes: the gradient of the KL "
+        "shrinks like $1/T^2$. For large $T$ and zero-mean logits the KL term becomes logit matching, "
+        "$\\tfrac{1}{2}\\lVert z^s - z^t \\rVert^2 / N$ (Ba and Caruana 2014), the **mse** loss here. The **hint** loss "
+        "(FitNets, Romero et al. 2015) adds $\\lVert W_r h^s - h^t \\rVert^2$ between the students' and teacher's "
+        "penultimate features through a learned linear adapter $W_r$. With a **label budget** only $N$ training "
+        "images keep their label; the rest are an unlabelled *transfer set* that the student learns from the "
+        "teacher alone (CE is taken on the labelled images only)."
+    )
+
+config, image = distill.controls(ctx)
+size = distill.student_size(config.student, config.width, ctx.choice.dataset, ctx)
+if isinstance(size, str):
+    st.error(f"This student cannot be built: {size}")
+else:
+    teacher_params = sum(p.numel() for p in ctx.model.parameters())
+    st.caption(
+        f"Student: {config.student} at width {config.width:g}, {size:,} parameters "
+        f"({teacher_params / max(1, size):.1f}x fewer than the teacher's {teacher_params:,})."
+    )
+
+distill.explorer(ctx, config.temperature, image)
+if not isinstance(size, str):
+    distill.training(ctx, config)
+    distill.sweeps(ctx, config)
+st.info(
+    "Measured on fashion-mnist (bench/results/distillation.md): with 2,000 labels and the rest as a transfer set, "
+    "distillation is where the teacher helps most; with every label and a teacher trained without augmentation, "
+    "its soft targets on training images are nearly one-hot and a distilled student gains little over its twin."
+)
