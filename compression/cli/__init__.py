@@ -41,7 +41,11 @@ def add_result_args(p: argparse.ArgumentParser) -> None:
     """What a technique command does with its result: time it, print JSON, record it as a run."""
     p.add_argument("--no-latency", action="store_true", help="skip latency timing (faster)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--record", action="store_true", help="store the result as a run (COMPRESSION_STORE)")
+    p.add_argument("--record", action="store_true", help="store the result as a run")
+    p.add_argument(
+        "--store",
+        help="SQLAlchemy URL of the run store for --record (default: $COMPRESSION_STORE or the user's data folder)",
+    )
     p.add_argument("--who", default="cli")
 
 
@@ -75,6 +79,7 @@ def record(args: argparse.Namespace, model: nn.Module, base: nn.Module, config: 
             measurement=m,
             technique=type(config).technique,
             who=args.who,
+            store=args.store,
         )
     except runs.StoreError as exc:
         print(f"error: the run was not recorded: {exc}", file=sys.stderr)
@@ -92,3 +97,26 @@ def speed_line(m: Any) -> str:
     ]
     noisy = "; NOISY: re-measure" if m.latency_noisy else ""
     return f"latency (paired, {m.threads} thread(s), {m.cpu}{noisy}): " + "; ".join(parts)
+
+
+class ProgressBar:
+    """A tqdm bar on stderr driven by our (fraction, message) progress callbacks (every CLI command)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.bar: Any = None
+        if enabled:
+            from tqdm import tqdm
+
+            self.bar = tqdm(
+                total=1000, file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}<{remaining} {desc}"
+            )
+
+    def __call__(self, frac: float, msg: str) -> None:
+        if self.bar is not None:
+            self.bar.n = int(max(0.0, min(1.0, frac)) * 1000)
+            self.bar.set_description_str(msg[:50])
+            self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

@@ -8,7 +8,7 @@ from typing import Any
 
 from compression import data, metrics, techniques, train
 from compression import pruning as P
-from compression.cli import add_baseline_args, add_result_args, record_and_dump, speed_line
+from compression.cli import ProgressBar, add_baseline_args, add_result_args, record_and_dump, speed_line
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -38,29 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=handle)
 
 
-class _Bar:
-    """A tqdm bar on stderr driven by our (fraction, message) progress callbacks."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.bar: Any = None
-        if enabled:
-            from tqdm import tqdm
-
-            self.bar = tqdm(
-                total=1000, file=sys.stderr, bar_format="{l_bar}{bar}| {elapsed}<{remaining} {desc}"
-            )
-
-    def __call__(self, frac: float, msg: str) -> None:
-        if self.bar is not None:
-            self.bar.n = int(max(0.0, min(1.0, frac)) * 1000)
-            self.bar.set_description_str(msg[:50])
-            self.bar.refresh()
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def handle(args: argparse.Namespace) -> int:
     try:
         if not 0.0 <= args.amount <= 0.99:
@@ -85,7 +62,7 @@ def handle(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    bar = _Bar(enabled=True)
+    bar = ProgressBar(enabled=True)
     base = train.get_baseline(train.default_config(args.dataset, args.model), bar)
     unknown = [n for n in config.exclude if n not in P.layer_names(base)]
     if unknown:

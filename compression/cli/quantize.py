@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from compression import data, metrics, techniques, train
-from compression.cli import add_baseline_args, add_result_args, record_and_dump, speed_line
+from compression.cli import ProgressBar, add_baseline_args, add_result_args, record_and_dump, speed_line
 from compression.quantization import catalog, core, schemes, storage
 
 
@@ -68,13 +68,11 @@ def handle(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
-    def progress(frac: float, msg: str) -> None:
-        if not args.json:
-            print(f"\r[{frac:6.1%}] {msg:60s}", end="", file=sys.stderr, flush=True)
-
+    progress = ProgressBar(enabled=not args.json)
     cfg = train.default_config(args.dataset, args.model)
     base = train.get_baseline(cfg, progress)
     quantized, m = catalog.run(base, ds, config, latency=not args.no_latency, progress=progress)
+    progress.close()
     base_top1, _, _ = metrics.evaluate(base, ds.x_test, ds.y_test)
     result = {
         "dataset": args.dataset,
@@ -91,7 +89,6 @@ def handle(args: argparse.Namespace) -> int:
     done = record_and_dump(args, result, quantized, base, config, m)
     if done is not None:
         return done
-    print(file=sys.stderr)
     lat = "simulated (runs in float)" if result["kind"] == "simulated" else "real"
     print(f"{args.model} on {args.dataset}: {techniques.to_dict(config)}")
     print(f"  top-1 {m.top1:.2%} (float32 {base_top1:.2%}, {100 * (m.top1 - base_top1):+.2f} points)")
