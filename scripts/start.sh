@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # The one start command: bash scripts/start.sh   (PORT=8600 bash scripts/start.sh to change the port)
+# Private by default: the app listens on 127.0.0.1 only. ADDRESS=0.0.0.0 bash scripts/start.sh shares it
+# with the network: anyone who can reach the port can then upload weights, record and delete runs.
 # Sets up .venv if needed; the digits baselines ship in assets/, so nothing is downloaded or trained to start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -7,4 +9,5 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/setup_env.sh
 source scripts/setup_env.sh requirements.txt
 
-exec .venv/bin/python -m streamlit run app.py --server.port "${PORT:-8501}" --browser.gatherUsageStats false
+exec .venv/bin/python -m streamlit run app.py --server.port "${PORT:-8501}" --server.address "${ADDRESS:-127.0.0.1}" \
+    --browser.gatherUsageStats false
