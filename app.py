@@ -18,6 +18,7 @@ st.navigation(
             "views/quantize.py", title="Quantization lab", icon=":material/grid_on:", url_path="quantize"
         ),
         st.Page("views/distill.py", title="Distillation lab", icon=":material/school:", url_path="distill"),
+        st.Page("views/search.py", title="Search lab", icon=":material/travel_explore:", url_path="search"),
         st.Page(
             "views/compare.py", title="Compare (Pareto)", icon=":material/scatter_plot:", url_path="compare"
         ),

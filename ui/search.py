@@ -1,0 +1,345 @@
+"""The Search lab's blocks: controls in the URL, Start/Stop/Resume as a background job, the live
+study view (a fragment that polls the study's storage), and recording chosen trials as runs.
+
+The study name lives in the URL, so a reload (or a second tab, or a colleague with the link)
+reattaches to the same study; the job that runs it lives in the process-wide job manager.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import optuna
+import pandas as pd
+import streamlit as st
+
+from compression import runs
+from compression.charts import search as charts
+from compression.search import STRATEGIES, PolicySpace, Problem
+from compression.search import problem as P
+from compression.search import study as St
+from ui import sidebar, state
+
+REFRESH_S = 1.5  # the live view polls the study this often while trials run
+OBJECTIVE_SETS = {
+    "acc,size": "accuracy vs size",
+    "acc,macs": "accuracy vs MACs",
+    "acc,size,macs": "accuracy, size, MACs",
+}
+VAL_CHOICES = [250, 500, 1000, 2000]
+
+
+@dataclass(frozen=True)
+class Settings:
+    strategy: str
+    budget: int
+    time_limit_s: int
+    objectives: tuple[str, ...]
+    max_size_kb: float | None
+    seed: int
+    val_images: int
+
+    def problem(self, ctx: sidebar.Context) -> Problem:
+        return Problem(
+            dataset=ctx.choice.dataset,
+            model=ctx.choice.model,
+            space=PolicySpace(),
+            objectives=self.objectives,
+            max_size_kb=self.max_size_kb,
+            val_images=self.val_images,
+        )
+
+
+def controls() -> Settings:
+    """Budget (trials, time), strategy, objectives, size budget, seed, validation subset; all in the URL."""
+    seed = state.seed
+    seed("s_strategy", state.url_choice("strategy", "tpe", list(STRATEGIES)))
+    seed("s_budget", state.url_int("budget", 30, 5, 300))
+    seed("s_time", state.url_int("tlimit", 300, 10, 3600))
+    seed("s_obj", state.url_choice("obj", "acc,size", list(OBJECTIVE_SETS)))
+    seed("s_cap", state.url_float("cap", 0.0, 0.0, 1e6))
+    seed("s_seed", state.url_int("seed", 0, 0, 10_000))
+    seed("s_val", state.url_choice("val", "1000", [str(v) for v in VAL_CHOICES]))
+    c1, c2 = st.columns(2)
+    budget = c1.slider(
+        "Search budget (trials)", 5, 300, step=5, key="s_budget", help="Completed trials to run."
+    )
+    time_limit = c2.slider(
+        "Time limit (s)", 10, 3600, step=10, key="s_time", help="The page's worker stops after this long."
+    )
+    c1, c2, c3, c4, c5 = st.columns([2, 2, 1.3, 1, 1.3])
+    strategy = c1.selectbox(
+        "Strategy",
+        list(STRATEGIES),
+        key="s_strategy",
+        format_func=lambda k: STRATEGIES[k].title,
+        help="\n".join(f"- **{s.title}**: {s.note}" for s in STRATEGIES.values()),
+    )
+    obj = c2.selectbox("Objectives", list(OBJECTIVE_SETS), key="s_obj", format_func=OBJECTIVE_SETS.get)
+    cap = c3.number_input(
+        "Size budget (KB, 0 = none)",
+        0.0,
+        1e6,
+        step=5.0,
+        key="s_cap",
+        help="Maximise accuracy at most this size.",
+    )
+    seed_value = c4.number_input("Seed", 0, 10_000, key="s_seed")
+    val = c5.selectbox(
+        "Validation images",
+        [str(v) for v in VAL_CHOICES],
+        key="s_val",
+        help="Each trial is scored on this many validation images (fast); recorded trials are re-measured on the full test split.",
+    )
+    values = {
+        "strategy": strategy,
+        "budget": str(budget),
+        "tlimit": str(time_limit),
+        "obj": obj,
+        "cap": f"{cap:g}",
+        "seed": str(seed_value),
+        "val": val,
+    }
+    for k, v in values.items():
+        if st.query_params.get(k) != v:
+            st.query_params[k] = v
+    return Settings(
+        strategy,
+        int(budget),
+        int(time_limit),
+        tuple(obj.split(",")),
+        float(cap) or None,
+        int(seed_value),
+        int(val),
+    )
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _eval_context(weights_hash: str, dataset: str, _ctx: sidebar.Context) -> P.EvalContext:
+    return P.EvalContext(_ctx.ds, _ctx.model, weights_hash)
+
+
+def eval_context(ctx: sidebar.Context) -> P.EvalContext:
+    return _eval_context(ctx.weights_hash, ctx.choice.dataset, ctx)
+
+
+def job_key(name: str) -> str:
+    return f"search-{name}"
+
+
+def start_job(name: str, ectx: P.EvalContext, time_limit_s: int) -> None:
+    """Run the study in the background (the page's worker); CLI workers may join the same study."""
+
+    def work(progress: object, stop: object) -> int:
+        return St.run(
+            name, ctx=ectx, timeout_s=time_limit_s, should_stop=stop, progress=progress, worker="page"
+        )  # type: ignore[arg-type]
+
+    sidebar.job_manager().submit(f"Search {name}", work, key=job_key(name))
+
+
+def current_study() -> str | None:
+    """The study in the URL, if it exists in the storage (a stale link gets a warning)."""
+    name = st.query_params.get("study")
+    if not name:
+        return None
+    try:
+        St.load(name)
+    except KeyError:
+        st.warning(f"No study '{name}' in the study storage ({St.default_storage()}); start a new search.")
+        del st.query_params["study"]
+        return None
+    return name
+
+
+def actions(settings: Settings, ctx: sidebar.Context, name: str | None) -> str | None:
+    """Start / Stop / Resume; returns the study the page shows."""
+    ectx = eval_context(ctx)
+    job = sidebar.job_manager().get(job_key(name)) if name else None
+    running = job is not None and job.active
+    c1, c2, c3, c4 = st.columns([1.4, 1, 1, 4])
+    if c1.button("Start new search", type="primary", disabled=running, key="s_start"):
+        try:
+            problem = settings.problem(ctx)
+        except ValueError as exc:
+            st.error(str(exc))
+            return name
+        name = St.create(problem, settings.strategy, seed=settings.seed, budget=settings.budget, ctx=ectx)
+        st.query_params["study"] = name
+        start_job(name, ectx, settings.time_limit_s)
+        running = True
+    if c2.button(
+        "Stop", disabled=not running, key="s_stop", help="Every worker of this study stops after its trial."
+    ):
+        St.set_stopped(name, True)  # type: ignore[arg-type]
+        sidebar.job_manager().cancel(job_key(name))  # type: ignore[arg-type]
+        running = False
+    if c3.button(
+        "Resume",
+        disabled=running or name is None,
+        key="s_resume",
+        help="Continue this study up to the budget slider's trials (it may be raised).",
+    ):
+        St.set_stopped(name, False)  # type: ignore[arg-type]
+        St.set_budget(name, settings.budget)  # type: ignore[arg-type]
+        start_job(name, ectx, settings.time_limit_s)  # type: ignore[arg-type]
+    if name:
+        c4.caption(
+            f"Study `{name}` in `{St.default_storage()}`. Add processes: "
+            f"`python -m compression search worker --study {name}`"
+        )
+    return name
+
+
+# ---------------------------------------------------------------- the study view
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _hv_curve(name: str, n_trials: int, storage: str) -> tuple[str, list[float]]:
+    study = St.load(name, storage)
+    info = St.Info.of(study)
+    return info.strategy, St.hv_history(St.trials_frame(study, info), info)
+
+
+def hv_curves(info: St.Info, current: list[float]) -> dict[str, tuple[str, list[float]]]:
+    """Hypervolume histories of every study of the same problem (the others cached by trial count)."""
+    curves = {info.name: (info.strategy, current)}
+    storage = St.default_storage()
+    counts = {
+        s.study_name: s.n_trials
+        for s in optuna.get_all_study_summaries(St.storage(), include_best_trial=False)
+    }
+    for other in St.studies(problem_key=info.problem.key()):
+        if other.name != info.name and other.weights_hash == info.weights_hash and counts.get(other.name):
+            curves[other.name] = _hv_curve(other.name, counts[other.name], storage)
+    return curves
+
+
+def study_view(name: str) -> pd.DataFrame:
+    """Counts, metric cards and every chart of one study, read from its storage."""
+    study = St.load(name)
+    info = St.Info.of(study)
+    df = St.trials_frame(study, info)
+    c = St.counts(study)
+    hv = St.hv_history(df, info)
+    job = sidebar.job_manager().get(job_key(name))
+    status = job.state if job else ("stopped" if info.stopped else "idle")
+    st.progress(
+        min(1.0, c.complete / max(1, c.budget)),
+        text=f"{STRATEGIES[info.strategy].title}, seed {info.seed}: {c.complete}/{c.budget} trials "
+        f"({c.running} running, {c.failed} failed) · page worker: {status}",
+    )
+    if job and job.state == "failed":
+        st.error(f"The search failed: {job.error}")
+    cols = st.columns(5)
+    cols[0].metric("Trials done", f"{c.complete}/{c.budget}")
+    cols[1].metric(
+        "Hypervolume",
+        f"{hv[-1]:.4f}" if hv else "-",
+        help="Share of the box between the baseline corner "
+        "(0 % accuracy, the dense size/MACs) and the ideal point (100 % at zero cost) that the front dominates.",
+    )
+    front = df[df["front"]] if not df.empty else df
+    cols[2].metric(
+        "Best val. accuracy on the front",
+        f"{front['acc'].max():.2%}" if not front.empty else "-",
+        help=f"Baseline: {info.ref.acc:.2%} on the same {info.problem.val_images} validation images.",
+    )
+    cols[3].metric(
+        "Smallest on the front",
+        f"{front['size_kb'].min():.1f} KB" if not front.empty else "-",
+        help=f"Dense fp32 baseline: {info.ref.dense_kb:.1f} KB.",
+    )
+    cols[4].metric(
+        "Median trial",
+        f"{df['seconds'].median():.2f} s" if not df.empty else "-",
+        help="Apply the policy + validation accuracy + measured size + MACs.",
+    )
+    if df.empty:
+        st.info("Waiting for the first trial...")
+        return df
+    left, right = st.columns(2)
+    cost = info.problem.objectives[1]
+    left.plotly_chart(
+        charts.plot_objective_space(charts.objective_space_data(df, cost, info.problem.max_size_kb)),
+        key="s_space",
+        width="stretch",
+    )
+    right.plotly_chart(
+        charts.plot_hypervolume(charts.hypervolume_data(hv_curves(info, hv)), highlight=name),
+        key="s_hv",
+        width="stretch",
+    )
+    if info.strategy == "sa":
+        st.plotly_chart(
+            charts.plot_sa_trace(charts.sa_trace_data(St.sa_trace(study, info))), key="s_sa", width="stretch"
+        )
+    st.plotly_chart(charts.plot_parallel(charts.parallel_data(df, info.layers)), key="s_par", width="stretch")
+    return df
+
+
+@st.fragment(run_every=REFRESH_S)
+def live_view(name: str) -> None:
+    """Polls the study while it runs; one full rerun when the page's worker ends."""
+    study_view(name)
+    job = sidebar.job_manager().get(job_key(name))
+    seen = f"_search_seen_{name}"
+    if job is not None and not job.active and st.session_state.get(seen) != job.finished:
+        st.session_state[seen] = job.finished
+        st.rerun(scope="app")
+
+
+def is_live(name: str) -> bool:
+    job = sidebar.job_manager().get(job_key(name))
+    return (job is not None and job.active) or St.counts(St.load(name)).running > 0
+
+
+# ---------------------------------------------------------------- choosing trials to record
+
+
+def record_block(name: str, ctx: sidebar.Context) -> None:
+    """Pick trials (the front by default), see their per-layer policy, record them as runs."""
+    study = St.load(name)
+    info = St.Info.of(study)
+    df = St.trials_frame(study, info)
+    if df.empty:
+        return
+    front = [int(n) for n in df.loc[df["front"], "number"]]
+    done = St.recorded(study)
+    chosen = st.multiselect(
+        "Trials to record",
+        [int(n) for n in df["number"]],
+        default=front,
+        key=f"s_chosen_{name}",
+        format_func=lambda n: f"trial {n}" + (f" (run #{done[n]})" if n in done else ""),
+        help="The current front by default. Each is re-measured in full (test split, file, paired latency).",
+    )
+    if chosen:
+        st.plotly_chart(
+            charts.plot_layer_heatmap(charts.heatmap_data(df, info.layers, chosen)),
+            key="s_heat",
+            width="stretch",
+        )
+        table = df[df["number"].isin(chosen)][["number", "acc", "size_kb", "macs"]].sort_values("size_kb")
+        st.dataframe(
+            table.rename(columns={"acc": "val accuracy", "size_kb": "size KB", "macs": "eff. MMACs"}),
+            hide_index=True,
+            width="stretch",
+        )
+    if st.button("Record chosen trials as runs", disabled=not chosen, key="s_record", type="primary"):
+        ectx = eval_context(ctx)
+        saved = []
+        with st.spinner(f"Re-measuring and recording {len(chosen)} trial(s)..."):
+            for n in chosen:
+                if n in done:
+                    continue
+                try:
+                    run_id, m = St.record_trial(name, n, ctx=ectx, who="search lab")
+                except runs.StoreError as exc:
+                    st.error(f"Trial {n} was not recorded: {exc}")
+                    break
+                saved.append(f"trial {n} -> run #{run_id} (test top-1 {m.top1:.2%})")
+        if saved:
+            st.success("Recorded: " + "; ".join(saved) + ". They are on the Compare page's front.")
+    if done:
+        st.caption("Already recorded: " + ", ".join(f"trial {n} = run #{r}" for n, r in sorted(done.items())))

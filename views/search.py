@@ -1,0 +1,47 @@
+"""Search lab: set a budget, pick a strategy and objectives, watch the front grow, record the winners."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from ui import search, sidebar
+
+ctx = sidebar.render()
+
+st.title("Search lab")
+st.caption(
+    "Search a compression policy (AMC / HAQ style): a prune rate and a weight bit width for every layer, "
+    "applied with the pruning and quantization techniques, scored on validation images without fine-tuning. "
+    "Every strategy runs on Optuna; several processes or machines can share one study."
+)
+with st.expander("How the strategies work", expanded=False):
+    st.markdown(
+        "A trial picks, for each layer $l$, a prune rate $p_l \\in \\{0, 0.05, \\dots, 0.95\\}$ and bits "
+        "$b_l \\in \\{2, \\dots, 8\\}$; the policy is applied (magnitude pruning, then per-channel linear "
+        "quantization) and scored on validation accuracy and the measured file size (or MACs). "
+        "**Random** samples uniformly; **TPE** models good and bad trials with Parzen densities; **NSGA-II** "
+        "evolves a population by non-dominated sorting; **GP** fits a Gaussian process and maximises expected "
+        "hypervolume improvement. **Simulated annealing** (PaddleSlim's SANAS) walks to a neighbour and "
+        "accepts a worse score $s'$ with probability"
+    )
+    st.latex(
+        r"P = \exp\big((s' - s)/T_k\big),\quad T_k = T_0\,r^k,\quad s = \text{acc} - \lambda \log\tfrac{\text{size}}{\text{size}_0}"
+    )
+    st.markdown(
+        "(or accuracy minus a penalty over a size budget). **REINFORCE** keeps a softmax policy per choice and "
+        "moves its logits by $\\eta\\,(R - b)\\,\\nabla \\log \\pi(a)$. The **hypervolume** is the share of the box "
+        "between the baseline corner (0 % accuracy, dense size) and the ideal point that the front dominates: "
+        "higher is a better front."
+    )
+
+settings = search.controls()
+name = search.actions(settings, ctx, search.current_study())
+if name is None:
+    st.info("Press **Start new search**: trials appear below as they finish.")
+    st.stop()
+if search.is_live(name):
+    search.live_view(name)
+else:
+    search.study_view(name)
+st.subheader("Record trials as runs")
+search.record_block(name, ctx)
