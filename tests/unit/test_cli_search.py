@@ -1,0 +1,52 @@
+"""`python -m compression search`: a small search with --json and --record-front, resume by name,
+`search worker` on the same study, and `search list`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from compression import runs
+from compression.cli import main
+from compression.search import study as St
+
+torch.set_num_threads(1)
+
+
+def test_search_cli_runs_records_resumes_and_lists(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
+    monkeypatch.setenv("COMPRESSION_STORE", f"sqlite:///{tmp_path}/runs.db")
+    storage = f"sqlite:///{tmp_path}/my-studies.db"
+    args = ["search", "--dataset", "digits", "--model", "lenet5", "--strategy", "nsga2", "--budget", "6"]
+    args += ["--val-images", "200", "--storage", storage, "--study", "cli-study", "--json"]
+    assert main([*args, "--record-front", "--no-latency"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["study"] == "cli-study" and out["complete"] == 6 and out["failed"] == 0
+    assert 0 < out["hypervolume"] <= 1 and out["front"]
+    assert len(out["recorded"]) == len(out["front"])
+    stored = runs.open_store().runs()
+    assert {r.technique for r in stored} == {"search-policy"} and all("cli-study" in r.tags for r in stored)
+
+    # the same name resumes the study with a larger budget; a worker then finds nothing left to do
+    assert main([*args[:-1], "--budget", "8"]) == 0
+    assert "8/8 trials" in capsys.readouterr().out
+    assert main(["search", "worker", "--study", "cli-study", "--storage", storage, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"study": "cli-study", "trials": 0}
+    assert St.counts(St.load("cli-study", storage)).complete == 8
+
+    assert main(["search", "list", "--storage", storage, "--json"]) == 0
+    assert [r["study"] for r in json.loads(capsys.readouterr().out)] == ["cli-study"]
+
+
+def test_search_cli_refuses_bad_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
+    assert main(["search", "--dataset", "digits", "--objectives", "size,acc"]) == 2
+    assert "must start with 'acc'" in capsys.readouterr().err
+    assert main(["search", "worker"]) == 2
