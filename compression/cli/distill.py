@@ -13,8 +13,7 @@ from typing import Any
 from torch import nn
 
 from compression import data, metrics, models, runs, techniques, train, uploads
-from compression.cli import speed_line
-from compression.cli.prune import _Bar
+from compression.cli import ProgressBar, speed_line
 from compression.distillation import LOSSES, DistillConfig, train_pair
 
 
@@ -53,11 +52,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--no-latency", action="store_true", help="skip the paired latency of the student")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--record", action="store_true", help="store seed 0's student and twin as runs")
+    p.add_argument(
+        "--store", help="SQLAlchemy URL of the run store for --record (default: $COMPRESSION_STORE)"
+    )
     p.add_argument("--who", default="cli")
     p.set_defaults(func=handle)
 
 
-def _teacher(args: argparse.Namespace, ds: data.Dataset, bar: _Bar) -> nn.Module:
+def _teacher(args: argparse.Namespace, ds: data.Dataset, bar: ProgressBar) -> nn.Module:
     if not args.teacher_weights:
         return train.get_baseline(train.default_config(args.dataset, args.teacher), bar)
     path = Path(args.teacher_weights)
@@ -89,6 +91,7 @@ def _record(
         measurement=m,
         technique="scratch-twin" if twin else cfg.technique,
         who=args.who,
+        store=args.store,
     )
 
 
@@ -116,7 +119,7 @@ def handle(args: argparse.Namespace) -> int:
     except (ValueError, data.DatasetUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    bar = _Bar(enabled=True)
+    bar = ProgressBar(enabled=True)
     try:
         teacher = _teacher(args, ds, bar)
     except uploads.UploadError as exc:

@@ -149,6 +149,12 @@ def train_pair(
     t_logits, t_feats = outs.logits, outs.features
     # the soft target of every training image, computed once: probabilities at T (or the logits for MSE)
     target = t_logits if config.loss == "mse" else torch.softmax(t_logits / config.temperature, dim=1)
+    # reported loss = KL, not the soft CE the step minimises: subtract alpha T^2 H(teacher_T) (a constant)
+    offset = torch.zeros(len(t_logits))
+    if config.loss != "mse":
+        offset = -(target * torch.log(target.clamp_min(1e-30))).sum(1) * (
+            config.alpha * config.temperature**2
+        )
 
     student = build_student(config, ds)
     scratch = copy.deepcopy(student) if twin else None
@@ -212,6 +218,7 @@ def train_pair(
                         mask[idx].sum() if budget else None,
                     )
                     result.seconds_distill += time.perf_counter() - t1
+                    loss -= float(offset[idx].mean())
                     loss_d_sum += loss
                 elif scratch is not None and opt_s is not None:
                     t3 = time.perf_counter()

@@ -1,0 +1,71 @@
+"""`python -m compression distill`: JSON result with both students, runs with the teacher as lineage,
+teacher weights from a file, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from compression import runs, train
+from compression.cli import main
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
+    store = f"sqlite:///{tmp_path}/runs.db"
+    monkeypatch.setenv("COMPRESSION_STORE", store)
+    return store
+
+
+BASE = [
+    "distill",
+    "--dataset",
+    "digits",
+    "--teacher",
+    "lenet5",
+    "--student",
+    "lenet-300-100",
+    "--width",
+    "0.5",
+]
+
+
+def test_distill_json_seeds_and_record(env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [*BASE, "--epochs", "1", "--seeds", "2", "--labels", "300", "--temperature", "8", "--alpha", "0.7"]
+    assert main([*args, "--json", "--no-latency", "--record"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["config"]["technique"] == "distill" and out["config"]["labels"] == 300
+    assert out["config"]["temperature"] == 8.0 and out["config"]["alpha"] == 0.7
+    assert [r["seed"] for r in out["seeds"]] == [0, 1]
+    assert 0.0 <= out["distilled_mean"] <= 1.0 and "gain_pts_mean" in out
+    assert out["teacher_top1"] > 0.9
+    teacher = train.load_baseline(train.default_config("digits", "lenet5"))
+    assert teacher is not None
+    recorded = runs.open_store(env).runs()
+    assert sorted(r.technique for r in recorded) == ["distill", "scratch-twin"]
+    assert {r.baseline_hash for r in recorded} == {train.weights_hash(teacher)}
+    assert {r.arch for r in recorded} == {"lenet-300-100"}
+
+
+def test_teacher_weights_from_a_file_and_errors(
+    env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    teacher = train.load_baseline(train.default_config("digits", "lenet5"))
+    assert teacher is not None
+    path = tmp_path / "teacher.pt"
+    torch.save(teacher.state_dict(), path)
+    assert main([*BASE, "--epochs", "1", "--teacher-weights", str(path), "--json", "--no-latency"]) == 0
+    assert json.loads(capsys.readouterr().out)["teacher_top1"] > 0.9
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    assert main([*BASE, "--teacher-weights", str(bad)]) == 2
+    assert "not a readable PyTorch file" in capsys.readouterr().err
+    assert main([*BASE, "--temperature", "0.1"]) == 2
+    assert main([*BASE[:-4], "--student", "resnet18", "--width", "0.5"]) == 2
+    assert "width multiplier" in capsys.readouterr().err
