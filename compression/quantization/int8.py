@@ -9,6 +9,11 @@ model, fuses and handles residual additions of any zoo model without hand-writte
 torch.ao.quantization is deprecated in favour of torchao, but on this CPU it is the faster of
 the two (bench/quantization.py measures both side by side; see bench/results/quantization.md),
 so it is the default backend; torchao's int8 dynamic config is offered for comparison.
+
+The quantized engine and the activations' range follow the CPU (`choose_engine`): without
+AVX-512 VNNI, x86 INT8 kernels need 7-bit activations (`reduce_range`); with VNNI or AMX they
+take the full 8 bits, which rounds activations twice as finely. The choice is recorded on the
+model (`_cla_int8`) so that a page and a run can say which kernels they measured.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import io
 import json
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -23,13 +29,66 @@ from typing import ClassVar
 import torch
 from torch import nn
 
-from compression import models, techniques, train
+from compression import latency, models, techniques, train
 from compression.data import Dataset
 from compression.train import Progress, StopFlag
 
 MODES = ("dynamic", "static")
 BACKENDS = ("torch.ao", "torchao")
-ENGINE = "x86"  # fbgemm + onednn kernels on x86 CPUs
+ENGINE = "x86"  # fbgemm (Linear) + oneDNN (conv, on VNNI CPUs) kernels on x86 CPUs
+
+
+@dataclass(frozen=True)
+class EngineChoice:
+    engine: str  # torch.backends.quantized.engine the model is converted and run with
+    reduce_range: bool  # 7-bit activations: needed by x86 INT8 kernels without VNNI
+    why: str
+
+
+def choose_engine(
+    cpu: latency.CPU, supported: Sequence[str] = ("x86", "fbgemm", "onednn", "qnnpack")
+) -> EngineChoice:
+    """The quantized engine and activation range for this CPU.
+
+    Without VNNI, fbgemm's AVX2 kernels multiply u8 activations by s8 weights with vpmaddubsw,
+    which adds each pair of products into a saturating int16: 7-bit activations keep that sum
+    from overflowing (torch.ao's x86 default). AVX-512 VNNI's vpdpbusd and AMX tiles accumulate
+    straight into int32, so full 8-bit activations are exact there (oneDNN's default). ARM uses
+    qnnpack, which takes full 8-bit activations too.
+    """
+    if "x86" in supported:
+        if cpu.vnni:
+            return EngineChoice("x86", False, "int8 dot products (AVX-512 VNNI/AMX): full 8-bit activations")
+        return EngineChoice("x86", True, "no VNNI: 7-bit activations avoid int16 saturation in AVX2 kernels")
+    if "qnnpack" in supported:
+        return EngineChoice("qnnpack", False, "ARM (qnnpack): full 8-bit activations")
+    return EngineChoice(
+        supported[0] if supported else ENGINE, True, "unknown CPU: the safe 7-bit activations"
+    )
+
+
+def _engines() -> tuple[str, ...]:
+    return tuple(torch.backends.quantized.supported_engines)
+
+
+def engine_choice() -> EngineChoice:
+    """`choose_engine` for the processor this process runs on."""
+    return choose_engine(latency.cpu_info(), _engines())
+
+
+def qconfig_mapping(choice: EngineChoice) -> torch.ao.quantization.QConfigMapping:
+    """torch.ao's default static mapping for the engine, activations observed at the chosen range."""
+    from torch.ao.quantization import HistogramObserver, get_default_qconfig_mapping
+
+    mapping = get_default_qconfig_mapping(choice.engine)
+    default = mapping.global_qconfig.activation
+    if choice.engine in ("x86", "fbgemm") and not choice.reduce_range:
+        full = HistogramObserver.with_args(reduce_range=False)
+        mapping.set_global(mapping.global_qconfig._replace(activation=full))
+        for key, qc in list(mapping.object_type_qconfigs.items()):
+            if qc is not None and qc.activation is default:  # the transposed-conv and LayerNorm entries
+                mapping.set_object_type(key, qc._replace(activation=full))
+    return mapping
 
 
 @dataclass(frozen=True)
@@ -53,10 +112,16 @@ class Int8PTQ:
             raise ValueError("calib_size must be 1..100000")
 
 
-def quantize(model: nn.Module, config: Int8PTQ, calib: torch.Tensor) -> nn.Module:
-    """The INT8 twin of a float model (the input is copied, never changed)."""
+def quantize(
+    model: nn.Module, config: Int8PTQ, calib: torch.Tensor, choice: EngineChoice | None = None
+) -> nn.Module:
+    """The INT8 twin of a float model (the input is copied, never changed).
+
+    choice: engine and activation range (default: `engine_choice()`, by this CPU)."""
     float_model = train.clone(model).eval()
-    torch.backends.quantized.engine = ENGINE
+    choice = choice or engine_choice()
+    torch.backends.quantized.engine = choice.engine
+    reduce_range = choice.reduce_range
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.ao's deprecation notice on every call
         if config.backend == "torchao":
@@ -66,19 +131,22 @@ def quantize(model: nn.Module, config: Int8PTQ, calib: torch.Tensor) -> nn.Modul
             out = float_model
         elif config.mode == "dynamic":
             out = torch.ao.quantization.quantize_dynamic(float_model, {nn.Linear}, dtype=torch.qint8)
+            reduce_range = True  # torch.ao's dynamic Linear passes reduce_range=True to its kernel itself
         else:
-            from torch.ao.quantization import get_default_qconfig_mapping
             from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
-            example = (calib[:1],)
-            prepared = prepare_fx(
-                float_model, get_default_qconfig_mapping(ENGINE), example
-            )  # fuses conv+bn+relu
+            prepared = prepare_fx(float_model, qconfig_mapping(choice), (calib[:1],))  # fuses conv+bn+relu
             with torch.inference_mode():
                 for i in range(0, len(calib), 256):
                     prepared(calib[i : i + 256])
             out = convert_fx(prepared)
-    out._cla_int8 = {"mode": config.mode, "backend": config.backend}  # type: ignore[assignment]
+    engine = "torchao" if config.backend == "torchao" else choice.engine
+    out._cla_int8 = {  # type: ignore[assignment]
+        "mode": config.mode,
+        "backend": config.backend,
+        "engine": engine,
+        "reduce_range": reduce_range and config.backend != "torchao",  # torchao: symmetric full-range int8
+    }
     out._cla_meta = dict(getattr(model, "_cla_meta", {}) or {})  # type: ignore[assignment]  # FX drops it
     return out.eval()
 
@@ -144,7 +212,11 @@ def load(
     if config is None:
         config = Int8PTQ(mode=str(mode.get("mode", "static")), backend=str(mode.get("backend", "torch.ao")))
     fresh = models.build(arch, shape, classes, float(meta.get("width", 1.0)))  # type: ignore[arg-type]
-    shell = quantize(fresh, config, torch.zeros(2, *shape))
+    engine = str(
+        mode.get("engine", "")
+    )  # rebuilt with the engine and activation range it was calibrated with
+    recorded = EngineChoice(engine, bool(mode.get("reduce_range")), "recorded in the file")
+    shell = quantize(fresh, config, torch.zeros(2, *shape), recorded if engine in _engines() else None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         shell.load_state_dict(state)
