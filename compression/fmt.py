@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 def bytes_(n: float | None) -> str:
     if n is None:
@@ -32,3 +34,23 @@ def speedup(v: float | None, lo: float | None = None, hi: float | None = None) -
         return "n/a"
     spread = f" (IQR {lo:.2f}-{hi:.2f}x)" if lo is not None and hi is not None else ""
     return f"{v:.2f}x{spread}"
+
+
+_MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~:$&"
+
+
+def md(text: object) -> str:
+    """Any user-supplied text made inert for Streamlit's Markdown: every character that could start a
+    link, an image, emphasis, HTML, an entity or LaTeX is backslash-escaped, so it shows as typed.
+    Every page passes URL values, names, notes, tags and error texts that quote them through here.
+    Bare addresses (http://, www., name@host) would still be linked by GFM's autolinks, which no escape
+    stops: an invisible word joiner (U+2060) breaks them."""
+    escaped = "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in str(text))
+    return re.sub(r"(?i)(?<=:)(?=//)|(?<=www)(?=\\\.)|(?=@)", "\u2060", escaped)
+
+
+def plain(text: object) -> str:
+    """User text for Plotly labels and hovers, which render a subset of HTML (<a>, <b>, <br>): escaped."""
+    import html
+
+    return html.escape(str(text), quote=False)

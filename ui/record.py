@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 from torch import nn
 
-from compression import metrics, runs
+from compression import fmt, metrics, runs
 from compression.runs.record import _recipe_dicts
 from compression.runs.store import normalise_tags
 
@@ -83,7 +83,7 @@ def record_button(
         pending = st.session_state.get(_pending_key(key))
         if pending and pending.get("error"):
             st.error(
-                f"The run was not saved. {pending['error']}\n\n"
+                f"The run was not saved. {fmt.md(pending['error'])}\n\n"
                 "The result is kept in this tab: press **Retry saving** when the store is reachable."
             )
             if st.button("Retry saving", key=f"{key}_retry"):

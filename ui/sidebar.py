@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import streamlit as st
 from torch import nn
 
-from compression import data, jobs, models, train, uploads
+from compression import data, fmt, jobs, models, train, uploads
 from ui import state
 
 
@@ -83,7 +83,7 @@ def render() -> Context:
     try:
         ds = load_dataset(choice.dataset)
     except data.DatasetUnavailable as exc:
-        st.error(str(exc))
+        st.error(fmt.md(exc))
         st.stop()
     cfg = train.default_config(choice.dataset, choice.model)
 
@@ -92,7 +92,7 @@ def render() -> Context:
         try:
             model_obj, whash = _load_upload(digest, choice.dataset, choice.model)
         except uploads.UploadError as exc:
-            st.warning(f"The uploaded weights in this link can't be used: {exc}")
+            st.warning(f"The uploaded weights in this link can't be used: {fmt.md(exc)}")
             del st.query_params["weights"]
         else:
             with st.sidebar:

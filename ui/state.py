@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import streamlit as st
 
-from compression import data, models
+from compression import data, fmt, models
 
 DEFAULTS = {"dataset": "digits", "model": "lenet5"}
 
@@ -21,7 +21,7 @@ def _pick(key: str, allowed: list[str]) -> str:
     """URL first, then this tab's memory, then the default; a bad URL value gets a warning."""
     value = st.query_params.get(key) or st.session_state.get(f"_keep_{key}") or DEFAULTS[key]
     if value not in allowed:
-        st.warning(f"Unknown {key} '{value}' in the link; showing '{DEFAULTS[key]}' instead.")
+        st.warning(f"Unknown {key} '{fmt.md(value)}' in the link; showing '{DEFAULTS[key]}' instead.")
         value = DEFAULTS[key]
     return value
 
@@ -55,10 +55,10 @@ def url_int(key: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        st.warning(f"Ignoring '{key}={raw}' in the link: not a whole number.")
+        st.warning(f"Ignoring '{key}={fmt.md(raw)}' in the link: not a whole number.")
         return default
     if not lo <= value <= hi:
-        st.warning(f"'{key}={raw}' in the link is outside {lo}..{hi}; clamped.")
+        st.warning(f"'{key}={fmt.md(raw)}' in the link is outside {lo}..{hi}; clamped.")
     return max(lo, min(hi, value))
 
 
@@ -70,10 +70,10 @@ def url_float(key: str, default: float, lo: float, hi: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        st.warning(f"Ignoring '{key}={raw}' in the link: not a number.")
+        st.warning(f"Ignoring '{key}={fmt.md(raw)}' in the link: not a number.")
         return default
     if not lo <= value <= hi or value != value:
-        st.warning(f"'{key}={raw}' in the link is outside {lo}..{hi}; clamped.")
+        st.warning(f"'{key}={fmt.md(raw)}' in the link is outside {lo}..{hi}; clamped.")
         value = default if value != value else value
     return max(lo, min(hi, value))
 
@@ -83,6 +83,6 @@ def url_choice(key: str, default: str, allowed: list[str]) -> str:
     if raw is None:
         return default
     if raw not in allowed:
-        st.warning(f"Ignoring '{key}={raw}' in the link; expected one of {', '.join(allowed)}.")
+        st.warning(f"Ignoring '{key}={fmt.md(raw)}' in the link; expected one of {', '.join(allowed)}.")
         return default
     return raw

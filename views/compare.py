@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from compression import pareto, runs
+from compression import fmt, pareto, runs
 from compression.charts import compare as charts
 from compression.runs import exchange, remeasure
 from ui import sidebar, state
@@ -29,7 +29,7 @@ try:
     store = runs.open_store()
     version = store.version()
 except runs.StoreError as exc:
-    st.error(f"The run store cannot be read. {exc}")
+    st.error(f"The run store cannot be read. {fmt.md(exc)}")
     st.stop()
 
 
@@ -91,7 +91,7 @@ def _url_ids() -> list[int]:
         try:
             out.append(int(v))
         except ValueError:
-            st.warning(f"Ignoring '{v}' in the selection link: not a run id.")
+            st.warning(f"Ignoring '{fmt.md(v)}' in the selection link: not a run id.")
     return out
 
 
@@ -103,7 +103,7 @@ def _filter(label: str, key: str, options: list[str], default: list[str]) -> lis
         wanted = default if wanted is None else wanted
         unknown = [v for v in wanted if v not in options]
         if unknown:
-            st.warning(f"No runs have {label.lower()} {', '.join(unknown)}; ignoring it in the link.")
+            st.warning(f"No runs have {label.lower()} {fmt.md(', '.join(unknown))}; ignoring it in the link.")
         st.session_state[wkey] = [v for v in wanted if v in options]
     st.session_state[wkey] = [v for v in st.session_state[wkey] if v in options]
     value = st.multiselect(label, options, key=wkey, placeholder="all")
@@ -135,7 +135,7 @@ def speed_panel(store: runs.RunStore, picked: pd.DataFrame) -> None:
             try:
                 remeasure.remeasure_speed(store, run_id)
             except runs.StoreError as exc:
-                st.error(str(exc))
+                st.error(fmt.md(exc))
             bar.progress((k + 1) / len(ids), text=f"Re-measured #{run_id}")
         st.rerun()
 
@@ -170,14 +170,14 @@ def import_panel() -> None:
     try:
         rows = runs.parse_export(blob)
     except runs.ImportRefused as exc:
-        st.error(f"Nothing was imported: {exc}")
+        st.error(f"Nothing was imported: {fmt.md(exc)}")
         return
     st.write(f"`{up.name}` holds **{len(rows)}** valid runs.")
     if st.button(f"Import {len(rows)} runs", key="cmp_import_go", type="primary"):
         try:
             ids = store.add_many(rows)
         except runs.StoreError as exc:
-            st.error(f"Nothing was imported: {exc}")
+            st.error(f"Nothing was imported: {fmt.md(exc)}")
             return
         st.session_state["_cmp_imported"] = digest
         st.session_state["_cmp_sel_next"] = ids[:8]
@@ -337,11 +337,13 @@ else:
     try:
         picked = store.frame(ids=chosen, with_layers=True)
     except runs.StoreError as exc:
-        st.error(str(exc))
+        st.error(fmt.md(exc))
         draw_chart()
         st.stop()
     picked = picked.set_index("id").loc[[i for i in chosen if i in set(picked["id"])]].reset_index()
-    st.table(charts.side_by_side(picked.head(8)))
+    table = charts.side_by_side(picked.head(8))
+    table.loc[charts.TEXT_ROWS] = table.loc[charts.TEXT_ROWS].map(fmt.md)  # teammates' and imported text
+    st.table(table)
     if len(picked) > 8:
         st.caption(f"Showing the first 8 of {len(picked)} chosen runs.")
     speed_panel(store, picked)
@@ -396,7 +398,7 @@ else:
                 try:
                     store.update(int(rid), tags=[tags], notes=notes)
                 except runs.StoreError as exc:
-                    st.error(f"Not saved: {exc}")
+                    st.error(f"Not saved: {fmt.md(exc)}")
                 else:
                     st.toast(f"Run #{rid} updated.")
                     st.rerun()
@@ -414,7 +416,7 @@ else:
                 try:
                     gone = store.delete(pending)
                 except runs.StoreError as exc:
-                    st.error(f"Nothing deleted: {exc}")
+                    st.error(f"Nothing deleted: {fmt.md(exc)}")
                 else:
                     st.session_state.pop("_cmp_confirm_delete", None)
                     st.session_state["_cmp_sel_next"] = []

@@ -129,7 +129,7 @@ if upload is not None:
     try:
         digest = uploads.accept(upload.name, upload.getvalue(), ctx.choice.dataset, ctx.choice.model)
     except uploads.UploadError as exc:
-        st.error(f"Upload refused: {exc}")
+        st.error(f"Upload refused: {fmt.md(exc)}")
     else:
         if st.query_params.get("weights") != digest:
             st.query_params["weights"] = digest

@@ -135,8 +135,8 @@ def _pareto_data(
             "arch": sub["arch"].astype(str),
             "symbol_key": sub[symbol_by].astype(str) if symbol_by in sub else "",
             "baseline": sub["technique"].eq("baseline"),
-            "recipe": [recipe_text(r) for r in sub["recipe"]],
-            "tags": [", ".join(t) for t in sub["tags"]],
+            "recipe": [fmt.plain(recipe_text(r)) for r in sub["recipe"]],  # hover text: Plotly renders HTML
+            "tags": [fmt.plain(", ".join(t)) for t in sub["tags"]],
         }
     )
     pts["on_front"] = False
@@ -360,6 +360,10 @@ ROWS: list[tuple[str, str]] = [
 ]
 
 
+# Rows holding free text from whoever recorded or imported a run (the page shows them escaped).
+TEXT_ROWS = [label for key, label in ROWS if key in ("technique", "recipe_text", "cpu", "who", "tags", "notes")]
+
+
 def side_by_side(df: pd.DataFrame) -> pd.DataFrame:
     """Chosen runs as columns ("#12 magnitude-prune"), measurements as rows, formatted as text."""
     out: dict[str, list[str]] = {}
@@ -435,7 +439,7 @@ def _layers_data(df: pd.DataFrame) -> pd.DataFrame:
             rows.append(
                 {
                     "run": label,
-                    "layer": str(layer.get("layer", "?")),
+                    "layer": fmt.plain(layer.get("layer", "?")),  # axis labels: Plotly renders HTML
                     "order": order,
                     "sparsity": float(layer.get("sparsity", 0.0)),
                     "bits": float(layer.get("bits", 0.0)),
