@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import hashlib
 import json
@@ -22,6 +23,9 @@ StopFlag = Callable[[], bool]  # True when the user pressed cancel
 LossHook = Callable[[nn.Module, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 StepHook = Callable[[nn.Module], None]
 
+# The loss `fit` uses when its caller passes none: a technique can wrap another one's training (KD as a
+# recovery step in pruning fine-tuning and QAT, compression.distillation.recovery) without changing it.
+DEFAULT_LOSS: contextvars.ContextVar[LossHook | None] = contextvars.ContextVar("default_loss", default=None)
 ASSETS = Path(__file__).resolve().parent.parent / "assets" / "baselines"
 CACHE_VERSION = 1  # bump when the training code changes the weights it produces
 
@@ -113,6 +117,7 @@ def fit(
     lo, hi = progress_span
     step = 0
     ce = nn.CrossEntropyLoss()
+    loss_hook = loss_hook or DEFAULT_LOSS.get()
     model.train()
     for epoch in range(epochs):
         for xb, yb in data_mod.batches(x, y, batch_size, shuffle_seed=seed * 1000 + epoch):

@@ -9,6 +9,7 @@ from typing import Any
 from compression import data, metrics, techniques, train
 from compression import pruning as P
 from compression.cli import ProgressBar, add_baseline_args, add_result_args, record_and_dump, speed_line
+from compression.distillation import recovery
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -34,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--lr", type=float, default=None, help="fine-tuning learning rate (default by optimizer)")
     p.add_argument("--l1", type=float, default=1e-4, help="slimming: L1 strength on BN scales")
     p.add_argument("--sparsity-epochs", type=int, default=2, help="slimming: epochs trained with the penalty")
+    recovery.add_cli_args(p)
     add_result_args(p)
     p.set_defaults(func=handle)
 
@@ -73,6 +75,8 @@ def handle(args: argparse.Namespace) -> int:
         )
         return 2
     try:
+        if args.kd:  # the recipe says so: kd-recovery wrapping the pruning config
+            config = recovery.KDRecovery.wrap(config, args.kd_temperature, args.kd_alpha)
         pruned = techniques.apply(base, config, ds, bar)
     except (ValueError, train.Cancelled) as exc:
         bar.close()

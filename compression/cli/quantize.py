@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 
 from compression import data, metrics, techniques, train
 from compression.cli import ProgressBar, add_baseline_args, add_result_args, record_and_dump, speed_line
+from compression.distillation import recovery
 from compression.quantization import catalog, core, schemes, storage
 
 
@@ -33,6 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--qat-epochs", type=int, default=0, help="fine-tune with quantization-aware training")
     p.add_argument("--qat-lr", type=float, default=1e-4)
+    recovery.add_cli_args(p)
     add_result_args(p)
     p.set_defaults(func=handle)
 
@@ -71,7 +74,13 @@ def handle(args: argparse.Namespace) -> int:
     progress = ProgressBar(enabled=not args.json)
     cfg = train.default_config(args.dataset, args.model)
     base = train.get_baseline(cfg, progress)
-    quantized, m = catalog.run(base, ds, config, latency=not args.no_latency, progress=progress)
+    kd = (
+        recovery.kd_context(base, args.kd_temperature, args.kd_alpha) if args.kd else contextlib.nullcontext()
+    )
+    with kd:  # QAT's training loop distils from the float baseline
+        quantized, m = catalog.run(base, ds, config, latency=not args.no_latency, progress=progress)
+    if args.kd:  # the recipe says so: kd-recovery wrapping the quantization config
+        config = recovery.KDRecovery.wrap(config, args.kd_temperature, args.kd_alpha)
     progress.close()
     base_top1, _, _ = metrics.evaluate(base, ds.x_test, ds.y_test)
     result = {

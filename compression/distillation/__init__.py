@@ -14,10 +14,12 @@ from compression.distillation.core import (
     train_pair,
 )
 from compression.distillation.losses import LOSSES
+from compression.distillation.recovery import KDRecovery
 
 __all__ = [
     "LOSSES",
     "DistillConfig",
+    "KDRecovery",
     "PairResult",
     "apply",
     "build_student",

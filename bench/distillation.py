@@ -1,0 +1,288 @@
+"""Distillation benchmark (issue #11), on fashion-mnist with one torch thread.
+
+1. transfer: 2,000 labelled training images, the rest an unlabelled transfer set. A width-1/4
+   LeNet-300-100 student distilled from the best shipped fashion-mnist baseline (LeNet-5) against
+   the same student trained on the 2,000 labels alone (same init, optimizer, schedule and number of
+   steps). Target: >= 5 points better, mean of 3 seeds, spread reported.
+2. cost: a distillation epoch against a scratch epoch, timed interleaved in one loop (full labels,
+   teacher outputs cached). Target: <= 1.2x.
+3. tsweep: test top-1 against T (1, 2, 4, 8, 16, 20) for a narrow (1/16) and a wide (1) student.
+4. full: full labels, distilled against the scratch twin (target >= 0.5 points, 3 seeds).
+
+Run: .venv/bin/python -m bench.distillation [--sections transfer,cost,tsweep,full] [--epochs N]
+Each section merges its result into bench/results/distillation.json and rewrites distillation.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from typing import Any
+
+import torch
+
+from bench.common import RESULTS, machine, write_results
+from compression import data, latency, metrics, train
+from compression.distillation import DistillConfig, train_pair
+
+FASHION = "fashion-mnist"
+TEACHER = "lenet5"  # the best shipped fashion-mnist baseline (90.60 % test top-1)
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def _test(model: torch.nn.Module, ds: data.Dataset) -> float:
+    return metrics.evaluate(model, ds.x_test, ds.y_test)[0]
+
+
+def _pair(teacher: torch.nn.Module, cfg: DistillConfig, ds: data.Dataset) -> dict[str, Any]:
+    t0 = time.time()
+    r = train_pair(teacher, cfg, ds, evaluate_every_epoch=False)
+    assert r.scratch is not None
+    row = {
+        "config": {k: getattr(cfg, k) for k in cfg.__dataclass_fields__},
+        "distilled": _test(r.student, ds),
+        "scratch": _test(r.scratch, ds),
+        "seconds_distill": r.seconds_distill,
+        "seconds_scratch": r.seconds_scratch,
+        "epoch_cost_ratio": r.epoch_cost_ratio,
+        "wall_s": time.time() - t0,
+    }
+    row["gain_pts"] = 100 * (row["distilled"] - row["scratch"])
+    _log(
+        f"{cfg.student} w{cfg.width:g} T{cfg.temperature:g} a{cfg.alpha:g} labels {cfg.labels} seed {cfg.seed}: "
+        f"distilled {row['distilled']:.2%} scratch {row['scratch']:.2%} ({row['gain_pts']:+.2f} pts), "
+        f"{row['wall_s']:.0f} s"
+    )
+    return row
+
+
+def _summary(rows: list[dict[str, Any]], key: str) -> dict[str, float]:
+    vals = [r[key] for r in rows]
+    return {
+        "mean": statistics.mean(vals),
+        "min": min(vals),
+        "max": max(vals),
+        "stdev": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+    }
+
+
+def transfer(teacher: torch.nn.Module, ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    rows = [
+        _pair(
+            teacher,
+            DistillConfig(
+                student="lenet-300-100",
+                width=0.25,
+                temperature=args.temperature,
+                alpha=args.alpha,
+                epochs=args.epochs,
+                labels=2000,
+                seed=seed,
+            ),
+            ds,
+        )
+        for seed in range(args.seeds)
+    ]
+    gain = _summary(rows, "gain_pts")
+    return {
+        "rows": rows,
+        "distilled": _summary(rows, "distilled"),
+        "scratch": _summary(rows, "scratch"),
+        "gain_pts": gain,
+        "met": gain["mean"] >= 5.0,
+    }
+
+
+def cost(teacher: torch.nn.Module, ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    cfg = DistillConfig(
+        student="lenet-300-100", width=0.25, temperature=4.0, alpha=0.9, epochs=args.cost_epochs
+    )
+    row = _pair(teacher, cfg, ds)
+    ratio = row["epoch_cost_ratio"]
+    return {"row": row, "ratio": ratio, "met": ratio is not None and ratio <= 1.2}
+
+
+def tsweep(teacher: torch.nn.Module, ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    rows = []
+    for width in (1 / 16, 1.0):
+        for t in (1, 2, 4, 8, 16, 20):
+            for seed in range(args.sweep_seeds):
+                cfg = DistillConfig(
+                    student="lenet-300-100",
+                    width=width,
+                    temperature=float(t),
+                    alpha=args.alpha,
+                    epochs=args.sweep_epochs,
+                    seed=seed,
+                )
+                rows.append(_pair(teacher, cfg, ds))
+    return {"rows": rows}
+
+
+def full(teacher: torch.nn.Module, ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    rows = [
+        _pair(
+            teacher,
+            DistillConfig(
+                student=args.full_student,
+                width=args.full_width,
+                temperature=args.full_temperature,
+                alpha=args.alpha,
+                epochs=args.full_epochs,
+                seed=seed,
+            ),
+            ds,
+        )
+        for seed in range(args.seeds)
+    ]
+    gain = _summary(rows, "gain_pts")
+    return {"rows": rows, "gain_pts": gain, "met": gain["mean"] >= 0.5}
+
+
+def fulljitter(teacher: torch.nn.Module, ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    """Full labels with a teacher trained as Hinton's was (random +-2 pixel shifts)."""
+    from compression.distillation.teacher import JitterTeacherConfig, get_teacher
+
+    tcfg = JitterTeacherConfig(epochs=args.teacher_epochs)
+    t0 = time.time()
+    jt = get_teacher(tcfg, ds, lambda f, m: _log(m) if int(f * 1000) % 100 == 0 else None)
+    _log(f"jitter teacher: {_test(jt, ds):.2%} ({time.time() - t0:.0f} s)")
+    res = full(jt, ds, args)
+    res["teacher"] = {"config": tcfg.__dict__, "top1": _test(jt, ds), "wall_s": time.time() - t0}
+    return res
+
+
+SECTIONS = {"transfer": transfer, "cost": cost, "tsweep": tsweep, "full": full, "fulljitter": fulljitter}
+
+
+def render(res: dict[str, Any], teacher_top1: float) -> str:
+    out = [
+        f"Teacher: shipped fashion-mnist {TEACHER} baseline, test top-1 {teacher_top1:.2%} (trained without "
+        "augmentation). Students: zoo LeNet-300-100 at a width multiplier, Adam lr 1e-3, cosine schedule, batch "
+        "128; the scratch twin starts from the same weights with the same optimizer, schedule and number of steps "
+        "(full labels: the same batches in the same order). Test top-1 on the 10,000 test images.",
+        "",
+    ]
+    if "transfer" in res:
+        r = res["transfer"]
+        c = r["rows"][0]["config"]
+        out.append(
+            f"- **Transfer set** (2,000 labels, the other {55000 - 2000:,} training images unlabelled; width 1/4 "
+            f"LeNet-300-100; T={c['temperature']:g}, alpha={c['alpha']:g}, {c['epochs']} epochs over the 55,000 "
+            f"images, {len(r['rows'])} seeds): distilled {r['distilled']['mean']:.2%} vs labels-only "
+            f"{r['scratch']['mean']:.2%}, gain **{r['gain_pts']['mean']:+.2f} points** (min {r['gain_pts']['min']:+.2f}, "
+            f"max {r['gain_pts']['max']:+.2f}, stdev {r['gain_pts']['stdev']:.2f}); target >= +5: "
+            f"**{'met' if r['met'] else 'missed'}**"
+        )
+        for row in r["rows"]:
+            out.append(
+                f"  - seed {row['config']['seed']}: distilled {row['distilled']:.2%}, labels-only {row['scratch']:.2%}"
+            )
+    if "cost" in res:
+        r = res["cost"]
+        row = r["row"]
+        out.append(
+            f"- **Epoch cost** (width 1/4 LeNet-300-100, full labels, {row['config']['epochs']} epochs, teacher outputs "
+            f"cached, steps of both students interleaved in one loop): distilled {row['seconds_distill']:.1f} s vs "
+            f"scratch {row['seconds_scratch']:.1f} s = **{r['ratio']:.2f}x**; target <= 1.2x: "
+            f"**{'met' if r['met'] else 'missed'}**"
+        )
+    if "tsweep" in res:
+        rows = res["tsweep"]["rows"]
+        out.append("- **Temperature sweep** (full labels, alpha as above, test top-1, mean over seeds):")
+        out.append("")
+        out.append(
+            "  | width | epochs | seeds | "
+            + " | ".join(f"T={t}" for t in (1, 2, 4, 8, 16, 20))
+            + " | scratch |"
+        )
+        out.append("  |---|---|---|" + "---|" * 7)
+        for width in sorted({r["config"]["width"] for r in rows}):
+            sub = [r for r in rows if r["config"]["width"] == width]
+            cells = []
+            for t in (1, 2, 4, 8, 16, 20):
+                vals = [r["distilled"] for r in sub if r["config"]["temperature"] == t]
+                cells.append(f"{statistics.mean(vals):.2%}" if vals else "-")
+            scratch = statistics.mean(r["scratch"] for r in sub)
+            seeds = len({r["config"]["seed"] for r in sub})
+            out.append(
+                f"  | {width:g} | {sub[0]['config']['epochs']} | {seeds} | "
+                + " | ".join(cells)
+                + f" | {scratch:.2%} |"
+            )
+        out.append("")
+    if "full" in res:
+        r = res["full"]
+        c = r["rows"][0]["config"]
+        out.append(
+            f"- **Full labels** ({c['student']} width {c['width']:g}, T={c['temperature']:g}, alpha={c['alpha']:g}, "
+            f"{c['epochs']} epochs, {len(r['rows'])} seeds): gain over the scratch twin **{r['gain_pts']['mean']:+.2f} "
+            f"points** (min {r['gain_pts']['min']:+.2f}, max {r['gain_pts']['max']:+.2f}); target >= +0.5: "
+            f"**{'met' if r['met'] else 'missed'}**"
+        )
+    if "fulljitter" in res:
+        r = res["fulljitter"]
+        c = r["rows"][0]["config"]
+        t = r["teacher"]
+        out.append(
+            f"- **Full labels, Hinton-style teacher** (LeNet-5 trained {t['config']['epochs']} epochs with random "
+            f"+-{t['config']['shift']} pixel shifts, test top-1 {t['top1']:.2%}; {c['student']} width {c['width']:g}, "
+            f"T={c['temperature']:g}, alpha={c['alpha']:g}, {c['epochs']} epochs, {len(r['rows'])} seeds): gain over "
+            f"the scratch twin **{r['gain_pts']['mean']:+.2f} points** (min {r['gain_pts']['min']:+.2f}, max "
+            f"{r['gain_pts']['max']:+.2f}); target >= +0.5: **{'met' if r['met'] else 'missed'}**"
+        )
+        for row in r["rows"]:
+            out.append(
+                f"  - seed {row['config']['seed']}: distilled {row['distilled']:.2%}, scratch {row['scratch']:.2%}"
+            )
+    for note in res.get("notes", []):
+        out.append(f"- Note: {note}")
+    return "\n".join(out)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--sections", default="cost,transfer,tsweep")
+    p.add_argument("--epochs", type=int, default=10, help="transfer: epochs over the 55,000 images")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--temperature", type=float, default=4.0)
+    p.add_argument("--alpha", type=float, default=0.9)
+    p.add_argument("--cost-epochs", type=int, default=3)
+    p.add_argument("--sweep-epochs", type=int, default=5)
+    p.add_argument("--sweep-seeds", type=int, default=1)
+    p.add_argument("--full-student", default="lenet-300-100")
+    p.add_argument("--full-width", type=float, default=0.5)
+    p.add_argument("--full-temperature", type=float, default=4.0)
+    p.add_argument("--full-epochs", type=int, default=15)
+    p.add_argument(
+        "--teacher-epochs", type=int, default=15, help="fulljitter: the jitter-trained teacher's epochs"
+    )
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--note", action="append", default=[])
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    ds = data.load(FASHION)
+    teacher = train.load_baseline(train.default_config(FASHION, TEACHER))
+    assert teacher is not None, "the shipped fashion-mnist LeNet-5 baseline is missing"
+    teacher_top1 = _test(teacher, ds)
+    path = RESULTS / "distillation.json"
+    res: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    for name in args.sections.split(","):
+        _log(f"section {name}")
+        t0 = time.time()
+        res[name] = SECTIONS[name](teacher, ds, args)
+        res[name]["wall_s"] = time.time() - t0
+        res[name]["load_average_1m"] = machine()["load_average_1m"]
+        res["machine"] = {**machine(), "cpu": latency.cpu_info().describe()}
+        if args.note:
+            res["notes"] = args.note
+        write_results("distillation", res, render(res, teacher_top1))
+
+
+if __name__ == "__main__":
+    main()
