@@ -122,7 +122,10 @@ def _train_panel(cfg: train.TrainConfig) -> None:
         f"Training takes {cfg.epochs} epochs ({cfg.optimizer}, lr {cfg.lr:g}) and is cached on disk, "
         "so it happens once per machine."
     )
-    if manager.get(job_id) is None and st.button("Train baseline", type="primary"):
+    job = manager.get(job_id)
+    if (job is None or job.state in ("cancelled", "failed")) and st.button(
+        "Train baseline" if job is None else "Train again", type="primary"
+    ):
 
         def work(progress: train.Progress, stop: train.StopFlag) -> str:
             model = train.train_baseline(cfg, progress, stop)
@@ -131,6 +134,26 @@ def _train_panel(cfg: train.TrainConfig) -> None:
         manager.submit(f"Train {cfg.model} on {cfg.dataset}", work, key=job_id)
     if manager.get(job_id) is not None:
         job_progress(job_id)
+
+
+def page_job(param: str, prefix: str, own_key: str) -> jobs.Job | None:
+    """The one job rule of every page: the job named in the URL when it is this page's kind (its id starts
+    with `prefix`), else this configuration's own job (`own_key`), so a plain link finds a running job too.
+    A foreign or unknown id in the URL gets a message and is dropped from the link."""
+    manager = job_manager()
+    job_id = st.query_params.get(param)
+    if job_id and not job_id.startswith(prefix):
+        st.warning(f"'{param}={fmt.md(job_id)}' in the link is not a job of this page; ignoring it.")
+        del st.query_params[param]
+        job_id = None
+    elif job_id and manager.get(job_id) is None:
+        st.caption("The job in this link is no longer on this server (restarted?); start it again.")
+        del st.query_params[param]
+        job_id = None
+    job = manager.get(job_id or own_key)
+    if job is not None:
+        st.query_params[param] = job.id
+    return job
 
 
 @st.fragment(run_every=1.0)

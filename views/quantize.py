@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from typing import Any
@@ -10,6 +11,8 @@ import streamlit as st
 
 from compression import fmt, latency, metrics, techniques
 from compression.charts import quantization as charts
+from compression.distillation import KDRecovery
+from compression.distillation.recovery import kd_context
 from compression.quantization import analysis, catalog, core, model_ops, prefetch, schemes, storage
 from ui import measured, record, sidebar, state
 
@@ -261,6 +264,13 @@ if spec.qat:
         q1, q2 = st.columns([1, 3])
         epochs = q1.number_input("QAT epochs", 1, 50, key="q_qat")
         st.query_params["qat"] = str(epochs)
+        state.seed("q_kd", st.query_params.get("kd") == "1")
+        kd = q1.checkbox(
+            "KD from the float baseline",
+            key="q_kd",
+            help="QAT learns from the float model's soft targets (T = 4, alpha = 0.7) as well as the labels.",
+        )
+        st.query_params["kd"] = "1" if kd else "0"
         qat_cfg = catalog.make_config(
             scheme,
             bits,
@@ -271,31 +281,30 @@ if spec.qat:
             kmeans_init=kmeans_init,
             qat_epochs=int(epochs),
         )
-        qat_json = json.dumps(techniques.to_dict(qat_cfg), sort_keys=True)
+        qat_rec = KDRecovery.wrap(qat_cfg) if kd else qat_cfg  # what is run and recorded
+        qat_json = json.dumps(techniques.to_dict(qat_rec), sort_keys=True)
         job_key = (
             "qat-"
             + hashlib.sha256(f"{ctx.weights_hash}{ctx.choice.dataset}{qat_json}".encode()).hexdigest()[:12]
         )
         if q2.button("Start QAT", type="primary"):
 
-            def work(progress: Any, stop: Any, c: object = qat_cfg) -> tuple[Any, Any]:
-                return catalog.run(
-                    ctx.model, ctx.ds, c, min_run_time=0.2, progress=progress, should_stop=stop
-                )
+            def work(progress: Any, stop: Any, c: object = qat_cfg, kd: bool = kd) -> tuple[Any, Any]:
+                with kd_context(ctx.model) if kd else contextlib.nullcontext():
+                    return catalog.run(
+                        ctx.model, ctx.ds, c, min_run_time=0.2, progress=progress, should_stop=stop
+                    )
 
             st.query_params["qat_job"] = manager.submit(f"QAT {scheme} {bits} bits", work, key=job_key)
-        job_id = st.query_params.get("qat_job")
-        job = manager.get(job_id)
-        if job_id and job is None:
-            st.caption("The QAT job in this link is no longer on this server (restarted); start it again.")
-        elif job is not None:
+        job = sidebar.page_job("qat_job", "qat-", job_key)
+        if job is not None:
             sidebar.job_progress(job.id)
             if job.state == "done":
                 show = st.toggle("Show the QAT result below", value=True, key="q_show_qat")
                 if show:
                     qmodel, m = job.result
                     result_key = f"job:{job.id}"
-                    config = qat_cfg if job.id == job_key else config
+                    config = qat_rec if job.id == job_key else config
 
 if qmodel is None:
     timed = st.toggle(
