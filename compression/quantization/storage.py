@@ -5,8 +5,10 @@ codebook plus bit-packed codes. A per-channel grid has a different scale per out
 so the tensor as a whole holds up to channels x 2^bits values and a single codebook no longer
 pays. This writer stores such layers as what they are, codes of `bits` bits plus one scale and
 zero point per channel, and every other tensor through `artifact.encode_tensor` (codebook,
-sparse or dense, whichever is smallest). Loading recomputes (code - zero) x scale, the same
-formula the quantizer used, so the weights come back bit for bit.
+sparse or dense, whichever is smallest). Codes are bit-packed, or base-3 packed for a ternary
+grid (5 codes a byte), and a layer whose weights mostly sit on the zero code keeps a bitmask and
+the other codes only. Loading recomputes (code - zero) x scale, the same formula the quantizer
+used, so the weights come back bit for bit.
 """
 
 from __future__ import annotations
@@ -65,13 +67,32 @@ def unpack_radix(packed: np.ndarray, levels: int, count: int) -> np.ndarray:
     return digits.reshape(-1)[:count]
 
 
-def _pack_codes(codes: np.ndarray, q: core.QTensor) -> tuple[np.ndarray, dict[str, object]]:
-    """Codes at q.bits each, or as base-(qmax+1) digits when that is fewer bytes (3 or 5-6 levels)."""
-    levels = q.qmax + 1
+def _pack_codes(codes: np.ndarray, levels: int, bits: int) -> tuple[np.ndarray, dict[str, object]]:
+    """Codes at `bits` each, or as base-`levels` digits when that is fewer bytes (3 or 5-6 levels)."""
     per_byte = radix_per_byte(levels)
-    if per_byte >= 2 and -(-codes.size // per_byte) < -(-codes.size * q.bits // 8):
+    if per_byte >= 2 and -(-codes.size // per_byte) < -(-codes.size * bits // 8):
         return pack_radix(codes, levels), {"pack": "radix", "levels": levels}
-    return artifact.pack_bits(codes, q.bits), {}
+    return artifact.pack_bits(codes, bits), {}
+
+
+def _store_codes(name: str, q: core.QTensor, out: dict[str, np.ndarray]) -> dict[str, object]:
+    """A layer's codes, dense or (when smaller) as a bitmask of the weights off the zero code plus
+    their codes only, renumbered without the zero code (ternary: 1 bit each). At low bit widths
+    most weights round to zero (3-bit LeNet-300-100's fc1: ~60%)."""
+    assert q.zero is not None
+    codes = q.codes.flatten().numpy()
+    dense, packing = _pack_codes(codes, q.qmax + 1, q.bits)
+    zero = q.zero.expand(q.codes.shape).flatten().numpy()
+    keep = codes != zero  # never false off-grid (binary's zero point is 0.5)
+    if not keep.all() and q.qmax >= 2:
+        mask = np.packbits(keep)
+        kept = codes[keep] - (codes[keep] > zero[keep])  # skip the zero code: qmax levels remain
+        packed, kept_packing = _pack_codes(kept, q.qmax, core.bits_needed(q.qmax))
+        if mask.nbytes + packed.nbytes < dense.nbytes:
+            out[name + ".codes"], out[name + ".mask"] = packed, mask
+            return {**kept_packing, "sparse": True, "kept_bits": core.bits_needed(q.qmax)}
+    out[name + ".codes"] = dense
+    return packing
 
 
 def save(model: nn.Module, path: Path, meta: dict[str, object] | None = None) -> None:
@@ -91,7 +112,7 @@ def save(model: nn.Module, path: Path, meta: dict[str, object] | None = None) ->
             layout[name] = artifact.encode_tensor(name, t, tensors)
             continue
         assert q.scale is not None and q.zero is not None
-        tensors[name + ".codes"], packing = _pack_codes(q.codes.flatten().numpy(), q)
+        packing = _store_codes(name, q, tensors)
         tensors[name + ".scale"] = q.scale.flatten().numpy().astype(np.float32)
         zero = q.zero.flatten().numpy().astype(np.float32)
         uniform = bool((zero == zero[0]).all())  # symmetric grids, binary, ternary: one zero point
@@ -135,13 +156,21 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object], dict[
             continue
         shape = [int(s) for s in spec["shape"]]
         count = int(np.prod(shape))
-        if spec.get("pack") == "radix":
-            flat = unpack_radix(raw[name + ".codes"], int(spec["levels"]), count)
-        else:
-            flat = artifact.unpack_bits(raw[name + ".codes"], int(spec["bits"]), count)
-        codes = torch.from_numpy(flat).reshape(shape)
         scale = torch.from_numpy(raw[name + ".scale"].copy()).reshape(spec["bshape"])
         zero = torch.from_numpy(raw[name + ".zero"].copy()).expand(scale.numel()).reshape(spec["bshape"])
+        keep = np.unpackbits(raw[name + ".mask"])[:count].astype(bool) if spec.get("sparse") else None
+        n_codes = count if keep is None else int(keep.sum())
+        if spec.get("pack") == "radix":
+            flat = unpack_radix(raw[name + ".codes"], int(spec["levels"]), n_codes)
+        else:
+            flat = artifact.unpack_bits(
+                raw[name + ".codes"], int(spec.get("kept_bits", spec["bits"])), n_codes
+            )
+        if keep is not None:  # the weights off the mask sit on the zero code; the others skip it
+            full = zero.expand(shape).flatten().numpy().astype(np.int64)
+            full[keep] = flat + (flat >= full[keep])
+            flat = full
+        codes = torch.from_numpy(flat).reshape(shape)
         state[name] = core.dequantize_affine(codes, zero, scale).to(getattr(torch, spec["dtype"]))
         qmax = int(spec.get("qmax", (1 << int(spec["bits"])) - 1))
         records[name.removesuffix(".weight")] = core.QTensor(
@@ -191,11 +220,11 @@ def is_ternary(q: core.QTensor) -> bool:
 
 
 def theoretical_bytes(model: nn.Module) -> tuple[int, float]:
-    """Non-zero weights x their bits: per-channel grids count at their code width (metrics'
-    per-tensor count of distinct values would see channels x 2^bits levels), real INT8 at 8 bits.
-    A ternary grid {-a, 0, +a} (TWN, 2-bit symmetric) costs log2(3) bits for every weight, zeros
-    included: its zero is one of three codes every weight chooses from, which base-3 packing
-    (5 codes a byte) stores at 1.6 bits."""
+    """Non-zero weights x their bits: quantized layers (grids and codebooks) count at the width of
+    the codes they use (metrics' count of distinct values would see channels x 2^bits levels in a
+    per-channel grid), real INT8 at 8 bits. A ternary grid {-a, 0, +a} (TWN, 2-bit symmetric) costs
+    log2(3) bits for every weight, zeros included: its zero is one of three codes every weight
+    chooses from (base-3 packing stores 5 codes a byte, 1.6 bits)."""
     recs = model_ops.verified_records(model)
     int8_layers = {
         n
@@ -211,7 +240,7 @@ def theoretical_bytes(model: nn.Module) -> tuple[int, float]:
         counted = int((t != 0).sum())
         if q is not None and q.kind == "affine" and is_ternary(q):
             b, counted = math.log2(3), t.numel()  # the zero is a level of the grid, not a pruned weight
-        elif q is not None and q.kind == "affine":
+        elif q is not None:  # affine grid or codebook: the codes the layer really uses
             b = float(min(q.bits, core.bits_needed(int(torch.unique(q.codes).numel()))))
         elif leaf == "weight" and layer in int8_layers:
             b = 8.0
