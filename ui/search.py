@@ -13,20 +13,22 @@ import optuna
 import pandas as pd
 import streamlit as st
 
-from compression import runs
+from compression import jobs, runs
 from compression.charts import search as charts
 from compression.search import STRATEGIES, PolicySpace, Problem
 from compression.search import problem as P
 from compression.search import study as St
+from compression.train import Progress, StopFlag
 from ui import sidebar, state
 
-REFRESH_S = 1.5  # the live view polls the study this often while trials run
+REFRESH_S = 1.0  # the live view polls the study this often while trials run
 OBJECTIVE_SETS = {
     "acc,size": "accuracy vs size",
     "acc,macs": "accuracy vs MACs",
     "acc,size,macs": "accuracy, size, MACs",
 }
 VAL_CHOICES = [250, 500, 1000, 2000]
+OBJECTIVE_SETS_COST = {"size": "measured size", "macs": "effective MACs"}
 
 
 @dataclass(frozen=True)
@@ -152,29 +154,71 @@ def current_study() -> str | None:
     return name
 
 
+def active_job(name: str | None) -> jobs.Job | None:
+    """The page's job that is running this study: its own, or a "Run every strategy" group's."""
+    manager = sidebar.job_manager()
+    for job in (manager.get(job_key(name)) if name else None, manager.get(st.query_params.get("group"))):
+        if job is not None and job.active:
+            return job
+    return None
+
+
+def _run_every_strategy(settings: Settings, problem: Problem, ectx: P.EvalContext) -> tuple[str, str]:
+    """One study per strategy on the same problem, budget and seed, run one after another."""
+    names = [St.create(problem, s, seed=settings.seed, budget=settings.budget, ctx=ectx) for s in STRATEGIES]
+
+    def work(progress: Progress, stop: StopFlag) -> int:
+        ran = 0
+        for i, n in enumerate(names):
+            if stop():
+                break
+
+            def sub(frac: float, msg: str, i: int = i, n: str = n) -> None:
+                progress((i + frac) / len(names), f"{n}: {msg}")
+
+            ran += St.run(
+                n, ctx=ectx, timeout_s=settings.time_limit_s, should_stop=stop, progress=sub, worker="page"
+            )
+        return ran
+
+    return names[0], sidebar.job_manager().submit("Compare every strategy", work)
+
+
 def actions(settings: Settings, ctx: sidebar.Context, name: str | None) -> str | None:
-    """Start / Stop / Resume; returns the study the page shows."""
+    """Start / Run every strategy / Stop / Resume; returns the study the page shows."""
     ectx = eval_context(ctx)
-    job = sidebar.job_manager().get(job_key(name)) if name else None
-    running = job is not None and job.active
-    c1, c2, c3, c4 = st.columns([1.4, 1, 1, 4])
-    if c1.button("Start new search", type="primary", disabled=running, key="s_start"):
+    running = active_job(name) is not None
+    c1, c2, c3, c4, c5 = st.columns([1.4, 1.6, 0.8, 0.9, 3.3])
+    start = c1.button("Start new search", type="primary", disabled=running, key="s_start")
+    every = c2.button(
+        "Run every strategy",
+        disabled=running,
+        key="s_every",
+        help="One study per strategy with these settings, one after another: the hypervolume chart compares them.",
+    )
+    if start or every:
         try:
             problem = settings.problem(ctx)
         except ValueError as exc:
             st.error(str(exc))
             return name
-        name = St.create(problem, settings.strategy, seed=settings.seed, budget=settings.budget, ctx=ectx)
+        if every:
+            name, group = _run_every_strategy(settings, problem, ectx)
+            st.query_params["group"] = group
+        else:
+            name = St.create(problem, settings.strategy, seed=settings.seed, budget=settings.budget, ctx=ectx)
+            start_job(name, ectx, settings.time_limit_s)
         st.query_params["study"] = name
-        start_job(name, ectx, settings.time_limit_s)
         running = True
-    if c2.button(
+    if c3.button(
         "Stop", disabled=not running, key="s_stop", help="Every worker of this study stops after its trial."
     ):
+        job = active_job(name)
         St.set_stopped(name, True)  # type: ignore[arg-type]
-        sidebar.job_manager().cancel(job_key(name))  # type: ignore[arg-type]
+        if job is not None:
+            sidebar.job_manager().cancel(job.id)
         running = False
-    if c3.button(
+    if c4.button(
         "Resume",
         disabled=running or name is None,
         key="s_resume",
@@ -184,10 +228,32 @@ def actions(settings: Settings, ctx: sidebar.Context, name: str | None) -> str |
         St.set_budget(name, settings.budget)  # type: ignore[arg-type]
         start_job(name, ectx, settings.time_limit_s)  # type: ignore[arg-type]
     if name:
-        c4.caption(
-            f"Study `{name}` in `{St.default_storage()}`. Add processes: "
+        c5.caption(
+            f"Study `{name}` in `{St.default_storage()}`. Add processes (PostgreSQL: other machines too): "
             f"`python -m compression search worker --study {name}`"
         )
+    return name
+
+
+def pick_study(name: str) -> str:
+    """Switch between the studies of this problem (every strategy and seed run on it)."""
+    info = St.Info.of(St.load(name))
+    others = [i for i in St.studies(problem_key=info.problem.key()) if i.weights_hash == info.weights_hash]
+    if len(others) < 2:
+        return name
+    labels = {
+        i.name: f"{STRATEGIES[i.strategy].title}, seed {i.seed}, budget {i.budget} ({i.name})" for i in others
+    }
+    shown = st.selectbox(
+        "Study shown",
+        list(labels),
+        index=list(labels).index(name),
+        format_func=labels.get,
+        key=f"s_shown_{name}",
+    )
+    if shown != name:
+        st.query_params["study"] = shown
+        st.rerun()
     return name
 
 
@@ -222,7 +288,7 @@ def study_view(name: str) -> pd.DataFrame:
     df = St.trials_frame(study, info)
     c = St.counts(study)
     hv = St.hv_history(df, info)
-    job = sidebar.job_manager().get(job_key(name))
+    job = active_job(name) or sidebar.job_manager().get(job_key(name))
     status = job.state if job else ("stopped" if info.stopped else "idle")
     st.progress(
         min(1.0, c.complete / max(1, c.budget)),
@@ -282,7 +348,7 @@ def study_view(name: str) -> pd.DataFrame:
 def live_view(name: str) -> None:
     """Polls the study while it runs; one full rerun when the page's worker ends."""
     study_view(name)
-    job = sidebar.job_manager().get(job_key(name))
+    job = sidebar.job_manager().get(job_key(name)) or sidebar.job_manager().get(st.query_params.get("group"))
     seen = f"_search_seen_{name}"
     if job is not None and not job.active and st.session_state.get(seen) != job.finished:
         st.session_state[seen] = job.finished
@@ -290,8 +356,8 @@ def live_view(name: str) -> None:
 
 
 def is_live(name: str) -> bool:
-    job = sidebar.job_manager().get(job_key(name))
-    return (job is not None and job.active) or St.counts(St.load(name)).running > 0
+    """Poll while the page's job runs or any worker (CLI, another machine) has a trial running."""
+    return active_job(name) is not None or St.counts(St.load(name)).running > 0
 
 
 # ---------------------------------------------------------------- choosing trials to record
@@ -343,3 +409,27 @@ def record_block(name: str, ctx: sidebar.Context) -> None:
             st.success("Recorded: " + "; ".join(saved) + ". They are on the Compare page's front.")
     if done:
         st.caption("Already recorded: " + ", ".join(f"trial {n} = run #{r}" for n, r in sorted(done.items())))
+
+
+def importances(name: str) -> None:
+    """Optuna's parameter importances (fANOVA) for accuracy and for the cost, on demand (a few seconds)."""
+    with st.expander("Which layer choices matter? (Optuna's parameter importances)", expanded=False):
+        study = St.load(name)
+        info = St.Info.of(study)
+        if St.counts(study).complete < 8:
+            st.caption("Needs at least 8 completed trials.")
+            return
+        if not st.button("Compute importances", key="s_importance"):
+            st.caption(
+                "fANOVA over the completed trials: how much of each objective's variance each choice explains."
+            )
+            return
+        c1, c2 = st.columns(2)
+        for col, idx, label in (
+            (c1, 0, "validation accuracy"),
+            (c2, 1, OBJECTIVE_SETS_COST[info.problem.objectives[1]]),
+        ):
+            fig = optuna.visualization.plot_param_importances(
+                study, target=lambda t, idx=idx: t.values[idx], target_name=label
+            )
+            col.plotly_chart(fig, key=f"s_imp_{idx}", width="stretch")

@@ -39,9 +39,11 @@ name = search.actions(settings, ctx, search.current_study())
 if name is None:
     st.info("Press **Start new search**: trials appear below as they finish.")
     st.stop()
+name = search.pick_study(name)
 if search.is_live(name):
     search.live_view(name)
 else:
     search.study_view(name)
+search.importances(name)
 st.subheader("Record trials as runs")
 search.record_block(name, ctx)

@@ -96,3 +96,23 @@ def test_stale_study_link_warns() -> None:
     at = open_search(study="no-such-study")
     assert any("No study 'no-such-study'" in w.value for w in at.warning)
     assert "study" not in at.query_params
+
+
+def test_studies_of_the_same_problem_can_be_switched_and_stopped_ones_resume() -> None:
+    from compression.search import Problem, load_context
+
+    ctx = load_context("digits", "lenet5")
+    problem = Problem(dataset="digits", model="lenet5", val_images=250)
+    first = St.create(problem, "sa", budget=5, ctx=ctx)
+    second = St.create(problem, "rl", budget=5, ctx=ctx)
+    St.set_stopped(first, True)
+    at = open_search(study=first, val="250")
+    shown = at.selectbox(key=f"s_shown_{first}")
+    assert set(shown.options) >= {
+        f"Simulated annealing, seed 0, budget 5 ({first})",
+        f"REINFORCE controller, seed 0, budget 5 ({second})",
+    }
+    assert "page worker: stopped" in at.get("progress")[0].proto.text
+    assert not at.button(key="s_resume").disabled and at.button(key="s_stop").disabled
+    shown.set_value(second).run()
+    assert _qp(at, "study") == second
