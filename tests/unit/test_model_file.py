@@ -74,6 +74,8 @@ def _cases() -> list[Case]:
         Case("structured-then-linear-4", (methods.make_config("l1-filter", 0.5), catalog.make_config("linear", 4))),
         Case("quant-linear-3-asym-per-channel", (catalog.make_config("linear", 3, symmetric=False),)),
         Case("magnitude-then-linear-4", (methods.make_config("magnitude", 0.8), catalog.make_config("linear", 4))),
+        Case("structured-then-int8-static-bn-cnn", (methods.make_config("l1-filter", 0.5), catalog.make_config("int8-static")), BN_ARCH),
+        Case("structured-then-int8-dynamic", (methods.make_config("l1-filter", 0.5), catalog.make_config("int8-dynamic"))),
         Case("magnitude-then-kmeans-4", (methods.make_config("magnitude", 0.8), catalog.make_config("kmeans", 4))),
     ]  # fmt: skip
     if "distill" in techniques.REGISTRY:  # the student, trained one epoch, is what the run keeps
