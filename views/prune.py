@@ -12,6 +12,7 @@ import streamlit as st
 from compression import fmt, latency, metrics, techniques
 from compression import pruning as P
 from compression.charts import pruning as charts
+from compression.distillation import KDRecovery
 from ui import measured, record, sidebar, state
 
 ctx = sidebar.render()
@@ -103,6 +104,13 @@ steps = c3.number_input("Steps", 1, 20, key="p_steps", disabled=schedule == "one
 optimizer = c4.selectbox(
     "Fine-tune optimizer", ["sgd", "adam"], key="p_opt", help="SGD momentum 0.9 lr 0.01; Adam lr 1e-4"
 )
+seed("p_kd", st.query_params.get("kd") == "1")
+kd = st.checkbox(
+    "Recover with knowledge distillation (teacher = this baseline)",
+    key="p_kd",
+    disabled=ft == 0 or method == "slimming",
+    help="Fine-tuning learns from the dense model's soft targets (T = 4, alpha = 0.7) as well as the labels.",
+)
 l1 = "1e-4"
 if method == "slimming" and not P.structured.has_batchnorm(ctx.model):
     st.warning(
@@ -121,6 +129,7 @@ url_values = {
     "sched": schedule,
     "steps": str(steps),
     "opt": optimizer,
+    "kd": "1" if kd else "0",
     "exclude": ",".join(exclude),
     "l1": l1,
 }
@@ -144,7 +153,9 @@ try:
 except ValueError as exc:
     st.error(str(exc))
     st.stop()
-cfg_json = json.dumps(techniques.to_dict(config), sort_keys=True)
+# what is run and recorded: with KD, kd-recovery wrapping the pruning config
+recipe_cfg = KDRecovery.wrap(config) if kd and ft > 0 and method != "slimming" else config
+cfg_json = json.dumps(techniques.to_dict(recipe_cfg), sort_keys=True)
 cfg_key = hashlib.sha256(f"{ctx.weights_hash}|{ctx.choice.dataset}|{cfg_json}".encode()).hexdigest()[:16]
 
 
@@ -199,7 +210,7 @@ else:
         what = "Network slimming trains with the L1 penalty first" if method == "slimming" else "Fine-tuning"
         st.info(f"{what}: this runs as a background job with progress; it survives a page reload.")
         if st.button("Run pruning with fine-tuning", type="primary"):
-            base, cfg_obj, ds = ctx.model, config, ctx.ds
+            base, cfg_obj, ds = ctx.model, recipe_cfg, ctx.ds
 
             def work(progress: Any, stop: Any) -> Any:
                 return techniques.apply(base, cfg_obj, ds, progress, stop)
@@ -244,20 +255,23 @@ cols[1].metric(
     f"{res['sparsity']:.1%}",
     f"{mp.params_nonzero:,} non-zero of {mb.params_total:,}",
     delta_color="off",
+    delta_arrow="off",
     help="Share of the baseline's conv/linear weights that are zero or removed.",
 )
 cols[2].metric(
     "Theoretical size",
     fmt.bytes_(mp.size_theoretical_bytes),
-    f"{mp.size_theoretical_bytes / max(1, mb.size_theoretical_bytes):.2f}x of dense",
-    delta_color="off",
+    **measured.ratio_delta(
+        r := mp.size_theoretical_bytes / max(1, mb.size_theoretical_bytes), f"{r:.2f}x of the dense model's"
+    ),
     help="Non-zero weights at their effective bits, no index overhead.",
 )
 cols[3].metric(
     "Measured size (artifact)",
     fmt.bytes_(mp.size_artifact_bytes),
-    f"{mp.size_artifact_bytes / max(1, mb.size_artifact_bytes):.2f}x of dense",
-    delta_color="off",
+    **measured.ratio_delta(
+        r := mp.size_artifact_bytes / max(1, mb.size_artifact_bytes), f"{r:.2f}x of the dense model's file"
+    ),
     help="Bytes of the compact artifact really written to disk (sparse or smaller dense).",
 )
 if want_full:
@@ -266,8 +280,7 @@ else:
     cols[4].metric(
         "MACs / image",
         fmt.count(mp.macs),
-        f"{mp.macs / max(1, mb.macs):.2f}x of dense executed",
-        delta_color="off",
+        **measured.ratio_delta(r := mp.macs / max(1, mb.macs), f"{r:.2f}x of dense executed"),
         help=f"Executed multiply-accumulates; a zero-skipping chip would do {fmt.count(mp.macs_effective)}.",
     )
 
@@ -341,7 +354,9 @@ st.caption(
 
 recorded_m = mp if want_full else None
 if recorded_m is not None:
-    record.record_button(ctx, model, [config], recorded_m, technique=config.technique, key=f"prune_{cfg_key}")
+    record.record_button(
+        ctx, model, [recipe_cfg], recorded_m, technique=config.technique, key=f"prune_{cfg_key}"
+    )
 else:
     st.caption("Turn on the full measurement to record this result as a run on the Pareto front.")
 

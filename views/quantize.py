@@ -336,18 +336,25 @@ cols[0].metric("Top-1 accuracy", f"{m.top1:.2%}", f"{100 * (m.top1 - base.top1):
 cols[1].metric(
     "File size",
     fmt.bytes_(m.size_artifact_bytes),
-    f"{m.size_artifact_bytes / max(1, base.size_artifact_bytes):.1%} of float32",
-    delta_color="inverse",
+    **measured.ratio_delta(
+        r := m.size_artifact_bytes / max(1, base.size_artifact_bytes), f"{r:.1%} of the float32 file"
+    ),
     help="Bytes of the artifact written to disk: bit-packed codes plus scales or codebooks.",
 )
 cols[2].metric(
     "Theoretical size",
     fmt.bytes_(m.size_theoretical_bytes),
-    f"{base.size_dense_bytes / max(1, m.size_theoretical_bytes):.1f}x smaller",
-    delta_color="off",
+    **measured.ratio_delta(
+        r := m.size_theoretical_bytes / max(1, base.size_dense_bytes), f"{1 / max(r, 1e-9):.1f}x smaller"
+    ),
     help="Non-zero weights x bits per weight, no headers, scales or codebooks.",
 )
-cols[3].metric("Bits per weight", f"{m.effective_bits:.2f}", f"{m.effective_bits - base.effective_bits:+.1f}")
+cols[3].metric(
+    "Bits per weight",
+    f"{m.effective_bits:.2f}",
+    f"{m.effective_bits - base.effective_bits:+.1f}",
+    delta_color="inverse",  # fewer bits: a negative delta, green
+)
 if m.speedup_b256 is None:  # untimed fake quantization: float kernels, so the float model's speed
     cols[4].metric(
         "Latency, batch 256",

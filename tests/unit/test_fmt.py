@@ -32,3 +32,17 @@ def test_plain_escapes_plotly_html() -> None:
 def test_speedup_text() -> None:
     assert fmt.speedup(2.456, 2.4, 2.52) == "2.46x (IQR 2.40-2.52x)"
     assert fmt.speedup(None) == "n/a" and fmt.speedup(1.0) == "1.00x"
+
+
+def test_metric_arrows_follow_the_number_and_colours_the_meaning() -> None:
+    from ui.measured import ratio_delta
+
+    smaller = ratio_delta(0.28, "0.28x of dense")
+    assert (smaller["delta_arrow"], smaller["delta_color"]) == ("down", "normal")  # down and green
+    bigger = ratio_delta(1.5, "1.50x of dense")
+    assert (bigger["delta_arrow"], bigger["delta_color"]) == ("up", "inverse")  # up and red
+    faster = ratio_delta(2.0, "2.00x speed", lower_is_better=False)
+    assert (faster["delta_arrow"], faster["delta_color"]) == ("up", "normal")
+    slower = ratio_delta(0.5, "0.50x speed", lower_is_better=False)
+    assert (slower["delta_arrow"], slower["delta_color"]) == ("down", "inverse")
+    assert ratio_delta(1.0, "same")["delta_arrow"] == "off"
