@@ -77,7 +77,9 @@ def parse_state_dict(name: str, blob: bytes, max_inflated: int = MAX_BYTES) -> d
     if suffix not in SUFFIXES:
         raise UploadError(f"'{name}': expected a .pt, .pth or .safetensors file.")
     if len(blob) > MAX_BYTES:
-        raise UploadError(f"'{name}' is {_mb(len(blob))}, more than the {_mb(MAX_BYTES)} limit.")
+        raise UploadError(
+            f"'{name}' is {len(blob):,} bytes, more than the limit of {MAX_BYTES:,} bytes ({_mb(MAX_BYTES)})."
+        )
     if not blob:
         raise UploadError(f"'{name}' is empty.")
     if suffix == ".safetensors":
@@ -98,11 +100,15 @@ def parse_state_dict(name: str, blob: bytes, max_inflated: int = MAX_BYTES) -> d
                     "unpickling can run code. Save a state_dict (torch.save(model.state_dict(), path)) "
                     "or a .safetensors file instead."
                 ) from exc
-            detail = str(exc).split("WeightsUnpickler error:")[-1].strip().splitlines()[0][:200]
-            raise UploadError(f"'{name}' is not a readable PyTorch file ({detail}).") from exc
+            raise UploadError(
+                f"'{name}' is not a readable PyTorch file: its pickle is damaged or uses an operation that "
+                "safe (weights-only) loading does not allow. Save a state_dict with torch.save(model."
+                "state_dict(), path) or a .safetensors file."
+            ) from exc
         except Exception as exc:  # noqa: BLE001 - torch raises many types on garbage; all mean "unreadable"
             raise UploadError(
-                f"'{name}' is not a readable PyTorch file ({type(exc).__name__}: {str(exc)[:200]})."
+                f"'{name}' is not a readable PyTorch file: it is truncated, damaged or not made by torch.save "
+                f"({type(exc).__name__})."
             ) from exc
         if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
             obj = obj["state_dict"]  # the common {"state_dict": ...} checkpoint layout

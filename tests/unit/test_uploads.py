@@ -146,7 +146,7 @@ def test_empty_file() -> None:
 
 def test_oversized_blob() -> None:
     blob = bytes(uploads.MAX_BYTES + 1)
-    with pytest.raises(uploads.UploadError, match=r"more than the 200\.0 MB limit"):
+    with pytest.raises(uploads.UploadError, match=r"209,715,201 bytes, more than the limit of 209,715,200 bytes"):
         uploads.accept("huge.pt", blob, "digits", "lenet5")
 
 
