@@ -20,7 +20,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compression import artifact, data, metrics, models, runs, train
+from compression import artifact, data, metrics, model_file, models, runs, train
 from compression.runs import schema
 from compression.runs.store import get_engine, new_row
 
@@ -186,11 +186,12 @@ def test_baseline_with_empty_recipe_and_default_store(
     assert runs.open_store().count() == 0  # COMPRESSION_STORE wins
 
 
-def test_real_int8_model_falls_back_to_torch_save(
-    tmp_path: Path, trained: tuple[torch.nn.Module, metrics.Measurement]
+def test_real_int8_model_is_kept_as_its_quantized_state_dict(
+    tmp_path: Path, digits: data.Dataset, trained: tuple[torch.nn.Module, metrics.Measurement]
 ) -> None:
     model, meas = trained
     q = torch.ao.quantization.quantize_dynamic(train.clone(model), {torch.nn.Linear}, dtype=torch.qint8)
+    q._cla_int8 = {"mode": "dynamic", "backend": "torch.ao"}  # what int8.quantize records
     store = runs.RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
     rid = runs.record_run(
         q, dataset="digits", arch="lenet-300-100", baseline_hash="h", recipe=[], measurement=meas,
@@ -198,8 +199,11 @@ def test_real_int8_model_falls_back_to_torch_save(
     )  # fmt: skip
     path = Path(store.get(rid).artifact_path or "")  # type: ignore[union-attr]
     assert path.suffix == ".pt"
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=True)  # no code is unpickled
     assert any("_packed_params" in k for k in state)
+    back = model_file.load(path)  # the header names the architecture (width 0.25) and the INT8 mode
+    with torch.inference_mode():
+        assert torch.equal(back(digits.x_test[:32]), q(digits.x_test[:32]))
 
 
 # ---------------------------------------------------------------- migrations
