@@ -359,7 +359,7 @@ def explain_gaps(m: Measurement) -> list[str]:
     if m.macs_effective < 0.95 * m.macs and m.runs_dense:
         notes.append(
             f"{sparsity:.0%} of weights are zero, so zero-skipping hardware would do "
-            f"{m.macs_effective / max(1, m.macs):.0%} of the MACs; but masked weights still run "
+            f"{m.macs_effective / max(1, m.macs):.0%} of the MACs; but zero weights still run "
             "through dense kernels on this CPU, so measured latency does not drop."
         )
     if m.effective_bits < 32 and m.runs_dense:

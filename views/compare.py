@@ -294,7 +294,9 @@ data = front_data(store.url, version, filters, cost, acc, sym)
 on_front = int(data.points["on_front"].sum())
 st.caption(
     f"{len(data.points)} runs shown, {on_front} on the front (solid, joined by the dotted step line); "
-    "faded points are dominated; the star is the unpruned baseline. **Drag a box** over points (or click "
+    "faded points are dominated"
+    + ("; the star is the unpruned baseline" if data.points["baseline"].any() else "; no baseline run is shown")
+    + ". **Drag a box** over points (or click "
     "one) to compare them below; hover a point to see its recipe."
     + (
         f" {data.dropped} runs have no value on this axis (not measured) and are left out."

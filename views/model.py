@@ -103,8 +103,15 @@ with left:
     log_y = st.toggle("Log scale", value=st.query_params.get("log") == "1", key="log")
     st.query_params["log"] = "1" if log_y else "0"
     st.plotly_chart(charts.plot_weight_histogram(weights[layer].numpy(), layer, log_y), key="hist")
+    w = weights[layer].abs()
+    near_zero = float((w < 0.1 * w.max()).float().mean()) if w.numel() else 0.0
     st.caption(
-        "Trained weights cluster near zero: that is why pruning the smallest ones costs little accuracy."
+        f"{near_zero:.0%} of this layer's weights lie within 10% of its largest magnitude"
+        + (
+            ": they cluster near zero, which is why pruning the smallest ones costs little accuracy."
+            if near_zero >= 0.5
+            else ": this layer is not concentrated near zero, so pruning it costs more accuracy."
+        )
     )
 with right:
     st.plotly_chart(charts.plot_confusion(result["confusion"], ctx.ds.classes), key="confusion")  # type: ignore[arg-type]

@@ -24,7 +24,7 @@ from safetensors import safe_open
 from safetensors.numpy import load_file, save_file
 from torch import nn
 
-from compression import artifact, metrics, models
+from compression import artifact, latency, metrics, models
 from compression.data import Dataset
 from compression.quantization import core, model_ops
 
@@ -304,16 +304,16 @@ def gap_notes(m: metrics.Measurement, model: nn.Module) -> list[str]:
             "Activations are fake-quantized too: each layer's input is rounded to its grid and back to "
             "float, which adds work, so simulated latency can even rise."
         )
-    if kind == "int8" and m.latency_b1_ms is not None:
+    if kind == "int8" and m.speedup_b1 is not None and m.speedup_b1 < 1:  # only when it is so, measured
         notes.append(
-            "At batch 1 INT8 can be slower than float32: quantizing the input and dequantizing the output "
-            "are fixed costs that a single small image cannot amortise; at batch 256 the faster INT8 "
-            "matrix kernels dominate."
+            f"At batch 1 INT8 is slower here ({m.speedup_b1:.2f}x, paired): quantizing the input and dequantizing "
+            "the output are fixed costs that a single small image cannot amortise; at batch 256 "
+            f"({m.speedup_b256 or 0:.2f}x) the INT8 matrix kernels' speed shows."
         )
-        if torch.backends.cpu.get_cpu_capability() in ("DEFAULT", "AVX2"):
-            notes.append(
-                "This CPU has no AVX-512 VNNI (int8 dot-product) instructions: its INT8 matrix kernels are only "
-                "modestly faster than float32 ones (1.2x for LeNet-300-100's layers on an AVX2 machine), so "
-                "fully-connected models gain less than conv nets, whose INT8 kernels also fuse BatchNorm and ReLU."
-            )
+    if kind == "int8" and m.latency_b1_ms is not None and not latency.cpu_info().vnni:
+        notes.append(
+            "This CPU has no AVX-512 VNNI or AMX (int8 dot-product) instructions: its INT8 matrix kernels are only "
+            "modestly faster than float32 ones, and activations use 7 bits (reduce_range) to avoid overflow, so "
+            "fully-connected models gain less than conv nets, whose INT8 kernels also fuse BatchNorm and ReLU."
+        )
     return notes
