@@ -80,3 +80,20 @@ def test_distillation_runs_as_a_job_and_records_both_students() -> None:
     df = runs.open_store().frame()
     assert list(df["technique"]) == ["distill"]
     assert df["arch"].iloc[0] == "lenet-300-100"
+
+
+def test_temperature_sweep_draws_a_curve_and_records_every_student() -> None:
+    at = open_distill(epochs="1", width="1/4")
+    next(b for b in at.button if b.label == "Run the sweep").click().run()
+    assert not at.exception, at.exception
+    jobs = [j for j in sidebar.job_manager().list() if j.id.startswith("dsweep-temperature-1-")]
+    assert jobs
+    job = sidebar.job_manager().wait(jobs[-1].id, timeout=240)
+    assert job.state == "done", job.error
+    at.run()
+    assert not at.exception, at.exception
+    sweep = [s for s in _charts(at) if "Accuracy against temperature" in _title(s)]
+    assert sweep and list(sweep[0]["data"][0]["x"]) == [1, 2, 4, 8, 16, 20]
+    df = runs.open_store().frame()
+    assert sorted(df["technique"].value_counts().to_dict().items()) == [("distill", 6), ("scratch-twin", 6)]
+    assert df["baseline_hash"].nunique() == 1
