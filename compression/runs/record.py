@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -28,14 +29,41 @@ def _shape(model: nn.Module, dataset: str) -> tuple[tuple[int, ...], int, float]
     return tuple(input_shape), int(num_classes), float(meta.get("width", 1.0))
 
 
+PARTIAL = ".partial"  # a file whose run is not committed yet
+STALE_PARTIAL_S = 3600.0  # a writer takes seconds; an hour-old partial file is a killed writer's
+
+
+def sweep_partials(store: RunStore, older_than_s: float = STALE_PARTIAL_S) -> int:
+    """Finish or remove files left by writers killed between writing a run's file and renaming it:
+    a partial file whose final name a run points at is renamed into place, any other is deleted."""
+    folder = artifact_dir(store)
+    if not folder.is_dir():
+        return 0
+    cleaned = 0
+    for partial in folder.glob(f"*{PARTIAL}"):
+        try:
+            if time.time() - partial.stat().st_mtime < older_than_s:
+                continue
+            final = partial.with_name(partial.name.removesuffix(PARTIAL))
+            if store.has_artifact(str(final)):
+                partial.replace(final)
+            else:
+                partial.unlink()
+            cleaned += 1
+        except OSError:
+            continue  # another process got there first
+    return cleaned
+
+
 def save_artifact(model: nn.Module, folder: Path, meta: dict[str, Any]) -> Path:
     """The run's model file, written by `model_file.save`: the same writer (and so the same bytes)
-    that `metrics.measure` measured, whatever the model is (compact, per-channel codes, INT8)."""
+    that `metrics.measure` measured, whatever the model is (compact, per-channel codes, INT8).
+    Written under a `.partial` name: `record_run` renames it once the run is committed."""
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise StoreError(f"Cannot create the artifact folder {folder}: {exc}") from exc
-    path = (folder / uuid.uuid4().hex).with_suffix(model_file.format_for(model).suffix)
+    path = folder / f"{uuid.uuid4().hex}{model_file.format_for(model).suffix}{PARTIAL}"
     try:
         model_file.save(model, path, meta)
         model_file.read_state(path)  # prove it reads back before a run points at it
@@ -93,10 +121,14 @@ def record_run(
         layers=layers,
     )
     target._ensure_schema()  # fail on an unreachable store before writing any file
-    path = save_artifact(model, artifact_dir(target), meta)
-    row["artifact_path"] = str(path)
+    sweep_partials(target)
+    partial = save_artifact(model, artifact_dir(target), meta)
+    final = partial.with_name(partial.name.removesuffix(PARTIAL))
+    row["artifact_path"] = str(final)
     try:
-        return target.add(row)
+        run_id = target.add(row)
     except BaseException:
-        path.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
         raise
+    partial.replace(final)  # a kill before this line leaves a partial file that the next sweep finishes
+    return run_id

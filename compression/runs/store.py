@@ -367,6 +367,12 @@ class RunStore:
         if n == 0:
             raise StoreError(f"Run #{run_id} is not in the store (deleted by someone else?).")
 
+    def has_artifact(self, path: str) -> bool:
+        """Whether a run points at this model file."""
+        with self._conn() as conn:
+            q = sa.select(schema.runs.c.id).where(schema.runs.c.artifact_path == path).limit(1)
+            return conn.execute(q).first() is not None
+
     def delete(self, run_ids: Iterable[int]) -> int:
         """Delete runs (their artifact files too); returns how many rows went."""
         ids = [int(i) for i in run_ids]

@@ -648,3 +648,49 @@ def test_created_at_keeps_its_instant_on_both_back_ends(store_url: str) -> None:
     got = store.get(run_id)
     assert got is not None and got.created_at == five_east  # the same instant: 2023-12-31 19:00 UTC
     assert got.created_at.utcoffset() == dt.timedelta(0)
+
+
+def test_files_of_killed_writers_are_finished_or_removed(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from compression.runs import record
+
+    store = runs.RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
+    folder = runs.artifact_dir(store)
+    folder.mkdir(parents=True)
+    old = time.time() - 2 * record.STALE_PARTIAL_S
+    orphan = folder / f"deadbeef.cla{record.PARTIAL}"  # killed before its run was committed
+    orphan.write_bytes(b"x")
+    committed = folder / f"cafebabe.cla{record.PARTIAL}"  # killed between the commit and the rename
+    committed.write_bytes(b"y")
+    fresh = folder / f"0123abcd.cla{record.PARTIAL}"  # a writer still at work
+    fresh.write_bytes(b"z")
+    os.utime(orphan, (old, old))
+    os.utime(committed, (old, old))
+    run_id = store.add(plain_row(artifact_path=str(folder / "cafebabe.cla")))
+    assert record.sweep_partials(store) == 2
+    assert not orphan.exists() and fresh.exists()
+    assert (folder / "cafebabe.cla").read_bytes() == b"y" and store.get(run_id).artifact_path == str(  # type: ignore[union-attr]
+        folder / "cafebabe.cla"
+    )
+
+
+def test_a_recorded_run_leaves_no_partial_file(
+    tmp_path: Path, trained: tuple[torch.nn.Module, metrics.Measurement]
+) -> None:
+    model, meas = trained
+    store = runs.RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
+    run_id = runs.record_run(
+        model,
+        dataset="digits",
+        arch="lenet5",
+        baseline_hash="h",
+        recipe=[],
+        measurement=meas,
+        technique="baseline",
+        store=store,
+    )
+    path = Path(store.get(run_id).artifact_path)  # type: ignore[union-attr, arg-type]
+    assert path.exists() and not path.name.endswith(".partial")
+    assert not list(path.parent.glob("*.partial"))
