@@ -147,7 +147,7 @@ def explorer(ctx: sidebar.Context, temperature: float, image: int) -> None:
     st.subheader("What the teacher's soft targets carry")
     c0, c1, c2, c3 = st.columns([1, 2, 2, 2])
     c0.image(_image(ctx.choice.dataset, image, ctx), caption=f"#{image}: {d['label']}", width=96, clamp=True)
-    c1.metric("Teacher says", d["predicted"], f"true: {d['label']}", delta_color="off")
+    c1.metric("Teacher says", d["predicted"], help=f"Its top-1 at any T; the true class is {d['label']}.")
     c2.metric(
         "Entropy at T (this image)",
         f"{d['entropy']['at_t']:.2f} bits",
