@@ -145,9 +145,9 @@ def effective_bits(t: torch.Tensor) -> float:
     nz = t[t != 0]
     if nz.numel() == 0:
         return 0.0
+    has_zero = nz.numel() < t.numel()  # decided on the whole tensor, before any sampling
     if nz.numel() > 1 << 17:  # huge tensors: a sample tells whether levels are few
         nz = nz.flatten()[torch.randperm(nz.numel(), generator=torch.Generator().manual_seed(0))[: 1 << 17]]
-    has_zero = nz.numel() < t.numel()
     candidates = [_level_bits(nz, dtype_bits, has_zero)]
     if t.dim() > 1 and t.shape[0] > 1:
         rows = [
@@ -348,7 +348,10 @@ def explain_gaps(m: Measurement) -> list[str]:
     if m.size_artifact_bytes > 1.15 * max(1, m.size_theoretical_bytes):
         why = []
         if sparsity > 0.01:
-            why.append("a sparse file must also store where each non-zero weight sits (indices)")
+            why.append(
+                "theory counts zero weights as free, but a file must store where each non-zero weight sits "
+                "(indices) or keep the zeros as codes"
+            )
         if m.effective_bits < 32:
             why.append("codebooks, scales and bit padding cost bytes")
         why.append("the file holds a header and the layout of every tensor")

@@ -387,8 +387,9 @@ else:
                 on_click="ignore",
             )
             st.caption(
-                "A `.cla` file is the compact safetensors artifact (`compression.artifact.load`); "
-                "a `.pt` file is a state dict of real INT8 modules."
+                "The file is the one that was measured; `compression.model_file.load(path)` rebuilds the model "
+                "from any of its formats (`.cla`: safetensors, compact or per-channel codes; `.pt`: real INT8, "
+                "read with weights_only)."
             )
     with tab_edit:
         rid = st.selectbox("Run", chosen, format_func=lambda i: f"#{i}", key="cmp_edit_run")

@@ -89,6 +89,12 @@ def test_effective_bits() -> None:
     per_channel = torch.round((rows - lo) / (hi - lo) * 7) / 7 * (hi - lo) + lo
     assert metrics.effective_bits(rows) == 32.0 and metrics.effective_bits(per_channel) == 3.0
     assert metrics.effective_bits(torch.zeros(10)) == 0.0
+    big = torch.tensor([-0.5, 0.5]).repeat(
+        100_000
+    )  # 200,000 weights, 2 levels, no zero: 1 bit even when sampled
+    assert metrics.effective_bits(big) == 1.0
+    big[:10] = 0  # a zero among them is a third level
+    assert metrics.effective_bits(big) == 2.0
 
 
 def test_theoretical_size_of_a_pruned_and_quantized_model() -> None:
