@@ -21,9 +21,30 @@ def _pick(key: str, allowed: list[str]) -> str:
     """URL first, then this tab's memory, then the default; a bad URL value gets a warning."""
     value = st.query_params.get(key) or st.session_state.get(f"_keep_{key}") or DEFAULTS[key]
     if value not in allowed:
-        st.warning(f"Unknown {key} '{fmt.md(value)}' in the link; showing '{DEFAULTS[key]}' instead.")
+        _link_warning(key, f"Unknown {key} '{fmt.md(value)}' in the link; showing '{DEFAULTS[key]}' instead.")
         value = DEFAULTS[key]
     return value
+
+
+def _link_warning(key: str, message: str, corrected: str | None = None) -> None:
+    """The URL rule: a bad value is named once and corrected in the link (so it is not named again)."""
+    st.warning(message)
+    if corrected is None:
+        del st.query_params[key]
+    else:
+        st.query_params[key] = corrected
+
+
+# Parameters that name something of one model (a layer, a job, uploaded weights): a new model drops them.
+MODEL_PARAMS = ("layer", "lb", "exclude", "weights", "job", "qat_job")
+SHARED_PARAMS = ("dataset", "model", "weights")
+
+
+def keep_only(*keys: str) -> None:
+    """Drop the parameters of other pages from the URL (browser Back can carry them over)."""
+    for key in list(st.query_params):
+        if key not in keys and key not in SHARED_PARAMS:
+            del st.query_params[key]
 
 
 def current() -> Choice:
@@ -35,6 +56,14 @@ def current() -> Choice:
 
 def remember(choice: Choice) -> None:
     """Write the choice to the URL and to plain session keys (widget state dies with the page)."""
+    changed = any(
+        st.query_params.get(key) not in (None, value)
+        for key, value in (("dataset", choice.dataset), ("model", choice.model))
+    )
+    if changed:  # switched in the sidebar: what named parts of the old model no longer applies
+        for key in MODEL_PARAMS:
+            if key in st.query_params:
+                del st.query_params[key]
     for key, value in (("dataset", choice.dataset), ("model", choice.model)):
         st.session_state[f"_keep_{key}"] = value
         if st.query_params.get(key) != value:
@@ -55,11 +84,12 @@ def url_int(key: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        st.warning(f"Ignoring '{key}={fmt.md(raw)}' in the link: not a whole number.")
+        _link_warning(key, f"Ignoring '{key}={fmt.md(raw)}' in the link: not a whole number.")
         return default
     if not lo <= value <= hi:
-        st.warning(f"'{key}={fmt.md(raw)}' in the link is outside {lo}..{hi}; clamped.")
-    return max(lo, min(hi, value))
+        value = max(lo, min(hi, value))
+        _link_warning(key, f"'{key}={fmt.md(raw)}' in the link is outside {lo}..{hi}; clamped.", str(value))
+    return value
 
 
 def url_float(key: str, default: float, lo: float, hi: float) -> float:
@@ -70,12 +100,12 @@ def url_float(key: str, default: float, lo: float, hi: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        st.warning(f"Ignoring '{key}={fmt.md(raw)}' in the link: not a number.")
+        _link_warning(key, f"Ignoring '{key}={fmt.md(raw)}' in the link: not a number.")
         return default
     if not lo <= value <= hi or value != value:
-        st.warning(f"'{key}={fmt.md(raw)}' in the link is outside {lo}..{hi}; clamped.")
-        value = default if value != value else value
-    return max(lo, min(hi, value))
+        value = max(lo, min(hi, default if value != value else value))
+        _link_warning(key, f"'{key}={fmt.md(raw)}' in the link is outside {lo}..{hi}; clamped.", str(value))
+    return value
 
 
 def url_choice(key: str, default: str, allowed: list[str]) -> str:
@@ -83,6 +113,8 @@ def url_choice(key: str, default: str, allowed: list[str]) -> str:
     if raw is None:
         return default
     if raw not in allowed:
-        st.warning(f"Ignoring '{key}={fmt.md(raw)}' in the link; expected one of {', '.join(allowed)}.")
+        _link_warning(
+            key, f"Ignoring '{key}={fmt.md(raw)}' in the link; expected one of {', '.join(allowed)}."
+        )
         return default
     return raw

@@ -14,6 +14,7 @@ from compression.charts import compare as charts
 from compression.runs import exchange, remeasure
 from ui import sidebar, state
 
+state.keep_only("acc", "fcol", "logx", "sel", "sym", "x", "ds", "arch", "tech", "tag")
 choice = sidebar.pickers()  # the explorer needs no trained model
 
 st.title("Compare runs: the Pareto front")
@@ -295,7 +296,11 @@ on_front = int(data.points["on_front"].sum())
 st.caption(
     f"{len(data.points)} runs shown, {on_front} on the front (solid, joined by the dotted step line); "
     "faded points are dominated"
-    + ("; the star is the unpruned baseline" if data.points["baseline"].any() else "; no baseline run is shown")
+    + (
+        "; the star is the unpruned baseline"
+        if data.points["baseline"].any()
+        else "; no baseline run is shown"
+    )
     + ". **Drag a box** over points (or click "
     "one) to compare them below; hover a point to see its recipe."
     + (

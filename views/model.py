@@ -11,6 +11,7 @@ from compression import fmt, metrics, models, uploads
 from compression.charts import model as charts
 from ui import measured, sidebar, state
 
+state.keep_only("layer", "log")
 ctx = sidebar.render()
 
 

@@ -15,6 +15,9 @@ from compression.charts import pruning as charts
 from compression.distillation import KDRecovery
 from ui import measured, record, sidebar, state
 
+state.keep_only(
+    "amount", "exclude", "ft", "gran", "job", "kd", "l1", "method", "opt", "sched", "scope", "steps"
+)
 ctx = sidebar.render()
 PREVIEW_IMAGES = 1000  # slider preview: accuracy on the first 1,000 test images keeps a move under 1 s
 FT_MAX = 30

@@ -16,6 +16,24 @@ from compression.distillation.recovery import kd_context
 from compression.quantization import analysis, catalog, core, model_ops, prefetch, schemes, storage
 from ui import measured, record, sidebar, state
 
+state.keep_only(
+    "abits",
+    "acts",
+    "avg",
+    "bits",
+    "calib",
+    "gran",
+    "init",
+    "kd",
+    "layer",
+    "lb",
+    "qat",
+    "qat_job",
+    "scheme",
+    "sweep",
+    "sym",
+    "wts",
+)
 ctx = sidebar.render()
 BITS = [1, 2, 3, 4, 5, 6, 7, 8, 16]
 LAYER_CHOICES = ["default", *[str(b) for b in BITS], "float"]

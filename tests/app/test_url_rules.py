@@ -1,0 +1,38 @@
+"""The URL rules every page follows: a bad value is named once and corrected, a sidebar switch drops
+what named the old model, and a page drops other pages' parameters (browser Back carries them)."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.app.pages import open_page
+
+
+def qp(at: AppTest, key: str) -> str:
+    """A URL parameter as a string (AppTest shows lists for values it was given, strings for new ones)."""
+    v = at.query_params[key]
+    return v if isinstance(v, str) else v[-1]
+
+
+def test_switching_the_model_drops_its_layer_without_a_warning(isolated: None) -> None:
+    at = open_page("model", layer="classifier.3")
+    assert qp(at, "layer") == "classifier.3"
+    at.selectbox(key="sb_model").set_value("lenet-300-100").run()
+    assert not at.exception
+    assert not [w.value for w in at.warning if "layer" in w.value]
+    assert qp(at, "layer") == "fc1"
+
+
+def test_other_pages_parameters_are_dropped(isolated: None) -> None:
+    at = open_page("model", amount="0.7", method="magnitude", x="macs", layer="features.0")
+    assert "amount" not in at.query_params and "method" not in at.query_params and "x" not in at.query_params
+    assert "layer" in at.query_params and "dataset" in at.query_params
+
+
+def test_a_bad_link_value_is_named_once_and_corrected(isolated: None) -> None:
+    at = open_page("prune", amount="7", method="[x](https://e.example)")
+    warnings = [w.value for w in at.warning]
+    assert sum("amount=7" in w for w in warnings) == 1 and sum("method=" in w for w in warnings) == 1
+    assert float(qp(at, "amount")) <= 0.99
+    at.run()
+    assert not [w.value for w in at.warning if "in the link" in w.value]  # corrected: not named again
