@@ -267,7 +267,13 @@ if event_ids and event_ids != st.session_state.get("_cmp_last_event"):
     st.session_state["cmp_sel"] = event_ids  # a new box or click selection replaces the choice
 st.session_state["_cmp_last_event"] = event_ids
 shown_set = set(shown_ids)
-hidden = [i for i in st.session_state["cmp_sel"] if i not in shown_set]
+known = set(int(i) for i in all_runs["id"])
+missing = [i for i in st.session_state["cmp_sel"] if i not in known]
+hidden = [i for i in st.session_state["cmp_sel"] if i in known and i not in shown_set]
+if missing:
+    st.caption(
+        f"No run {', '.join(f'#{i}' for i in missing)} in this store (deleted, or a link from another store)."
+    )
 if hidden:
     st.caption(f"Chosen runs hidden by the filters: {', '.join(f'#{i}' for i in hidden)}.")
 st.session_state["cmp_sel"] = [i for i in st.session_state["cmp_sel"] if i in shown_set]

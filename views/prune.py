@@ -16,7 +16,7 @@ from compression.distillation import KDRecovery
 from ui import measured, record, sidebar, state
 
 state.keep_only(
-    "amount", "exclude", "ft", "gran", "job", "kd", "l1", "method", "opt", "sched", "scope", "steps"
+    "amount", "exclude", "ft", "full", "gran", "job", "kd", "l1", "method", "opt", "sched", "scope", "steps"
 )
 ctx = sidebar.render()
 PREVIEW_IMAGES = 1000  # slider preview: accuracy on the first 1,000 test images keeps a move under 1 s
@@ -232,11 +232,13 @@ assert model is not None
 base_prev = preview(ctx.weights_hash, ctx.choice.dataset, None, ctx, ctx.model)
 res = preview(ctx.weights_hash, ctx.choice.dataset, cfg_json, ctx, model)
 mb, mp = base_prev["m"], res["m"]
+state.seed("p_full", st.query_params.get("full") == "1")
 want_full = st.toggle(
     "Full measurement (10k+ test images and latency; needed to record)",
-    key=f"p_full_{cfg_key}",
+    key="p_full",  # one key for every config: a method change keeps it on; in the URL
     help=f"The slider shows a fast preview on the first {PREVIEW_IMAGES:,} test images without timing.",
 )
+st.query_params["full"] = "1" if want_full else "0"
 if want_full:
     mb = measured.baseline(ctx)
     mp = full(ctx.weights_hash, ctx.choice.dataset, cfg_json, latency.measurement_threads(), ctx, model)

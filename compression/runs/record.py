@@ -91,7 +91,8 @@ def record_run(
     store: RunStore | str | None = None,
     layers: list[dict[str, Any]] | None = None,
 ) -> int:
-    """Save the model's artifact and insert the run; returns the run id.
+    """Save the model's artifact and insert the run; returns the run id (a baseline already
+    recorded with the same weights returns its existing run).
 
     `store`: a RunStore, a SQLAlchemy URL, or None for the default store (COMPRESSION_STORE).
     `layers`: the per-layer table; computed with `metrics.layer_table` when not given.
@@ -121,6 +122,10 @@ def record_run(
         layers=layers,
     )
     target._ensure_schema()  # fail on an unreachable store before writing any file
+    if technique == "baseline" and not recipe and baseline_hash:
+        same = target.baseline_run(dataset, arch, baseline_hash)
+        if same is not None:  # the same weights once on the front, however often "record" is pressed
+            return same
     sweep_partials(target)
     partial = save_artifact(model, artifact_dir(target), meta)
     final = partial.with_name(partial.name.removesuffix(PARTIAL))

@@ -36,3 +36,27 @@ def test_a_bad_link_value_is_named_once_and_corrected(isolated: None) -> None:
     assert float(qp(at, "amount")) <= 0.99
     at.run()
     assert not [w.value for w in at.warning if "in the link" in w.value]  # corrected: not named again
+
+
+def test_full_measurement_lives_in_the_url_and_survives_a_method_change(isolated: None) -> None:
+    at = open_page("prune", amount="0.5", method="magnitude", full="1")
+    assert any(m.label == "Latency, batch 256" for m in at.metric)
+    at.selectbox(key="p_method").set_value("l1-filter").run()
+    assert qp(at, "full") == "1"
+    assert any(m.label == "Latency, batch 256" for m in at.metric)
+
+
+def test_a_run_id_not_in_the_store_is_not_called_hidden(isolated: None) -> None:
+    from compression import data, metrics, models, runs
+
+    ds = data.load("digits")
+    model = models.build("lenet5", ds.input_shape, ds.num_classes)
+    m = metrics.measure(model, ds, latency=False)
+    run_id = runs.open_store().add(
+        runs.new_row(
+            dataset="digits", arch="lenet5", baseline_hash="h", technique="baseline", recipe=[], measurement=m
+        )
+    )
+    at = open_page("compare", sel=f"{run_id},99999")
+    captions = " ".join(c.value for c in at.caption)
+    assert "No run #99999 in this store" in captions and "hidden by the filters" not in captions

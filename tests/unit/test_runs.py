@@ -694,3 +694,22 @@ def test_a_recorded_run_leaves_no_partial_file(
     path = Path(store.get(run_id).artifact_path)  # type: ignore[union-attr, arg-type]
     assert path.exists() and not path.name.endswith(".partial")
     assert not list(path.parent.glob("*.partial"))
+
+
+def test_the_same_baseline_is_recorded_once(
+    tmp_path: Path, trained: tuple[torch.nn.Module, metrics.Measurement]
+) -> None:
+    model, meas = trained
+    store = runs.RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
+    kw = {
+        "dataset": "digits",
+        "arch": "lenet5",
+        "recipe": [],
+        "measurement": meas,
+        "technique": "baseline",
+        "store": store,
+    }
+    first = runs.record_run(model, baseline_hash="w1", **kw)  # type: ignore[arg-type]
+    assert runs.record_run(model, baseline_hash="w1", **kw) == first  # type: ignore[arg-type]
+    assert runs.record_run(model, baseline_hash="w2", **kw) != first  # other weights: a run of their own  # type: ignore[arg-type]
+    assert store.count() == 2
