@@ -152,7 +152,7 @@ def plot_hypervolume(lines: Sequence[Mapping[str, Any]], highlight: str | None =
         shown.add(line["strategy"])
     fig.update_xaxes(title="completed trials")
     fig.update_yaxes(title="hypervolume (share of the baseline box)")
-    return style(fig, "Hypervolume vs trials: every study of this problem (this one thick)")
+    return style(fig, "Hypervolume vs trials, every study of this problem")
 
 
 # ---------------------------------------------------------------- simulated annealing trace
