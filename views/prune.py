@@ -57,7 +57,10 @@ with st.expander("How pruning works (formulas)", expanded=False):
 
 seed = state.seed
 names = P.layer_names(ctx.model)
-methods = list(P.METHODS)
+has_bn = P.structured.has_batchnorm(ctx.model)
+methods = [m for m in P.METHODS if m != "slimming" or has_bn]  # slimming prunes by BatchNorm scales
+if "p_method" in st.session_state and st.session_state["p_method"] not in methods:
+    del st.session_state["p_method"]  # a model switch away from BatchNorm: back to the URL or default
 seed("p_amount", round(state.url_float("amount", 0.5, 0.0, 0.99), 2))
 seed("p_method", state.url_choice("method", "magnitude", methods))
 seed("p_scope", state.url_choice("scope", "layer", list(P.SCOPES)))
@@ -70,7 +73,7 @@ seed("p_l1", state.url_choice("l1", "1e-4", ["1e-5", "1e-4", "1e-3", "1e-2"]))
 url_ex = [n for n in st.query_params.get("exclude", "").split(",") if n]
 bad_ex = [n for n in url_ex if n not in names]
 if bad_ex:
-    st.warning(f"Ignoring unknown layer(s) in the link: {', '.join(bad_ex)}.")
+    st.warning(f"Ignoring unknown layer(s) in the link: {fmt.md(', '.join(bad_ex))}.")
 seed("p_exclude", [n for n in url_ex if n in names])
 
 amount = st.slider(
@@ -115,11 +118,8 @@ kd = st.checkbox(
     help="Fine-tuning learns from the dense model's soft targets (T = 4, alpha = 0.7) as well as the labels.",
 )
 l1 = "1e-4"
-if method == "slimming" and not P.structured.has_batchnorm(ctx.model):
-    st.warning(
-        "Network slimming prunes by BatchNorm scales; this model has none. Pick bn-cnn, small-resnet or a MobileNet."
-    )
-    st.stop()
+if not has_bn:
+    c1.caption("Network slimming needs BatchNorm layers: pick bn-cnn, small-resnet or a MobileNet to use it.")
 if method == "slimming":
     l1 = st.select_slider("L1 strength on BN scales (λ)", ["1e-5", "1e-4", "1e-3", "1e-2"], key="p_l1")
 
@@ -199,6 +199,7 @@ def job_result(job_id: str) -> Any:
 slow = P.needs_training(config)
 manager = sidebar.job_manager()
 model = None
+preview_only = False  # True while a fine-tuning job has not produced its model yet
 if not slow:
     with st.spinner("Pruning..."):
         try:
@@ -225,8 +226,18 @@ else:
         st.query_params["job"] = job_id
         sidebar.job_progress(job_id)
     model = job_result(job_id)
-    if model is None:
-        st.stop()
+    if model is None and (method == "slimming" or not hasattr(config, "finetune_epochs")):
+        st.stop()  # slimming's result needs its training: nothing honest to preview
+    if model is None:  # fine-tuning not run yet: the live preview shows the pruned model before it
+        instant = json.dumps(
+            techniques.to_dict(dataclasses.replace(config, finetune_epochs=0)), sort_keys=True
+        )
+        model = pruned_model(ctx.weights_hash, ctx.choice.dataset, instant, ctx)
+        preview_only = True
+        st.caption(
+            "Below: the pruned model **before** fine-tuning (the live preview); run the job for the fine-tuned "
+            "result, which is the one you can record."
+        )
 
 assert model is not None
 base_prev = preview(ctx.weights_hash, ctx.choice.dataset, None, ctx, ctx.model)
@@ -357,7 +368,7 @@ st.caption(
 
 # ---------------------------------------------------------------- record
 
-recorded_m = mp if want_full else None
+recorded_m = mp if want_full and not preview_only else None
 if recorded_m is not None:
     record.record_button(
         ctx, model, [recipe_cfg], recorded_m, technique=config.technique, key=f"prune_{cfg_key}"

@@ -60,7 +60,7 @@ def test_full_measurement_offers_recording() -> None:
 def test_bad_url_values_warn_and_clamp() -> None:
     at = open_prune(amount="7", method="nope", exclude="not_a_layer")
     assert at.slider(key="p_amount").value == pytest.approx(0.99)
-    warnings = " ".join(w.value for w in at.warning)
+    warnings = " ".join(w.value for w in at.warning).replace("\\", "")  # as shown: Markdown escapes removed
     assert "amount" in warnings and "method" in warnings and "not_a_layer" in warnings
 
 
@@ -82,8 +82,13 @@ def test_finetuning_runs_as_a_job_with_progress() -> None:
 
 
 def test_slimming_needs_batchnorm_message() -> None:
-    at = open_prune(method="slimming")
-    assert any("BatchNorm" in w.value for w in at.warning)
+    at = open_prune(method="slimming")  # LeNet-5 has no BatchNorm
+    assert any("method=slimming" in w.value for w in at.warning)
+    assert any("needs BatchNorm" in c.value for c in at.caption)
+    assert "slimming" not in at.selectbox(key="p_method").options
+    assert metric(at, "Weights gone")  # the page is not blank
+    v = at.query_params["method"]
+    assert (v if isinstance(v, str) else v[-1]) == "magnitude"  # the link follows what is shown
 
 
 def _wait_job(at: AppTest, prefix: str) -> None:
@@ -109,3 +114,11 @@ def test_sensitivity_scan_and_method_curves_run_as_jobs() -> None:
     assert at.slider(key="p_drop").value == 1.0
     rates = at.dataframe[0].value
     assert len(rates) == 5  # one row per LeNet-5 layer
+
+
+def test_fine_tuning_not_run_yet_keeps_the_live_preview() -> None:
+    at = open_prune(amount="0.6", ft="2")
+    assert any("before** fine-tuning" in c.value or "before fine-tuning" in c.value for c in at.caption)
+    assert metric(at, "Weights gone").startswith("60")  # the preview is drawn, not a blank page
+    assert "Run pruning with fine-tuning" in [b.label for b in at.button]
+    assert "Record as run" not in [b.label for b in at.button]  # only the fine-tuned result is recordable
