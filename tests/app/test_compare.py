@@ -246,8 +246,8 @@ def test_a_noisy_run_is_named_and_remeasured_paired_with_its_baseline(
 ) -> None:
     import dataclasses
 
-    from compression import techniques
     from compression import pruning as P
+    from compression import techniques
 
     url = f"sqlite:///{tmp_path / 'noisy.db'}"
     monkeypatch.setenv("COMPRESSION_STORE", url)
