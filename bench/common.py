@@ -10,6 +10,8 @@ from pathlib import Path
 
 import torch
 
+from compression import latency
+
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -25,6 +27,8 @@ def machine() -> dict[str, object]:
     return {
         "platform": platform.platform(),
         "cpu": cpu,
+        "cpu_isa": latency.cpu_info().describe(),  # model and AVX2 / AVX-512 VNNI / AMX flags
+        "measurement_threads": latency.measurement_threads(),
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "torch": torch.__version__,

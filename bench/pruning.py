@@ -2,15 +2,17 @@
 
 1. Han et al. 2015 on fashion-mnist: LeNet-300-100 pruned to >= 92% and LeNet-5 to >= 90% with
    a gradual (Zhu & Gupta) schedule and fine-tuning between steps: top-1 within 0.5 points of dense?
-2. Structured pruning of half the channels of bn-cnn and small-resnet (fashion-mnist): measured CPU
-   latency at batch 256 and batch 1 against the unpruned model, interleaved in the same run
-   (targets 3x and 1.5x), top-1 after fine-tuning (within 1.5 points), and the speed-up as a
-   fraction of the MAC reduction (the physical limit).
+2. Structured pruning of half the channels of bn-cnn and small-resnet (fashion-mnist): speed-up
+   at batch 256 and batch 1 against the unpruned model as a paired ratio (both timed interleaved
+   in one process, pinned threads; median and IQR of the per-round ratios, CPU named; targets 3x
+   and 1.5x), top-1 after fine-tuning (within 1.5 points), and the speed-up as a fraction of the
+   MAC reduction (the physical limit). --speed-only re-measures the speed alone: no training,
+   no fine-tuning (the pruned shapes, not the weights, decide the speed).
 3. Slider interactivity on the Pruning lab (LeNet-5 / fashion-mnist, no fine-tuning) in a real
    browser: median time from a slider key press to new numbers shown (target < 1 s).
 4. A 10-level sensitivity scan of LeNet-5 on fashion-mnist (target < 30 s).
 
-Run: .venv/bin/python -m bench.pruning [--sections 1,2,3,4] [--threads 1]
+Run: .venv/bin/python -m bench.pruning [--sections 1,2,3,4] [--threads 1] [--speed-only]
 Each section merges its result into bench/results/pruning.json and rewrites pruning.md.
 """
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 from typing import Any
@@ -25,7 +28,7 @@ from typing import Any
 import torch
 
 from bench.common import RESULTS, machine, write_results
-from compression import data, metrics, train
+from compression import data, latency, metrics, models, train
 from compression import pruning as P
 
 FASHION = "fashion-mnist"
@@ -104,14 +107,57 @@ def han(model_name: str, amount: float, steps: int, epochs_per_step: int) -> dic
 # ---------------------------------------------------------------- 2. structured speed
 
 
-def _interleaved_latency(
-    models: dict[str, torch.nn.Module], shape: tuple[int, ...], batch: int, rounds: int = 5
-) -> dict[str, float]:
-    times: dict[str, list[float]] = {k: [] for k in models}
-    for _ in range(rounds):  # alternate so both see the same machine load
-        for k, mod in models.items():
-            times[k].append(metrics.latency_ms(mod, shape, batch, min_run_time=0.4))
-    return {k: statistics.median(v) for k, v in times.items()}
+ROUNDS = 32  # paired rounds per speed-up (bench/results/latency.md)
+
+
+def _paired(
+    dense: torch.nn.Module, pruned: torch.nn.Module, shape: tuple[int, ...], batch: int
+) -> dict[str, Any]:
+    """Dense and pruned timed interleaved in one process: both medians, the median ratio, its IQR."""
+    p = latency.paired_latency(dense, pruned, shape, batch, rounds=ROUNDS)
+    return {
+        "dense_ms": p.baseline_ms,
+        "pruned_ms": p.candidate_ms,
+        "speedup": p.speedup,
+        "lo": p.speedup_lo,
+        "hi": p.speedup_hi,
+        "cv": p.cv,
+        "noisy": p.noisy,
+        "load": p.load,
+        "rounds": p.rounds,
+        "threads": p.threads,
+        "cpu": p.cpu,
+    }
+
+
+def speed_only(model_name: str, baseline_epochs: int) -> dict[str, Any]:
+    """The paired speed-ups of half the channels removed, without training or fine-tuning."""
+    ds = data.load(FASHION)
+    cfg = train.default_config(FASHION, model_name)
+    model, note = None, "untrained weights (speed depends on the pruned shapes, not on the weights)"
+    for c in (cfg, train.with_epochs(cfg, baseline_epochs)):
+        model = train.load_baseline(c)
+        if model is not None:
+            note = f"{c.epochs}-epoch baseline (cached)"
+            break
+    model = model or models.build(model_name, ds.input_shape, ds.num_classes)
+    pruned = P.structured.structured_prune(model, P.StructuredPrune(amount=0.5, norm="l1"), ds)
+    mac_x = metrics.macs(model, ds.input_shape)[0] / max(1, metrics.macs(pruned, ds.input_shape)[0])
+    b256 = _paired(model, pruned, ds.input_shape, 256)
+    b1 = _paired(model, pruned, ds.input_shape, 1)
+    return {
+        "model": model_name,
+        "weights": note,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "params_dense": sum(p.numel() for p in model.parameters()),
+        "params_pruned": sum(p.numel() for p in pruned.parameters()),
+        "mac_reduction_x": mac_x,
+        "b256": b256,
+        "b1": b1,
+        "speedup_b256_fraction_of_mac_reduction": b256["speedup"] / mac_x,
+        "targets": {"speedup_b256_x": 3.0, "speedup_b1_x": 1.5},
+        "met": {"b256": b256["speedup"] >= 3.0, "b1": b1["speedup"] >= 1.5},
+    }
 
 
 def structured_speed(model_name: str, baseline_epochs: int, finetune_epochs: int) -> dict[str, Any]:
@@ -121,9 +167,8 @@ def structured_speed(model_name: str, baseline_epochs: int, finetune_epochs: int
     pruned = P.structured.structured_prune(model, config, ds)
     macs_dense, _ = metrics.macs(model, ds.input_shape)
     macs_pruned, _ = metrics.macs(pruned, ds.input_shape)
-    lat256 = _interleaved_latency({"dense": model, "pruned": pruned}, ds.input_shape, 256, rounds=9)
-    # ~1 ms per call at batch 1: single rounds swing by +-30 % on a shared machine, so take more of them.
-    lat1 = _interleaved_latency({"dense": model, "pruned": pruned}, ds.input_shape, 1, rounds=15)
+    b256 = _paired(model, pruned, ds.input_shape, 256)
+    b1 = _paired(model, pruned, ds.input_shape, 1)
     dense_top1 = metrics.evaluate(model, ds.x_test, ds.y_test)[0]
     no_ft = metrics.evaluate(pruned, ds.x_test, ds.y_test)[0]
     ft_cfg = P.StructuredPrune(amount=0.5, norm="l1", finetune_epochs=finetune_epochs)
@@ -132,8 +177,7 @@ def structured_speed(model_name: str, baseline_epochs: int, finetune_epochs: int
     ft_seconds = time.perf_counter() - t
     tuned_top1 = metrics.evaluate(tuned, ds.x_test, ds.y_test)[0]
     mac_x = macs_dense / max(1, macs_pruned)
-    s256 = lat256["dense"] / lat256["pruned"]
-    s1 = lat1["dense"] / lat1["pruned"]
+    s256, s1 = b256["speedup"], b1["speedup"]
     drop = (dense_top1 - tuned_top1) * 100
     return {
         "model": model_name,
@@ -144,8 +188,8 @@ def structured_speed(model_name: str, baseline_epochs: int, finetune_epochs: int
         "macs_dense": macs_dense,
         "macs_pruned": macs_pruned,
         "mac_reduction_x": mac_x,
-        "latency_b256_ms": lat256,
-        "latency_b1_ms": lat1,
+        "b256": b256,
+        "b1": b1,
         "speedup_b256_x": s256,
         "speedup_b1_x": s1,
         "speedup_b256_fraction_of_mac_reduction": s256 / mac_x,
@@ -290,14 +334,28 @@ def _md(results: dict[str, Any]) -> str:
         )
     for r in results.get("structured", []):
         met = r["met"]
+        if "b256" in r:  # paired
+            a, b = r["b256"], r["b1"]
+            speed = (
+                f"paired speed-up b256 **{a['speedup']:.2f}x** [IQR {a['lo']:.2f}-{a['hi']:.2f}] "
+                f"({a['dense_ms']:.1f} -> {a['pruned_ms']:.1f} ms)"
+            )
+            speed1 = f"b1 **{b['speedup']:.2f}x** [{b['lo']:.2f}-{b['hi']:.2f}]"
+            where = f"; {a['cpu']}, {a['threads']} thread(s)"
+        else:  # before issue 10: two medians, interleaved runs, AVX2-only CPU
+            a, b = r["latency_b256_ms"], r["latency_b1_ms"]
+            speed = (
+                f"unpaired medians (before issue 10, AVX2 CPU): b256 {a['dense']:.1f} -> {a['pruned']:.1f} ms "
+                f"= **{r['speedup_b256_x']:.2f}x**"
+            )
+            speed1 = f"b1 {b['dense']:.2f} -> {b['pruned']:.2f} ms = **{r['speedup_b1_x']:.2f}x**"
+            where = ""
         lines.append(
             f"- **{r['model']}** 50% channels removed (L1): MACs /{r['mac_reduction_x']:.2f}, params "
-            f"{r['params_dense']:,} -> {r['params_pruned']:,}; latency b256 {r['latency_b256_ms']['dense']:.1f} -> "
-            f"{r['latency_b256_ms']['pruned']:.1f} ms = **{r['speedup_b256_x']:.2f}x** "
+            f"{r['params_dense']:,} -> {r['params_pruned']:,}; {speed} "
             f"({'met' if met['b256'] else 'MISSED'} 3x; {r['speedup_b256_fraction_of_mac_reduction']:.0%} of the "
-            f"MAC reduction), b1 {r['latency_b1_ms']['dense']:.2f} -> {r['latency_b1_ms']['pruned']:.2f} ms = "
-            f"**{r['speedup_b1_x']:.2f}x** ({'met' if met['b1'] else 'MISSED'} 1.5x; "
-            f"{r['speedup_b1_fraction_of_mac_reduction']:.0%} of MACs); top-1 dense {r['dense_top1']:.2%}, "
+            f"MAC reduction), {speed1} ({'met' if met['b1'] else 'MISSED'} 1.5x; "
+            f"{r['speedup_b1_fraction_of_mac_reduction']:.0%} of MACs){where}; top-1 dense {r['dense_top1']:.2%}, "
             f"pruned {r['pruned_top1_no_finetune']:.2%}, after {r['finetune_epochs']} fine-tune epoch(s) "
             f"{r['finetuned_top1']:.2%} (drop {r['drop_points']:+.2f} pts, "
             f"{'met' if met['accuracy'] else 'MISSED'} 1.5); {r['baseline']}"
@@ -326,6 +384,25 @@ def _md(results: dict[str, Any]) -> str:
         )
     for note in results.get("notes", []):
         lines.append(f"- Note: {note}")
+    paired = results.get("structured_paired", [])
+    if paired:
+        lines += ["", "## Paired re-measure of the structured-pruning speed (issue 10)", ""]
+        lines.append(
+            "Dense and pruned (half the channels removed, L1, no fine-tuning: the shapes decide the speed) timed "
+            f"interleaved in one process; speed-up = median of {paired[0]['b256']['rounds']} per-round ratios "
+            "[interquartile range]."
+        )
+        lines.append("")
+    for r in paired:
+        a, b, met = r["b256"], r["b1"], r["met"]
+        lines.append(
+            f"- **{r['model']}** ({r['date']}; {a['cpu']}; {a['threads']} thread(s); load average {a['load']:.1f}): "
+            f"MACs /{r['mac_reduction_x']:.2f}; b256 **{a['speedup']:.2f}x** [{a['lo']:.2f}-{a['hi']:.2f}] "
+            f"({a['dense_ms']:.1f} -> {a['pruned_ms']:.1f} ms, {r['speedup_b256_fraction_of_mac_reduction']:.0%} "
+            f"of the MAC reduction; {'met' if met['b256'] else 'MISSED'} 3x), b1 **{b['speedup']:.2f}x** "
+            f"[{b['lo']:.2f}-{b['hi']:.2f}] ({b['dense_ms']:.2f} -> {b['pruned_ms']:.2f} ms; "
+            f"{'met' if met['b1'] else 'MISSED'} 1.5x); weights: {r['weights']}"
+        )
     return "\n".join(lines)
 
 
@@ -337,12 +414,14 @@ def main() -> None:
         "--baseline-epochs", type=int, default=2, help="cap for bn-cnn/small-resnet baselines"
     )
     parser.add_argument("--finetune-epochs", type=int, default=2)
+    parser.add_argument("--speed-only", action="store_true", help="section 2: paired speed only")
     parser.add_argument("--models", default="bn-cnn,small-resnet", help="section 2's models")
     parser.add_argument("--han-models", default="lenet-300-100,lenet5", help="section 1's models")
     parser.add_argument("--han-epochs", type=int, default=None, help="section 1: fine-tune epochs per step")
     parser.add_argument("--han-steps", type=int, default=5, help="section 1: gradual pruning steps")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    os.environ.setdefault("COMPRESSION_THREADS", str(args.threads))  # the paired timings' threads
     sections = {s.strip() for s in args.sections.split(",")}
     path = RESULTS / "pruning.json"
     mine: dict[str, Any] = {}
@@ -365,7 +444,13 @@ def main() -> None:
             previous = json.loads(path.read_text()).get("han", []) if path.exists() else []
             mine["han"] = [r for r in previous if r["model"] != name] + [row]
             save()
-    if "2" in sections:
+    if "2" in sections and args.speed_only:
+        for name in args.models.split(","):
+            row = speed_only(name, args.baseline_epochs)
+            previous = json.loads(path.read_text()).get("structured_paired", []) if path.exists() else []
+            mine["structured_paired"] = [r for r in previous if r["model"] != name] + [row]
+            save()
+    elif "2" in sections:
         for name in args.models.split(","):  # saved per model: each takes a while on a busy CPU
             row = structured_speed(name, args.baseline_epochs, args.finetune_epochs)
             previous = json.loads(path.read_text()).get("structured", []) if path.exists() else []

@@ -3,15 +3,17 @@ and slider interactivity in a real browser.
 
     .venv/bin/python -m bench.quantization [--sections ptq,kmeans,int8,backends,slider]
 
-Writes bench/results/quantization.json and .md with the machine description. Latency ratios
-are measured side by side in one run, interleaving the models round by round so that load
-from other processes on this shared machine hits both sides alike.
+Writes bench/results/quantization.json and .md with the machine description. Speed-ups are
+paired ratios (`compression.latency.paired_latency`): fp32 and the candidate timed interleaved
+in one process at the pinned thread count, the median of the per-round ratios with its
+interquartile range, the CPU (model, AVX2 / AVX-512 VNNI / AMX) named.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -24,28 +26,30 @@ from typing import Any
 import torch
 from torch import nn
 
-from compression import artifact, data, metrics, techniques, train
+from compression import artifact, data, latency, metrics, techniques, train
 from compression.quantization import int8, qat, schemes, storage
 
 warnings.filterwarnings("ignore")
 RESULTS = Path(__file__).parent / "results"
 FASHION = "fashion-mnist"
-ROUNDS = 7
+ROUNDS = 32  # paired rounds per speed-up (bench/results/latency.md: 16 spread 3.5x under load, 32 met 1.25x)
 
 
 def machine() -> dict[str, Any]:
-    import os
-
+    choice = int8.engine_choice()
     return {
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
+        "cpu": latency.cpu_info().describe(),
         "cpu_count": os.cpu_count(),
         "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-        "quantized_engine": int8.ENGINE,
-        "note": "2 cores shared with other processes (load average above 8 during the run): absolute times are "
-        "noisy; ratios are interleaved medians of one run. One torch thread: with two, timings under this "
-        "oversubscription showed 100x stalls",
+        "threads": latency.measurement_threads(),
+        "quantized_engine": choice.engine,
+        "reduce_range": choice.reduce_range,
+        "load_average": [round(v, 2) for v in os.getloadavg()],
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "note": "2 cores shared with other processes: absolute times are noisy; speed-ups are paired ratios "
+        f"(median of {ROUNDS} interleaved rounds, IQR in brackets) at the pinned thread count",
     }
 
 
@@ -63,15 +67,19 @@ def top1(model: nn.Module, ds: data.Dataset) -> float:
     return metrics.evaluate(model, ds.x_test, ds.y_test)[0]
 
 
-def interleaved_latency(
-    models_: dict[str, nn.Module], shape: tuple[int, ...], batch: int, rounds: int | None = None
-) -> dict[str, float]:
-    rounds = rounds or ROUNDS
-    times: dict[str, list[float]] = {k: [] for k in models_}
-    for _ in range(rounds):
-        for k, mod in models_.items():
-            times[k].append(metrics.latency_ms(mod, shape, batch, min_run_time=0.2))
-    return {k: statistics.median(v) for k, v in times.items()}
+def paired(base: nn.Module, candidate: nn.Module, shape: tuple[int, ...], batch: int) -> dict[str, Any]:
+    """fp32 and the candidate timed interleaved: both medians, the median ratio and its IQR."""
+    p = latency.paired_latency(base, candidate, shape, batch, rounds=ROUNDS)
+    return {
+        "ms": p.candidate_ms,
+        "fp32_ms": p.baseline_ms,
+        "speedup": p.speedup,
+        "lo": p.speedup_lo,
+        "hi": p.speedup_hi,
+        "cv": p.cv,
+        "noisy": p.noisy,
+        "load": p.load,
+    }
 
 
 # ---------------------------------------------------------------- sections
@@ -140,7 +148,8 @@ def _int8_file(model: nn.Module) -> int:
 
 def section_int8(ds: data.Dataset) -> dict[str, Any]:
     out: dict[str, Any] = {
-        "target": "real INT8 artifact >= 3.5x smaller than fp32, batch-256 latency >= 2x faster (same run)",
+        "target": "real INT8 artifact >= 3.5x smaller than fp32, batch-256 paired speed-up >= 2x",
+        "machine": {**machine(), "rounds": ROUNDS},
     }
     calib = ds.x_train[:512]
     for arch in ("lenet-300-100", "bn-cnn"):
@@ -149,23 +158,28 @@ def section_int8(ds: data.Dataset) -> dict[str, Any]:
         for mode in int8.MODES:
             variants[mode] = int8.quantize(base, int8.Int8PTQ(mode=mode), calib)
         fp32_file = metrics.artifact_bytes(base, artifact.save)
-        lat256 = interleaved_latency(variants, ds.input_shape, 256)
-        lat1 = interleaved_latency(variants, ds.input_shape, 1)
         row: dict[str, Any] = {"baseline": source, "fp32_top1": top1(base, ds), "fp32_file_bytes": fp32_file}
         for mode in int8.MODES:
             q = variants[mode]
             size = _int8_file(q)
+            b256, b1 = paired(base, q, ds.input_shape, 256), paired(base, q, ds.input_shape, 1)
             row[mode] = {
                 "top1": top1(q, ds),
+                "int8": dict(q._cla_int8),
                 "file_bytes": size,
                 "size_ratio": fp32_file / size,
-                "b256_ms": lat256[mode],
-                "b256_speedup": lat256["fp32"] / lat256[mode],
-                "b1_ms": lat1[mode],
-                "b1_speedup": lat1["fp32"] / lat1[mode],
-                "pass": fp32_file / size >= 3.5 and lat256["fp32"] / lat256[mode] >= 2.0,
+                "b256": b256,
+                "b1": b1,
+                "pass": fp32_file / size >= 3.5 and b256["speedup"] >= 2.0,
             }
-        row["fp32_b256_ms"], row["fp32_b1_ms"] = lat256["fp32"], lat1["fp32"]
+        other = not row["static"]["int8"]["reduce_range"]  # the static top-1 at the other activation range
+        alt = int8.quantize(
+            base, int8.Int8PTQ(mode="static"), calib, int8.EngineChoice("x86", other, "bench")
+        )
+        row["static_top1_by_reduce_range"] = {
+            str(other): top1(alt, ds),
+            str(not other): row["static"]["top1"],
+        }
         out[arch] = row
         print(arch, json.dumps(row, indent=1), flush=True)
     return out
@@ -196,7 +210,7 @@ def pt2e_inductor(base: nn.Module, calib: torch.Tensor) -> nn.Module:
 def section_backends(ds: data.Dataset) -> dict[str, Any]:
     """torch.ao (eager dynamic / FX static) versus torchao 0.18's int8 dynamic config and its pt2e +
     Inductor flow, same models."""
-    out: dict[str, Any] = {}
+    out: dict[str, Any] = {"machine": {**machine(), "rounds": ROUNDS}}
     calib = ds.x_train[:512]
     for arch in ("lenet-300-100", "bn-cnn"):
         base, _ = baseline(arch)
@@ -207,14 +221,11 @@ def section_backends(ds: data.Dataset) -> dict[str, Any]:
             "torchao dynamic": int8.quantize(base, int8.Int8PTQ("dynamic", "torchao"), calib),
             "torchao pt2e + Inductor": pt2e_inductor(base, calib),
         }
-        lat = interleaved_latency(variants, ds.input_shape, 256, rounds=5)
-        out[arch] = {k: {"b256_ms": v, "speedup_vs_fp32": lat["fp32"] / v} for k, v in lat.items()}
+        out[arch] = {k: paired(base, v, ds.input_shape, 256) for k, v in variants.items() if k != "fp32"}
         out[arch]["top1"] = {k: top1(v, ds) for k, v in variants.items()}
         print(arch, out[arch], flush=True)
-    fastest = {
-        a: min((k for k in out[a] if k not in ("fp32", "top1")), key=lambda k: out[a][k]["b256_ms"])
-        for a in out
-    }
+    archs = ("lenet-300-100", "bn-cnn")
+    fastest = {a: max((k for k in out[a] if k != "top1"), key=lambda k: out[a][k]["speedup"]) for a in archs}
     out["fastest"] = fastest
     return out
 
@@ -288,8 +299,11 @@ def write(results: dict[str, Any]) -> None:
     path = RESULTS / "quantization.json"
     old = json.loads(path.read_text()) if path.exists() else {}
     for key, value in results.items():  # merge per section: sections may run in separate processes
-        if isinstance(value, dict) and isinstance(old.get(key), dict):
-            old[key].update(value)
+        unpaired = key in ("int8", "backends") and "machine" not in (old.get(key) or {})
+        if isinstance(value, dict) and isinstance(old.get(key), dict) and not unpaired:
+            old[key].update(
+                value
+            )  # an unpaired speed section (before issue 10) is replaced; "history" keeps it
         else:
             old[key] = value
     path.write_text(json.dumps(old, indent=2, default=str))
@@ -304,10 +318,25 @@ def markdown(r: dict[str, Any]) -> str:
     lines = ["# Quantization benchmarks", ""]
     mach = r.get("machine", {})
     lines += [
-        f"Machine: {mach.get('platform')}, {mach.get('cpu_count')} CPUs, torch {mach.get('torch')}, "
+        f"Machine of the latest run: {mach.get('cpu', mach.get('platform'))}, torch {mach.get('torch')}, "
         f"{mach.get('threads')} threads. {mach.get('note', '')}.",
         "",
     ]
+    sections = [k for k in ("ptq", "kmeans", "int8", "backends", "slider") if isinstance(r.get(k), dict)]
+    stamped = [
+        f"{k}: {r[k]['machine'].get('cpu')}, {r[k]['machine'].get('date')}"
+        for k in sections
+        if "machine" in r[k]
+    ]
+    older = [k for k in sections if "machine" not in r[k]]
+    if stamped:
+        lines += ["Measured on: " + "; ".join(stamped) + ".", ""]
+    if older:
+        lines += [
+            f"Sections {', '.join(older)} were measured before issue 10 on a 2-core AMD EPYC with AVX2 and no "
+            "AVX-512 VNNI (the machine was not recorded per section then).",
+            "",
+        ]
     if "ptq" in r:
         lines += [
             "## 8-bit per-channel linear PTQ (fashion-mnist, test top-1)",
@@ -338,12 +367,17 @@ def markdown(r: dict[str, Any]) -> str:
                     f"{_ok(x['pass'])} | {x['qat']['epochs']} epochs, lr {x['qat']['lr']}, {x['qat_seconds']:.0f} s |"
                 )
         lines += ["", *[f"- {n}" for n in k.get("notes", [])], ""]
-    if "int8" in r:
+    if "machine" in r.get("int8", {}):  # before issue 10 (unpaired): kept under "history"
+        sm = r["int8"].get("machine", mach)
         lines += [
-            "## Real INT8 (torch.ao kernels, x86 engine) versus fp32, same run",
+            f"## Real INT8 (torch.ao kernels) versus fp32, paired ({sm.get('date')}, {sm.get('cpu')})",
             "",
-            "| model | mode | top-1 (fp32) | file (fp32 file) | size ratio | b256 ms (fp32) | b256 speed-up | b1 ms (fp32) | b1 speed-up | target |",
-            "|---|---|---|---|---|---|---|---|---|---|",
+            f"Speed-ups are paired ratios, median [interquartile range] of {sm.get('rounds')} interleaved rounds at "
+            f"{sm.get('threads')} thread(s), load average {sm.get('load_average')}; ms are the medians of the same "
+            "rounds (INT8 / fp32).",
+            "",
+            "| model | mode | engine, 7-bit act. | top-1 (fp32) | file (fp32 file) | size ratio | b256 ms | b256 speed-up | b1 ms | b1 speed-up | target |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for arch in ("lenet-300-100", "bn-cnn"):
             x = r["int8"].get(arch)
@@ -351,39 +385,60 @@ def markdown(r: dict[str, Any]) -> str:
                 continue
             for mode in int8.MODES:
                 y = x[mode]
+                a, b = y["b256"], y["b1"]
                 lines.append(
-                    f"| {arch} | {mode} | {y['top1']:.2%} ({x['fp32_top1']:.2%}) | {y['file_bytes']:,} ({x['fp32_file_bytes']:,}) | "
-                    f"{y['size_ratio']:.2f}x | {y['b256_ms']:.2f} ({x['fp32_b256_ms']:.2f}) | {y['b256_speedup']:.2f}x | "
-                    f"{y['b1_ms']:.3f} ({x['fp32_b1_ms']:.3f}) | {y['b1_speedup']:.2f}x | {_ok(y['pass'])} |"
+                    f"| {arch} | {mode} | {y['int8']['engine']}, {y['int8']['reduce_range']} | {y['top1']:.2%} ({x['fp32_top1']:.2%}) | "
+                    f"{y['file_bytes']:,} ({x['fp32_file_bytes']:,}) | {y['size_ratio']:.2f}x | {a['ms']:.2f} / {a['fp32_ms']:.2f} | "
+                    f"**{a['speedup']:.2f}x** [{a['lo']:.2f}-{a['hi']:.2f}] | {b['ms']:.3f} / {b['fp32_ms']:.3f} | "
+                    f"{b['speedup']:.2f}x [{b['lo']:.2f}-{b['hi']:.2f}] | {_ok(y['pass'])} |"
                 )
-        lines += ["", *[f"- {n}" for n in r["int8"].get("notes", [])]]
+        lines.append("")
+        for arch in ("lenet-300-100", "bn-cnn"):
+            by_rr = r["int8"].get(arch, {}).get("static_top1_by_reduce_range")
+            if by_rr:
+                lines.append(
+                    f"- {arch} static top-1 by activation range: 7-bit (reduce_range) {by_rr['True']:.2%}, "
+                    f"full 8-bit {by_rr['False']:.2%}."
+                )
+        noisy = [
+            f"{a} {m} b{b}"
+            for a in ("lenet-300-100", "bn-cnn")
+            for m in int8.MODES
+            for b in (256, 1)
+            if r["int8"].get(a, {}).get(m, {}).get(f"b{b}", {}).get("noisy")
+        ]
+        if noisy:
+            lines.append(
+                f"- Flagged noisy (robust CV of the round ratios > 10 % or load above the cores): {', '.join(noisy)}."
+            )
+        lines += [*[f"- {n}" for n in r["int8"].get("notes", [])]]
         lines += [
             "",
             "Batch 1 is often slower in INT8: quantizing the input and dequantizing the output are fixed costs that "
             "one small image cannot amortise, and dynamic quantization also computes activation ranges per call.",
             "",
         ]
-    if "backends" in r:
-        lines += ["## torch.ao versus torchao 0.18 (batch 256, median ms; speed-up vs fp32; one thread)", ""]
-        for arch, x in r["backends"].items():
-            if arch == "fastest":
+    if "machine" in r.get("backends", {}):
+        bm = r["backends"].get("machine", mach)
+        lines += [
+            f"## torch.ao versus torchao 0.18 (batch 256, paired speed-up vs fp32 [IQR], ms; {bm.get('cpu')}, "
+            f"{bm.get('threads')} thread(s), {bm.get('date')})",
+            "",
+        ]
+        for arch in ("lenet-300-100", "bn-cnn"):
+            x = r["backends"].get(arch)
+            if not x:
                 continue
             lines.append(
                 f"- {arch}: "
                 + ", ".join(
-                    f"{k} {v['b256_ms']:.2f} ms ({v['speedup_vs_fp32']:.2f}x)"
+                    f"{k} **{v['speedup']:.2f}x** [{v['lo']:.2f}-{v['hi']:.2f}] ({v['ms']:.2f} ms vs {v['fp32_ms']:.2f})"
                     for k, v in x.items()
                     if k != "top1"
                 )
             )
-        lines += [
-            "",
-            f"Fastest per model: {r['backends'].get('fastest')}. The app uses torch.ao. torchao's int8 dynamic "
-            "config falls back to slow reference kernels on this CPU, and its pt2e + Inductor flow (compiled "
-            "oneDNN int8 kernels, PyTorch's recommended x86 path) is slower than torch.ao's fbgemm kernels here "
-            "as well: none of the int8 paths reaches 2x on LeNet-300-100 without AVX-512 VNNI.",
-            "",
-        ]
+        lines += ["", f"Fastest per model: {r['backends'].get('fastest')}. The app uses torch.ao.", ""]
+        lines += [f"- {n}" for n in r["backends"].get("notes", [])]
     if "slider" in r:
         s = r["slider"]
         lines += [
@@ -399,6 +454,8 @@ def markdown(r: dict[str, Any]) -> str:
             s.get("analysis", ""),
             "",
         ]
+    for h in r.get("history", []):  # earlier results that a re-measure replaced, kept as they were written
+        lines += [f"## History: {h['title']}", "", h["md"], ""]
     return "\n".join(lines)
 
 
@@ -408,7 +465,7 @@ def main() -> None:
     parser.add_argument("--qat-epochs-4", type=int, default=2)
     parser.add_argument("--qat-epochs-2", type=int, default=6)
     parser.add_argument("--kmeans-bits", default="4,2")
-    parser.add_argument("--rounds", type=int, default=ROUNDS, help="interleaved latency rounds (median)")
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="paired latency rounds per speed-up")
     parser.add_argument(
         "--threads",
         type=int,
@@ -417,7 +474,8 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    globals()["ROUNDS"] = args.rounds  # interleaved_latency reads the module default
+    os.environ.setdefault("COMPRESSION_THREADS", str(args.threads))  # the paired timings' threads
+    globals()["ROUNDS"] = args.rounds  # paired reads the module default
     ds = data.load(FASHION)
     results: dict[str, Any] = {"machine": machine()}
     for name in args.sections.split(","):
@@ -434,6 +492,8 @@ def main() -> None:
         elif name == "slider":
             results["slider"] = section_slider()
         results.setdefault("seconds", {})[name] = time.time() - t
+        if isinstance(results.get(name), dict):  # every section says which CPU it was measured on
+            results[name].setdefault("machine", {**machine(), "rounds": ROUNDS})
         write(results)
 
 
