@@ -435,16 +435,43 @@ with tab_sens:
             drop = st.slider("Tolerated accuracy drop per layer (points)", 0.0, 10.0, 1.0, 0.5, key="p_drop")
             rates = P.rates_for_drop(scan, drop / 100)
             st.dataframe([{"layer": k, "prune rate": f"{v:.0%}"} for k, v in rates.items()], hide_index=True)
+            per_layer = P.MagnitudePrune(
+                amount=0.0, layer_amounts=tuple(rates.items()), exclude=tuple(exclude)
+            )
             if st.button("Prune with these per-layer rates", key="p_sens_apply"):
-                per_layer = P.MagnitudePrune(
-                    amount=0.0, layer_amounts=tuple(rates.items()), exclude=tuple(exclude)
-                )
-                with st.spinner("Pruning..."):
+                with st.spinner("Pruning and measuring (latency paired with the baseline)..."):
                     tuned = techniques.apply(ctx.model, per_layer, ctx.ds)
-                    m_rates = metrics.measure(tuned, ctx.ds, latency=False)
-                st.metric(
-                    "Top-1 with per-layer rates (full test set)",
+                    st.session_state["_p_sens_result"] = (
+                        per_layer,
+                        tuned,
+                        metrics.measure(tuned, ctx.ds, baseline=ctx.model, min_run_time=0.2),
+                    )
+            done = st.session_state.get("_p_sens_result")
+            if done is not None and done[0] == per_layer:  # kept across reruns so it can be recorded
+                _, tuned, m_rates = done
+                base_m = measured.baseline(ctx)
+                r1, r2, r3, r4 = st.columns(4)
+                r1.metric(
+                    "Top-1 (full test set)",
                     f"{m_rates.top1:.2%}",
-                    f"{P.methods.removed_fraction(ctx.model, tuned):.1%} of weights zero",
-                    delta_color="off",
+                    f"{100 * (m_rates.top1 - base_m.top1):+.2f} pts",
+                )
+                r2.metric("Weights gone", f"{m_rates.sparsity:.1%}", delta_arrow="off")
+                r3.metric(
+                    "Measured size",
+                    fmt.bytes_(m_rates.size_artifact_bytes),
+                    **measured.ratio_delta(
+                        r := m_rates.size_artifact_bytes / max(1, base_m.size_artifact_bytes),
+                        f"{r:.2f}x of the dense model's file",
+                    ),
+                )
+                measured.speed_card(r4, m_rates)
+                st.plotly_chart(
+                    charts.plot_layer_sparsity(charts.sparsity_data(tuned), charts.sparsity_data(ctx.model)),
+                    key="p_sens_result_layers",
+                    width="stretch",
+                )
+                st.caption("Sparsity per layer with the rates above: sensitive layers kept denser.")
+                record.record_button(
+                    ctx, tuned, [per_layer], m_rates, technique=per_layer.technique, key="p_sens_rates"
                 )

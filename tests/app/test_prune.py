@@ -114,6 +114,14 @@ def test_sensitivity_scan_and_method_curves_run_as_jobs() -> None:
     assert at.slider(key="p_drop").value == 1.0
     rates = at.dataframe[0].value
     assert len(rates) == 5  # one row per LeNet-5 layer
+    at.button(key="p_sens_apply").click().run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == n_charts + 4  # + the per-layer sparsity of the result
+    assert metric(at, "Top-1 (full test set)").endswith("%") and metric(at, "Latency, batch 256").endswith(
+        "ms"
+    )
+    at.button(key="p_sens_rates_record").click().run()  # the result outlives the button's rerun: recordable
+    assert any("Recorded as run" in s.value for s in at.success)
 
 
 def test_fine_tuning_not_run_yet_keeps_the_live_preview() -> None:
