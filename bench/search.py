@@ -97,8 +97,11 @@ def part_cost(n: int = 30) -> dict[str, Any]:
 
 
 def _study(strategy: str, budget: int, seed: int, storage: str, problem: Problem) -> dict[str, Any]:
+    """strategy "nsga2:10" sets NSGA-II's population to 10 (default: budget / 5)."""
     ctx = load_context(DATASET, MODEL)
-    name = St.create(problem, strategy, seed=seed, budget=budget, storage_url=storage, ctx=ctx)
+    name_, _, pop = strategy.partition(":")
+    knobs = St.S.Knobs(population=int(pop)) if pop else None
+    name = St.create(problem, name_, seed=seed, budget=budget, storage_url=storage, ctx=ctx, knobs=knobs)
     t0 = time.monotonic()
     St.run(name, storage, ctx=ctx)
     seconds = time.monotonic() - t0
@@ -109,11 +112,12 @@ def _study(strategy: str, budget: int, seed: int, storage: str, problem: Problem
     return {"study": name, "hv": hv[-1], "hv_history": hv, "seconds": seconds, "df": df, "info": info}
 
 
-def part_efficiency(storage: str, seeds: list[int], strategies: list[tuple[str, int]]) -> dict[str, Any]:
+def part_efficiency(
+    storage: str, seeds: list[int], strategies: list[tuple[str, int]], rows: dict[str, Any]
+) -> dict[str, Any]:
     problem = Problem(dataset=DATASET, model=MODEL)
-    rows: dict[str, Any] = {}
     for strategy, budget in strategies:
-        key = f"{strategy}@{budget}"
+        key = f"{strategy}@{budget}" + (f" (seeds {seeds[0]}-{seeds[-1]})" if seeds[0] else "")
         runs_ = []
         for seed in seeds:
             r = _study(strategy, budget, seed, storage, problem)
@@ -129,7 +133,12 @@ def part_efficiency(storage: str, seeds: list[int], strategies: list[tuple[str, 
             print(
                 f"  {key} seed {seed}: HV {r['hv']:.4f} in {r['seconds']:.0f} s (load {_load()})", flush=True
             )
-        rows[key] = {"runs": runs_, "hv": _spread([r["hv"] for r in runs_]), "load_after": _load()}
+        rows[key] = {
+            "runs": runs_,
+            "hv": _spread([r["hv"] for r in runs_]),
+            "seeds": seeds,
+            "load_after": _load(),
+        }
     return rows
 
 
@@ -400,7 +409,7 @@ def summary(res: dict[str, Any]) -> str:
         lines += [
             "## Search efficiency: hypervolume (accuracy vs measured size, share of the baseline box)",
             "",
-            "| strategy @ budget | HV mean | std | min | max | seeds |",
+            "| strategy @ budget (nsga2:P = population P) | HV mean | std | min | max | seeds |",
             "|---|---|---|---|---|---|",
         ]
         for key, row in e.items():
@@ -479,6 +488,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", default="cost,efficiency,uniform,browser,scaleout")
     ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--seed0", type=int, default=0, help="first seed (fresh seeds for a confirmation run)")
     ap.add_argument("--strategies", default="random@80,nsga2@40,tpe@40,random@40,sa@40,rl@40,gp@40")
     ap.add_argument("--uniform-budget", type=int, default=100)
     ap.add_argument("--scaleout-budget", type=int, default=40)
@@ -487,31 +497,42 @@ def main() -> None:
     path = RESULTS / "search.json"
     res: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
     res.update({"machine": machine(), "cpu": latency.cpu_info().describe(), "load_start": _load()})
-    seeds = list(range(args.seeds))
+    seeds = list(range(args.seed0, args.seed0 + args.seeds))
     tmp = Path(tempfile.mkdtemp(prefix="search-bench-"))
     storage = f"sqlite:///{tmp / 'studies.db'}"
 
     def save() -> None:
-        res["load_end"] = _load()
-        write_results("search", res, summary(res))
+        """Merge into the file on disk: parts run by other invocations are kept."""
+        disk = json.loads(path.read_text()) if path.exists() else {}
+        disk.update({k: v for k, v in res.items() if k in mine or k in ("machine", "cpu", "load_start")})
+        disk["load_end"] = _load()
+        res.update(disk)
+        write_results("search", disk, summary(disk))
+
+    mine: set[str] = set()
 
     if "cost" in parts:
         res["cost"] = part_cost()
+        mine.add("cost")
         save()
     if "efficiency" in parts:
         strategies = [(s.split("@")[0], int(s.split("@")[1])) for s in args.strategies.split(",")]
-        res["efficiency"] = part_efficiency(storage, seeds, strategies)
+        res["efficiency"] = part_efficiency(storage, seeds, strategies, dict(res.get("efficiency", {})))
+        mine.add("efficiency")
         save()
     if "uniform" in parts:
         res["uniform"] = part_uniform(storage, seeds, args.uniform_budget)
+        mine.add("uniform")
         save()
     if "browser" in parts:
         res["browser"] = part_browser()
+        mine.add("browser")
         save()
     if "scaleout" in parts:
         pg = os.environ.get("COMPRESSION_TEST_PG_URL")
         if pg:
             res["scaleout"] = part_scaleout(pg, args.scaleout_budget)
+            mine.add("scaleout")
             save()
         else:
             print("scale-out skipped: no COMPRESSION_TEST_PG_URL (source scripts/postgres.sh)")

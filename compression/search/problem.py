@@ -112,6 +112,7 @@ class EvalContext:
     ds: data.Dataset
     baseline: nn.Module  # never mutated
     weights_hash: str
+    _refs: dict[int, Reference] = field(default_factory=dict, repr=False)  # per validation subset size
 
     @functools.cached_property
     def layers(self) -> list[str]:
@@ -121,10 +122,14 @@ class EvalContext:
         return self.ds.x_val[:n], self.ds.y_val[:n]
 
     def reference(self, problem: Problem) -> Reference:
+        if problem.val_images in self._refs:
+            return self._refs[problem.val_images]
         x, y = self.val(problem.val_images)
         acc = metrics.evaluate(self.baseline, x, y)[0]
         executed, _ = metrics.macs(self.baseline, self.ds.input_shape)
-        return Reference(metrics.dense_bytes(self.baseline) / 1000, executed / 1e6, acc)
+        ref = Reference(metrics.dense_bytes(self.baseline) / 1000, executed / 1e6, acc)
+        self._refs[problem.val_images] = ref
+        return ref
 
 
 def context_for(ds: data.Dataset, baseline: nn.Module) -> EvalContext:

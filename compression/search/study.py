@@ -96,18 +96,19 @@ class Info:
         return cls.from_attrs(study.study_name, study.user_attrs)
 
     @classmethod
-    def from_attrs(cls, name: str, a: dict[str, Any]) -> Info:
+    def from_attrs(cls, name: str, attrs: dict[str, Any]) -> Info:
+        a = attrs["search"]  # written once at creation; budget and stopped change later
         return cls(
             name=name,
             problem=P.Problem.from_dict(a["problem"]),
             strategy=a["strategy"],
             seed=int(a["seed"]),
-            budget=int(a["budget"]),
+            budget=int(attrs.get("budget", a["budget"])),
             knobs=S.Knobs(**a.get("knobs", {})),
             ref=P.Reference(**a["ref"]),
             layers=list(a["layers"]),
             weights_hash=a["weights_hash"],
-            stopped=bool(a.get("stopped", False)),
+            stopped=bool(attrs.get("stopped", False)),
         )
 
     def setup(self, worker_index: int = 0) -> S.Setup:
@@ -138,6 +139,7 @@ def create(
         raise ValueError("budget must be at least 1 trial")
     ctx = ctx or P.load_context(problem.dataset, problem.model)
     name = name or new_name(problem, strategy, seed)
+    ref = ctx.reference(problem)
     directions = ["maximize" if d == "max" else "minimize" for d in problem.directions]
     study = optuna.create_study(study_name=name, storage=storage(storage_url), directions=directions)
     attrs = {
@@ -147,13 +149,13 @@ def create(
         "seed": seed,
         "budget": budget,
         "knobs": (knobs or S.Knobs()).as_dict(),
-        "ref": ctx.reference(problem).__dict__,
+        "ref": ref.__dict__,
         "layers": ctx.layers,
         "weights_hash": ctx.weights_hash,
         "created": time.time(),
     }
-    for k, v in attrs.items():
-        study.set_user_attr(k, v)
+    study.set_user_attr("search", attrs)  # one write: a new study is ready sooner
+    study.set_user_attr("budget", budget)
     return name
 
 
@@ -316,10 +318,11 @@ def studies(storage_url: str | None = None, problem_key: str | None = None) -> l
     """Every search study in the storage (optionally only those of one problem), newest first."""
     out = []
     for s in optuna.get_all_study_summaries(storage(storage_url), include_best_trial=False):
-        if "problem" not in s.user_attrs or (problem_key and s.user_attrs.get("problem_key") != problem_key):
+        a = s.user_attrs.get("search")
+        if not isinstance(a, dict) or (problem_key and a.get("problem_key") != problem_key):
             continue
         try:
-            out.append((s.user_attrs.get("created", 0), Info.from_attrs(s.study_name, s.user_attrs)))
+            out.append((a.get("created", 0), Info.from_attrs(s.study_name, s.user_attrs)))
         except (KeyError, TypeError, ValueError):
             continue
     return [i for _, i in sorted(out, key=lambda x: -x[0])]
