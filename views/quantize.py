@@ -416,7 +416,8 @@ else:
     st.plotly_chart(grid_fig, key="q_grid_chart")
     g1, g2 = st.columns(2)
     with g1:
-        st.caption("Each weight's integer code; one colour per level (2^bits colours).")
+        used = int(q.codes.unique().numel())
+        st.caption(f"Each weight's integer code; one colour per level: {used} levels in use of {2**q.bits} codes.")
         st.plotly_chart(codes_fig, key="q_codes_chart")
     with g2:
         st.caption(
