@@ -146,7 +146,9 @@ def plot_weight_matrix(data: Mapping[str, Any]) -> go.Figure:
             row=1,
             col=col,
         )
-        fig.update_yaxes(autorange="reversed", row=1, col=col)
+        # Both panels on the dense matrix's scale: a structurally pruned layer looks as small as it is.
+        fig.update_xaxes(range=[-0.5, dense.shape[1] - 0.5], row=1, col=col)
+        fig.update_yaxes(range=[dense.shape[0] - 0.5, -0.5], row=1, col=col)
     crop = " (top-left corner shown)" if data.get("cropped") else ""
     return style(fig, f"{data['layer']}: weights as a matrix, white = 0{crop}", height=360)
 

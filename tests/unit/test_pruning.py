@@ -404,6 +404,14 @@ def test_chart_data_and_figures() -> None:
     removed = run(P.StructuredPrune(amount=0.5), base)
     bars = charts.plot_layer_sparsity(charts.sparsity_data(removed), charts.sparsity_data(base))
     assert [t.name for t in bars.data] == ["zeros (masked)", "removed (structured)"]
+    shrunk = charts.matrix_data(base, removed, "classifier.1")
+    assert shrunk["pruned"].shape[0] < shrunk["dense"].shape[0]
+    fig = charts.plot_weight_matrix(shrunk)  # both panels on the dense scale: the pruned one looks smaller
+    assert (
+        tuple(fig.layout.yaxis2.range)
+        == tuple(fig.layout.yaxis.range)
+        == (shrunk["dense"].shape[0] - 0.5, -0.5)
+    )
 
     mb = metrics.measure(base, ds, latency=False)
     mp = metrics.measure(removed, ds, latency=False)
