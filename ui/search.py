@@ -8,6 +8,7 @@ reattaches to the same study; the job that runs it lives in the process-wide job
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import optuna
 import pandas as pd
@@ -392,23 +393,60 @@ def record_block(name: str, ctx: sidebar.Context) -> None:
             hide_index=True,
             width="stretch",
         )
-    if st.button("Record chosen trials as runs", disabled=not chosen, key="s_record", type="primary"):
+    c1, c2 = st.columns([1, 3])
+    epochs = c1.number_input(
+        "Fine-tune epochs",
+        0,
+        10,
+        0,
+        key="s_ft",
+        help="0: record the trials as searched. > 0: prune, fine-tune with the masks kept (gentle SGD), then "
+        "quantize, as a background job.",
+    )
+    if c2.button("Record chosen trials as runs", disabled=not chosen, key="s_record", type="primary"):
         ectx = eval_context(ctx)
-        saved = []
-        with st.spinner(f"Re-measuring and recording {len(chosen)} trial(s)..."):
-            for n in chosen:
-                if n in done:
-                    continue
-                try:
-                    run_id, m = St.record_trial(name, n, ctx=ectx, who="search lab")
-                except runs.StoreError as exc:
-                    st.error(f"Trial {n} was not recorded: {exc}")
-                    break
-                saved.append(f"trial {n} -> run #{run_id} (test top-1 {m.top1:.2%})")
-        if saved:
-            st.success("Recorded: " + "; ".join(saved) + ". They are on the Compare page's front.")
+        todo = [n for n in chosen if epochs or n not in done]
+        if epochs:
+            st.session_state[f"_s_ft_job_{name}"] = sidebar.job_manager().submit(
+                f"Fine-tune and record {len(todo)} trial(s)", _recorder(name, todo, ectx, int(epochs))
+            )
+        else:
+            saved = []
+            with st.spinner(f"Re-measuring and recording {len(todo)} trial(s)..."):
+                for n in todo:
+                    try:
+                        run_id, m = St.record_trial(name, n, ctx=ectx, who="search lab")
+                    except runs.StoreError as exc:
+                        st.error(f"Trial {n} was not recorded: {exc}")
+                        break
+                    saved.append(f"trial {n} -> run #{run_id} (test top-1 {m.top1:.2%})")
+            if saved:
+                st.success("Recorded: " + "; ".join(saved) + ". They are on the Compare page's front.")
+    job_id = st.session_state.get(f"_s_ft_job_{name}")
+    if job_id:
+        sidebar.job_progress(job_id)
+        job = sidebar.job_manager().get(job_id)
+        if job is not None and job.state == "done" and job.result:
+            st.success("Fine-tuned and recorded: " + "; ".join(job.result))
     if done:
         st.caption("Already recorded: " + ", ".join(f"trial {n} = run #{r}" for n, r in sorted(done.items())))
+
+
+def _recorder(name: str, numbers: list[int], ectx: P.EvalContext, epochs: int) -> Any:
+    def work(progress: Progress, stop: StopFlag) -> list[str]:
+        saved = []
+        for i, n in enumerate(numbers):
+
+            def sub(frac: float, msg: str, i: int = i) -> None:
+                progress((i + frac) / len(numbers), f"trial {numbers[i]}: {msg}")
+
+            run_id, m = St.record_trial(
+                name, n, ctx=ectx, who="search lab", finetune_epochs=epochs, progress=sub, should_stop=stop
+            )
+            saved.append(f"trial {n} -> run #{run_id} (test top-1 {m.top1:.2%} after {epochs} epoch(s))")
+        return saved
+
+    return work
 
 
 def importances(name: str) -> None:

@@ -52,6 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--record-front", action="store_true", help="record the front's trials as runs")
     p.add_argument("--no-latency", action="store_true", help="record without timing latency")
+    p.add_argument(
+        "--finetune-epochs",
+        type=int,
+        default=0,
+        help="--record-front: fine-tune each after pruning, before quantizing",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=handle)
 
@@ -179,7 +185,13 @@ def _report(args: argparse.Namespace, name: str, ran: int, seconds: float) -> in
         ids = []
         for r in front.itertuples():
             try:
-                run_id, m = study.record_trial(name, int(r.number), args.storage, latency=not args.no_latency)
+                run_id, m = study.record_trial(
+                    name,
+                    int(r.number),
+                    args.storage,
+                    latency=not args.no_latency,
+                    finetune_epochs=args.finetune_epochs,
+                )
             except runs.StoreError as exc:
                 print(f"error: trial {r.number} was not recorded: {exc}", file=sys.stderr)
                 return 1

@@ -48,14 +48,18 @@ class PolicySpace:
         """The uniform policy: the same prune rate and bit width in every layer."""
         return {k: (prune if k.startswith("prune:") else bits) for k in self.distributions(layers)}
 
-    def recipe(self, layers: list[str], params: dict[str, Any]) -> list[object]:
-        """The point as an ordered list of technique configs (what a recorded run keeps)."""
+    def recipe(self, layers: list[str], params: dict[str, Any], finetune_epochs: int = 0) -> list[object]:
+        """The point as an ordered list of technique configs (what a recorded run keeps).
+
+        finetune_epochs > 0: prune, fine-tune the pruned model with its masks kept (gentle SGD),
+        then quantize: the optional short fine-tune of a chosen trial.
+        """
         amounts = tuple((n, round(float(params[f"prune:{n}"]), 6)) for n in layers)
         bits = tuple((n, int(params[f"bits:{n}"])) for n in layers)
         top = max((a for _, a in amounts), default=0.0)
         recipe: list[object] = []
-        if top > 0:
-            recipe.append(MagnitudePrune(amount=top, layer_amounts=amounts))
+        if top > 0 or finetune_epochs > 0:
+            recipe.append(MagnitudePrune(amount=top, layer_amounts=amounts, finetune_epochs=finetune_epochs))
         if self.scheme == "linear":
             recipe.append(schemes.LinearQuant(bits=self.bits_max, layer_bits=bits))
         elif self.scheme == "kmeans":

@@ -339,15 +339,21 @@ def sa_trace(study: optuna.Study, info: Info) -> list[Any]:
 
 
 def rebuild(
-    study: optuna.Study, number: int, ctx: P.EvalContext, info: Info | None = None
+    study: optuna.Study,
+    number: int,
+    ctx: P.EvalContext,
+    info: Info | None = None,
+    finetune_epochs: int = 0,
+    progress: Progress | None = None,
+    should_stop: StopFlag | None = None,
 ) -> tuple[Any, list[object]]:
-    """The trial's model and recipe, re-applied to the baseline."""
+    """The trial's model and recipe, re-applied to the baseline (optionally fine-tuned after pruning)."""
     info = info or Info.of(study)
     trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
     if trial is None or trial.state != TrialState.COMPLETE:
         raise ValueError(f"Study {study.study_name} has no completed trial {number}")
-    recipe = info.problem.space.recipe(info.layers, trial.params)
-    return techniques.apply_recipe(ctx.baseline, recipe, ctx.ds), recipe
+    recipe = info.problem.space.recipe(info.layers, trial.params, finetune_epochs)
+    return techniques.apply_recipe(ctx.baseline, recipe, ctx.ds, progress, should_stop), recipe
 
 
 def record_trial(
@@ -359,12 +365,19 @@ def record_trial(
     store: Any = None,
     latency: bool = True,
     who: str = "search",
+    finetune_epochs: int = 0,
+    progress: Progress | None = None,
+    should_stop: StopFlag | None = None,
 ) -> tuple[int, metrics.Measurement]:
-    """Re-measure a trial in full (test split, real file, paired latency) and record it as a run."""
+    """Re-measure a trial in full (test split, real file, paired latency) and record it as a run.
+
+    finetune_epochs > 0: the short fine-tune of a chosen trial (after pruning, before quantizing).
+    """
     study = load(name, storage_url)
     info = Info.of(study)
     ctx = ctx or P.load_context(info.problem.dataset, info.problem.model)
-    model, recipe = rebuild(study, number, ctx, info)
+    model, recipe = rebuild(study, number, ctx, info, finetune_epochs, progress, should_stop)
+    tuned = f", then fine-tuned {finetune_epochs} epoch(s) after pruning" if finetune_epochs else ""
     m = metrics.measure(model, ctx.ds, baseline=ctx.baseline, latency=latency)
     run_id = runs.record_run(
         model,
@@ -375,12 +388,14 @@ def record_trial(
         measurement=m,
         technique=TECHNIQUE,
         who=who,
-        tags=[name, f"trial-{number}", f"strategy-{info.strategy}"],
+        tags=[name, f"trial-{number}", f"strategy-{info.strategy}"]
+        + (["fine-tuned"] if finetune_epochs else []),
         notes=f"Search study {name} ({info.strategy}, seed {info.seed}), trial {number}: "
-        f"scored on {info.problem.val_images} validation images before fine-tuning.",
+        f"scored on {info.problem.val_images} validation images without fine-tuning{tuned}.",
         store=store,
     )
-    study.set_user_attr(f"run:{number}", run_id)
+    if not finetune_epochs:
+        study.set_user_attr(f"run:{number}", run_id)
     return run_id, m
 
 

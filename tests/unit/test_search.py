@@ -173,6 +173,13 @@ def test_study_runs_to_budget_and_records_a_trial(
     assert [step["technique"] for step in run.recipe][-1] == "quant-linear"
     assert St.recorded(St.load(name)) == {number: run_id}
     assert m.top1 > 0.1
+    # the optional short fine-tune: prune, fine-tune with masks kept, then quantize
+    tuned_id, tuned = St.record_trial(name, number, ctx=digits_ctx, latency=False, finetune_epochs=1)
+    tuned_run = runs.open_store().get(tuned_id)
+    assert (
+        tuned_run.recipe[0]["technique"] == "magnitude-prune" and tuned_run.recipe[0]["finetune_epochs"] == 1
+    )
+    assert "fine-tuned" in tuned_run.tags and tuned.top1 > 0.1
 
 
 def test_storage_refuses_the_run_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
