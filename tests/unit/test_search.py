@@ -142,7 +142,8 @@ def test_scalar_trades_accuracy_for_log_size_or_penalises_the_budget() -> None:
     assert P.scalar(problem, REF, (0.9, 10.0), lam=0.02) == pytest.approx(0.9 + 0.02 * math.log(10))
     capped = Problem(dataset="digits", max_size_kb=20)
     assert P.scalar(capped, REF, (0.9, 20.0), 0.02) == 0.9
-    assert P.scalar(capped, REF, (0.9, 30.0), 0.02) < P.scalar(capped, REF, (0.1, 20.0), 0.02)
+    assert P.scalar(capped, REF, (0.9, 20.2), 0.02) == pytest.approx(0.9 - 0.02)  # 1 % over: 2 points
+    assert P.scalar(capped, REF, (0.9, 30.0), 0.02) < P.scalar(capped, REF, (0.5, 20.0), 0.02)
 
 
 @pytest.fixture()
