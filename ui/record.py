@@ -47,6 +47,11 @@ def record_button(
     tags: tuple[str, ...] = (),
 ) -> int | None:
     """Tags, notes and a "Record as run" button; returns the run id once this result is saved."""
+    if runs.read_only():
+        st.caption(
+            "This server is read-only (COMPRESSION_READONLY=1): results can be explored, not recorded."
+        )
+        return None
     recipe = _recipe_dicts(recipe)
     fingerprint = _fingerprint(recipe, measurement, technique, ctx.weights_hash)
     saved = st.session_state.get(f"_run_saved_{key}")

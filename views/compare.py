@@ -141,6 +141,88 @@ def speed_panel(store: runs.RunStore, picked: pd.DataFrame) -> None:
         st.rerun()
 
 
+def model_file_tab(picked: pd.DataFrame, chosen: list[int]) -> None:
+    """Download a chosen run's model file (the file that was measured)."""
+    rid = st.selectbox("Run", chosen, format_func=lambda i: f"#{i}", key="cmp_file_run")
+    row = picked[picked["id"] == rid].iloc[0]
+    path = Path(str(row["artifact_path"])) if row["artifact_path"] else None
+    if path is None:
+        st.caption("This run has no model file (imported from an export, or synthetic).")
+    elif not path.is_file() or path.resolve().parent != runs.artifact_dir(store):
+        st.caption(f"The model file `{path.name}` is not on this machine (recorded elsewhere?).")
+    else:
+        st.download_button(
+            f"Download run #{rid}'s model ({path.stat().st_size:,} bytes)",
+            data=path.read_bytes(),
+            file_name=f"run-{rid}-{row['arch']}{path.suffix}",
+            mime="application/octet-stream",
+            key="cmp_dl_artifact",
+            on_click="ignore",
+        )
+        st.caption(
+            "The file is the one that was measured; `compression.model_file.load(path)` rebuilds the model "
+            "from any of its formats (`.cla`: safetensors, compact or per-channel codes; `.pt`: real INT8, "
+            "read with weights_only)."
+        )
+
+
+def edit_tab(picked: pd.DataFrame, chosen: list[int]) -> None:
+    """Edit a chosen run's tags and notes."""
+    rid = st.selectbox("Run", chosen, format_func=lambda i: f"#{i}", key="cmp_edit_run")
+    row = picked[picked["id"] == rid].iloc[0]
+    with st.form(f"cmp_edit_{rid}"):
+        tags = st.text_input("Tags (comma-separated)", value=", ".join(row["tags"]))
+        notes = st.text_area("Notes", value=row["notes"] or "")
+        if st.form_submit_button("Save tags and notes"):
+            try:
+                store.update(int(rid), tags=[tags], notes=notes)
+            except runs.StoreError as exc:
+                st.error(f"Not saved: {fmt.md(exc)}")
+            else:
+                st.toast(f"Run #{rid} updated.")
+                st.rerun()
+
+
+def delete_tab(chosen: list[int]) -> None:
+    """Delete the chosen runs after a confirmation; the store logs who deleted what."""
+    who = st.text_input(
+        "Your name (logged with the deletion)", value=st.session_state.get("_run_who", ""), key="cmp_del_who"
+    )
+    if st.button(f"Delete {len(chosen)} chosen run(s)...", key="cmp_del"):
+        st.session_state["_cmp_confirm_delete"] = list(chosen)
+    pending = st.session_state.get("_cmp_confirm_delete")
+    if pending:
+        st.warning(
+            f"Delete runs {', '.join(f'#{i}' for i in pending)} and their model files? Everyone using "
+            "this store loses them; this cannot be undone."
+        )
+        y, n = st.columns(2)
+        if y.button("Yes, delete", type="primary", key="cmp_del_yes"):
+            try:
+                gone = store.delete(pending, who=who)
+            except runs.StoreError as exc:
+                st.error(f"Nothing deleted: {fmt.md(exc)}")
+            else:
+                st.session_state.pop("_cmp_confirm_delete", None)
+                st.session_state["_cmp_sel_next"] = []
+                st.toast(f"Deleted {gone} run(s).")
+                st.rerun()
+        if n.button("Cancel", key="cmp_del_no"):
+            st.session_state.pop("_cmp_confirm_delete", None)
+            st.rerun()
+    log = store.deletions(limit=20)
+    if log:
+        with st.expander(f"Deletion log ({len(log)} latest)"):
+            st.dataframe(
+                [
+                    {"run": f"#{d['run_id']}", "deleted": d["deleted_at"].strftime("%Y-%m-%d %H:%M UTC"),
+                     "by": d["who"] or "(unnamed)", "technique": d["run"].get("technique", "")}
+                    for d in log
+                ],
+                hide_index=True,
+            )  # fmt: skip
+
+
 def empty_state() -> None:
     st.info(
         "**No runs recorded yet.** A run is one compressed (or baseline) model with its recipe and its "
@@ -153,6 +235,8 @@ def empty_state() -> None:
 
 
 def import_panel() -> None:
+    if runs.read_only():
+        return
     up = st.file_uploader(
         "Import runs from a JSON export",
         type=["json"],
@@ -379,66 +463,19 @@ else:
             "Bars per layer, one colour per run: where pruning removed weights and how many bits remain."
         )
 
-    tab_file, tab_edit, tab_del = st.tabs(["Model file", "Tags and notes", "Delete"])
-    with tab_file:
-        rid = st.selectbox("Run", chosen, format_func=lambda i: f"#{i}", key="cmp_file_run")
-        row = picked[picked["id"] == rid].iloc[0]
-        path = Path(str(row["artifact_path"])) if row["artifact_path"] else None
-        if path is None:
-            st.caption("This run has no model file (imported from an export, or synthetic).")
-        elif not path.is_file() or path.resolve().parent != runs.artifact_dir(store):
-            st.caption(f"The model file `{path.name}` is not on this machine (recorded elsewhere?).")
-        else:
-            st.download_button(
-                f"Download run #{rid}'s model ({path.stat().st_size:,} bytes)",
-                data=path.read_bytes(),
-                file_name=f"run-{rid}-{row['arch']}{path.suffix}",
-                mime="application/octet-stream",
-                key="cmp_dl_artifact",
-                on_click="ignore",
-            )
-            st.caption(
-                "The file is the one that was measured; `compression.model_file.load(path)` rebuilds the model "
-                "from any of its formats (`.cla`: safetensors, compact or per-channel codes; `.pt`: real INT8, "
-                "read with weights_only)."
-            )
-    with tab_edit:
-        rid = st.selectbox("Run", chosen, format_func=lambda i: f"#{i}", key="cmp_edit_run")
-        row = picked[picked["id"] == rid].iloc[0]
-        with st.form(f"cmp_edit_{rid}"):
-            tags = st.text_input("Tags (comma-separated)", value=", ".join(row["tags"]))
-            notes = st.text_area("Notes", value=row["notes"] or "")
-            if st.form_submit_button("Save tags and notes"):
-                try:
-                    store.update(int(rid), tags=[tags], notes=notes)
-                except runs.StoreError as exc:
-                    st.error(f"Not saved: {fmt.md(exc)}")
-                else:
-                    st.toast(f"Run #{rid} updated.")
-                    st.rerun()
-    with tab_del:
-        if st.button(f"Delete {len(chosen)} chosen run(s)...", key="cmp_del"):
-            st.session_state["_cmp_confirm_delete"] = list(chosen)
-        pending = st.session_state.get("_cmp_confirm_delete")
-        if pending:
-            st.warning(
-                f"Delete runs {', '.join(f'#{i}' for i in pending)} and their model files? Everyone using "
-                "this store loses them; this cannot be undone."
-            )
-            y, n = st.columns(2)
-            if y.button("Yes, delete", type="primary", key="cmp_del_yes"):
-                try:
-                    gone = store.delete(pending)
-                except runs.StoreError as exc:
-                    st.error(f"Nothing deleted: {fmt.md(exc)}")
-                else:
-                    st.session_state.pop("_cmp_confirm_delete", None)
-                    st.session_state["_cmp_sel_next"] = []
-                    st.toast(f"Deleted {gone} run(s).")
-                    st.rerun()
-            if n.button("Cancel", key="cmp_del_no"):
-                st.session_state.pop("_cmp_confirm_delete", None)
-                st.rerun()
+    if runs.read_only():
+        st.caption(
+            "This server is read-only (COMPRESSION_READONLY=1): runs can be viewed and downloaded here."
+        )
+        model_file_tab(picked, chosen)
+    else:
+        tab_file, tab_edit, tab_del = st.tabs(["Model file", "Tags and notes", "Delete"])
+        with tab_file:
+            model_file_tab(picked, chosen)
+        with tab_edit:
+            edit_tab(picked, chosen)
+        with tab_del:
+            delete_tab(chosen)
 
 # ---------------------------------------------------------------- share
 

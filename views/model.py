@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from compression import fmt, metrics, models, uploads
+from compression import fmt, metrics, models, runs, uploads
 from compression.charts import model as charts
 from ui import measured, sidebar, state
 
@@ -132,7 +132,11 @@ st.caption(
     f"Files are read with `torch.load(weights_only=True)` or safetensors only, up to {uploads.MAX_BYTES // 2**20} MB; "
     "anything that would need arbitrary unpickling is refused."
 )
-upload = st.file_uploader("Weights file", type=["pt", "pth", "safetensors"], key="upload")
+upload = None
+if runs.read_only():
+    st.caption("This server is read-only (COMPRESSION_READONLY=1): uploads are off.")
+else:
+    upload = st.file_uploader("Weights file", type=["pt", "pth", "safetensors"], key="upload")
 if upload is not None:
     try:
         digest = uploads.accept(upload.name, upload.getvalue(), ctx.choice.dataset, ctx.choice.model)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from pathlib import Path
@@ -75,6 +76,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     common(de, filters=False)
     de.add_argument("ids", type=int, nargs="+")
     de.add_argument("--yes", action="store_true", help="really delete (without it, only say what would go)")
+    de.add_argument(
+        "--who", default=getpass.getuser(), help="name logged with the deletion (default: your login)"
+    )
     de.set_defaults(func=cmd_delete)
 
 
@@ -203,5 +207,5 @@ def cmd_delete(args: argparse.Namespace) -> int:
     if not args.yes:
         print(f"would delete {len(found)} runs: {', '.join(f'#{r.id}' for r in found)} (add --yes)")
         return 0
-    print(f"deleted {store.delete(args.ids)} runs")
+    print(f"deleted {store.delete(args.ids, who=args.who)} runs (logged as deleted by {args.who!r})")
     return 0

@@ -11,6 +11,7 @@ from compression.runs.store import (
     default_url,
     new_row,
     open_store,
+    read_only,
 )
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "new_row",
     "open_store",
     "parse_export",
+    "read_only",
     "record_run",
     "save_artifact",
 ]

@@ -18,7 +18,8 @@ from compression.metrics import Measurement
 # v1: the first release (no per-layer table, no update stamp).
 # v2: `layers` (per-layer table as JSON) and `updated_at` (cache key for edits), backfilled.
 # v3: paired latency against the lineage's baseline (speed-ups with their spread, the CPU) and
-#     the baseline's parameters and MACs; older runs keep these empty.
+#     the baseline's parameters and MACs; older runs keep these empty. A `deletions` log: who
+#     deleted which run, when, and the run as it was.
 SCHEMA_VERSION = 3
 
 metadata = sa.MetaData()
@@ -78,6 +79,16 @@ runs = sa.Table(
     sa.Index("ix_runs_technique", "technique"),
 )
 
+deletions = sa.Table(
+    "deletions",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("run_id", sa.Integer, nullable=False),
+    sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("who", sa.String(200), nullable=False, default=""),
+    sa.Column("run", sa.Text, nullable=False),  # the run's export (JSON) as it was
+)
+
 schema_version = sa.Table(
     "schema_version",
     metadata,
@@ -135,5 +146,7 @@ def migrate(conn: sa.Connection, now: Callable[[], object]) -> tuple[int, int]:
 
 
 def _missing(conn: sa.Connection) -> bool:
+    if not sa.inspect(conn).has_table("deletions"):
+        return True
     have = {c["name"] for c in sa.inspect(conn).get_columns("runs")}
     return any(c.name not in have for c in runs.columns)

@@ -42,6 +42,11 @@ def data_dir() -> Path:
     return Path(base) / APP_DIR
 
 
+def read_only() -> bool:
+    """COMPRESSION_READONLY=1: a viewer server; every write to the store is refused."""
+    return os.environ.get("COMPRESSION_READONLY", "").strip().lower() in ("1", "true", "yes")
+
+
 def default_url() -> str:
     return os.environ.get("COMPRESSION_STORE") or f"sqlite:///{data_dir() / 'runs.db'}"
 
@@ -287,6 +292,10 @@ class RunStore:
     @contextmanager
     def _conn(self, write: bool = False) -> Iterator[sa.Connection]:
         """A transaction; writes take the lock at BEGIN. Every failure becomes a StoreError."""
+        if write and read_only():
+            raise StoreError(
+                "This server is read-only (COMPRESSION_READONLY=1): runs can be viewed, not changed."
+            )
         self._ensure_schema()
         try:
             with self.engine.connect() as conn:
@@ -391,22 +400,34 @@ class RunStore:
             q = sa.select(schema.runs.c.id).where(schema.runs.c.artifact_path == path).limit(1)
             return conn.execute(q).first() is not None
 
-    def delete(self, run_ids: Iterable[int]) -> int:
-        """Delete runs (their artifact files too); returns how many rows went."""
+    def delete(self, run_ids: Iterable[int], who: str = "") -> int:
+        """Delete runs (their artifact files too), logging who deleted each and the run as it was;
+        returns how many rows went."""
         ids = [int(i) for i in run_ids]
         if not ids:
             return 0
+        check_text("who", who)
         with self._conn(write=True) as conn:
-            paths = (
-                conn.execute(sa.select(schema.runs.c.artifact_path).where(schema.runs.c.id.in_(ids)))
-                .scalars()
-                .all()
-            )
+            rows = conn.execute(sa.select(schema.runs).where(schema.runs.c.id.in_(ids))).mappings().all()
+            stamp = now()
+            for row in rows:
+                record = json.dumps(row_to_run(dict(row)).as_dict(), default=str)
+                conn.execute(
+                    schema.deletions.insert().values(run_id=row["id"], deleted_at=stamp, who=who, run=record)
+                )
             n = conn.execute(schema.runs.delete().where(schema.runs.c.id.in_(ids))).rowcount
-        for p in paths:
+        for row in rows:
+            p = row["artifact_path"]
             if p and Path(p).is_file() and Path(p).parent == artifact_dir(self):
                 Path(p).unlink(missing_ok=True)  # only files this store wrote itself
         return int(n)
+
+    def deletions(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The latest deletions: run id, when, who, and the run as it was (newest first)."""
+        d = schema.deletions
+        with self._conn() as conn:
+            rows = conn.execute(sa.select(d).order_by(d.c.id.desc()).limit(limit)).mappings().all()
+        return [{**dict(r), "deleted_at": _utc(r["deleted_at"]), "run": json.loads(r["run"])} for r in rows]
 
     # ------------------------------------------------------------ reading
 

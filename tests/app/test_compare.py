@@ -158,10 +158,29 @@ def test_tags_notes_and_delete_with_confirmation(seeded: dict[str, object]) -> N
     assert store.get(extra) is not None  # asking first: nothing deleted yet
     at.button(key="cmp_del_no").click().run()
     assert store.get(extra) is not None
+    at.text_input(key="cmp_del_who").set_value("ana")
     at.button(key="cmp_del").click().run()
     at.button(key="cmp_del_yes").click().run()
     assert not at.exception, at.exception
     assert store.get(extra) is None
+    logged = store.deletions()[0]
+    assert (logged["run_id"], logged["who"], logged["run"]["notes"]) == (extra, "ana", "looks good")
+
+
+def test_a_read_only_server_offers_no_writes(
+    seeded: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COMPRESSION_READONLY", "1")
+    store = runs.RunStore(str(seeded["url"]))
+    before = store.count()
+    at = open_compare({"sel": str(seeded["ids"]["baseline"])})  # type: ignore[index]
+    assert not at.exception, at.exception
+    keys = {b.key for b in at.button}
+    assert "cmp_del" not in keys and not at.get("file_uploader")
+    assert any("read-only" in c.value for c in at.caption)
+    with pytest.raises(runs.StoreError, match="read-only"):
+        store.update(seeded["ids"]["baseline"], notes="x")  # type: ignore[index]
+    assert store.count() == before
 
 
 def test_import_refuses_bad_files_and_takes_good_ones(seeded: dict[str, object]) -> None:
