@@ -1,0 +1,31 @@
+"""Browser Back from a lab to the Model page: the Model page's link keeps only its own parameters."""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.helpers import wait_idle
+
+
+def test_back_from_the_pruning_lab_leaves_no_lab_parameters_on_the_model_page(
+    page: Page, app_url: str
+) -> None:
+    page.goto(f"{app_url}/model?dataset=digits&model=lenet5")
+    wait_idle(page)
+    expect(page.get_by_text("Top-1 accuracy").first).to_be_visible()
+    page.get_by_role("link", name="Pruning lab").click()
+    wait_idle(page)
+    expect(page.get_by_text("Prune rate").first).to_be_visible()
+    assert "amount" in parse_qs(urlparse(page.url).query)
+    for _ in range(20):  # each URL update of the lab is a history entry: Back until the Model page
+        page.go_back()
+        if urlparse(page.url).path.endswith("/model"):
+            break
+    wait_idle(page)
+    expect(page.get_by_text("Top-1 accuracy").first).to_be_visible()
+    page.wait_for_timeout(1000)
+    wait_idle(page)
+    assert urlparse(page.url).path.endswith("/model"), page.url
+    assert not {"amount", "method", "scope", "ft"} & set(parse_qs(urlparse(page.url).query)), page.url
