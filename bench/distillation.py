@@ -134,6 +134,7 @@ def full(teacher: torch.nn.Module, ds: data.Dataset, args: argparse.Namespace) -
                 temperature=args.full_temperature,
                 alpha=args.alpha,
                 epochs=args.full_epochs,
+                jitter=getattr(args, "full_jitter", 0),
                 seed=seed,
             ),
             ds,
@@ -236,7 +237,14 @@ def slider(teacher: torch.nn.Module, ds: data.Dataset, args: argparse.Namespace)
     }
 
 
+def fullaug(teacher: torch.nn.Module, ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    """Full labels, both students trained on randomly shifted images; the teacher labels each shifted batch."""
+    args.full_jitter = args.aug_jitter
+    return full(teacher, ds, args)
+
+
 SECTIONS = {
+    "fullaug": fullaug,
     "slider": slider,
     "recovery": recovery,
     "transfer": transfer,
@@ -312,6 +320,21 @@ def render(res: dict[str, Any], teacher_top1: float) -> str:
             f"points** (min {r['gain_pts']['min']:+.2f}, max {r['gain_pts']['max']:+.2f}); target >= +0.5: "
             f"**{'met' if r['met'] else 'missed'}**"
         )
+    if "fullaug" in res:
+        r = res["fullaug"]
+        c = r["rows"][0]["config"]
+        out.append(
+            f"- **Full labels, shifted images** (both students see every training image shifted by a random +-"
+            f"{c['jitter']} pixels, the same shifted batches; the teacher labels each shifted batch online; "
+            f"{c['student']} width {c['width']:g}, T={c['temperature']:g}, alpha={c['alpha']:g}, {c['epochs']} epochs, "
+            f"{len(r['rows'])} seeds): gain over the scratch twin **{r['gain_pts']['mean']:+.2f} points** (min "
+            f"{r['gain_pts']['min']:+.2f}, max {r['gain_pts']['max']:+.2f}); target >= +0.5: "
+            f"**{'met' if r['met'] else 'missed'}**"
+        )
+        for row in r["rows"]:
+            out.append(
+                f"  - seed {row['config']['seed']}: distilled {row['distilled']:.2%}, scratch {row['scratch']:.2%}"
+            )
     if "fulljitter" in res:
         r = res["fulljitter"]
         c = r["rows"][0]["config"]
@@ -373,6 +396,7 @@ def main() -> None:
     )
     p.add_argument("--recovery-alpha", type=float, default=0.7)
     p.add_argument("--slider-moves", type=int, default=8)
+    p.add_argument("--aug-jitter", type=int, default=2, help="fullaug: +-N pixel shifts for both students")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--note", action="append", default=[])
     args = p.parse_args()

@@ -190,7 +190,18 @@ def config_key(ctx: sidebar.Context, config: DistillConfig) -> str:
 
 def _twin_recipe(config: DistillConfig) -> dict[str, Any]:
     """The scratch twin's recipe: the same student and training, labels only, no teacher."""
-    fields = ("student", "width", "epochs", "optimizer", "lr", "batch_size", "schedule", "labels", "seed")
+    fields = (
+        "student",
+        "width",
+        "epochs",
+        "optimizer",
+        "lr",
+        "batch_size",
+        "schedule",
+        "labels",
+        "jitter",
+        "seed",
+    )
     return {"technique": "scratch-twin", **{f: getattr(config, f) for f in fields}}
 
 

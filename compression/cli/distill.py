@@ -80,7 +80,18 @@ def _record(
 ) -> int:
     recipe: list[Any] = [cfg]
     if twin:
-        fields = ("student", "width", "epochs", "optimizer", "lr", "batch_size", "schedule", "labels", "seed")
+        fields = (
+            "student",
+            "width",
+            "epochs",
+            "optimizer",
+            "lr",
+            "batch_size",
+            "schedule",
+            "labels",
+            "jitter",
+            "seed",
+        )
         recipe = [{"technique": "scratch-twin", **{f: getattr(cfg, f) for f in fields}}]
     return runs.record_run(
         model,
@@ -107,6 +118,7 @@ def handle(args: argparse.Namespace) -> int:
             optimizer=args.optimizer,
             lr=args.lr,
             labels=args.labels,
+            jitter=args.jitter,
             batch_size=train.DEFAULT_BATCH.get(args.dataset, 128),
         )
         base_cfg.validate()

@@ -28,6 +28,7 @@ from compression.distillation.losses import (
     hint_adapter,
     hint_loss,
 )
+from compression.distillation.teacher import jitter
 
 EpochHook = Callable[[dict[str, Any]], None]
 
@@ -49,6 +50,9 @@ class DistillConfig:
     batch_size: int = 128
     schedule: str = "cosine"  # cosine | constant learning rate
     labels: int = 0  # 0: every training label used; N: N labelled images, the rest an unlabelled transfer set
+    jitter: int = (
+        0  # pixels: random shifts of every training image (both students); the teacher then runs online
+    )
     seed: int = 0  # initial weights, label subset and data order
 
     def validate(self) -> None:
@@ -64,6 +68,8 @@ class DistillConfig:
             raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
         if self.epochs < 0 or self.labels < 0 or self.batch_size < 1:
             raise ValueError("epochs, labels and batch_size must be non-negative (batch_size >= 1)")
+        if not 0 <= self.jitter <= 4 or (self.jitter and self.loss == "hint"):
+            raise ValueError("jitter is 0..4 pixels, and works with the kl and mse losses (not hint)")
         if self.optimizer not in ("adam", "sgd") or self.schedule not in ("cosine", "constant"):
             raise ValueError("optimizer is adam|sgd and schedule is cosine|constant")
 
@@ -144,17 +150,18 @@ def train_pair(
     hint = config.loss == "hint"
     t0 = time.perf_counter()
     before = cache.computed
-    outs = cache.teacher_outputs(teacher, ds, "train", features=hint, teacher_hash=teacher_hash)
+    online = (
+        train.clone(teacher).eval() if config.jitter else None
+    )  # shifted images: the teacher runs per batch
+    if online is None:
+        outs = cache.teacher_outputs(teacher, ds, "train", features=hint, teacher_hash=teacher_hash)
+        t_logits, t_feats = outs.logits, outs.features
+    else:
+        t_logits, t_feats = torch.zeros(len(ds.x_train), ds.num_classes), None
     seconds_teacher = time.perf_counter() - t0 if cache.computed > before else 0.0
-    t_logits, t_feats = outs.logits, outs.features
     # the soft target of every training image, computed once: probabilities at T (or the logits for MSE)
-    target = t_logits if config.loss == "mse" else torch.softmax(t_logits / config.temperature, dim=1)
-    # reported loss = KL, not the soft CE the step minimises: subtract alpha T^2 H(teacher_T) (a constant)
-    offset = torch.zeros(len(t_logits))
-    if config.loss != "mse":
-        offset = -(target * torch.log(target.clamp_min(1e-30))).sum(1) * (
-            config.alpha * config.temperature**2
-        )
+    target, offset = _soft_targets(t_logits, config)
+    shift_gen = torch.Generator().manual_seed(10_009 + config.seed)
 
     student = build_student(config, ds)
     scratch = copy.deepcopy(student) if twin else None
@@ -200,10 +207,19 @@ def train_pair(
                     twin_stream = list(torch.split(perm, bs))[::-1]
                     twin_pass += 1
                 sidx = twin_stream.pop()
+            xb, xs = x[idx], x[sidx]
+            if config.jitter:  # the same shifted batch for both students (full labels)
+                xb = jitter(xb, config.jitter, shift_gen)
+                xs = xb if sidx is idx else jitter(xs, config.jitter, shift_gen)
             # interleaved A B / B A so neither kind of step always runs on a warm (or cold) cache
             for which in ("d", "s") if step % 2 == 0 else ("s", "d"):
                 if which == "d":
                     t1 = time.perf_counter()
+                    if online is not None:
+                        with torch.no_grad():
+                            tb, ob = _soft_targets(online(xb), config)
+                    else:
+                        tb, ob = target[idx], offset[idx]
                     loss = _distill_step(
                         student,
                         opt,
@@ -211,18 +227,18 @@ def train_pair(
                         tap,
                         adapter,
                         config,
-                        x[idx],
+                        xb,
                         y_seen[idx],
-                        target[idx],
+                        tb,
                         t_feats[idx] if t_feats is not None else None,
                         mask[idx].sum() if budget else None,
                     )
                     result.seconds_distill += time.perf_counter() - t1
-                    loss -= float(offset[idx].mean())
+                    loss -= float(ob.mean())
                     loss_d_sum += loss
                 elif scratch is not None and opt_s is not None:
                     t3 = time.perf_counter()
-                    loss_s = ce(scratch(x[sidx]), y[sidx])
+                    loss_s = ce(scratch(xs), y[sidx])
                     opt_s.zero_grad(set_to_none=True)
                     loss_s.backward()
                     opt_s.step()
@@ -256,6 +272,16 @@ def train_pair(
     if scratch is not None:
         scratch.eval()
     return result
+
+
+def _soft_targets(logits: torch.Tensor, config: DistillConfig) -> tuple[torch.Tensor, torch.Tensor]:
+    """What the student matches (probabilities at T, or the logits for MSE) and, per row, the constant
+    alpha T^2 H(teacher_T) that turns the soft cross-entropy into the reported KL."""
+    if config.loss == "mse":
+        return logits, torch.zeros(len(logits))
+    probs = torch.softmax(logits / config.temperature, dim=1)
+    entropy = -(probs * torch.log(probs.clamp_min(1e-30))).sum(1)
+    return probs, entropy * (config.alpha * config.temperature**2)
 
 
 def _distill_step(

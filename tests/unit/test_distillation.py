@@ -210,6 +210,19 @@ def test_twin_with_alpha_zero_is_the_same_training() -> None:
     assert [h["epoch"] for h in r2.history] == [1, 2] and "val_scratch" in r2.history[-1]
 
 
+def test_jitter_shifts_the_same_batches_for_both_students() -> None:
+    t = teacher()
+    t.train()
+    cfg = DistillConfig(student="lenet-300-100", epochs=1, alpha=0.0, jitter=1)
+    r = train_pair(t, cfg, tiny())
+    assert r.scratch is not None and t.training  # the caller's teacher keeps its mode
+    assert torch.equal(r.student.fc1.weight, r.scratch.fc1.weight)  # alpha 0: same shifted images, same steps
+    plain = train_pair(t, dataclasses.replace(cfg, jitter=0), tiny())
+    assert not torch.equal(plain.student.fc1.weight, r.student.fc1.weight)
+    with pytest.raises(ValueError, match="jitter"):
+        DistillConfig(jitter=1, loss="hint").validate()
+
+
 def test_label_budget_is_a_seeded_subset() -> None:
     m = labelled_mask(1000, 100, seed=0)
     assert int(m.sum()) == 100
