@@ -22,5 +22,6 @@ st.navigation(
         st.Page(
             "views/compare.py", title="Compare (Pareto)", icon=":material/scatter_plot:", url_path="compare"
         ),
+        st.Page("views/lessons.py", title="Lessons", icon=":material/menu_book:", url_path="lessons"),
     ]
 ).run()

@@ -1,0 +1,580 @@
+"""Lessons: guided walks through the labs, written as data files a lecturer can edit or load.
+
+A lesson is Markdown with a YAML (or JSON, which YAML reads too) header between `---` lines: the
+header lists the steps (the lab and its URL parameters, the one chart to look at, the formula, a
+live check), the body has one `## ` section of narrative per step, in the same order. A file is
+untrusted input: size-capped, parsed with `yaml.safe_load` semantics without aliases, every field
+checked; a bad file raises `LessonError` saying what is wrong. A check computes its numbers from
+the engine when the step is shown, so a lesson never states a result that the learner cannot see.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import string
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LESSON_DIR = Path(__file__).resolve().parent.parent / "assets" / "lessons"
+MAX_BYTES = 64 * 1024  # a lesson is prose: 64 KB is ten times the longest shipped one
+MAX_STEPS = 30
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_VALUE = re.compile(r"^[A-Za-z0-9_.,;=+\-/ ]{0,200}$")  # what a lab's URL parameter may hold
+
+
+class LessonError(ValueError):
+    """The lesson file was refused; the message says why."""
+
+
+# ---------------------------------------------------------------- the labs a lesson can drive
+
+
+@dataclass(frozen=True)
+class Lab:
+    page: str  # the page file, for st.page_link
+    url: str  # its url_path
+    title: str
+    params: tuple[str, ...]  # URL parameters the page reads (the page validates their values)
+    charts: dict[str, str]  # element key of a chart -> its name on the page
+
+
+SHARED = ("dataset", "model")
+LABS: dict[str, Lab] = {
+    "model": Lab("views/model.py", "model", "Model", ("layer", "log"), {"hist": "Weight histogram"}),
+    "prune": Lab(
+        "views/prune.py",
+        "prune",
+        "Pruning lab",
+        ("amount", "exclude", "ft", "full", "gran", "kd", "l1", "method", "opt", "sched", "scope", "steps"),
+        {
+            "p_size_latency": "Theory vs measured: size and latency",
+            "p_hist": "Weight histogram, before and after",
+            "p_sparsity": "Sparsity per layer",
+            "p_matrix": "The weight matrix before and after",
+        },
+    ),
+    "quantize": Lab(
+        "views/quantize.py",
+        "quantize",
+        "Quantization lab",
+        ("abits", "acts", "avg", "bits", "calib", "gran", "init", "layer", "lb", "scheme", "sym", "wts"),
+        {
+            "q_grid_chart": "Weights on the quantization grid",
+            "q_codes_chart": "Codes in use",
+            "q_error_chart": "Quantization error",
+            "q_side": "Weights before and after",
+            "q_size_latency": "Theory vs measured: size and latency",
+        },
+    ),
+    "distill": Lab(
+        "views/distill.py",
+        "distill",
+        "Distillation lab",
+        ("T", "alpha", "loss", "student", "width", "epochs", "labels", "img"),
+        {
+            "d_soft": "Soft targets at T",
+            "d_entropy": "Entropy against T",
+            "d_similarity": "Class similarity (dark knowledge)",
+        },
+    ),
+    "search": Lab(
+        "views/search.py",
+        "search",
+        "Search lab",
+        ("strategy", "budget", "tlimit", "obj", "cap", "seed", "val"),
+        {
+            "s_space": "Trials in accuracy-size space",
+            "s_hv": "Hypervolume over trials",
+            "s_par": "Policies (parallel coordinates)",
+        },
+    ),
+    "compare": Lab(
+        "views/compare.py",
+        "compare",
+        "Compare (Pareto)",
+        ("acc", "fcol", "logx", "sel", "sym", "x", "ds", "arch", "tech", "tag"),
+        {"pareto": "The Pareto front"},
+    ),
+}
+
+
+# ---------------------------------------------------------------- live checks
+
+
+@dataclass(frozen=True)
+class Check:
+    """A computation from the engine that a step shows: its values fill the step's `say` sentence."""
+
+    run: Callable[[dict[str, str]], dict[str, str]]  # the step's lab parameters -> formatted values
+    fields: dict[str, str]  # value name -> what it is (shown as the metric's label)
+    note: str  # what the check does, in one line
+
+
+def _pct(v: float) -> str:
+    return f"{v:.1%}"
+
+
+def _pts(v: float) -> str:
+    return f"{v * 100:+.2f}"
+
+
+@functools.lru_cache(maxsize=4)
+def _baseline(dataset: str, model: str) -> tuple[Any, Any]:
+    """(dataset, trained baseline) from the shipped or cached weights; never trains (a lesson waits for nobody)."""
+    from compression import data, models, train
+
+    if dataset not in data.DATASETS or model not in models.MODELS:
+        raise LessonError(f"Unknown dataset or model: {dataset!r}, {model!r}.")
+    base = train.load_baseline(train.default_config(dataset, model))
+    if base is None:
+        raise LessonError(
+            f"No trained {model} baseline for {dataset} on this machine: open the Model page once with this "
+            f"dataset and model (it trains and caches it), or `python -m compression train --dataset {dataset} "
+            f"--model {model}`."
+        )
+    return data.load(dataset), base
+
+
+def _ds_model(p: dict[str, str]) -> tuple[Any, Any]:
+    return _baseline(p.get("dataset", "digits"), p.get("model", "lenet5"))
+
+
+def _num(p: dict[str, str], key: str, default: float, lo: float, hi: float) -> float:
+    try:
+        v = float(p.get(key, default))
+    except ValueError as exc:
+        raise LessonError(f"{key}={p[key]!r} is not a number.") from exc
+    if not lo <= v <= hi:
+        raise LessonError(f"{key}={v:g} is outside {lo:g}..{hi:g}.")
+    return v
+
+
+def _prune_config(p: dict[str, str]) -> Any:
+    from compression import pruning as P
+
+    method = p.get("method", "magnitude")
+    if method not in P.METHODS or method == "slimming":
+        raise LessonError(f"A pruning check needs an instant method (not {method!r}).")
+    return P.make_config(
+        method,
+        _num(p, "amount", 0.5, 0.0, 0.99),
+        scope=p.get("scope", "layer"),
+        granularity=p.get("gran", "weight") if not P.METHODS[method].removes else "weight",
+    )
+
+
+def _measure(p: dict[str, str], config: Any, latency: bool) -> tuple[Any, Any]:
+    from compression import metrics, techniques
+
+    ds, base = _ds_model(p)
+    model = techniques.apply(base, config, ds)
+    mb = metrics.measure(base, ds, latency=False)
+    mp = metrics.measure(model, ds, baseline=base, latency=latency, min_run_time=0.2)
+    return mb, mp
+
+
+def _accuracy_values(mb: Any, mp: Any) -> dict[str, str]:
+    return {
+        "top1_base": _pct(mb.top1),
+        "top1": _pct(mp.top1),
+        "drop": _pts(mp.top1 - mb.top1),
+        "size_ratio": f"{mb.size_artifact_bytes / max(1, mp.size_artifact_bytes):.1f}x",
+        "theory_ratio": f"{mp.size_dense_bytes / max(1, mp.size_theoretical_bytes):.1f}x",
+    }
+
+
+_ACC_FIELDS = {
+    "top1_base": "Top-1 of the baseline",
+    "top1": "Top-1 after",
+    "drop": "Change in top-1 (points)",
+    "size_ratio": "Measured file: times smaller",
+    "theory_ratio": "Theory: times smaller",
+}
+
+
+def _check_prune(p: dict[str, str]) -> dict[str, str]:
+    mb, mp = _measure(p, _prune_config(p), latency=False)
+    return {"sparsity": _pct(mp.sparsity), **_accuracy_values(mb, mp)}
+
+
+def _check_prune_speed(p: dict[str, str]) -> dict[str, str]:
+    from compression import fmt
+
+    mb, mp = _measure(p, _prune_config(p), latency=True)
+    return {
+        "sparsity": _pct(mp.sparsity),
+        "drop": _pts(mp.top1 - mb.top1),
+        "macs_ratio": f"{mp.macs / max(1, mp.baseline_macs or mb.macs):.0%}",
+        "macs_effective_ratio": f"{mp.macs_effective / max(1, mp.baseline_macs or mb.macs):.0%}",
+        "speedup_b256": fmt.speedup(mp.speedup_b256, mp.speedup_b256_lo, mp.speedup_b256_hi),
+        "speedup_b1": fmt.speedup(mp.speedup_b1, mp.speedup_b1_lo, mp.speedup_b1_hi),
+        "cpu": mp.cpu or "this CPU",
+    }
+
+
+def _check_quantize(p: dict[str, str]) -> dict[str, str]:
+    from compression.quantization import catalog
+
+    scheme = p.get("scheme", "linear")
+    if scheme not in catalog.SCHEMES or scheme.startswith("int8") or scheme == "mixed":
+        raise LessonError(f"A quantization check needs a weight scheme (not {scheme!r}).")
+    config = catalog.make_config(
+        scheme,
+        int(_num(p, "bits", 8, 1, 16)),
+        granularity=p.get("gran", "per-channel"),
+        symmetric=p.get("sym", "1") == "1",
+    )
+    mb, mp = _measure(p, config, latency=False)
+    return {
+        "bits": f"{mp.effective_bits:.2f}",
+        "levels": f"{2**mp.effective_bits:,.0f}",
+        **_accuracy_values(mb, mp),
+    }
+
+
+def _check_temperature(p: dict[str, str]) -> dict[str, str]:
+    import torch
+
+    from compression.distillation import explore
+
+    ds, base = _ds_model(p)
+    t = _num(p, "T", 4.0, 1.0, 50.0)
+    with torch.inference_mode():
+        logits = torch.cat([base.eval()(ds.x_test[i : i + 1000]) for i in range(0, len(ds.x_test), 1000)])
+    h1, ht = explore.entropy_curve(logits, [1.0, t])
+    sim = explore.class_similarity(logits, ds.y_test, t, len(ds.classes))
+    sentences = explore.confusion_sentences(explore.top_confusions(sim, ds.classes, k=1))
+    c = int(torch.argmin(torch.diagonal(sim)))  # the class whose soft targets spread most onto others
+    return {
+        "T": f"{t:g}",
+        "entropy_1": f"{h1:.2f} bits",
+        "entropy_t": f"{ht:.2f} bits",
+        "entropy_max": f"{explore.max_entropy_bits(len(ds.classes)):.2f} bits",
+        "lookalike": sentences[c],
+    }
+
+
+def _check_search(p: dict[str, str]) -> dict[str, str]:
+    from compression.search import PolicySpace, Problem
+    from compression.search import problem as SP
+
+    dataset, model = p.get("dataset", "digits"), p.get("model", "lenet5")
+    _ds_model(p)  # a clear message when there is no baseline
+    val = int(_num(p, "val", 500, 100, 2000))
+    problem = Problem(
+        dataset=dataset, model=model, space=PolicySpace(), objectives=("acc", "size"), val_images=val
+    )
+    ctx = SP.load_context(dataset, model)
+    space = problem.space
+    per_layer = (round(space.prune_max / space.prune_step) + 1) * (space.bits_max - space.bits_min + 1)
+    ref = ctx.reference(problem)
+    uniform = SP.evaluate_policy(problem, ctx, space.uniform(ctx.layers, 0.5, 4))
+    return {
+        "layers": str(len(ctx.layers)),
+        "per_layer": f"{per_layer:,}",
+        "policies": f"10^{len(ctx.layers) * math.log10(per_layer):.0f}",
+        "base_acc": _pct(ref.acc),
+        "uniform_acc": _pct(uniform.acc),
+        "uniform_kb": f"{uniform.size_kb:,.1f} KB",
+        "dense_kb": f"{ref.dense_kb:,.1f} KB",
+    }
+
+
+CHECKS: dict[str, Check] = {
+    "prune": Check(
+        _check_prune,
+        {"sparsity": "Weights gone", **_ACC_FIELDS},
+        "prunes the baseline with the step's settings and measures it on the full test split",
+    ),
+    "prune-speed": Check(
+        _check_prune_speed,
+        {
+            "sparsity": "Weights gone",
+            "drop": "Change in top-1 (points)",
+            "macs_ratio": "Executed MACs vs dense",
+            "macs_effective_ratio": "MACs zero-skipping hardware would do",
+            "speedup_b256": "Speed-up at batch 256 (paired)",
+            "speedup_b1": "Speed-up at batch 1 (paired)",
+            "cpu": "Timed on",
+        },
+        "prunes and times the result interleaved with the baseline (a paired ratio, with its IQR)",
+    ),
+    "quantize": Check(
+        _check_quantize,
+        {"bits": "Effective bits per weight", "levels": "Levels per tensor", **_ACC_FIELDS},
+        "quantizes the baseline's weights with the step's scheme and bits and measures it",
+    ),
+    "temperature": Check(
+        _check_temperature,
+        {
+            "T": "Temperature",
+            "entropy_1": "Mean entropy at T = 1",
+            "entropy_t": "Mean entropy at T",
+            "entropy_max": "Uniform (the maximum)",
+            "lookalike": "Strongest dark knowledge",
+        },
+        "softens the teacher's test logits at T and measures what they carry",
+    ),
+    "search": Check(
+        _check_search,
+        {
+            "layers": "Layers the policy sets",
+            "per_layer": "Choices per layer",
+            "policies": "Policies in the space",
+            "base_acc": "Baseline, validation top-1",
+            "uniform_acc": "Uniform 50 % / 4 bits, top-1",
+            "uniform_kb": "Uniform policy's file",
+            "dense_kb": "Dense fp32 weights",
+        },
+        "counts the search space and scores the uniform policy (50 % pruned, 4 bits) on validation images",
+    ),
+}
+
+
+def run_check(step: Step) -> dict[str, str]:
+    """The step's check, computed now from the engine (the page caches it by name and parameters)."""
+    if step.check is None:
+        return {}
+    return CHECKS[step.check].run({**step.check_params})
+
+
+def say(step: Step, values: dict[str, str]) -> str:
+    """The step's sentence with the computed values filled in (fields were checked at parse time)."""
+    out = []
+    for literal, name, _spec, _conv in string.Formatter().parse(step.say):
+        out.append(literal)
+        if name is not None:
+            out.append(values.get(name, "?"))
+    return "".join(out)
+
+
+# ---------------------------------------------------------------- the lesson file
+
+
+@dataclass(frozen=True)
+class Step:
+    title: str
+    body: str  # Markdown narrative (the lesson author's)
+    lab: str | None = None  # a key of LABS
+    params: dict[str, str] = field(default_factory=dict)  # the lab's URL parameters
+    chart: str | None = None  # the element key of the one chart to look at
+    formula: str = ""  # LaTeX
+    check: str | None = None  # a key of CHECKS
+    check_args: dict[str, str] = field(default_factory=dict)  # beyond the link's parameters
+    say: str = ""  # a sentence with {value} fields from the check
+
+    @property
+    def check_params(self) -> dict[str, str]:
+        return {**self.params, **self.check_args}
+
+    @property
+    def chart_title(self) -> str:
+        return LABS[self.lab].charts[self.chart] if self.lab and self.chart else ""
+
+    def link(self) -> tuple[str, dict[str, str]] | None:
+        """(page file, query parameters) for st.page_link, or None when the step opens no lab."""
+        return None if self.lab is None else (LABS[self.lab].page, dict(self.params))
+
+    def url(self) -> str | None:
+        """The same link as a relative URL ("prune?dataset=digits&amount=0.9")."""
+        from urllib.parse import urlencode
+
+        return None if self.lab is None else f"{LABS[self.lab].url}?{urlencode(self.params)}"
+
+
+@dataclass(frozen=True)
+class Lesson:
+    id: str
+    title: str
+    summary: str
+    intro: str
+    steps: tuple[Step, ...]
+    minutes: int = 10
+    order: int = 100  # position in the list
+
+
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n---[ \t]*\r?\n?(.*)\Z", re.S)
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """safe_load without anchors and aliases: a few bytes of aliases can expand to gigabytes."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:  # noqa: ANN401 - PyYAML's signature
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise LessonError(
+                f"The header uses a YAML alias (line {event.start_mark.line + 1}); lessons may not."
+            )
+        return super().compose_node(parent, index)
+
+
+def _text(d: dict[str, Any], key: str, where: str, *, required: bool = False, limit: int = 500) -> str:
+    v = d.get(key)
+    if v is None:
+        if required:
+            raise LessonError(f"{where}: '{key}' is missing.")
+        return ""
+    if not isinstance(v, str | int | float) or isinstance(v, bool):
+        raise LessonError(f"{where}: '{key}' must be text.")
+    v = str(v)
+    if len(v) > limit:
+        raise LessonError(f"{where}: '{key}' is longer than {limit} characters.")
+    return v
+
+
+def _strict(d: Any, allowed: set[str], where: str) -> dict[str, Any]:
+    if not isinstance(d, dict):
+        raise LessonError(f"{where} must be a mapping of keys to values.")
+    unknown = sorted(str(k) for k in d if k not in allowed)
+    if unknown:
+        raise LessonError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}."
+        )
+    return d
+
+
+def _params(raw: Any, allowed: tuple[str, ...], where: str) -> dict[str, str]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise LessonError(f"{where} must be a mapping of parameter names to values.")
+    out: dict[str, str] = {}
+    for k, v in raw.items():
+        if k not in allowed:
+            raise LessonError(
+                f"{where}: '{k}' is not a parameter of this lab (it reads {', '.join(allowed)})."
+            )
+        if isinstance(v, bool):
+            v = "1" if v else "0"
+        if not isinstance(v, str | int | float):
+            raise LessonError(f"{where}: '{k}' must be a plain value.")
+        v = f"{v:g}" if isinstance(v, float) else str(v)
+        if not _VALUE.match(v):
+            raise LessonError(f"{where}: '{k}' holds characters a lab parameter never has.")
+        out[str(k)] = v
+    return out
+
+
+_STEP_KEYS = {"title", "lab", "params", "chart", "formula", "check", "check_args", "say"}
+_LESSON_KEYS = {"id", "title", "summary", "minutes", "order", "steps"}
+
+
+def _step(raw: Any, body: str, i: int) -> Step:
+    where = f"steps[{i}]"
+    d = _strict(raw, _STEP_KEYS, where)
+    title = _text(d, "title", where, required=True, limit=120)
+    lab = _text(d, "lab", where) or None
+    if lab is not None and lab not in LABS:
+        raise LessonError(f"{where}: unknown lab '{lab}'; lessons can open {', '.join(LABS)}.")
+    params = _params(d.get("params"), (*SHARED, *LABS[lab].params) if lab else (), f"{where}.params")
+    chart = _text(d, "chart", where) or None
+    if chart is not None and (lab is None or chart not in LABS[lab].charts):
+        names = ", ".join(LABS[lab].charts) if lab else "none (no lab)"
+        raise LessonError(f"{where}: unknown chart '{chart}' for this lab; it has {names}.")
+    check = _text(d, "check", where) or None
+    if check is not None and check not in CHECKS:
+        raise LessonError(f"{where}: unknown check '{check}'; known: {', '.join(CHECKS)}.")
+    check_args = _params(
+        d.get("check_args"), (*SHARED, *(LABS[lab].params if lab else ()), "val"), f"{where}.check_args"
+    )
+    text = _text(d, "say", where, limit=1000)
+    try:
+        fields = [
+            (name, spec, conv) for _, name, spec, conv in string.Formatter().parse(text) if name is not None
+        ]
+    except ValueError as exc:
+        raise LessonError(f"{where}.say: {exc} (write {{{{ and }}}} for literal braces).") from exc
+    for name, spec, conv in fields:
+        known = CHECKS[check].fields if check else {}
+        if name not in known or spec or conv:
+            raise LessonError(
+                f"{where}.say: '{{{name}}}' is not a value of the check "
+                f"({', '.join(known) if known else 'the step has no check'}); write plain {{name}} fields."
+            )
+    return Step(
+        title=title,
+        body=body,
+        lab=lab,
+        params=params,
+        chart=chart,
+        formula=_text(d, "formula", where, limit=2000),
+        check=check,
+        check_args=check_args,
+        say=text,
+    )
+
+
+def parse(data: bytes | str, *, fallback_id: str = "lesson") -> Lesson:
+    """A lesson from its file's bytes; raises LessonError with the reason for anything it refuses."""
+    raw = data.encode() if isinstance(data, str) else bytes(data)
+    if len(raw) > MAX_BYTES:
+        raise LessonError(
+            f"The file is {len(raw) / 1024:.0f} KB; a lesson may be at most {MAX_BYTES // 1024} KB."
+        )
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LessonError(f"The file is not UTF-8 text ({exc.reason} at byte {exc.start}).") from exc
+    m = _FRONT.match(text.lstrip("\ufeff"))
+    if not m:
+        raise LessonError(
+            "The file has no header: it must start with '---', the YAML or JSON header, then '---'."
+        )
+    try:
+        head = yaml.load(m.group(1), Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader without aliases
+    except LessonError:
+        raise
+    except yaml.YAMLError as exc:
+        raise LessonError(f"The header is not valid YAML or JSON: {str(exc)[:300]}") from exc
+    d = _strict(head, _LESSON_KEYS, "The header")
+    lesson_id = _text(d, "id", "The header") or fallback_id
+    if not _ID.match(lesson_id):
+        raise LessonError("The header: 'id' must be lower-case letters, digits and dashes (at most 64).")
+    steps_raw = d.get("steps")
+    if not isinstance(steps_raw, list) or not 1 <= len(steps_raw) <= MAX_STEPS:
+        raise LessonError(f"The header: 'steps' must be a list of 1 to {MAX_STEPS} steps.")
+    intro, sections = _sections(m.group(2))
+    if len(sections) != len(steps_raw):
+        raise LessonError(
+            f"The header lists {len(steps_raw)} steps but the text has {len(sections)} '## ' sections; "
+            "write one section per step, in the same order."
+        )
+    steps = tuple(_step(s, body, i) for i, (s, body) in enumerate(zip(steps_raw, sections, strict=True)))
+    minutes, order = d.get("minutes", 10), d.get("order", 100)
+    if not all(isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 1000 for v in (minutes, order)):
+        raise LessonError("The header: 'minutes' and 'order' must be whole numbers from 0 to 1000.")
+    return Lesson(
+        id=lesson_id,
+        title=_text(d, "title", "The header", required=True, limit=120),
+        summary=_text(d, "summary", "The header", limit=500),
+        intro=intro,
+        steps=steps,
+        minutes=minutes,
+        order=order,
+    )
+
+
+def _sections(body: str) -> tuple[str, list[str]]:
+    """(text before the first '## ' heading, the text of each '## ' section without its heading)."""
+    parts = re.split(r"(?m)^## [^\n]*\n?", body)
+    return parts[0].strip(), [p.strip() for p in parts[1:]]
+
+
+def load_dir(folder: Path = LESSON_DIR) -> list[Lesson]:
+    """Every lesson in a folder, in their `order`; a bad shipped file is a bug, so it raises."""
+    lessons = []
+    for path in sorted(folder.glob("*.md")):
+        try:
+            lessons.append(parse(path.read_bytes(), fallback_id=path.stem))
+        except LessonError as exc:
+            raise LessonError(f"{path.name}: {exc}") from exc
+    ids = [lesson.id for lesson in lessons]
+    if len(set(ids)) != len(ids):
+        raise LessonError(f"Two lessons share an id in {folder.name}: {sorted(ids)}")
+    return sorted(lessons, key=lambda lesson: (lesson.order, lesson.title))
