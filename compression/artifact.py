@@ -197,7 +197,11 @@ def adopt_shapes(model: nn.Module, state: dict[str, torch.Tensor]) -> nn.Module:
 
     torch-pruning physically removes channels; a rebuilt zoo model has the original widths,
     so each conv, linear and batch-norm layer takes the stored shape and its attributes follow.
+    A factorised layer (low-rank: `name.0.weight`, ... in place of `name.weight`) is rebuilt first.
     """
+    from compression.lowrank import restructure
+
+    restructure(model, state)
     for mod_name, module in model.named_modules():
         prefix = f"{mod_name}." if mod_name else ""
         for p_name, p in list(module.named_parameters(recurse=False)) + list(

@@ -107,7 +107,13 @@ def _load_all() -> None:
     """Import the technique modules so that they register themselves."""
     import importlib
 
-    for mod in ("compression.pruning", "compression.quantization", "compression.distillation"):
+    for mod in (
+        "compression.pruning",
+        "compression.quantization",
+        "compression.distillation",
+        "compression.lowrank",
+        "compression.encoding",
+    ):
         try:
             importlib.import_module(mod)
         except ModuleNotFoundError as exc:

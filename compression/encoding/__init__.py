@@ -1,0 +1,1 @@
+"""The encoding family (Deep Compression's last stages): registered lazily, see huffman / sharing."""
