@@ -49,6 +49,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--seeds", type=int, default=1, help="train this many seeds (0..K-1); mean and spread reported"
     )
+    p.add_argument(
+        "--jitter", type=int, default=0, help="random +-N pixel shifts of the training images (both students)"
+    )
     p.add_argument("--no-latency", action="store_true", help="skip the paired latency of the student")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--record", action="store_true", help="store seed 0's student and twin as runs")
