@@ -7,7 +7,12 @@ of a fresh server (a deep link then has no layout, title or navigation).
 
 import streamlit as st
 
-st.set_page_config(page_title="Compression Lab", page_icon=":material/compress:", layout="wide")
+st.set_page_config(
+    page_title="Compression Lab",
+    page_icon=":material/compress:",
+    layout="wide",
+    initial_sidebar_state="collapsed" if st.query_params.get("present") == "1" else "auto",  # projector
+)
 
 st.navigation(
     [

@@ -8,7 +8,7 @@ import streamlit as st
 from torch import nn
 
 from compression import data, fmt, jobs, models, train, uploads
-from ui import state
+from ui import present, state
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,7 @@ def pickers() -> state.Choice:
         )
     choice = state.Choice(dataset=dataset, model=model)
     state.remember(choice)
+    present.toggle()
     return choice
 
 

@@ -37,7 +37,7 @@ def _link_warning(key: str, message: str, corrected: str | None = None) -> None:
 
 # Parameters that name something of one model (a layer, a job, uploaded weights): a new model drops them.
 MODEL_PARAMS = ("layer", "lb", "exclude", "weights", "job", "qat_job")
-SHARED_PARAMS = ("dataset", "model", "weights")
+SHARED_PARAMS = ("dataset", "model", "weights", "present")
 
 
 def keep_only(*keys: str) -> None:

@@ -12,7 +12,7 @@ import streamlit as st
 from compression import fmt, pareto, runs
 from compression.charts import compare as charts
 from compression.runs import exchange, remeasure
-from ui import sidebar, state
+from ui import present, sidebar, state
 
 state.keep_only("acc", "fcol", "logx", "sel", "sym", "x", "ds", "arch", "tech", "tag")
 choice = sidebar.pickers()  # the explorer needs no trained model
@@ -370,7 +370,8 @@ def draw_chart() -> None:
     """Fill the chart's slot. Called last: no element sent after it makes the browser lay out the
     10,000-point chart again while the rest of the page arrives."""
     st.session_state["_cmp_chart_drawn"] = True
-    chart_slot.plotly_chart(
+    present.plotly(
+        chart_slot,
         build_chart(
             store.url, version, filters, cost, acc, sym, logx, tuple(st.session_state["cmp_sel"]), colour
         ),
@@ -458,7 +459,7 @@ else:
     if charts._layers_data(picked).empty:
         st.caption("These runs were recorded without a per-layer table.")
     else:
-        st.plotly_chart(charts.plot_layers(picked.head(8), metric), key="cmp_layers")
+        present.plotly(st, charts.plot_layers(picked.head(8), metric), key="cmp_layers")
         st.caption(
             "Bars per layer, one colour per run: where pruning removed weights and how many bits remain."
         )

@@ -9,7 +9,7 @@ import streamlit as st
 
 from compression import fmt, metrics, models, runs, uploads
 from compression.charts import model as charts
-from ui import measured, sidebar, state
+from ui import measured, present, sidebar, state
 
 state.keep_only("layer", "log")
 ctx = sidebar.render()
@@ -103,7 +103,7 @@ with left:
     st.query_params["layer"] = layer
     log_y = st.toggle("Log scale", value=st.query_params.get("log") == "1", key="log")
     st.query_params["log"] = "1" if log_y else "0"
-    st.plotly_chart(charts.plot_weight_histogram(weights[layer].numpy(), layer, log_y), key="hist")
+    present.plotly(st, charts.plot_weight_histogram(weights[layer].numpy(), layer, log_y), key="hist")
     w = weights[layer].abs()
     near_zero = float((w < 0.1 * w.max()).float().mean()) if w.numel() else 0.0
     st.caption(
@@ -115,11 +115,12 @@ with left:
         )
     )
 with right:
-    st.plotly_chart(charts.plot_confusion(result["confusion"], ctx.ds.classes), key="confusion")  # type: ignore[arg-type]
+    present.plotly(st, charts.plot_confusion(result["confusion"], ctx.ds.classes), key="confusion")  # type: ignore[arg-type]
     st.caption("Off-diagonal cells are mistakes: the classes this model confuses.")
 
 images, labels, preds = metrics.sample_predictions(ctx.model, ctx.ds, 16)
-st.plotly_chart(
+present.plotly(
+    st,
     charts.plot_samples(
         images.numpy(), [ctx.ds.classes[i] for i in labels], [ctx.ds.classes[i] for i in preds]
     ),

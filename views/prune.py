@@ -13,7 +13,7 @@ from compression import fmt, latency, metrics, techniques
 from compression import pruning as P
 from compression.charts import pruning as charts
 from compression.distillation import KDRecovery
-from ui import measured, record, sidebar, state
+from ui import measured, present, record, sidebar, state
 
 state.keep_only(
     "amount", "exclude", "ft", "full", "gran", "job", "kd", "l1", "method", "opt", "sched", "scope", "steps"
@@ -76,7 +76,8 @@ if bad_ex:
     st.warning(f"Ignoring unknown layer(s) in the link: {fmt.md(', '.join(bad_ex))}.")
 seed("p_exclude", [n for n in url_ex if n in names])
 
-amount = st.slider(
+controls, stage_chart = present.stage()  # presenter mode: the prune rate beside the theory-vs-measured chart
+amount = controls.slider(
     "Prune rate",
     0.0,
     0.99,
@@ -86,7 +87,9 @@ amount = st.slider(
     "channels / neurons removed from each layer (or from the global pool).",
 )
 c1, c2, c3, c4 = st.columns(4)
-method = c1.selectbox("Method", methods, key="p_method", format_func=lambda k: P.METHODS[k].title)
+method = (controls if present.active() else c1).selectbox(
+    "Method", methods, key="p_method", format_func=lambda k: P.METHODS[k].title
+)
 masked = not P.METHODS[method].removes
 scope = c2.selectbox(
     "Scope", list(P.SCOPES), key="p_scope", help="layer: same rate in every layer; global: one ranking"
@@ -259,7 +262,7 @@ if want_full:
 scope_note = (
     "full test set" if want_full else f"first {min(PREVIEW_IMAGES, len(ctx.ds.x_test)):,} test images"
 )
-cols = st.columns(5)
+cols = present.metric_grid(controls, 5)  # presenter mode: the numbers under the slider, beside the chart
 cols[0].metric(
     "Top-1 accuracy",
     f"{mp.top1:.2%}",
@@ -303,8 +306,11 @@ else:
 # ---------------------------------------------------------------- theoretical vs measured
 
 left, right = st.columns([3, 2])
-left.plotly_chart(
-    charts.plot_size_latency(charts.size_latency_data(mb, mp)), key="p_size_latency", width="stretch"
+present.plotly(
+    stage_chart if present.active() else left,
+    charts.plot_size_latency(charts.size_latency_data(mb, mp)),
+    key="p_size_latency",
+    width="stretch",
 )
 with right:
     st.markdown("**Why theory and measurement differ**")
@@ -344,12 +350,13 @@ if want_full:
 left, right = st.columns(2)
 with left:
     hist = charts.histogram_data(ctx.model, model)
-    st.plotly_chart(charts.plot_weight_histogram(hist), key="p_hist", width="stretch")
+    present.plotly(st, charts.plot_weight_histogram(hist), key="p_hist", width="stretch")
     st.caption(
         "All conv/linear weights, log scale: magnitude pruning empties the middle; the spike at 0 is the mask."
     )
 with right:
-    st.plotly_chart(
+    present.plotly(
+        st,
         charts.plot_layer_sparsity(charts.sparsity_data(model), charts.sparsity_data(ctx.model)),
         key="p_sparsity",
         width="stretch",
@@ -357,7 +364,8 @@ with right:
     st.caption("Per layer: zeros (masked) and, for structured methods, the share of weights removed.")
 
 layer = st.selectbox("Layer to look at", names, index=min(1, len(names) - 1), key="p_layer")
-st.plotly_chart(
+present.plotly(
+    st,
     charts.plot_weight_matrix(charts.matrix_data(ctx.model, model, layer)),
     key="p_matrix",
     width="stretch",
@@ -394,7 +402,8 @@ with tab_curves:
         sidebar.job_progress(curves_id)
         rows = job_result(curves_id)
         if rows:
-            st.plotly_chart(
+            present.plotly(
+                st,
                 charts.plot_accuracy_curves(rows, base_prev["m"].top1),
                 key="p_curves",
                 width="stretch",
@@ -418,12 +427,14 @@ with tab_sens:
         if scan is not None:
             rows = scan.rows()
             a, b = st.columns(2)
-            a.plotly_chart(
+            present.plotly(
+                a,
                 charts.plot_sensitivity_heatmap(rows, scan.baseline),
                 key="p_sens_map",
                 width="stretch",
             )
-            b.plotly_chart(
+            present.plotly(
+                b,
                 charts.plot_sensitivity_curves(rows, scan.baseline),
                 key="p_sens_curves",
                 width="stretch",
@@ -466,7 +477,8 @@ with tab_sens:
                     ),
                 )
                 measured.speed_card(r4, m_rates)
-                st.plotly_chart(
+                present.plotly(
+                    st,
                     charts.plot_layer_sparsity(charts.sparsity_data(tuned), charts.sparsity_data(ctx.model)),
                     key="p_sens_result_layers",
                     width="stretch",

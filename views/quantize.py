@@ -14,7 +14,7 @@ from compression.charts import quantization as charts
 from compression.distillation import KDRecovery
 from compression.distillation.recovery import kd_context
 from compression.quantization import analysis, catalog, core, model_ops, prefetch, schemes, storage
-from ui import measured, record, sidebar, state
+from ui import measured, present, record, sidebar, state
 
 state.keep_only(
     "abits",
@@ -97,7 +97,8 @@ for item in filter(None, st.query_params.get("lb", "").split(";")):
 for name in names:
     seed(f"q_lb_{name}", url_lb.get(name, "default"))
 
-c1, c2, c3 = st.columns([2, 3, 2])
+controls, stage_chart = present.stage()  # presenter mode: scheme and bits beside the grid chart
+c1, c2, c3 = (controls, controls, controls) if present.active() else st.columns([2, 3, 2])
 scheme = c1.selectbox(
     "Scheme", list(catalog.SCHEMES), format_func=lambda s: catalog.SCHEMES[s].title, key="q_scheme"
 )
@@ -349,7 +350,7 @@ kind = storage.kind_of(qmodel)
 # ---------------------------------------------------------------- numbers
 
 st.subheader("Result")
-cols = st.columns(5)
+cols = present.metric_grid(controls, 5)  # presenter mode: the numbers under the slider, beside the chart
 cols[0].metric("Top-1 accuracy", f"{m.top1:.2%}", f"{100 * (m.top1 - base.top1):+.2f} pts vs float32")
 cols[1].metric(
     "File size",
@@ -413,29 +414,31 @@ else:
         "(weights outside it are clamped to the end levels)."
     )
     grid_fig, codes_fig, error_fig = layer_charts(ctx.weights_hash, result_key, layer, w, q)
-    st.plotly_chart(grid_fig, key="q_grid_chart")
+    present.plotly(stage_chart if present.active() else st, grid_fig, key="q_grid_chart")
     g1, g2 = st.columns(2)
     with g1:
         used = int(q.codes.unique().numel())
-        st.caption(f"Each weight's integer code; one colour per level: {used} levels in use of {2**q.bits} codes.")
-        st.plotly_chart(codes_fig, key="q_codes_chart")
+        st.caption(
+            f"Each weight's integer code; one colour per level: {used} levels in use of {2**q.bits} codes."
+        )
+        present.plotly(st, codes_fig, key="q_codes_chart")
     with g2:
         st.caption(
             "Quantized minus float: inside the clipping range a linear grid errs by at most half a step."
         )
-        st.plotly_chart(error_fig, key="q_error_chart")
+        present.plotly(st, error_fig, key="q_error_chart")
 st.caption(
     f"The same layer under five schemes at {bits} bits, one set of levels per tensor (binary and ternary have "
     "fixed widths). Each dot is a level; its area is the share of weights that snap to it; grey: the float weights."
 )
-st.plotly_chart(side_by_side(ctx.weights_hash, layer, int(bits), ctx), key="q_side")
+present.plotly(st, side_by_side(ctx.weights_hash, layer, int(bits), ctx), key="q_side")
 
 st.subheader("Theoretical versus measured")
 st.caption(
     "Left: float32 size, what the bits promise, and the bytes really written. Right: the float baseline's latency "
     "next to this model's, timed interleaved in one run (for fake quantization they are the same kernels)."
 )
-st.plotly_chart(size_latency(base, m), key="q_size_latency")
+present.plotly(st, size_latency(base, m), key="q_size_latency")
 
 st.subheader("Sweeps")
 run_sweep = st.toggle(
@@ -448,7 +451,8 @@ if run_sweep:
     s1, s2 = st.columns(2)
     with s1:
         st.caption("Validation accuracy of each scheme at each width: where each one falls off the cliff.")
-        st.plotly_chart(
+        present.plotly(
+            st,
             charts.plot_bit_curves(sweep(ctx.weights_hash, ctx.choice.dataset, granularity, ctx)),
             key="q_curves",
         )
@@ -457,7 +461,8 @@ if run_sweep:
         st.caption(
             f"Accuracy drop when only one layer is quantized ({sens_scheme}); red layers need more bits."
         )
-        st.plotly_chart(
+        present.plotly(
+            st,
             charts.plot_sensitivity(sensitivity(ctx.weights_hash, ctx.choice.dataset, sens_scheme, ctx)),
             key="q_sens",
         )
@@ -477,7 +482,8 @@ if getattr(qmodel, "_cla_layer_bits", None):
         )
     )
     chosen = {n: int(qmodel._cla_layer_bits.get(n, bits)) for n in names}
-    st.plotly_chart(
+    present.plotly(
+        st,
         charts.plot_layer_bits(chosen, analysis.layer_params(ctx.model), avg_bits if searched else None),
         key="q_layer_bits",
     )

@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from compression import fmt, pareto
-from compression.charts.style import PALETTE, style
+from compression.charts.style import PALETTE, style, technique_colour
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def _paired_columns(df: pd.DataFrame, cost: str) -> tuple[pd.Series, pd.Series, 
 
 ACCURACY_AXES: dict[str, str] = {"top1": "Top-1 accuracy (test split)", "top5": "Top-5 accuracy (test split)"}
 SYMBOLS = ["circle", "square", "diamond", "triangle-up", "cross", "x", "triangle-down", "pentagon", "hexagon"]
-FADED = 0.22  # opacity of dominated runs: visible, but the front stands out
+FADED = 0.35  # opacity of dominated runs: visible (also on a projector), but the front stands out
 GREY = "#64748b"
 WEBGL_ABOVE = 1500  # points; beyond this the chart draws with WebGL to stay interactive
 
@@ -190,7 +190,7 @@ def pareto_figure(
     hover_text = pts["arch"] + " on " + pts["dataset"] + " · " + pts["recipe"] + tags
     values = f"{accuracy} %{{y:.2%}} · {axis.short} %{{x:{axis.fmt}}}"
     techniques = sorted(t for t in pts["technique"].unique() if t != "baseline")
-    color_of = {t: PALETTE[i % len(PALETTE)] for i, t in enumerate(techniques)} | {"baseline": "#111827"}
+    color_of = {t: technique_colour(t) for t in [*techniques, "baseline"]}  # stable across filters and pages
 
     def add(g: pd.DataFrame, name: str, marker: dict[str, Any], webgl: bool = False, **kw: Any) -> None:
         trace = go.Scattergl if webgl or len(g) > WEBGL_ABOVE else go.Scatter  # WebGL: fast at 10k points

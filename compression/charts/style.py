@@ -10,6 +10,39 @@ import plotly.io as pio
 pio.templates.default = "plotly_white"
 
 PALETTE = ["#2563eb", "#dc2626", "#16a34a", "#9333ea", "#ea580c", "#0891b2", "#ca8a04", "#db2777"]
+# One colour per technique on every chart and page, from the Okabe-Ito colour-blind-safe set plus darker
+# shades (no yellow: it vanishes on a projector); a technique this table does not know gets a stable hash pick.
+TECHNIQUE_COLOURS = {
+    "baseline": "#111827",
+    "magnitude-prune": "#0072B2",
+    "random-prune": "#56B4E9",
+    "structured-prune": "#009E73",
+    "activation-prune": "#00695C",
+    "network-slimming": "#4E9A06",
+    "quant-linear": "#D55E00",
+    "quant-kmeans": "#E69F00",
+    "quant-log": "#A0522D",
+    "quant-binary": "#CC79A7",
+    "quant-ternary": "#8E3B73",
+    "quant-xnor": "#B03060",
+    "quant-float": "#7F7F7F",
+    "quant-mixed": "#C44E52",
+    "quant-int8": "#B22222",
+    "quant-qat": "#E377C2",
+    "distill": "#6A3D9A",
+    "kd-recovery": "#9467BD",
+    "low-rank": "#1F3A93",
+}
+_SPARE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#6A3D9A", "#8C564B"]
+
+
+def technique_colour(name: str) -> str:
+    """The colour of a technique, the same on every axis, filter and page."""
+    if name in TECHNIQUE_COLOURS:
+        return TECHNIQUE_COLOURS[name]
+    return _SPARE[sum(name.encode()) % len(_SPARE)]
+
+
 BEFORE = "#94a3b8"  # grey: the baseline / dense model
 AFTER = "#2563eb"  # blue: the compressed model
 
@@ -23,3 +56,20 @@ def style(fig: go.Figure, title: str | None = None, height: int = 380) -> go.Fig
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
     )
     return fig
+
+
+def presented(fig: go.Figure, scale: float = 1.5) -> go.Figure:
+    """A copy of `fig` for a projector: fonts and markers `scale` times larger, taller, no title overlap."""
+    out = go.Figure(fig)
+    size = (out.layout.font.size or 14) * scale
+    out.update_layout(font={"size": size}, height=int((out.layout.height or 380) * 1.15))
+    if out.layout.title.text:
+        out.update_layout(title_font_size=max(size, 20))  # long titles must still fit the half-width chart
+    for trace in out.data:
+        marker = getattr(trace, "marker", None)
+        if marker is not None and isinstance(getattr(marker, "size", None), int | float):
+            marker.size = marker.size * scale
+        line = getattr(trace, "line", None)
+        if line is not None and isinstance(getattr(line, "width", None), int | float):
+            line.width = line.width * scale
+    return out
