@@ -1,0 +1,34 @@
+"""Chart style: stable technique colours and the projector copy of a figure."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+from compression.charts import compare
+from compression.charts.style import TECHNIQUE_COLOURS, presented, style, technique_colour
+
+
+def test_a_technique_keeps_its_colour_whatever_else_is_shown() -> None:
+    import pandas as pd
+
+    def colour_of(df: pd.DataFrame, tech: str) -> str:
+        fig = compare.plot_pareto(df, "size_artifact_bytes")
+        return next(t.marker.color for t in fig.data if t.name == tech)
+
+    from tests.unit.test_compare_charts import runs_frame
+
+    df = runs_frame()
+    alone = df[df["technique"].isin(["baseline", "linear-quant"])]
+    assert (
+        colour_of(df, "linear-quant") == colour_of(alone, "linear-quant") == technique_colour("linear-quant")
+    )
+    assert technique_colour("something-new") == technique_colour("something-new")
+    assert "#F0E442" not in TECHNIQUE_COLOURS.values()  # Okabe-Ito yellow vanishes on a projector
+
+
+def test_presented_copy_is_larger_and_leaves_the_original() -> None:
+    fig = style(go.Figure(go.Scatter(x=[1], y=[1], marker={"size": 10}, line={"width": 2})), "t", height=400)
+    big = presented(fig)
+    assert big.layout.font.size == 21 and big.data[0].marker.size == 15 and big.data[0].line.width == 3
+    assert big.layout.height > 400
+    assert fig.layout.font.size == 14 and fig.data[0].marker.size == 10  # cached figures stay as they were
