@@ -25,7 +25,6 @@ from compression.pareto import Direction, hypervolume, non_dominated
 from compression.pruning import core as pruning_core
 from compression.search.space import PolicySpace
 
-
 OVER_PENALTY = 2.0  # scalar score lost per fraction of the size budget exceeded
 
 

@@ -1,6 +1,7 @@
 """Search strategies: one registry of sampler factories, the page and the CLI both iterate it.
 
-Optuna's samplers are passed explicitly (Optuna 5 changed the default). NSGA-II's population
+Optuna's samplers are passed explicitly (Optuna 5 changed the default). A size budget reaches
+them through `Trial.set_constraint` (Optuna 5 deprecated `constraints_func`). NSGA-II's population
 is sized for small budgets (Optuna's default of 50 would spend a 40-trial budget on its
 random first generation). Simulated annealing and REINFORCE are ours (compression.search.samplers).
 """
@@ -14,7 +15,6 @@ from typing import Any
 
 import optuna
 from optuna.samplers import BaseSampler
-from optuna.trial import FrozenTrial
 
 from compression.search import problem as P
 from compression.search import samplers
@@ -48,16 +48,6 @@ class Setup:
     def score(self, values: Any) -> float:
         return P.scalar(self.problem, self.ref, values, self.knobs.lam)
 
-    def constraints(self) -> Callable[[FrozenTrial], list[float]] | None:
-        if self.problem.max_size_kb is None:
-            return None
-        cap = self.problem.max_size_kb
-
-        def over(trial: FrozenTrial) -> list[float]:  # <= 0 is feasible (Optuna's convention)
-            return [float(trial.user_attrs.get("size_kb", cap * 10)) - cap]
-
-        return over
-
 
 @dataclass(frozen=True)
 class Strategy:
@@ -75,9 +65,7 @@ def _population(s: Setup) -> int:
 def _gp(s: Setup) -> BaseSampler:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.GPSampler(
-            seed=s.seed, n_startup_trials=min(10, max(4, s.budget // 4)), constraints_func=s.constraints()
-        )
+        return optuna.samplers.GPSampler(seed=s.seed, n_startup_trials=min(10, max(4, s.budget // 4)))
 
 
 STRATEGIES: dict[str, Strategy] = {
@@ -96,16 +84,13 @@ STRATEGIES: dict[str, Strategy] = {
                 seed=s.seed,
                 n_startup_trials=min(10, max(4, s.budget // 4)),
                 multivariate=True,
-                constraints_func=s.constraints(),
             ),
             "Tree-structured Parzen estimator (Optuna), multivariate, multi-objective",
         ),
         Strategy(
             "nsga2",
             "NSGA-II",
-            lambda s: optuna.samplers.NSGAIISampler(
-                population_size=_population(s), seed=s.seed, constraints_func=s.constraints()
-            ),
+            lambda s: optuna.samplers.NSGAIISampler(population_size=_population(s), seed=s.seed),
             "evolutionary, non-dominated sorting (Optuna); population = budget / 5 (4..20)",
         ),
         Strategy("gp", "Gaussian process", _gp, "Bayesian optimisation with logEHVI (Optuna's GPSampler)"),

@@ -240,6 +240,8 @@ def run(
         ):
             trial.set_user_attr(key, value)
         trial.set_user_attr("worker", worker)
+        if info.problem.max_size_kb is not None:  # <= 0 is feasible; TPE, NSGA-II and GP read it
+            trial.set_constraint("size_over_budget_kb", res.size_kb - info.problem.max_size_kb)
         finished.append(trial.number)
         return res.values
 

@@ -301,3 +301,19 @@ def test_killed_worker_leaves_its_trial_failed_and_the_study_goes_on(
     assert final.complete == budget and final.running == 0
     assert final.failed == left.running  # exactly the killed trial, nothing else lost
     St._STORAGES.pop(url).engine.dispose()
+
+
+def test_a_size_budget_reaches_optuna_as_a_trial_constraint(tmp_path: Path, digits_ctx) -> None:
+    url = f"sqlite:///{tmp_path}/studies.db"
+    problem = Problem(dataset="digits", val_images=200, max_size_kb=15.0)
+    name = St.create(problem, "nsga2", budget=4, storage_url=url, ctx=digits_ctx)
+    St.run(name, url, ctx=digits_ctx)
+    study = St.load(name, url)
+    df = St.trials_frame(study)
+    for t in study.get_trials():
+        assert t.constraints == {"size_over_budget_kb": pytest.approx(t.user_attrs["size_kb"] - 15.0)}
+    assert list(df["feasible"]) == [
+        t.user_attrs["size_kb"] <= 15.0 for t in sorted(study.trials, key=lambda t: t.number)
+    ]
+    assert not df.loc[~df["feasible"], "front"].any()  # the front holds feasible trials only
+    St._STORAGES.pop(url).engine.dispose()
