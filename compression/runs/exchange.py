@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Iterable
+from pathlib import PurePath
 from typing import Any
 
 import jsonschema
@@ -137,14 +138,26 @@ class ImportRefused(ValueError):
 # ---------------------------------------------------------------- export
 
 
+# Exported files carry no local paths: a run's model file stays on its machine (import ignores it anyway).
+LOCAL_ONLY = ("artifact_path",)
+
+
+def store_label(store: RunStore) -> str:
+    """The store's URL without a local file path: a SQLite file is named, a server keeps its URL."""
+    url = store.engine.url
+    if url.get_backend_name() == "sqlite":
+        return f"sqlite (file {PurePath(url.database).name})" if url.database else "sqlite"
+    return store.display_url
+
+
 def export_payload(runs: Iterable[Any], store: RunStore | None = None) -> dict[str, Any]:
-    items = [r.as_dict() for r in runs]
+    items = [{k: v for k, v in r.as_dict().items() if k not in LOCAL_ONLY} for r in runs]
     return {
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "schema_version": schema.SCHEMA_VERSION,
         "exported_at": now().isoformat(),
-        "store": store.display_url if store else "",
+        "store": store_label(store) if store else "",
         "count": len(items),
         "runs": items,
     }
@@ -165,7 +178,7 @@ def guard_cell(value: Any) -> Any:
 
 def csv_frame(df: pd.DataFrame) -> pd.DataFrame:
     """A runs frame flattened for CSV: recipe as JSON text, tags joined by ';', formula-like text guarded."""
-    out = df.drop(columns=[c for c in ("layers",) if c in df]).copy()
+    out = df.drop(columns=[c for c in ("layers", *LOCAL_ONLY) if c in df]).copy()
     out["recipe"] = out["recipe"].map(lambda r: json.dumps(r, sort_keys=True))
     out["tags"] = out["tags"].map(lambda t: ";".join(t))
     for col in out.select_dtypes(exclude="number").columns:

@@ -1,0 +1,138 @@
+"""The review report: every chosen run in it, user text escaped, no local paths, plotly.js once, small; PDF."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import plotly.offline
+import pytest
+
+from compression import metrics, report
+from compression.runs import RunStore, exchange, new_row
+
+HOSTILE = '<script>alert("x")</script><img src=x onerror=alert(1)>'
+LAYERS = [
+    {"layer": "conv1", "type": "Conv2d", "shape": "6x1x5x5", "params": 150, "nonzero": 75, "sparsity": 0.5, "bits": 4.0, "macs": 1000, "size_share": 0.2},
+    {"layer": f"fc{HOSTILE}", "type": "Linear", "shape": "10x84", "params": 840, "nonzero": 420, "sparsity": 0.5, "bits": 4.0, "macs": 840, "size_share": 0.8},
+]  # fmt: skip
+
+
+def _measurement(i: int, **changes: object) -> metrics.Measurement:
+    base: dict[str, object] = {
+        "top1": 0.95 - i / 100, "top5": 0.99, "loss": 0.3, "params_total": 1000, "params_nonzero": 1000 - 50 * i,
+        "effective_bits": 32.0 if i == 0 else 4.0, "size_dense_bytes": 4000, "size_theoretical_bytes": 500 + i,
+        "size_artifact_bytes": 900 + i, "macs": 20000, "macs_effective": 10000, "latency_b1_ms": 0.1,
+        "latency_b256_ms": 2.0, "threads": 1, "runs_dense": True, "baseline_params": 1000, "baseline_macs": 20000,
+        "speedup_b1": 1.0 + i / 10, "speedup_b1_lo": 0.9 + i / 10, "speedup_b1_hi": 1.1 + i / 10,
+        "speedup_b256": 1.5 + i / 10, "speedup_b256_lo": 1.4, "speedup_b256_hi": 1.6 + i / 10,
+        "cpu": "Test CPU (AVX2), 2 cores",
+    }  # fmt: skip
+    return metrics.Measurement(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def make_store(folder: Path, n: int = 10) -> tuple[RunStore, list[int]]:
+    """A baseline and n runs with per-layer tables, hostile text and (local) artifact paths."""
+    store = RunStore(f"sqlite:///{folder / 'runs.db'}")
+    rows = [
+        new_row(dataset="digits", arch="lenet5", baseline_hash="abc123", technique="baseline", recipe=[],
+                measurement=_measurement(0), who="Ada", layers=LAYERS, artifact_path=str(folder / "base.cla"))
+    ]  # fmt: skip
+    for i in range(1, n + 1):
+        rows.append(
+            new_row(
+                dataset="digits",
+                arch="lenet5",
+                baseline_hash="abc123",
+                technique="magnitude-prune" if i % 2 else "linear-quant",
+                recipe=[{"technique": "magnitude-prune", "amount": i / 20, "note": HOSTILE}],
+                measurement=_measurement(i),
+                who=f"who{i} {HOSTILE}",
+                tags=[f"tag{i}", "<b>bold</b>"],
+                notes=f"note {i}: {HOSTILE}",
+                layers=LAYERS,
+                artifact_path=str(folder / f"artifact-{i}.cla"),
+            )
+        )
+    return store, store.add_many(rows)
+
+
+BUNDLE = plotly.offline.get_plotlyjs()
+
+
+def without_bundle(page: str) -> str:
+    """The report minus the inlined plotly.js (whose own text holds URLs and markup examples)."""
+    assert page.count(BUNDLE) == 1  # inlined exactly once
+    return page.replace(BUNDLE, "")
+
+
+@pytest.fixture
+def built(tmp_path: Path) -> tuple[str, list[int], Path, RunStore]:
+    store, ids = make_store(tmp_path)
+    chosen = store.frame(ids=ids[1:], with_layers=True)
+    page = report.build_html(chosen, store.frame(), view_url="http://127.0.0.1:8501/compare?sel=2,3")
+    return without_bundle(page), ids, tmp_path, store
+
+
+def test_every_chosen_run_is_in_the_report(built: tuple[str, list[int], Path, RunStore]) -> None:
+    page, ids, _, _ = built
+    for rid in ids[1:]:
+        assert f'id="run-{rid}"' in page and f"Run #{rid}:" in page
+    assert f'id="run-{ids[0]}"' not in page  # the baseline is context, not chosen
+    assert "Test CPU (AVX2), 2 cores" in page and "1 thread(s)" in page  # the machine is named
+    assert "1.60x (IQR 1.40-1.70x)" in page  # paired speed-up with its spread (run 1)
+    assert "-1.00 pts" in page  # top-1 delta against the run's own baseline (0.95 -> 0.94)
+    assert "&quot;amount&quot;: 0.05" in page  # the recipe in full
+
+
+def test_user_text_is_escaped(built: tuple[str, list[int], Path, RunStore]) -> None:
+    page, _, _, _ = built
+    assert "<script>alert" not in page and "<img src=x" not in page and "<b>bold</b>" not in page
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in page  # notes, who, recipe: shown as typed
+    assert "&lt;b&gt;bold&lt;/b&gt;" in page
+    # in the figures' JSON, Plotly labels are escaped too (a "</script>" would end the script element)
+    assert "</script><img" not in page
+
+
+def test_no_local_paths_in_report_and_exports(built: tuple[str, list[int], Path, RunStore]) -> None:
+    page, ids, folder, store = built
+    assert str(folder) not in page and "artifact-1.cla" not in page
+    csv = exchange.csv_frame(store.frame(ids=ids)).to_csv(index=False)
+    js = exchange.export_json(store, ids)
+    for text in (csv, js):
+        assert str(folder) not in text and "artifact-" not in text and "base.cla" not in text
+    assert exchange.parse_export(js)  # the export still imports
+
+
+def test_plotly_js_inlined_once_and_small(tmp_path: Path) -> None:
+    store, ids = make_store(tmp_path, 10)
+    page = report.build_html(store.frame(ids=ids[1:], with_layers=True), store.frame())
+    rest = without_bundle(page)
+    assert rest.count("Plotly.newPlot(") == 3  # the front and two per-layer charts
+    assert len(page.encode()) <= 5 * 1024 * 1024  # the target for 10 chosen runs
+    assert not re.search(r"<(script|img|iframe|link)\b[^>]*\b(src|href)=", rest)  # nothing to fetch
+    assert "cdn.plot.ly" not in rest
+
+
+def test_no_runs_refused() -> None:
+    with pytest.raises(report.ReportError):
+        report.build_html(pd.DataFrame())
+
+
+def test_view_url_only_as_a_web_link(tmp_path: Path) -> None:
+    store, ids = make_store(tmp_path, 1)
+    page = report.build_html(store.frame(ids=ids, with_layers=True), view_url="javascript:alert(1)")
+    assert "javascript:alert" not in without_bundle(page)
+
+
+def test_missing_chromium_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(report.ReportError, match="Chromium"):
+        report.to_pdf("<p>x</p>", chromium=str(tmp_path / "no-such-browser"))
+
+
+@pytest.mark.skipif(report.chromium_path() is None, reason="chromium is installed by scripts/test.sh")
+def test_pdf_renders(built: tuple[str, list[int], Path, RunStore]) -> None:
+    store = built[3]
+    pdf = report.to_pdf(report.build_html(store.frame(ids=built[1][1:4], with_layers=True)))
+    assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
