@@ -212,10 +212,24 @@ def _row(label: str, x: dict[str, Any]) -> str:
     )
 
 
-def markdown(r: dict[str, Any]) -> str:
+def markdown(runs: list[dict[str, Any]]) -> str:
+    """Every recorded run, the newest first."""
+    head = [
+        "# Paired latency under load",
+        "",
+        "Target (issue 10): ten paired measurements of (LeNet-300-100 fp32, its static INT8) at batch 256, "
+        f"taken while other processes load every core, give speed-ups whose max/min is at most {TARGET_SPREAD}x. "
+        "Each speed-up is the median of its rounds' ratios; the brackets give that measurement's interquartile "
+        "range. Reproduce: `python -m bench.latency --settings 16x0.02,32x0.02 --cpu-clock [--load matmul]`.",
+        "",
+    ]
+    return "\n".join(head) + "\n" + "\n".join(run_markdown(r) for r in reversed(runs))
+
+
+def run_markdown(r: dict[str, Any]) -> str:
     idle, unpaired = r["idle"][0], r["unpaired_loaded"]
     lines = [
-        "# Paired latency under load",
+        f"## {r['date']}: load `{r['load']['kind']}`",
         "",
         f"{r['date']}; CPU: {r['cpu']}; {r['threads']} measurement thread(s) (`COMPRESSION_THREADS`); "
         f"torch {r['torch']}. LeNet-300-100 fp32 (shipped fashion-mnist baseline, top-1 {r['top1']['fp32']:.2%}) "
@@ -227,7 +241,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"(1/5/15 min): {r['loads_before']} before, {r['loads_under_load']} once loaded, {r['loads_after']} after. "
         "'Idle' means no load of ours: other engineers' jobs share this machine.",
         "",
-        f"Target: {r['target']}: **{'met' if r['met'] else 'missed'}** with paired_latency's defaults "
+        f"Target: **{'met' if r['met'] else 'missed'}** with paired_latency's defaults "
         f"({r['loaded'][0]['rounds']} rounds x {r['loaded'][0]['round_s']} s).",
         "",
         "| measurement | clock | rounds x round_s | ten speed-ups (median [IQR] of each) | max/min | s each |",
@@ -266,9 +280,12 @@ def main() -> None:
     r = run(args.repeats, settings, args.load, args.procs, args.cpu_clock)
     r["notes"] = args.note
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latency.json").write_text(json.dumps(r, indent=2, default=str))
-    (RESULTS / "latency.md").write_text(markdown(r))
-    print(markdown(r))
+    path = RESULTS / "latency.json"
+    old = json.loads(path.read_text()) if path.exists() else {"runs": []}
+    runs = [*old.get("runs", [old] if "idle" in old else []), r]  # every run is kept
+    path.write_text(json.dumps({"runs": runs}, indent=2, default=str))
+    (RESULTS / "latency.md").write_text(markdown(runs))
+    print(run_markdown(r))
 
 
 if __name__ == "__main__":
