@@ -12,7 +12,7 @@ import streamlit as st
 from compression import fmt, pareto, runs
 from compression.charts import compare as charts
 from compression.runs import exchange, remeasure
-from ui import present, sidebar, state
+from ui import present, report, sidebar, state
 
 state.keep_only("acc", "fcol", "logx", "sel", "sym", "x", "ds", "arch", "tech", "tag")
 choice = sidebar.pickers()  # the explorer needs no trained model
@@ -499,6 +499,7 @@ s2.download_button(
     key="cmp_dl_json",
     on_click="ignore",
 )
+report.panel(store, shown, chosen, tags=f_tag, cost=cost, acc=acc, sym=sym, logx=logx)
 import_panel()
 st.caption(f"Store: `{store.display_url}` · {version[0]} runs in total.")
 

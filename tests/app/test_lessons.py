@@ -1,0 +1,68 @@
+"""AppTest of the Lessons page: the list, walking steps (step in the URL), live numbers, links, uploads."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from compression import lessons as L
+
+APP = "../../app.py"
+TIMEOUT = 120
+
+
+def open_lessons(**params: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page("views/lessons.py")
+    at.query_params.update(params)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def test_list_offers_every_shipped_lesson() -> None:
+    at = open_lessons()
+    titles = " ".join(m.value for m in at.markdown)
+    for lesson in L.load_dir():
+        assert L.LABS and lesson.title.split(":")[0].split("(")[0].strip() in titles.replace("\\", "")
+    assert len([b for b in at.button if b.label == "Start"]) == len(L.load_dir())
+
+
+def test_walk_steps_with_live_numbers_and_lab_links() -> None:
+    at = open_lessons(lesson="why-prune", step="2")
+    assert at.subheader[0].value.startswith("2. ")
+    gone_half = metrics(at)["Weights gone"]
+    link = at.get("page_link")[0].proto
+    assert link.page.endswith("prune") or "prune" in link.page
+    assert "Weight histogram" in " ".join(m.value for m in at.markdown)  # the chart to look at is named
+    at.button(key="lesson_next").click().run()
+    assert at.query_params["step"] == "3" and at.subheader[0].value.startswith("3. ")
+    gone_most = metrics(at)["Weights gone"]
+    assert (
+        float(gone_most.rstrip("%")) > float(gone_half.rstrip("%")) + 30
+    )  # computed for this step's settings
+    at.button(key="lesson_back").click().run()
+    assert at.query_params["step"] == "2" and metrics(at)["Weights gone"] == gone_half
+
+
+def test_bad_link_values_are_named_and_corrected() -> None:
+    at = open_lessons(lesson="no-such-lesson")
+    assert any("No lesson" in w.value for w in at.warning) and "lesson" not in at.query_params
+    at = open_lessons(lesson="why-prune", step="99")
+    assert any("outside" in w.value for w in at.warning) and at.query_params["step"] == "4"
+
+
+def test_upload_a_lesson_and_refuse_a_broken_one() -> None:
+    at = open_lessons()
+    good = L.LESSON_DIR.joinpath("bits-and-grids.md").read_text().replace("id: bits-and-grids", "id: mine")
+    at.get("file_uploader")[0].set_value(("mine.md", good.encode(), "text/markdown")).run()
+    assert not at.exception and not at.error
+    at.button(key="lesson_upload_go").click().run()
+    assert at.query_params["lesson"] == "my-mine" and at.subheader[0].value.startswith("1. ")
+    at = open_lessons()
+    broken = good.replace("chart: q_grid_chart", "chart: nope", 1)
+    at.get("file_uploader")[0].set_value(("broken.md", broken.encode(), "text/markdown")).run()
+    assert at.error and "not loaded" in at.error[0].value and "nope" in at.error[0].value

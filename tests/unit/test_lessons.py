@@ -1,0 +1,122 @@
+"""Lessons as data files: the shipped ones parse and point at real labs and charts; bad files are refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from compression import lessons as L
+
+GOOD = """---
+id: tiny
+title: A tiny lesson
+steps:
+  - title: One
+    lab: prune
+    params: {dataset: digits, model: lenet5, amount: 0.5, method: magnitude}
+    chart: p_hist
+    formula: 'a^2'
+    check: prune
+    say: "Gone: {sparsity}, change {drop}."
+  - title: Two
+---
+Intro text.
+
+## One
+First step.
+
+## Two
+Second step.
+"""
+
+
+def test_shipped_lessons_parse_and_name_real_labs_and_charts() -> None:
+    shipped = L.load_dir()
+    ids = {lesson.id for lesson in shipped}
+    assert {"why-prune", "bits-and-grids", "theory-vs-cpu", "structured-speedup"} <= ids
+    for lesson in shipped:
+        assert lesson.steps and lesson.intro
+        for step in lesson.steps:
+            assert step.body and step.formula and step.lab in L.LABS
+            assert step.chart in L.LABS[step.lab].charts  # the one chart to look at exists on that page
+            assert step.url() is not None and step.url().startswith(L.LABS[step.lab].url + "?")
+            if step.check:
+                assert step.say  # a check is shown in a sentence
+
+
+def test_parse_fields_and_link() -> None:
+    lesson = L.parse(GOOD)
+    assert (lesson.id, lesson.title, lesson.intro, len(lesson.steps)) == (
+        "tiny",
+        "A tiny lesson",
+        "Intro text.",
+        2,
+    )
+    one, two = lesson.steps
+    assert one.body == "First step." and two.body == "Second step." and two.lab is None and two.link() is None
+    assert one.params == {"dataset": "digits", "model": "lenet5", "amount": "0.5", "method": "magnitude"}
+    assert one.link() == ("views/prune.py", one.params)
+    assert one.url() == "prune?dataset=digits&model=lenet5&amount=0.5&method=magnitude"
+    assert one.chart_title == L.LABS["prune"].charts["p_hist"]
+    assert L.say(one, {"sparsity": "50%", "drop": "-1.00"}) == "Gone: 50%, change -1.00."
+
+
+def test_json_header_is_accepted() -> None:
+    head = {
+        "id": "j",
+        "title": "JSON",
+        "steps": [{"title": "s", "lab": "quantize", "params": {"bits": 4}, "chart": "q_grid_chart"}],
+    }
+    lesson = L.parse("---\n" + json.dumps(head) + "\n---\n## s\ntext\n")
+    assert lesson.steps[0].params == {"bits": "4"}
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("no header here\n## One\n", "no header"),
+        (GOOD.replace("id: tiny", "id: tiny\nsecret: 1"), "unknown key"),
+        (GOOD.replace("lab: prune", "lab: shell"), "unknown lab"),
+        (GOOD.replace("chart: p_hist", "chart: q_grid_chart"), "unknown chart"),
+        (GOOD.replace("amount: 0.5", "amount: '0.5\"><script>'"), "characters"),
+        (GOOD.replace("amount: 0.5", "rm: 1"), "not a parameter"),
+        (GOOD.replace("{drop}", "{drop.__class__}"), "not a value"),
+        (GOOD.replace("{drop}", "{top5}"), "not a value"),
+        (GOOD.replace("## Two\nSecond step.\n", ""), "sections"),
+        (GOOD.replace("id: tiny", "id: ../etc"), "id"),
+        (
+            GOOD.replace(
+                "title: A tiny lesson",
+                "title: A tiny lesson\nsummary: !!python/object/apply:os.system ['echo hi']",
+            ),
+            "not valid YAML",
+        ),
+        ("---\na: &x [1,2]\nb: *x\n---\n", "alias"),
+        ("---\n[unclosed\n---\n", "not valid YAML"),
+    ],
+)
+def test_bad_lessons_are_refused_with_the_reason(text: str, reason: str) -> None:
+    with pytest.raises(L.LessonError, match=f"(?i){reason}"):
+        L.parse(text)
+
+
+def test_size_and_encoding_are_checked() -> None:
+    with pytest.raises(L.LessonError, match="at most"):
+        L.parse(GOOD + "x" * L.MAX_BYTES)
+    with pytest.raises(L.LessonError, match="UTF-8"):
+        L.parse(b"---\n\xff\xfe\n---\n")
+
+
+def test_checks_compute_what_the_learner_sees() -> None:
+    """The numbers come from the engine at the step's settings (not from the lesson's text)."""
+    none = L.CHECKS["prune"].run({"dataset": "digits", "model": "lenet-300-100", "amount": "0"})
+    most = L.CHECKS["prune"].run(
+        {"dataset": "digits", "model": "lenet-300-100", "amount": "0.9", "scope": "global"}
+    )
+    assert none["sparsity"] == "0.0%" and none["drop"] == "+0.00" and none["top1"] == none["top1_base"]
+    assert float(most["sparsity"].rstrip("%")) > 85 and float(most["size_ratio"].rstrip("x")) > 3
+    t = L.CHECKS["temperature"].run({"dataset": "digits", "model": "lenet5", "T": "8"})
+    assert float(t["entropy_t"].split()[0]) > float(t["entropy_1"].split()[0])  # softer at higher T
+    with pytest.raises(L.LessonError, match="outside"):
+        L.CHECKS["prune"].run({"amount": "5"})
