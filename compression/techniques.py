@@ -112,7 +112,7 @@ def _load_all() -> None:
         "compression.quantization",
         "compression.distillation",
         "compression.lowrank",
-        "compression.encoding",
+        "compression.encoding.sharing",
     ):
         try:
             importlib.import_module(mod)

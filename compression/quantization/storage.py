@@ -109,7 +109,7 @@ def save(model: nn.Module, path: Path, meta: dict[str, object] | None = None) ->
             layout[name] = {"layout": "bf16", "shape": list(t.shape), "dtype": "bfloat16"}
             continue
         if q is None:
-            layout[name] = artifact.encode_tensor(name, t, tensors)
+            layout[name] = artifact.encode_tensor(name, t, tensors, artifact.wants_huffman(model, meta))
             continue
         assert q.scale is not None and q.zero is not None
         packing = _store_codes(name, q, tensors)

@@ -83,6 +83,16 @@ def _cases() -> list[Case]:
     if "kd-recovery" in techniques.REGISTRY:  # QAT learning from the baseline: a ternary file
         wrap = techniques.REGISTRY["kd-recovery"].config_cls.wrap  # type: ignore[attr-defined]
         out.append(Case("kd-recovery-qat-ternary", (wrap(qat.QAT(scheme="ternary", epochs=1)),)))
+    if "low-rank" in techniques.REGISTRY:  # factorised layers: the file rebuilds the thin layers
+        low_rank = techniques.REGISTRY["low-rank"].config_cls
+        out.append(Case("low-rank-svd", (low_rank(method="svd", energy=0.9),)))
+        out.append(Case("low-rank-tucker-then-linear-4", (low_rank(method="tucker", rule="rank", rank=3), catalog.make_config("linear", 4))))
+    if "huffman" in techniques.REGISTRY:  # Deep Compression: pruned, shared (zeros kept), Huffman-coded
+        sharing = techniques.REGISTRY["sparse-sharing"].config_cls(bits=4)
+        huffman = techniques.REGISTRY["huffman"].config_cls()
+        out.append(Case("magnitude-then-sparse-sharing", (methods.make_config("magnitude", 0.9), sharing)))
+        out.append(Case("deep-compression-huffman", (methods.make_config("magnitude", 0.9), sharing, huffman)))
+        out.append(Case("linear-4-then-huffman", (catalog.make_config("linear", 4), huffman)))
     return out
 
 
