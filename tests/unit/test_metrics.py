@@ -214,3 +214,12 @@ def test_inference_forms_fold_batchnorm_and_keep_outputs(arch: str) -> None:
         torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-4)
     plain = models.build("lenet5", (1, 28, 28), 10)
     assert metrics.inference_forms(plain) == [plain]  # nothing to fold: timed as it is
+
+
+def test_one_top1_rule_for_ties() -> None:
+    """Tied logits (common after INT8) count the same in `evaluate` as in `predict` (argmax: first max)."""
+    logits = torch.tensor([[1.0, 1.0, 0.0], [0.0, 2.0, 2.0], [3.0, 3.0, 3.0], [0.0, 0.0, 1.0]])
+    labels = torch.tensor([1, 1, 0, 2])
+    top1, _, _ = metrics.evaluate(nn.Identity(), logits, labels)
+    agree = float((metrics.predict(nn.Identity(), logits) == labels).float().mean())
+    assert top1 == pytest.approx(agree) == pytest.approx(3 / 4)  # row 0: argmax picks class 0, a miss
