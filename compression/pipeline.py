@@ -1,0 +1,247 @@
+"""Pipelines: a recipe (an ordered list of technique configs, as JSON) run stage by stage.
+
+Each stage applies one technique to the previous stage's model (`techniques.apply`), then the
+result is measured like every model (`metrics.measure` against the original baseline: its file
+really written, its bytes, accuracy, MACs; latency paired with the baseline when asked) and,
+when asked, recorded as a run. The run schema has no parent column, so a stage's lineage is in
+its tags (`pipeline:<id>`, `stage:<i>`, `prev-run:<id>`) and in its recipe, which is the recipe's
+prefix up to and including that stage. The waterfall chart reads the stage results.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from compression import metrics, techniques, train
+from compression.data import Dataset
+from compression.train import Progress, StopFlag
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    stages: tuple[Any, ...]  # technique configs, applied in order
+    dataset: str = "digits"  # the baseline the recipe was written for (the CLI's default)
+    model: str = "lenet5"
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "dataset": self.dataset,
+            "model": self.model,
+            "stages": [techniques.to_dict(c) for c in self.stages],
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Recipe:
+        if not isinstance(d, dict) or not isinstance(d.get("stages"), list):
+            raise ValueError("A recipe is a JSON object with a 'stages' list of technique configs")
+        unknown = set(d) - {"name", "description", "dataset", "model", "stages"}
+        if unknown:
+            raise ValueError(f"A recipe has no field(s) {', '.join(sorted(unknown))}")
+        stages = []
+        for i, s in enumerate(d["stages"]):
+            if not isinstance(s, dict):
+                raise ValueError(f"Stage {i + 1} is not an object")
+            try:
+                stages.append(techniques.from_dict(s))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"Stage {i + 1}: {exc}") from exc
+        return cls(
+            name=str(d.get("name", "recipe")),
+            stages=tuple(stages),
+            dataset=str(d.get("dataset", "digits")),
+            model=str(d.get("model", "lenet5")),
+            description=str(d.get("description", "")),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Recipe:
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"Not valid JSON: {exc}") from exc
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    return Recipe.from_json(Path(path).read_text())
+
+
+@dataclass
+class StageResult:
+    index: int  # 0: the baseline as it is (dense fp32); 1..n: after each stage
+    label: str  # what the bar is called
+    technique: str  # registry name ("baseline" for stage 0)
+    config: dict[str, Any] | None
+    measurement: metrics.Measurement
+    seconds: float  # time the stage took (technique only, not the measurement)
+    run_id: int | None = None
+
+    @property
+    def bytes(self) -> int:
+        return self.measurement.size_artifact_bytes
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "label": self.label,
+            "technique": self.technique,
+            "config": self.config,
+            "seconds": round(self.seconds, 2),
+            "run_id": self.run_id,
+            "artifact_bytes": self.bytes,
+            "top1": self.measurement.top1,
+            "measurement": self.measurement.as_dict(),
+        }
+
+
+@dataclass
+class PipelineResult:
+    pipeline_id: str
+    recipe: Recipe
+    stages: list[StageResult] = field(default_factory=list)
+    model: nn.Module | None = field(default=None, repr=False)  # the last stage's model
+
+    @property
+    def ratio(self) -> float:
+        """Bytes of the baseline's file over the bytes of the last stage's file."""
+        return self.stages[0].bytes / max(1, self.stages[-1].bytes) if self.stages else 1.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "pipeline_id": self.pipeline_id,
+            "recipe": self.recipe.to_dict(),
+            "ratio": self.ratio,
+            "stages": [s.as_dict() for s in self.stages],
+        }
+
+
+STAGE_LABELS = {
+    "magnitude-prune": "pruned",
+    "random-prune": "pruned (random)",
+    "structured-prune": "filters removed",
+    "sparse-sharing": "weights shared",
+    "quant-kmeans": "k-means",
+    "quant-qat": "QAT",
+    "huffman": "Huffman-coded",
+    "low-rank": "low-rank",
+    "kd-recovery": "KD-recovered",
+}
+
+
+def stage_label(config: Any) -> str:
+    name = type(config).technique
+    label = STAGE_LABELS.get(name, name)
+    if name == "sparse-sharing":
+        label = f"shared {config.bits}-bit"
+    elif name == "magnitude-prune":
+        label = f"pruned {config.amount:.0%}"
+    elif name == "low-rank":
+        label = f"{config.method} ({config.rule})"
+    return label
+
+
+def _measure(model: nn.Module, ds: Dataset, baseline: nn.Module, latency: bool) -> metrics.Measurement:
+    from compression.quantization import catalog
+
+    return catalog.measure(model, ds, baseline, latency=latency, min_run_time=0.2)
+
+
+def run(
+    recipe: Recipe,
+    baseline: nn.Module,
+    ds: Dataset,
+    *,
+    latency: bool = False,
+    record: bool = False,
+    store: Any = None,
+    who: str = "",
+    arch: str | None = None,
+    progress: Progress | None = None,
+    should_stop: StopFlag | None = None,
+    pipeline_id: str | None = None,
+) -> PipelineResult:
+    """Apply the recipe's stages in order; measure (and record, when asked) the baseline and every stage."""
+    pid = pipeline_id or uuid.uuid4().hex[:10]
+    result = PipelineResult(pid, recipe)
+    n = len(recipe.stages)
+    arch = arch or str((getattr(baseline, "_cla_meta", None) or {}).get("model", recipe.model))
+    base_hash = train.weights_hash(baseline) if record else ""
+
+    def say(frac: float, msg: str) -> None:
+        if progress:
+            progress(min(1.0, frac), msg)
+
+    say(0.0, "measuring the baseline")
+    model = baseline
+    stages: list[StageResult] = [
+        StageResult(0, "dense fp32", "baseline", None, _measure(baseline, ds, baseline, latency), 0.0)
+    ]
+    prev_run: int | None = None
+    for i, config in enumerate(recipe.stages, start=1):
+        if should_stop is not None and should_stop():
+            raise train.Cancelled("cancelled by the user")
+        span = ((i - 1) / n, i / n)
+
+        def sub(frac: float, msg: str, span: tuple[float, float] = span, i: int = i) -> None:
+            say(span[0] + (span[1] - span[0]) * 0.9 * frac, f"stage {i}/{n}: {msg}")
+
+        t0 = time.perf_counter()
+        model = techniques.apply(model, config, ds, sub, should_stop)
+        seconds = time.perf_counter() - t0
+        say(span[0] + (span[1] - span[0]) * 0.92, f"stage {i}/{n}: measuring")
+        m = _measure(model, ds, baseline, latency)
+        stage = StageResult(
+            i, stage_label(config), type(config).technique, techniques.to_dict(config), m, seconds
+        )
+        if record:
+            from compression import runs
+
+            tags = [f"pipeline:{pid}", f"stage:{i}/{n}", f"recipe:{recipe.name}"]
+            if prev_run is not None:
+                tags.append(f"prev-run:{prev_run}")
+            stage.run_id = runs.record_run(
+                model,
+                dataset=ds.name,
+                arch=arch,
+                baseline_hash=base_hash,
+                recipe=list(recipe.stages[:i]),
+                measurement=m,
+                technique=type(config).technique,
+                who=who,
+                tags=tags,
+                store=store,
+            )
+            prev_run = stage.run_id
+        stages.append(stage)
+        result.stages = stages
+    result.stages = stages
+    result.model = model
+    say(1.0, f"done: {result.ratio:.1f}x smaller")
+    return result
+
+
+def reordered(recipe: Recipe, order: Sequence[int]) -> Recipe:
+    """The same stages in another order (pruning before quantizing, or after?)."""
+    if sorted(order) != list(range(len(recipe.stages))):
+        raise ValueError("order must be a permutation of the stage indices")
+    return Recipe(
+        name=f"{recipe.name} (order {'-'.join(str(i + 1) for i in order)})",
+        stages=tuple(recipe.stages[i] for i in order),
+        dataset=recipe.dataset,
+        model=recipe.model,
+        description=recipe.description,
+    )

