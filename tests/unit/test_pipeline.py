@@ -53,11 +53,8 @@ def test_shipped_recipes_load_and_name_their_baseline(path: Path) -> None:
     r = pipeline.load_recipe(path)
     assert r.model in models.MODELS and r.dataset == "fashion-mnist"
     assert [type(s).technique for s in r.stages][-1] == "huffman"
-    assert (
-        pipeline.Recipe.from_dict(json.loads(path.read_text())).to_dict()["stages"]
-        == json.loads(path.read_text())["stages"]
-        or True
-    )
+    written = json.loads(path.read_text())["stages"]
+    assert [type(s).technique for s in r.stages] == [s["technique"] for s in written]
     assert r == pipeline.Recipe.from_json(r.to_json())
 
 
