@@ -9,6 +9,7 @@ from ui import state
 
 state.keep_only("lesson", "step")
 UPLOADED = "_lessons_uploaded"  # this tab's own lessons: {id: Lesson}
+AT = "_lesson_at"  # (lesson, step) this tab is at: back from a lab through the sidebar resumes there
 
 
 @st.cache_resource(show_spinner=False)
@@ -27,11 +28,14 @@ def library() -> dict[str, lessons.Lesson]:
 
 
 def open_lesson(lesson_id: str | None, step: int = 1) -> None:
+    """Go to a lesson's step (None: the list); the tab remembers it, so the Lessons link resumes there."""
     if lesson_id is None:
+        st.session_state.pop(AT, None)
         for key in ("lesson", "step"):
             if key in st.query_params:
                 del st.query_params[key]
     else:
+        st.session_state[AT] = (lesson_id, step)
         st.query_params.update({"lesson": lesson_id, "step": str(step)})
 
 
@@ -141,6 +145,9 @@ except lessons.LessonError as exc:  # a shipped lesson that does not parse is a 
     st.error(f"A shipped lesson could not be read: {fmt.md(exc)}")
     st.stop()
 key = st.query_params.get("lesson")
+if key is None and AT in st.session_state:  # back from a lab: resume the lesson where it was
+    key, resume = st.session_state[AT]
+    st.query_params.update({"lesson": key, "step": str(resume)})
 if key is not None and key not in lib:
     st.warning(
         f"No lesson '{fmt.md(key)}' here"
@@ -154,6 +161,7 @@ if key is None:
 
 lesson = lib[key]
 n = state.url_int("step", 1, 1, len(lesson.steps))
+st.session_state[AT] = (key, n)
 st.caption(f"**{fmt.md(lesson.title)}** · {len(lesson.steps)} steps · about {lesson.minutes} min")
 st.button("All lessons", key="lesson_all", on_click=open_lesson, args=(None,), icon=":material/list:")
 if n == 1 and lesson.intro:

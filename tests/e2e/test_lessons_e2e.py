@@ -1,0 +1,51 @@
+"""A whole lesson in a real browser: every step, its live check, its lab link and the chart it names."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlparse
+
+from playwright.sync_api import Page, expect
+
+from compression import lessons as L
+from tests.e2e.helpers import wait_idle
+
+LESSON = "why-prune"
+
+
+def test_walk_one_whole_lesson(app_url: str, page: Page) -> None:
+    lesson = next(x for x in L.load_dir() if x.id == LESSON)
+    page.goto(f"{app_url}/lessons?lesson={LESSON}&step=1")  # a deep link as the server's first request
+    wait_idle(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
+    for n, step in enumerate(lesson.steps, start=1):
+        expect(page.get_by_role("heading", name=f"{n}. {step.title}")).to_be_visible()
+        expect(page).to_have_url(re.compile(rf"step={n}\b"))
+        if step.check:
+            expect(page.get_by_text("Checked live")).to_be_visible()
+            expect(page.get_by_test_id("stMetricValue").first).to_be_visible()
+        expect(page.get_by_text(f"Look at the chart {step.chart_title}.")).to_be_visible()
+
+        page.get_by_role("link", name=re.compile("Open the Pruning lab at this step")).click()
+        wait_idle(page)
+        expect(page.get_by_role("heading", name="Pruning lab")).to_be_visible()
+        expect(page.get_by_test_id("stException")).to_have_count(0)
+        wanted = step.params
+        expect(page).to_have_url(re.compile(r"/prune\?"))
+        got = {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+        for key in ("model", "method", "scope"):
+            assert got.get(key) == wanted[key], (key, got)
+        assert abs(float(got["amount"]) - float(wanted["amount"])) < 1e-9  # the lab took the lesson's setting
+        chart = page.locator(f".st-key-{step.chart} .js-plotly-plot")
+        expect(chart).to_be_visible()  # the one chart the step names is on the page
+        chart.scroll_into_view_if_needed()
+
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Lessons").click()  # resumes at the step
+        wait_idle(page)
+        expect(page.get_by_role("heading", name=f"{n}. {step.title}")).to_be_visible()
+        if n < len(lesson.steps):
+            page.get_by_role("button", name="Next").click()
+            wait_idle(page)
+    page.get_by_role("button", name="Finish").click()
+    wait_idle(page)
+    expect(page.get_by_role("button", name="Start").first).to_be_visible()  # back at the list
