@@ -117,21 +117,21 @@ def summary_rows(chosen: pd.DataFrame, pool: pd.DataFrame) -> list[dict[str, str
     for _, r in chosen.iterrows():
         top1, base = _num(r["top1"]), baseline_top1(r, pool)
         speed = {b: fmt.speedup(_num(r.get(f"speedup_b{b}")), _num(r.get(f"speedup_b{b}_lo")), _num(r.get(f"speedup_b{b}_hi"))) for b in (256, 1)}  # fmt: skip
+        dense, file = _num(r["size_dense_bytes"]) or 0.0, _num(r["size_artifact_bytes"]) or 1.0
         out.append(
             {
                 "Run": f"#{int(r['id'])}",
                 "Technique": str(r["technique"]),
                 "Model": f"{r['arch']} on {r['dataset']}",
-                "Top-1": f"{top1:.2%}" if top1 is not None else "—",
-                "Δ top-1 vs own baseline": _delta_pts(top1, base),
+                "Top-1 (Δ vs own baseline)": "—"
+                if top1 is None
+                else f"{top1:.2%} ({_delta_pts(top1, base)})",
                 "Sparsity": f"{charts.sparsity(r):.1%}",
-                "Measured size": fmt.bytes_(_num(r["size_artifact_bytes"])),
-                "Smaller than dense fp32": f"{_num(r['size_dense_bytes']) / max(1.0, _num(r['size_artifact_bytes']) or 1):.1f}x",
-                "Theoretical size": fmt.bytes_(_num(r["size_theoretical_bytes"])),
+                "File (vs dense fp32)": f"{fmt.bytes_(file)} ({dense / max(1.0, file):.1f}x smaller)",
+                "Theory size": fmt.bytes_(_num(r["size_theoretical_bytes"])),
                 "Speed-up b256 (paired, IQR)": speed[256],
                 "Speed-up b1 (paired, IQR)": speed[1],
                 "Timing": "noisy: re-measure" if bool(r.get("latency_noisy") or False) else "ok",
-                "CPU, threads": f"{r.get('cpu') or 'not recorded'}, {int(_num(r.get('threads')) or 0)} threads",
             }
         )
     return out
@@ -167,7 +167,8 @@ def _run_section(r: Any, base: float | None) -> str:
         ("Size", f"dense fp32 {fmt.bytes_(m.size_dense_bytes)}, theory {fmt.bytes_(m.size_theoretical_bytes)}, file {fmt.bytes_(m.size_artifact_bytes)}"),
         ("MACs", f"{fmt.count(m.macs)} executed, {fmt.count(m.macs_effective)} effective"),
         ("Speed-up (paired)", f"b256 {fmt.speedup(m.speedup_b256, m.speedup_b256_lo, m.speedup_b256_hi)}, b1 {fmt.speedup(m.speedup_b1, m.speedup_b1_lo, m.speedup_b1_hi)}"),
-        ("Latency", f"b1 {fmt.ms(m.latency_b1_ms)}, b256 {fmt.ms(m.latency_b256_ms)} ({m.threads} threads on {m.cpu or 'a CPU not recorded'})"),
+        ("Latency", f"b1 {fmt.ms(m.latency_b1_ms)}, b256 {fmt.ms(m.latency_b256_ms)}"),
+        ("Timed on", f"{m.cpu or 'a CPU not recorded'}, {m.threads} thread(s)"),
         ("Runs as", "dense float (masks or fake quantization)" if m.runs_dense else "real quantized / narrower kernels"),
     ]  # fmt: skip
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
@@ -183,12 +184,12 @@ def _run_section(r: Any, base: float | None) -> str:
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem auto;max-width:1200px;color:#111827;padding:0 1rem}
-h1{margin-bottom:.2rem} .meta{color:#475569} table.runs{border-collapse:collapse;width:100%;font-size:13px}
+h1{margin-bottom:.2rem} .meta{color:#475569} table.runs{border-collapse:collapse;width:100%;font-size:12px}
 table.runs th,table.runs td{border:1px solid #cbd5e1;padding:4px 6px;text-align:left;vertical-align:top}
 table.runs th{background:#f1f5f9} dl{display:grid;grid-template-columns:12rem 1fr;gap:2px 12px}
 dt{font-weight:600} dd{margin:0} pre.recipe{background:#f8fafc;border:1px solid #e2e8f0;padding:8px;white-space:pre-wrap}
 .notes{white-space:pre-wrap;border-left:3px solid #cbd5e1;padding-left:8px} section.run{break-inside:avoid;margin-top:1.5rem}
-.figure{break-inside:avoid} @media print{body{margin:0;max-width:none}}
+.figure{break-inside:avoid} @page{size:A4 landscape;margin:12mm} @media print{body{margin:0;max-width:none}}
 """
 
 
@@ -218,7 +219,7 @@ def build_html(
         f"<h1>{_e(title)}</h1>",
         f'<p class="meta">{len(ids)} chosen run(s): {_e(", ".join(f"#{i}" for i in ids))} · made '
         f"{_e(generated.strftime('%Y-%m-%d %H:%M UTC'))} · timed on {_e('; '.join(cpus) or 'a CPU not recorded')} "
-        f"with {_e(', '.join(map(str, threads)) or '?')} thread(s)</p>",
+        f"with {_e(', '.join(map(str, threads)) or '?')} thread(s) (latency and paired speed-ups)</p>",
     ]
     if view_url.startswith(("http://", "https://")):  # never a javascript: or file: link
         parts.append(f'<p class="meta">The view in the app: <a href="{_e(view_url)}">{_e(view_url)}</a></p>')
@@ -241,9 +242,10 @@ def build_html(
     else:
         parts.append("<h2>Per layer</h2>")
         for metric in ("sparsity", "bits"):
-            layer_fig = charts.plot_layers(chosen, metric)
-            layer_fig.update_layout(title={"text": charts.LAYER_METRICS[metric]})
-            parts.append(f'<div class="figure">{_fig_html(layer_fig, False)}</div>')
+            parts.append(
+                f'<div class="figure"><h3>{_e(charts.LAYER_METRICS[metric])}</h3>'
+                f"{_fig_html(charts.plot_layers(chosen, metric), False)}</div>"
+            )
     parts.append("<h2>Each run in full</h2>")
     for _, r in chosen.iterrows():
         parts.append(_run_section(r, baseline_top1(r, pool)))
