@@ -245,3 +245,106 @@ def reordered(recipe: Recipe, order: Sequence[int]) -> Recipe:
         model=recipe.model,
         description=recipe.description,
     )
+
+
+# ---------------------------------------------------------------- the page's stage menu
+
+
+@dataclass(frozen=True)
+class StageKind:
+    title: str
+    knob: str | None  # the one number the builder asks for ("" when none)
+    lo: float
+    hi: float
+    default: float
+    step: float
+    trains: bool  # takes fine-tune epochs
+
+    def build(self, kind: str, value: float, epochs: int) -> Any:
+        return _BUILDERS[kind](value, epochs)
+
+
+def _prune(value: float, epochs: int) -> Any:
+    from compression.pruning import MagnitudePrune
+
+    return MagnitudePrune(
+        amount=round(value, 3), scope="global", schedule="gradual" if epochs else "one-shot",
+        steps=3 if epochs else 1, finetune_epochs=epochs,
+    )  # fmt: skip
+
+
+def _structured(value: float, epochs: int) -> Any:
+    from compression.pruning import make_config
+
+    return make_config("l1-filter", round(value, 3), finetune_epochs=epochs)
+
+
+def _share(value: float, epochs: int) -> Any:
+    from compression.encoding.sharing import SparseSharing
+
+    return SparseSharing(bits=int(value), finetune_epochs=epochs)
+
+
+def _quant(scheme: str) -> Any:
+    def build(value: float, epochs: int) -> Any:
+        from compression.quantization import catalog
+
+        return catalog.make_config(scheme, int(value), qat_epochs=epochs)
+
+    return build
+
+
+def _lowrank(method: str) -> Any:
+    def build(value: float, epochs: int) -> Any:
+        from compression.lowrank import LowRank
+
+        return LowRank(method=method, rule="energy", energy=round(value, 3), finetune_epochs=epochs)
+
+    return build
+
+
+def _huffman(value: float, epochs: int) -> Any:
+    from compression.encoding.sharing import HuffmanCode
+
+    return HuffmanCode()
+
+
+STAGE_KINDS: dict[str, StageKind] = {
+    "prune": StageKind("Magnitude pruning (global)", "prune rate", 0.1, 0.99, 0.9, 0.01, True),
+    "structured": StageKind("Filter pruning (L1, channels removed)", "prune rate", 0.1, 0.9, 0.5, 0.05, True),
+    "share": StageKind("Weight sharing, zeros kept (Deep Compression)", "bits", 1, 8, 5, 1, True),
+    "kmeans": StageKind("k-means quantization (every weight)", "bits", 1, 8, 4, 1, True),
+    "linear": StageKind("Linear quantization (per channel)", "bits", 2, 8, 8, 1, True),
+    "svd": StageKind("Low-rank SVD of linear layers", "energy kept", 0.3, 1.0, 0.9, 0.01, True),
+    "tucker": StageKind("Low-rank Tucker-2 of convolutions", "energy kept", 0.3, 1.0, 0.9, 0.01, True),
+    "huffman": StageKind("Huffman coding of the file", None, 0, 0, 0, 1, False),
+}
+_BUILDERS = {
+    "prune": _prune,
+    "structured": _structured,
+    "share": _share,
+    "kmeans": _quant("kmeans"),
+    "linear": _quant("linear"),
+    "svd": _lowrank("svd"),
+    "tucker": _lowrank("tucker"),
+    "huffman": _huffman,
+}
+
+
+def describe(config: Any) -> str:
+    """One line for a stage: its technique and the settings that differ from the defaults."""
+    d = techniques.to_dict(config)
+    name = d.pop("technique")
+    if name == "kd-recovery":
+        return f"kd-recovery of {json.loads(d['step'])['technique']}"
+    defaults = techniques.to_dict(type(config)()) if _has_defaults(config) else {}
+    parts = [f"{k}={v}" for k, v in d.items() if defaults.get(k, object()) != v]
+    return f"{name}" + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _has_defaults(config: Any) -> bool:
+    try:
+        type(config)()
+    except TypeError:
+        return False
+    return True
