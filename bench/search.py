@@ -348,20 +348,28 @@ def part_browser(repeats: int = 3, budget: int = 15) -> dict[str, Any]:
             metric = (
                 page.get_by_test_id("stMetric").filter(has_text="Trials done").get_by_test_id("stMetricValue")
             )
+            stamp = page.get_by_text(re.compile(r"^Live: refreshed at"))
             for _ in range(repeats):
+                before = page.url
                 page.get_by_role("button", name="Start new search").click()
                 t0 = time.monotonic()
-                metric.filter(has_text=re.compile(r"^[1-9]\d*/")).wait_for()
+                page.wait_for_url(lambda u, before=before: "study=" in u and u != before)
+                metric.filter(
+                    has_text=re.compile(rf"^(?!{budget}/)[1-9]\d*/")
+                ).wait_for()  # not the last run's
                 out["first_trial_s"].append(time.monotonic() - t0)
-                last, last_t = metric.inner_text(), time.monotonic()
-                while not last.startswith(f"{budget}/"):
+                done_text, last, last_t = metric.inner_text(), "", time.monotonic()
+                while not done_text.startswith(f"{budget}/"):  # the live view's own refresh stamp
                     page.wait_for_timeout(50)
                     try:
-                        now = metric.inner_text(timeout=5000)
-                    except Exception:  # noqa: BLE001 - the fragment is being redrawn
+                        now = stamp.first.inner_text(timeout=3000)
+                        done_text = metric.inner_text(timeout=3000)
+                    except Exception:  # noqa: BLE001 - the fragment is being redrawn, or the run ended
+                        done_text = metric.inner_text()
                         continue
                     if now != last:
-                        out["update_gaps_s"].append(time.monotonic() - last_t)
+                        if last:
+                            out["update_gaps_s"].append(time.monotonic() - last_t)
                         last, last_t = now, time.monotonic()
                 helpers.wait_idle(page)
                 page.get_by_role("button", name="Start new search").wait_for()

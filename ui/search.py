@@ -7,6 +7,7 @@ reattaches to the same study; the job that runs it lives in the process-wide job
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -282,8 +283,12 @@ def hv_curves(info: St.Info, current: list[float]) -> dict[str, tuple[str, list[
     return curves
 
 
-def study_view(name: str) -> pd.DataFrame:
-    """Counts, metric cards and every chart of one study, read from its storage."""
+def study_view(name: str, live: bool = False) -> pd.DataFrame:
+    """Counts, metric cards and every chart of one study, read from its storage.
+
+    live: a lighter view for the 1 s refresh while trials run (this study's hypervolume only, no
+    parallel coordinates): on a busy machine a heavy refresh would fall behind its interval.
+    """
     study = St.load(name)
     info = St.Info.of(study)
     df = St.trials_frame(study, info)
@@ -332,8 +337,9 @@ def study_view(name: str) -> pd.DataFrame:
         key="s_space",
         width="stretch",
     )
+    curves = {name: (info.strategy, hv)} if live else hv_curves(info, hv)
     right.plotly_chart(
-        charts.plot_hypervolume(charts.hypervolume_data(hv_curves(info, hv)), highlight=name),
+        charts.plot_hypervolume(charts.hypervolume_data(curves), highlight=name),
         key="s_hv",
         width="stretch",
     )
@@ -341,14 +347,22 @@ def study_view(name: str) -> pd.DataFrame:
         st.plotly_chart(
             charts.plot_sa_trace(charts.sa_trace_data(St.sa_trace(study, info))), key="s_sa", width="stretch"
         )
-    st.plotly_chart(charts.plot_parallel(charts.parallel_data(df, info.layers)), key="s_par", width="stretch")
+    if live:
+        st.caption(
+            f"Live: refreshed at {time.strftime('%H:%M:%S')}, every {REFRESH_S:g} s while trials run. "
+            "Other studies' hypervolume and the parallel coordinates are drawn when the search stops."
+        )
+    else:
+        st.plotly_chart(
+            charts.plot_parallel(charts.parallel_data(df, info.layers)), key="s_par", width="stretch"
+        )
     return df
 
 
 @st.fragment(run_every=REFRESH_S)
 def live_view(name: str) -> None:
     """Polls the study while it runs; one full rerun when the page's worker ends."""
-    study_view(name)
+    study_view(name, live=True)
     job = sidebar.job_manager().get(job_key(name)) or sidebar.job_manager().get(st.query_params.get("group"))
     seen = f"_search_seen_{name}"
     if job is not None and not job.active and st.session_state.get(seen) != job.finished:
