@@ -7,7 +7,6 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from compression import report
 from tests.report_runs import make_store
 
 APP = "../../app.py"
@@ -50,14 +49,6 @@ def test_report_and_chosen_exports_for_the_chosen_runs(
     )  # no browser: a clear message, nothing else breaks
     at.button(key="cmp_report_pdf").click().run()
     assert not at.exception and "Chromium" in at.error[0].value
-
-
-@pytest.mark.skipif(report.chromium_path() is None, reason="chromium is installed by scripts/test.sh")
-def test_pdf_is_made_on_request(store_ids: list[int]) -> None:
-    at = open_compare(ds="digits", sel=str(store_ids[1]))
-    at.button(key="cmp_report_pdf").click().run()
-    assert not at.exception and not at.error
-    assert "Download report (PDF)" in labels(at)
 
 
 def test_report_of_a_tag_when_nothing_is_chosen(store_ids: list[int]) -> None:
