@@ -47,6 +47,7 @@ def controls(ctx: sidebar.Context) -> tuple[DistillConfig, int]:
     seed("d_epochs", state.url_int("epochs", 5, 1, MAX_EPOCHS))
     seed("d_labels", state.url_choice("labels", "0", [str(n) for n in LABELS]))
     seed("d_img", state.url_int("img", 0, 0, n_test - 1))
+    seed("d_jitter", state.url_int("jitter", 0, 0, 4))
 
     temperature = st.select_slider(
         "Temperature T (log scale)",
@@ -69,7 +70,7 @@ def controls(ctx: sidebar.Context) -> tuple[DistillConfig, int]:
         "Loss", list(LOSSES), key="d_loss", help="; ".join(f"{k}: {v}" for k, v in LOSSES.items())
     )
     image = c3.number_input("Test image (explorer)", 0, n_test - 1, key="d_img")
-    c1, c2, c3, c4 = st.columns(4)
+    c1, c2, c3, c4, c5 = st.columns(5)
     student = c1.selectbox(
         "Student", list(models.MODELS), key="d_student", format_func=lambda n: models.MODELS[n].title
     )
@@ -77,6 +78,15 @@ def controls(ctx: sidebar.Context) -> tuple[DistillConfig, int]:
     epochs = c3.number_input("Epochs", 1, MAX_EPOCHS, key="d_epochs")
     labels = c4.selectbox(
         "Labels", [str(n) for n in LABELS], key="d_labels", format_func=lambda s: _label_text(int(s))
+    )
+    jitter = c5.number_input(
+        "Shift images (+- px)",
+        0,
+        4,
+        key="d_jitter",
+        disabled=loss == "hint",
+        help="Both students see every training image shifted at random (the same batches); the teacher labels "
+        "each shifted image, so its soft targets are not its memorised answers. Not with the hint loss.",
     )
     values = {
         "T": f"{temperature:g}",
@@ -87,6 +97,7 @@ def controls(ctx: sidebar.Context) -> tuple[DistillConfig, int]:
         "epochs": str(epochs),
         "labels": labels,
         "img": str(image),
+        "jitter": str(jitter),
     }
     for k, v in values.items():
         if st.query_params.get(k) != v:
@@ -99,6 +110,7 @@ def controls(ctx: sidebar.Context) -> tuple[DistillConfig, int]:
         loss=loss,
         epochs=int(epochs),
         labels=int(labels),
+        jitter=0 if loss == "hint" else int(jitter),
         batch_size=train.DEFAULT_BATCH.get(ctx.choice.dataset, 128),
     )
     return config, int(image)

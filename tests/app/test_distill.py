@@ -47,12 +47,17 @@ def test_temperature_changes_soft_targets_entropy_and_url() -> None:
 
 
 def test_url_sets_the_controls_and_bad_values_warn() -> None:
-    at = open_distill(T="8", alpha="0.5", loss="mse", student="lenet5", width="1/2", epochs="3", labels="500")
+    at = open_distill(
+        T="8", alpha="0.5", loss="mse", student="lenet5", width="1/2", epochs="3", labels="500", jitter="2"
+    )
     assert at.select_slider(key="d_T").value == 8
     assert at.slider(key="d_alpha").value == pytest.approx(0.5)
     assert at.selectbox(key="d_loss").value == "mse"
     assert at.selectbox(key="d_student").value == "lenet5"
     assert at.selectbox(key="d_labels").value == "500"
+    assert at.number_input(key="d_jitter").value == 2
+    at.selectbox(key="d_loss").set_value("hint").run()
+    assert at.number_input(key="d_jitter").disabled  # FitNets hints need the cached teacher features
     bad = open_distill(T="900", loss="l7")
     assert bad.select_slider(key="d_T").value == 50
     assert len(bad.warning) >= 2
