@@ -26,6 +26,8 @@ MAX_BYTES = 64 * 1024  # a lesson is prose: 64 KB is ten times the longest shipp
 MAX_STEPS = 30
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _VALUE = re.compile(r"^[A-Za-z0-9_.,;=+\-/ ]{0,200}$")  # what a lab's URL parameter may hold
+_JSON_VALUE = re.compile(r'^[A-Za-z0-9_.,:;=+\-/ \[\]{}"]{0,2000}$')  # a JSON parameter (the page parses it)
+JSON_PARAMS = frozenset({"recipe"})
 
 
 class LessonError(ValueError):
@@ -92,6 +94,23 @@ LABS: dict[str, Lab] = {
             "s_space": "Trials in accuracy-size space",
             "s_hv": "Hypervolume over trials",
             "s_par": "Policies (parallel coordinates)",
+        },
+    ),
+    "lowrank": Lab(
+        "views/lowrank.py",
+        "lowrank",
+        "Low-rank lab",
+        ("method", "layer", "rank", "rule", "energy", "ft"),
+        {"lr_spectrum": "Singular values and the cut"},
+    ),
+    "pipeline": Lab(
+        "views/pipeline.py",
+        "pipeline",
+        "Pipeline",
+        ("recipe", "both", "record"),
+        {
+            "pl_waterfall_0": "Waterfall: file bytes per stage",
+            "pl_waterfall_1": "Waterfall of the reverse order",
         },
     ),
     "compare": Lab(
@@ -286,6 +305,41 @@ def _check_search(p: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _check_pipeline(p: dict[str, str]) -> dict[str, str]:
+    import json
+
+    from compression import pipeline
+
+    ds, base = _ds_model(p)
+    if p.get("recipe"):
+        try:
+            recipe = pipeline.Recipe.from_dict({"stages": json.loads(p["recipe"])})
+        except (ValueError, TypeError) as exc:
+            raise LessonError(f"The step's recipe is not a pipeline recipe: {exc}") from exc
+    else:  # the Pipeline page's default: Deep Compression without fine-tuning
+        kinds = pipeline.STAGE_KINDS
+        recipe = pipeline.Recipe("deep-compression", tuple(kinds[k].build(k, kinds[k].default, 0) for k in ("prune", "share", "huffman")))  # fmt: skip
+    if len(recipe.stages) > 6:
+        raise LessonError("A lesson's pipeline check runs at most 6 stages.")
+    res = pipeline.run(recipe, base, ds)
+    first, last = res.stages[0], res.stages[-1]
+    return {
+        "ratio": f"{res.ratio:.1f}x",
+        "dense": fmt_bytes(first.bytes),
+        "final": fmt_bytes(last.bytes),
+        "stages": "; ".join(f"{s.label} {fmt_bytes(s.bytes)}" for s in res.stages[1:]),
+        "top1_base": _pct(first.measurement.top1),
+        "top1": _pct(last.measurement.top1),
+        "drop": _pts(last.measurement.top1 - first.measurement.top1),
+    }
+
+
+def fmt_bytes(n: float) -> str:
+    from compression import fmt
+
+    return fmt.bytes_(n)
+
+
 CHECKS: dict[str, Check] = {
     "prune": Check(
         _check_prune,
@@ -320,6 +374,19 @@ CHECKS: dict[str, Check] = {
             "lookalike": "Strongest dark knowledge",
         },
         "softens the teacher's test logits at T and measures what they carry",
+    ),
+    "pipeline": Check(
+        _check_pipeline,
+        {
+            "ratio": "Times smaller than the dense file",
+            "dense": "Dense fp32 file",
+            "final": "After the last stage",
+            "stages": "File after each stage",
+            "top1_base": "Top-1 of the baseline",
+            "top1": "Top-1 after the last stage",
+            "drop": "Change in top-1 (points)",
+        },
+        "runs the step's pipeline stage by stage, writing and measuring every stage's file",
     ),
     "search": Check(
         _check_search,
@@ -455,7 +522,7 @@ def _params(raw: Any, allowed: tuple[str, ...], where: str) -> dict[str, str]:
         if not isinstance(v, str | int | float):
             raise LessonError(f"{where}: '{k}' must be a plain value.")
         v = f"{v:g}" if isinstance(v, float) else str(v)
-        if not _VALUE.match(v):
+        if not (_JSON_VALUE if k in JSON_PARAMS else _VALUE).match(v):
             raise LessonError(f"{where}: '{k}' holds characters a lab parameter never has.")
         out[str(k)] = v
     return out

@@ -23,10 +23,12 @@ def default_stages(model: str) -> list[dict[str, Any]]:
 
 
 def load_stages(model: str) -> list[dict[str, Any]]:
-    """The stages from this tab, else the URL's `recipe` (JSON list), else the default recipe."""
-    if KEY not in st.session_state:
-        raw = st.query_params.get("recipe")
-        stages = default_stages(model)
+    """The URL's `recipe` (JSON list) when it differs from this tab's stages (a link was followed, e.g. from
+    a lesson), else this tab's stages, else the default recipe."""
+    raw = st.query_params.get("recipe")
+    mine = st.session_state.get(KEY)
+    if mine is None or (raw and raw != json.dumps(mine, separators=(",", ":"))):
+        stages = default_stages(model) if mine is None else mine
         if raw:
             try:
                 stages = [
@@ -37,6 +39,8 @@ def load_stages(model: str) -> list[dict[str, Any]]:
                 st.warning(f"Ignoring the recipe in the link: {fmt.md(exc)}")
                 del st.query_params["recipe"]
         st.session_state[KEY] = stages
+        if "recipe" in st.query_params:  # the link's recipe in the page's own spelling
+            st.query_params["recipe"] = json.dumps(stages, separators=(",", ":"))
     return list(st.session_state[KEY])
 
 

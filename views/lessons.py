@@ -100,8 +100,8 @@ def show_check(step: lessons.Step) -> None:
         return
     with st.container(border=True):
         st.markdown("**Checked live**: " + (lessons.say(step, values) if step.say else spec.note))
-        shown = [k for k in spec.fields if k in values]
-        cols = st.columns(min(4, len(shown)))
+        shown = [k for k in spec.fields if k in values and len(values[k]) <= 28]  # long ones: in the sentence
+        cols = st.columns(max(1, min(4, len(shown))))
         for i, k in enumerate(shown[:8]):
             cols[i % len(cols)].metric(spec.fields[k], values[k])
         st.caption(f"Computed now by the engine: it {spec.note}.")
@@ -119,6 +119,8 @@ def show_step(lesson: lessons.Lesson, key: str, n: int) -> None:
     link = step.link()
     if link is not None:
         page, params = link
+        if st.query_params.get("present") == "1":  # a lecture on a projector stays in presenter mode
+            params = {**params, "present": "1"}
         lab = lessons.LABS[step.lab or ""]
         with st.container(border=True):
             st.page_link(page, label=f"Open the {lab.title} at this step", icon=":material/open_in_new:",

@@ -66,3 +66,17 @@ def test_upload_a_lesson_and_refuse_a_broken_one() -> None:
     broken = good.replace("chart: q_grid_chart", "chart: nope", 1)
     at.get("file_uploader")[0].set_value(("broken.md", broken.encode(), "text/markdown")).run()
     assert at.error and "not loaded" in at.error[0].value and "nope" in at.error[0].value
+
+
+def test_a_lessons_pipeline_link_replaces_the_tabs_recipe() -> None:
+    """Following a lesson step's link with another recipe shows that recipe, not the tab's previous one."""
+    step = next(x for x in L.load_dir() if x.id == "deep-compression").steps[1]
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.switch_page("views/pipeline.py")
+    at.query_params.update({"dataset": "digits", "model": "lenet-300-100"})
+    at.run()
+    before = [m.value for m in at.markdown if m.value.startswith("**1.**")]
+    at.query_params.update(step.params)
+    at.run()
+    after = [m.value for m in at.markdown if m.value.startswith("**1.**")]
+    assert not at.exception and before != after and "gradual" in after[0].replace("\\", "")

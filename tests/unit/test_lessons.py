@@ -35,6 +35,7 @@ def test_shipped_lessons_parse_and_name_real_labs_and_charts() -> None:
     shipped = L.load_dir()
     ids = {lesson.id for lesson in shipped}
     assert {"why-prune", "bits-and-grids", "theory-vs-cpu", "structured-speedup"} <= ids
+    assert {"dark-knowledge", "search-policy", "deep-compression"} <= ids  # their labs are routed
     for lesson in shipped:
         assert lesson.steps and lesson.intro
         for step in lesson.steps:
@@ -81,6 +82,10 @@ def test_json_header_is_accepted() -> None:
         (GOOD.replace("chart: p_hist", "chart: q_grid_chart"), "unknown chart"),
         (GOOD.replace("amount: 0.5", "amount: '0.5\"><script>'"), "characters"),
         (GOOD.replace("amount: 0.5", "rm: 1"), "not a parameter"),
+        (
+            '---\ntitle: t\nsteps:\n  - title: s\n    lab: pipeline\n    params: {recipe: \'[{"technique":"<b>"}]\'}\n---\n## s\n',
+            "characters",
+        ),
         (GOOD.replace("{drop}", "{drop.__class__}"), "not a value"),
         (GOOD.replace("{drop}", "{top5}"), "not a value"),
         (GOOD.replace("## Two\nSecond step.\n", ""), "sections"),
