@@ -51,7 +51,15 @@ if not isinstance(size, str):
     distill.training(ctx, config)
     distill.sweeps(ctx, config)
 st.info(
-    "Measured on fashion-mnist (bench/results/distillation.md): with 2,000 labels and the rest as a transfer set, "
-    "distillation is where the teacher helps most; with every label and a teacher trained without augmentation, "
-    "its soft targets on training images are nearly one-hot and a distilled student gains little over its twin."
+    "Measured on fashion-mnist with the shipped LeNet-5 teacher (90.6 %; bench/results/distillation.md). "
+    "**Transfer set:** with 2,000 labels and the other 53,000 training images unlabelled, a width-1/4 "
+    "LeNet-300-100 student distilled at T = 4 reaches 87.1 % against 81.0 % for the same student trained on the "
+    "labels alone (+6.1 points, 3 seeds). **Every label:** the 0.5-point target over the scratch twin was not "
+    "reached on plain images (width-1/2 students, T 2 to 4, alpha 0.5 to 0.9, 15 epochs: -0.7 to +0.04 points). "
+    "The teacher was trained on these very images without augmentation, so its soft targets on them are nearly "
+    "one-hot and add little beyond the labels (a LeNet-5 trained with +-2 pixel shifts reached only 89.1 %, too "
+    "weak to help). With **Shift images** on, the teacher labels every shifted image and the distilled width-1/2 "
+    "LeNet-300-100 beats its equally shifted twin by +0.85 points, though shifting itself costs that MLP more. "
+    "**Temperature:** the narrow (1/16) student does best at T = 1 and loses up to 7 points at T = 20 with "
+    "alpha = 0.9 (the soft term, scaled by T^2, drowns the labels); the wide one is flat within a point for T >= 4."
 )
