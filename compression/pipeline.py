@@ -145,10 +145,14 @@ STAGE_LABELS = {
 def stage_label(config: Any) -> str:
     name = type(config).technique
     label = STAGE_LABELS.get(name, name)
-    if name == "sparse-sharing":
-        label = f"shared {config.bits}-bit"
+    if name == "kd-recovery":
+        label = f"{stage_label(config.inner())} + KD"
+    elif name == "sparse-sharing":
+        label = f"shared {config.bits}-bit" + (
+            f" (conv {config.conv_bits})" if config.conv_bits not in (None, config.bits) else ""
+        )
     elif name == "magnitude-prune":
-        label = f"pruned {config.amount:.0%}"
+        label = f"pruned {100 * config.amount:g}%"
     elif name == "low-rank":
         label = f"{config.method} ({config.rule})"
     return label

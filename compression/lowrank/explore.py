@@ -34,9 +34,11 @@ def params_breakeven(module: nn.Module, method: str) -> float:
     o, i, kh, kw = w.shape
     if method == "cp":
         return o * i * kh * kw / (o + i + kh + kw)
-    # Tucker-2 with both ranks r: i r + r^2 k^2 + r o = o i k^2
-    a, b, c = kh * kw, i + o, -o * i * kh * kw
-    return float((-b + np.sqrt(b * b - 4 * a * c)) / (2 * a))
+    before = core.params_of(module)  # Tucker-2: each channel rank capped by its channels, so count
+    for r in range(1, max(o, i) + 1):
+        if factorised_params(module, "tucker", (min(r, o), min(r, i))) >= before:
+            return float(r)
+    return float(max(o, i))
 
 
 def one_layer(model: nn.Module, layer: str, method: str, rank: int) -> nn.Module:

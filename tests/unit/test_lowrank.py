@@ -153,3 +153,37 @@ def test_registry_recipe_round_trip_and_fine_tuning() -> None:
     with pytest.raises(ValueError, match="method"):
         LowRank(method="qr")
     _ = train  # the fine-tune uses train.fit
+
+
+@pytest.mark.parametrize(
+    ("name", "layer", "method"),
+    [("lenet-300-100", "fc2", "svd"), ("lenet5", "features.3", "tucker"), ("lenet5", "features.3", "cp")],
+)
+def test_params_break_even_rank_is_where_the_factorisation_stops_being_smaller(
+    name: str, layer: str, method: str
+) -> None:
+    from compression.lowrank import explore
+
+    m = models.build(name, (1, 28, 28), 10)
+    module = m.get_submodule(layer)
+    be = explore.params_breakeven(module, method)
+    below = explore.layer_cost(m, layer, method, max(1, int(be) - 1), (1, 28, 28))
+    above = explore.layer_cost(m, layer, method, int(be) + 2, (1, 28, 28))
+    assert below["params_after"] < below["params_before"] < above["params_after"]
+    if method == "svd":  # a conv's first 1x1 runs at the input resolution: its MACs break even lower
+        assert below["macs_after"] < below["macs_before"]
+    assert 0 < below["energy_kept"] <= above["energy_kept"] <= 1
+
+
+def test_speed_vs_rank_times_the_layer_alone() -> None:
+    from compression.lowrank import explore
+
+    m = models.build("lenet-300-100", (1, 8, 8), 10)
+    assert explore.layer_input_shape(m, "fc2", (1, 8, 8)) == (300,)
+    assert explore.rank_grid(64, 5) == [1, 3, 8, 23, 64]
+    seen: list[float] = []
+    rows = explore.speed_vs_rank(
+        m, "fc2", "svd", [2, 64], (1, 8, 8), batch=16, rounds=2, progress=lambda f, msg: seen.append(f)
+    )
+    assert [r["rank"] for r in rows] == [2, 64] and all(r["speedup"] > 0 for r in rows)
+    assert seen == [0.5, 1.0]
