@@ -95,7 +95,7 @@ def show_check(step: lessons.Step) -> None:
     try:
         with st.spinner(f"Checking live: {spec.note}..."):
             values = check_values(step.check, tuple(sorted(step.check_params.items())))
-    except (lessons.LessonError, ValueError) as exc:
+    except Exception as exc:  # noqa: BLE001 - a loaded lesson's odd settings must not take the page down
         st.warning(f"The live check could not run: {fmt.md(exc)}")
         return
     with st.container(border=True):
