@@ -165,13 +165,13 @@ def job_progress(job_id: str) -> None:
     if job is None:
         return
     if job.active:
+        st.session_state[f"_running_{job_id}"] = True  # this tab watched it run
         st.progress(job.progress, text=f"{job.title}: {job.message or 'starting'}")
         if st.button("Cancel", key=f"cancel-{job_id}"):
             manager.cancel(job_id)
     elif job.state == "done":
         st.success(f"{job.title}: done.")
-        if st.session_state.get(f"_seen_{job_id}") is None:
-            st.session_state[f"_seen_{job_id}"] = True
+        if st.session_state.pop(f"_running_{job_id}", False):  # finished while polled: redraw the page once
             st.rerun(scope="app")
     elif job.state == "cancelled":
         st.warning(f"{job.title}: cancelled. Nothing was saved.")

@@ -32,7 +32,12 @@ def test_other_pages_parameters_are_dropped(isolated: None) -> None:
 def test_a_bad_link_value_is_named_once_and_corrected(isolated: None) -> None:
     at = open_page("prune", amount="7", method="[x](https://e.example)")
     warnings = [w.value for w in at.warning]
-    assert sum("amount=7" in w for w in warnings) == 1 and sum("method=" in w for w in warnings) == 1
+    assert sum("amount=7" in w for w in warnings) == 1 and sum("method=" in w for w in warnings) == 1, (
+        warnings,
+        [i.value for i in at.info],
+        [e.value for e in at.error],
+        at.query_params,
+    )
     assert float(qp(at, "amount")) <= 0.99
     at.run()
     assert not [w.value for w in at.warning if "in the link" in w.value]  # corrected: not named again
