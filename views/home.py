@@ -46,6 +46,7 @@ CARDS = [
         "Store weights in fewer bits: linear, k-means, binary, real INT8.",
     ),
     ("views/compare.py", "Compare (Pareto)", "Every recorded run on one accuracy-versus-cost front."),
+    ("views/lessons.py", "Lessons", "Guided steps through the labs, numbers checked live."),
 ]
 for i, (path, title, text) in enumerate(CARDS):
     with cols[i % 2].container(border=True):
