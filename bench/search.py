@@ -432,8 +432,9 @@ def summary(res: dict[str, Any]) -> str:
         ]
         for key, row in e.items():
             h = row["hv"]
+            seeds = ", ".join(str(r["seed"]) for r in row["runs"])
             lines.append(
-                f"| {key} | {h['mean']:.4f} | {h['std']:.4f} | {h['min']:.4f} | {h['max']:.4f} | {len(row['runs'])} |"
+                f"| {key} | {h['mean']:.4f} | {h['std']:.4f} | {h['min']:.4f} | {h['max']:.4f} | {seeds} |"
             )
         if "random@80" in e:
             r80 = e["random@80"]["hv"]["mean"]
