@@ -239,12 +239,13 @@ def paired_fields(
             f"speedup_b{batch}_hi": p.speedup_hi,
         }
         out["latency_noisy"] = bool(out["latency_noisy"]) or p.noisy
-    return out | {"cpu": timing.cpu_info().describe(), "threads": timing.measurement_threads()}
+    threads = timing.measurement_threads()
+    return out | {"cpu": f"{timing.cpu_info().describe()}; {timing.clock_name(threads)}", "threads": threads}
 
 
 def _rounds(min_run_time: float) -> int:
     """Paired rounds for a time budget per batch size (two models x rounds x ~15 ms)."""
-    return int(min(40, max(8, min_run_time / (2 * ROUND_S))))
+    return int(min(40, max(16, min_run_time / (2 * ROUND_S))))
 
 
 # ---------------------------------------------------------------- size

@@ -34,7 +34,7 @@ def test_a_model_paired_with_itself_is_one_within_its_spread() -> None:
     assert p.speedup_lo <= p.speedup <= p.speedup_hi
     assert p.rounds == 40 and p.threads == latency.measurement_threads()
     assert p.baseline_ms > 0 and p.candidate_ms > 0
-    assert p.cpu == latency.cpu_info().describe()
+    assert p.cpu == f"{latency.cpu_info().describe()}; {latency.clock_name(p.threads)}"
 
 
 def test_threads_are_pinned_during_a_measurement_and_restored(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,7 +95,7 @@ def test_a_structured_run_is_measured_against_the_original_model() -> None:
         sp, lo, hi = (getattr(m, f"speedup_b{b}{e}") for e in ("", "_lo", "_hi"))
         assert lo <= sp <= hi
         assert getattr(m, f"baseline_latency_b{b}_ms") > 0 and getattr(m, f"latency_b{b}_ms") > 0
-    assert m.cpu == latency.cpu_info().describe()
+    assert m.cpu.startswith(latency.cpu_info().describe()) and "time" in m.cpu
     assert m.threads == latency.measurement_threads()
 
 
@@ -145,7 +145,7 @@ def test_a_noisy_run_is_remeasured_paired_with_its_stored_baseline(tmp_path: Pat
     stored = store.get(run_id)
     assert stored is not None and stored.measurement == m
     assert m.speedup_b256 is not None and m.speedup_b256_lo <= m.speedup_b256 <= m.speedup_b256_hi
-    assert m.cpu == latency.cpu_info().describe()
+    assert m.cpu.startswith(latency.cpu_info().describe()) and "time" in m.cpu
     assert (m.top1, m.size_artifact_bytes, m.baseline_params) == (
         stale.top1,
         stale.size_artifact_bytes,
@@ -165,3 +165,10 @@ def test_remeasure_without_a_baseline_says_why(tmp_path: Path) -> None:
     )  # fmt: skip
     with pytest.raises(runs.StoreError, match="baseline"):
         remeasure.remeasure_speed(store, run_id, rounds=2)
+
+
+def test_one_thread_is_timed_in_thread_cpu_time_and_says_so() -> None:
+    assert latency.clock_name(1) == "thread CPU time" and latency.clock_name(2) == "wall time"
+    m = build("lenet5")
+    p = latency.paired_latency(m, m, digits().input_shape, 8, threads=1, rounds=2, round_s=0.002)
+    assert p.cpu.endswith("; thread CPU time")
