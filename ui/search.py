@@ -482,6 +482,11 @@ def importances(name: str) -> None:
             (c2, 1, OBJECTIVE_SETS_COST[info.problem.objectives[1]]),
         ):
             fig = optuna.visualization.plot_param_importances(
-                study, target=lambda t, idx=idx: t.values[idx], target_name=label
+                study,
+                evaluator=optuna.importance.FanovaImportanceEvaluator(
+                    seed=0
+                ),  # variance split: any direction
+                target=lambda t, idx=idx: t.values[idx],
+                target_name=label,
             )
             col.plotly_chart(fig, key=f"s_imp_{idx}", width="stretch")

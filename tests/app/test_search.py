@@ -90,6 +90,10 @@ def test_start_shows_trials_reattaches_and_records() -> None:
     _wait_done(name)
     again.run()
     assert metric(again, "Trials done") == "10/10"
+    charts_before = len(again.get("plotly_chart"))
+    again.button(key="s_importance").click().run()  # Optuna's fANOVA importances, on demand
+    assert not again.exception, again.exception
+    assert len(again.get("plotly_chart")) == charts_before + 2
 
 
 def test_stale_study_link_warns() -> None:
