@@ -109,8 +109,12 @@ def test_studies_of_the_same_problem_can_be_switched_and_stopped_ones_resume() -
     problem = Problem(dataset="digits", model="lenet5", val_images=250)
     first = St.create(problem, "sa", budget=5, ctx=ctx)
     second = St.create(problem, "rl", budget=5, ctx=ctx)
+    St.run(first, ctx=ctx, timeout_s=60)  # 5 annealing trials: the page draws the walk
     St.set_stopped(first, True)
     at = open_search(study=first, val="250")
+    sa = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "annealing" in c.proto.spec)
+    walked = [n for t in sa["data"] if t["name"] in ("accepted", "rejected") for n in _array(t["x"])]
+    assert sorted(walked) == [0, 1, 2, 3, 4]
     shown = at.selectbox(key=f"s_shown_{first}")
     assert set(shown.options) >= {
         f"Simulated annealing, seed 0, budget 5 ({first})",
