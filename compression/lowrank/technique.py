@@ -24,6 +24,9 @@ class LowRank:
     method: str = "svd"  # svd: linear layers | tucker: Tucker-2 of k x k convs | cp: CP of k x k convs
     rule: str = "energy"  # rank (fixed) | energy (keep p of sum s^2) | auto (VBMF)
     rank: int = 16  # rule=rank: the rank of every layer (Tucker-2: both channel modes; CP: R)
+    rank_in: int | None = (
+        None  # Tucker-2 with rule=rank or layer_ranks: the input-channel rank, when it differs
+    )
     energy: float = 0.9  # rule=energy: fraction of squared singular values kept per layer
     layers: tuple[str, ...] = ()  # only these layers (empty: every eligible layer)
     exclude: tuple[str, ...] = ()  # layers left as they are (e.g. the 10-way classifier)
@@ -39,7 +42,7 @@ class LowRank:
             raise ValueError(f"Unknown method '{self.method}' (use {', '.join(core.METHODS)})")
         if self.rule not in core.RANK_RULES:
             raise ValueError(f"Unknown rule '{self.rule}' (use {', '.join(core.RANK_RULES)})")
-        if self.rank < 1:
+        if self.rank < 1 or (self.rank_in is not None and self.rank_in < 1):
             raise ValueError("rank must be >= 1")
         if not 0.0 < self.energy <= 1.0:
             raise ValueError("energy must be in (0, 1]")
@@ -93,8 +96,9 @@ def plan(model: nn.Module, config: LowRank) -> list[LayerPlan]:
             ranks: tuple[int, ...] = (min(int(r), full[0]),)
         elif config.method == "tucker":
             full = (w.shape[0], w.shape[1])
-            if name in overrides:
-                ranks = (min(overrides[name], full[0]), min(overrides[name], full[1]))
+            if name in overrides or config.rule == "rank":
+                r = int(overrides.get(name, config.rank))
+                ranks = (min(r, full[0]), min(config.rank_in or r, full[1]))
             else:
                 ranks = (
                     core.choose_rank(w, config.rule, value, 0),

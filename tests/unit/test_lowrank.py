@@ -16,7 +16,7 @@ from compression import data, model_file, models, techniques, train
 from compression.lowrank import LowRank, core, factorise, layer_macs, plan
 
 torch.set_num_threads(1)
-SOME_LAYERS = {"resnet18": ("layer1.0.conv1", "layer2.0.conv2", "fc")}
+SOME_LAYERS = {"resnet18": ("layer1.0.conv1", "fc")}
 ZOO_SHAPES = {n: (3, 32, 32) if n in ("resnet18", "mobilenet_v3_small") else (1, 8, 8) for n in models.MODELS}
 
 
@@ -187,3 +187,11 @@ def test_speed_vs_rank_times_the_layer_alone() -> None:
     )
     assert [r["rank"] for r in rows] == [2, 64] and all(r["speedup"] > 0 for r in rows)
     assert seen == [0.5, 1.0]
+
+
+def test_tucker_takes_separate_output_and_input_ranks() -> None:
+    m = models.build("lenet5", (1, 28, 28), 10)
+    (row,) = plan(m, LowRank(method="tucker", rule="rank", rank=8, rank_in=4, layers=("features.3",)))
+    assert row.ranks == (8, 4)
+    f = factorise(m, LowRank(method="tucker", rule="rank", rank=8, rank_in=4, layers=("features.3",)))
+    assert f.features[3][0].out_channels == 4 and f.features[3][1].out_channels == 8
