@@ -429,4 +429,4 @@ def sweeps(ctx: sidebar.Context, config: DistillConfig) -> None:
         )
         errors = {r["store_error"] for r in job.result if "store_error" in r}
         if errors:
-            st.warning(f"Some runs were not recorded: {'; '.join(errors)}")
+            st.warning(f"Some runs were not recorded: {fmt.md('; '.join(errors))}")

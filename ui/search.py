@@ -15,7 +15,7 @@ import optuna
 import pandas as pd
 import streamlit as st
 
-from compression import jobs, runs
+from compression import fmt, jobs, runs
 from compression.charts import search as charts
 from compression.search import STRATEGIES, PolicySpace, Problem
 from compression.search import problem as P
@@ -150,7 +150,9 @@ def current_study() -> str | None:
     try:
         St.load(name)
     except KeyError:
-        st.warning(f"No study '{name}' in the study storage ({St.default_storage()}); start a new search.")
+        st.warning(
+            f"No study '{fmt.md(name)}' in the study storage ({fmt.md(St.default_storage())}); start a new search."
+        )
         del st.query_params["study"]
         return None
     return name
@@ -202,7 +204,7 @@ def actions(settings: Settings, ctx: sidebar.Context, name: str | None) -> str |
         try:
             problem = settings.problem(ctx)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(fmt.md(exc))
             return name
         if every:
             name, group = _run_every_strategy(settings, problem, ectx)
@@ -302,7 +304,7 @@ def study_view(name: str, live: bool = False) -> pd.DataFrame:
         f"({c.running} running, {c.failed} failed) · page worker: {status}",
     )
     if job and job.state == "failed":
-        st.error(f"The search failed: {job.error}")
+        st.error(f"The search failed: {fmt.md(job.error)}")
     cols = st.columns(5)
     cols[0].metric("Trials done", f"{c.complete}/{c.budget}")
     cols[1].metric(
@@ -431,7 +433,7 @@ def record_block(name: str, ctx: sidebar.Context) -> None:
                     try:
                         run_id, m = St.record_trial(name, n, ctx=ectx, who="search lab")
                     except runs.StoreError as exc:
-                        st.error(f"Trial {n} was not recorded: {exc}")
+                        st.error(f"Trial {n} was not recorded: {fmt.md(exc)}")
                         break
                     saved.append(f"trial {n} -> run #{run_id} (test top-1 {m.top1:.2%})")
             if saved:

@@ -157,7 +157,7 @@ try:
         l1=float(l1),
     )
 except ValueError as exc:
-    st.error(str(exc))
+    st.error(fmt.md(exc))
     st.stop()
 # what is run and recorded: with KD, kd-recovery wrapping the pruning config
 recipe_cfg = KDRecovery.wrap(config) if kd and ft > 0 and method != "slimming" else config
@@ -208,7 +208,7 @@ if not slow:
         try:
             model = pruned_model(ctx.weights_hash, ctx.choice.dataset, cfg_json, ctx)
         except ValueError as exc:
-            st.error(str(exc))
+            st.error(fmt.md(exc))
             st.stop()
 else:
     job_id = f"prune-{cfg_key}"
