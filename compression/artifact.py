@@ -18,7 +18,6 @@ Written by hand because no library we use stores bit-packed codebooks plus spars
 
 from __future__ import annotations
 
-import base64
 import json
 import math
 import zlib
@@ -73,17 +72,35 @@ def _encode_values(
         code_size = uniq.size * 4 + math.ceil(values.size * bits / 8)
         if code_size < dense_size:
             codes = np.searchsorted(uniq, values)
-            out[prefix + ".codebook"] = uniq.astype(np.float32) if values.dtype != np.float16 else uniq
+            book, book16 = _narrow(uniq.astype(np.float32) if values.dtype != np.float16 else uniq, huffman)
+            out[prefix + ".codebook"] = book
+            spec: dict[str, object] = {
+                "values": "codebook",
+                "bits": bits,
+                **({"book16": True} if book16 else {}),
+            }
             packed = pack_bits(codes, bits)
             if huffman and uniq.size > 1:
                 blob = huffman_code.encode(codes, int(uniq.size))
                 if blob.nbytes < packed.nbytes:
                     out[prefix + ".hcodes"] = blob
-                    return {"values": "codebook", "bits": bits, "huffman": True}
+                    return {**spec, "huffman": True}
             out[prefix + ".codes"] = packed
-            return {"values": "codebook", "bits": bits}
-    out[prefix + ".values"] = values
-    return {"values": "dense"}
+            return spec
+    stored, f16 = _narrow(values, huffman)
+    out[prefix + ".values"] = stored
+    return {"values": "dense", **({"f16": True} if f16 else {})}
+
+
+def _narrow(values: np.ndarray, enabled: bool) -> tuple[np.ndarray, bool]:
+    """float32 values that float16 holds exactly, as float16 (lossless: 2 bytes instead of 4). Only in
+    entropy-coded files, where sharing rounds its shared values and biases to half precision."""
+    if not enabled or values.dtype != np.float32 or values.size == 0:
+        return values, False
+    half = values.astype(np.float16)
+    if np.array_equal(half.astype(np.float32), values):  # NaN never equals: stays float32
+        return half, True
+    return values, False
 
 
 def _decode_values(
@@ -91,11 +108,13 @@ def _decode_values(
 ) -> np.ndarray:
     if spec["values"] == "codebook":
         book = tensors[prefix + ".codebook"]
+        book = book.astype(np.float32) if spec.get("book16") else book
         if spec.get("huffman"):
             return book[huffman_code.decode(tensors[prefix + ".hcodes"], int(book.size), count)]
         codes = unpack_bits(tensors[prefix + ".codes"], int(spec["bits"]), count)  # type: ignore[arg-type]
         return book[codes]
-    return tensors[prefix + ".values"]
+    values = tensors[prefix + ".values"]
+    return values.astype(np.float32) if spec.get("f16") else values
 
 
 def limit_of(bits: int) -> int:
@@ -147,8 +166,9 @@ def encode_tensor(
     a = arr.numpy().reshape(-1)
     spec: dict[str, object] = {"shape": list(t.shape), "dtype": dtype}
     if not np.issubdtype(a.dtype, np.floating) or a.size < 64:
-        out[name + ".values"] = a
-        return {**spec, "layout": "dense", "values": "dense"}
+        stored, f16 = _narrow(a, huffman)
+        out[name + ".values"] = stored
+        return {**spec, "layout": "dense", "values": "dense", **({"f16": True} if f16 else {})}
     nonzero = a != 0
     density = nonzero.mean()
     candidates: list[tuple[int, dict[str, object], dict[str, np.ndarray]]] = []
@@ -249,7 +269,9 @@ def save(
         return
     payload, parts = pack_arrays(tensors)
     body = json.dumps({"tensors": layout, "meta": meta, "parts": parts}, separators=(",", ":"))
-    header = {"format": FORMAT, "z": base64.b64encode(zlib.compress(body.encode(), 9)).decode()}
+    deflated = np.frombuffer(zlib.compress(body.encode(), 9), dtype=np.uint8)  # the layout leads the payload
+    header = {"format": FORMAT, "zlen": int(deflated.size)}
+    payload = np.concatenate([deflated, payload])
     save_file({"payload": payload}, str(path), metadata={"cla": json.dumps(header, separators=(",", ":"))})
 
 
@@ -282,11 +304,13 @@ def read_state(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object]]:
         header = json.loads((fh.metadata() or {}).get("cla", "{}"))
     if header.get("format") != FORMAT:
         raise ValueError(f"{path} is not a Compression Lab artifact")
-    if "z" in header:  # the layout, deflated: on a 6 KB file the plain JSON was a third of it
-        header |= json.loads(zlib.decompress(base64.b64decode(header.pop("z"))))
     tensors = load_file(str(path))
-    if "parts" in header:  # one packed payload (files written before it hold one entry per array)
-        tensors = unpack_arrays(tensors["payload"], header["parts"])
+    if (
+        "zlen" in header
+    ):  # packed: the deflated layout, then every array (on a 6 KB file the plain JSON was a third)
+        payload, n = tensors["payload"], int(header.pop("zlen"))
+        header |= json.loads(zlib.decompress(payload[:n].tobytes()))
+        tensors = unpack_arrays(payload[n:], header["parts"])
     state = {name: decode_tensor(name, spec, tensors) for name, spec in header["tensors"].items()}
     return state, header.get("meta", {})
 

@@ -7,6 +7,9 @@ the shared values (the gradient of a centroid is the sum of its weights' gradien
 of a gather) while zeros stay zero and assignments stay fixed. The lab's `quant-kmeans` clusters
 every weight, zeros included, which would undo the pruning; this is the pipeline's variant.
 
+With `half`, the shared values and the biases are rounded to float16 values at the end (a
+Huffman-coded file stores float32 values that float16 holds exactly in 2 bytes).
+
 `HuffmanCode` changes no weight: it marks the model so that its file Huffman-codes codebook
 codes and relative-index gaps (compression.artifact, where smaller), the last bar of the waterfall.
 """
@@ -37,6 +40,9 @@ class SparseSharing:
     init: str = "linear"  # k-means start: linear (Deep Compression's best) | density | random | optimal
     finetune_epochs: int = 0  # centroid fine-tuning epochs (assignments fixed, zeros kept)
     lr: float = 1e-4  # Adam on the shared values and the biases
+    half: bool = (
+        False  # round shared values and biases to float16 values (a Huffman-coded file keeps 2 bytes each)
+    )
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -108,7 +114,12 @@ def apply_sparse_sharing(
         )
     for _, m in targets:
         if parametrize.is_parametrized(m, "weight"):
+            if config.half:
+                shared = m.parametrizations.weight[0].centroids
+                shared.data = shared.data.half().float()
             parametrize.remove_parametrizations(m, "weight", leave_parametrized=True)
+        if config.half and m.bias is not None:
+            m.bias.data = m.bias.data.half().float()
     if progress:
         progress(1.0, "weights shared")
     return out.eval()

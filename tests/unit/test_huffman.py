@@ -144,3 +144,27 @@ def test_deep_compressed_model_file_loads_to_identical_weights_and_accuracy() ->
     for k, v in coded.state_dict().items():
         assert torch.equal(back.state_dict()[k], v), k
     assert metrics.evaluate(back, ds.x_test, ds.y_test) == metrics.evaluate(coded, ds.x_test, ds.y_test)
+
+
+def test_half_precision_shared_values_and_biases_are_stored_in_two_bytes_exactly() -> None:
+    ds = digits()
+    base = models.build("lenet5", ds.input_shape, ds.num_classes)
+    recipe = [MagnitudePrune(amount=0.8, scope="global"), SparseSharing(bits=4, half=True), HuffmanCode()]
+    half = techniques.apply_recipe(base, recipe, ds)
+    full = techniques.apply_recipe(base, [*recipe[:1], SparseSharing(bits=4), HuffmanCode()], ds)
+    for m in half.modules():
+        if isinstance(m, torch.nn.Conv2d | torch.nn.Linear):
+            assert torch.equal(m.bias, m.bias.half().float())
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = Path(tmp) / "half.cla", Path(tmp) / "full.cla"
+        model_file.save(half, a)
+        model_file.save(full, b)
+        assert a.stat().st_size < b.stat().st_size
+        back = model_file.load(a)
+    for k, v in half.state_dict().items():
+        assert torch.equal(back.state_dict()[k], v), k
+    rng = np.random.default_rng(0)  # float32 values float16 cannot hold stay float32, exactly
+    t = torch.from_numpy(rng.normal(size=100).astype(np.float32))
+    out: dict[str, np.ndarray] = {}
+    spec = artifact.encode_tensor("w", t, out, huffman=True)
+    assert not spec.get("f16") and torch.equal(artifact.decode_tensor("w", spec, out), t)
