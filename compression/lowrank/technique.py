@@ -35,6 +35,7 @@ class LowRank:
     finetune_epochs: int = 0  # fine-tuning epochs after factorising (0: none)
     optimizer: str = "adam"  # adam | sgd (momentum 0.9)
     lr: float | None = None  # None: 1e-4 adam, 0.01 sgd
+    schedule: str = "cosine"  # cosine: the rate decays to 0 over the fine-tuning | constant
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -48,6 +49,8 @@ class LowRank:
             raise ValueError("energy must be in (0, 1]")
         if self.finetune_epochs < 0:
             raise ValueError("finetune_epochs must be >= 0")
+        if self.schedule not in ("cosine", "constant"):
+            raise ValueError("schedule must be cosine or constant")
         if self.optimizer not in DEFAULT_LR:
             raise ValueError(f"optimizer must be one of {', '.join(DEFAULT_LR)}")
 
@@ -176,6 +179,7 @@ def apply_lowrank(
             progress=progress,
             should_stop=should_stop,
             progress_span=(0.05, 1.0),
+            schedule=config.schedule,
         )
     if progress:
         progress(1.0, "factorised")
