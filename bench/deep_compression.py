@@ -105,7 +105,7 @@ def lowrank(ds: data.Dataset) -> dict[str, Any]:
     base = train.get_baseline(train.default_config("fashion-mnist", "lenet-300-100"))
     cfg = KDRecovery.wrap(
         LowRank(
-            method="svd", rule="rank", layer_ranks=SVD_RANKS, exclude=("fc3",), finetune_epochs=2, lr=1e-3
+            method="svd", rule="rank", layer_ranks=SVD_RANKS, exclude=("fc3",), finetune_epochs=2, lr=2e-3
         )
     )
     t0 = time.perf_counter()
