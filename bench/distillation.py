@@ -249,7 +249,25 @@ def fullaugcnn(teacher: torch.nn.Module, ds: data.Dataset, args: argparse.Namesp
     return fullaug(teacher, ds, args)
 
 
+def recoveryqat(teacher: torch.nn.Module, ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    """LeNet-5 k-means 2-bit QAT with and without KD from its float self (QAT has no seed field: one run each)."""
+    from compression import techniques
+    from compression.distillation import KDRecovery
+    from compression.quantization.qat import QAT
+
+    cfg = QAT(scheme="kmeans", bits=2, epochs=args.recovery_epochs)
+    row: dict[str, Any] = {"config": techniques.to_dict(cfg)}
+    for kind, c in (("plain", cfg), ("kd", KDRecovery.wrap(cfg, 4.0, args.recovery_alpha))):
+        t0 = time.time()
+        row[kind] = _test(techniques.apply(teacher, c, ds), ds)
+        row[f"{kind}_s"] = time.time() - t0
+    row["gain_pts"] = 100 * (row["kd"] - row["plain"])
+    _log(f"qat recovery: plain {row['plain']:.2%}, kd {row['kd']:.2%} ({row['gain_pts']:+.2f} pts)")
+    return {"row": row, "alpha": args.recovery_alpha}
+
+
 SECTIONS = {
+    "recoveryqat": recoveryqat,
     "fullaugcnn": fullaugcnn,
     "fullaug": fullaug,
     "slider": slider,
@@ -377,6 +395,14 @@ def render(res: dict[str, Any], teacher_top1: float) -> str:
             f"{len(r['samples_s'])} moves after 2 warm-up moves, T from 1 upwards): key press to the new soft-target "
             f"chart median **{r['median_s']:.2f} s** (whole rerun {r['rerun_complete_median_s']:.2f} s; load "
             f"average {r['load_average_1m']:.1f}); target < 0.5 s: **{'met' if r['met'] else 'missed'}**"
+        )
+    if "recoveryqat" in res:
+        r = res["recoveryqat"]
+        row = r["row"]
+        out.append(
+            f"- **KD in QAT** (LeNet-5, k-means 2 bits, {row['config']['epochs']} QAT epochs, Adam lr 1e-4, one run each: "
+            f"the QAT config has no seed): with KD from the float LeNet-5 (T=4, alpha={r['alpha']:g}) {row['kd']:.2%}, "
+            f"without {row['plain']:.2%} ({row['gain_pts']:+.2f} points)"
         )
     for note in res.get("notes", []):
         out.append(f"- Note: {note}")
