@@ -259,6 +259,9 @@ def _throughput(name: str, storage: str) -> dict[str, Any]:
         "span_s": span,
         "trials_per_s": len(done) / span,
         "workers_seen": len({t.user_attrs.get("worker") for t in done}),
+        # compute time of one trial inside the worker: if it rises with more workers, they share cores
+        "trial_compute_median_s": statistics.median(t.user_attrs["seconds"] for t in done),
+        "study": name,
     }
 
 
@@ -475,7 +478,8 @@ def summary(res: dict[str, Any]) -> str:
         for k in ("1_workers", "2_workers"):
             for r in s[k]:
                 lines.append(
-                    f"- {k.replace('_', ' ')}: {r['trials_per_s']:.2f} trials/s ({r['complete']} complete, {r['failed']} failed, "
+                    f"- {k.replace('_', ' ')}: {r['trials_per_s']:.2f} trials/s, one trial's compute "
+                    f"{r.get('trial_compute_median_s', float('nan')):.3f} s median ({r['complete']} complete, {r['failed']} failed, "
                     f"{r['duplicate_numbers']} duplicate, {r['workers_seen']} worker(s) seen; load {r['load']})"
                 )
         lines.append(
