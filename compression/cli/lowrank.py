@@ -8,6 +8,7 @@ from typing import Any
 
 from compression import data, metrics, techniques, train
 from compression.cli import ProgressBar, add_baseline_args, add_result_args, record_and_dump, speed_line
+from compression.distillation import recovery
 from compression.lowrank import METHODS, LowRank, plan
 
 
@@ -32,6 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--finetune-epochs", type=int, default=0)
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
     p.add_argument("--lr", type=float, default=None)
+    recovery.add_cli_args(p)
     add_result_args(p)
     p.set_defaults(func=handle)
 
@@ -73,8 +75,11 @@ def handle(args: argparse.Namespace) -> int:
         )
         print(f"error: {why}; eligible: {', '.join(sorted(known)) or 'none'}", file=sys.stderr)
         return 2
+    step: Any = config
+    if args.kd:  # the recipe says so: kd-recovery wrapping the low-rank config
+        step = recovery.KDRecovery.wrap(config, args.kd_temperature, args.kd_alpha)
     try:
-        out = techniques.apply(base, config, ds, bar)
+        out = techniques.apply(base, step, ds, bar)
     except (ValueError, train.Cancelled) as exc:
         bar.close()
         print(f"error: {exc}", file=sys.stderr)
@@ -84,7 +89,7 @@ def handle(args: argparse.Namespace) -> int:
     result: dict[str, Any] = {
         "dataset": args.dataset,
         "model": args.model,
-        "config": techniques.to_dict(config),
+        "config": techniques.to_dict(step),
         "layers": [
             {
                 "layer": r.name,
@@ -99,10 +104,10 @@ def handle(args: argparse.Namespace) -> int:
         ],
         "measurement": m.as_dict(),
     }
-    done = record_and_dump(args, result, out, base, config, m)
+    done = record_and_dump(args, result, out, base, step, m)
     if done is not None:
         return done
-    print(f"{args.model} on {args.dataset}: {techniques.to_dict(config)}")
+    print(f"{args.model} on {args.dataset}: {techniques.to_dict(step)}")
     for r in rows:
         what = (
             f"ranks {r.ranks} of {r.full_ranks}" if r.factorise else "kept whole (factorisation not smaller)"

@@ -133,6 +133,16 @@ def test_cli_lowrank_json_and_errors(env: str, capsys: pytest.CaptureFixture[str
     assert out["measurement"]["params_total"] < out["measurement"]["baseline_params"]
     assert main([*args, "--auto", "--json", "--no-latency"]) == 0
     assert json.loads(capsys.readouterr().out)["config"]["rule"] == "auto"
+    assert (
+        main([*args, "--rank", "8", "--finetune-epochs", "1", "--kd", "--json", "--no-latency", "--record"])
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert (
+        out["config"]["technique"] == "kd-recovery"
+        and json.loads(out["config"]["step"])["technique"] == "low-rank"
+    )
+    assert [r.technique for r in runs.open_store(env).runs()] == ["kd-recovery"]
     assert main([*args, "--layers", "conv9"]) == 2
     assert "unknown layer" in capsys.readouterr().err
     assert main(["lowrank", "--dataset", "digits", "--model", "lenet-300-100", "--method", "tucker"]) == 2
