@@ -14,6 +14,27 @@ from compression.runs import exchange
 MAX_REPORT_RUNS = 50  # the report of a tag: a review covers a decision, not the whole store
 
 
+def export_buttons(store: runs.RunStore, ids: tuple[int, ...], what: str, stem: str, key: str) -> None:
+    """CSV and JSON (importable) downloads of these runs, built when clicked; no local paths in either."""
+    c1, c2 = st.columns(2)
+    c1.download_button(
+        f"{what} (CSV)",
+        data=lambda: exchange.csv_frame(store.frame(ids=list(ids))).to_csv(index=False),
+        file_name=f"{stem}.csv",
+        mime="text/csv",
+        key=f"{key}_csv",
+        on_click="ignore",
+    )
+    c2.download_button(
+        f"{what} (JSON, importable)",
+        data=lambda: runs.export_json(store, ids),
+        file_name=f"{stem}.json",
+        mime="application/json",
+        key=f"{key}_json",
+        on_click="ignore",
+    )
+
+
 def view_url() -> str:
     """The exact view: this page's address with every parameter it shows (filters, axes, chosen runs)."""
     base = (st.context.url or "").split("?", 1)[0]
@@ -87,22 +108,8 @@ def panel(
             else:
                 st.rerun()
     if chosen:
-        c1, c2 = st.columns(2)
-        c1.download_button(
-            f"Export chosen runs only (CSV, {len(chosen)})",
-            data=lambda: exchange.csv_frame(store.frame(ids=chosen)).to_csv(index=False),
-            file_name="chosen-runs.csv",
-            mime="text/csv",
-            key="cmp_dl_chosen_csv",
-            on_click="ignore",
-        )
-        c2.download_button(
-            f"Export chosen runs only (JSON, {len(chosen)})",
-            data=lambda: runs.export_json(store, chosen),
-            file_name="chosen-runs.json",
-            mime="application/json",
-            key="cmp_dl_chosen_json",
-            on_click="ignore",
+        export_buttons(
+            store, tuple(chosen), f"Export chosen runs only ({len(chosen)})", "chosen-runs", "cmp_dl_chosen"
         )
     st.markdown(
         "**Link to this view** (filters, axes and chosen runs; copy it with the button on the right):"

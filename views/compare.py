@@ -481,24 +481,7 @@ else:
 # ---------------------------------------------------------------- share
 
 st.subheader("Share")
-s1, s2 = st.columns(2)
-shown_key = tuple(shown_ids)
-s1.download_button(
-    f"Download the {len(shown_ids)} shown runs (CSV)",
-    data=lambda: exchange.csv_frame(shown).to_csv(index=False),
-    file_name="runs.csv",
-    mime="text/csv",
-    key="cmp_dl_csv",
-    on_click="ignore",
-)
-s2.download_button(
-    f"Download the {len(shown_ids)} shown runs (JSON, importable)",
-    data=lambda: runs.export_json(store, shown_key),
-    file_name="runs.json",
-    mime="application/json",
-    key="cmp_dl_json",
-    on_click="ignore",
-)
+report.export_buttons(store, tuple(shown_ids), f"Download the {len(shown_ids)} shown runs", "runs", "cmp_dl")
 report.panel(store, shown, chosen, tags=f_tag, cost=cost, acc=acc, sym=sym, logx=logx)
 import_panel()
 st.caption(f"Store: `{store.display_url}` · {version[0]} runs in total.")
