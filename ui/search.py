@@ -79,7 +79,15 @@ def controls() -> Settings:
         format_func=lambda k: STRATEGIES[k].title,
         help="\n".join(f"- **{s.title}**: {s.note}" for s in STRATEGIES.values()),
     )
-    obj = c2.selectbox("Objectives", list(OBJECTIVE_SETS), key="s_obj", format_func=OBJECTIVE_SETS.get)
+    obj = c2.selectbox(
+        "Objectives",
+        list(OBJECTIVE_SETS),
+        key="s_obj",
+        format_func=OBJECTIVE_SETS.get,
+        help="Validation accuracy against the measured file size and/or effective (zero-skipping) MACs. Latency "
+        "is not offered: masked and fake-quantized weights still run as dense float, so every policy times "
+        "like the baseline.",
+    )
     cap = c3.number_input(
         "Size budget (KB, 0 = none)",
         0.0,

@@ -19,6 +19,7 @@ from compression.cli import add_baseline_args
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     from compression.search import OBJECTIVES, STRATEGIES
+    from compression.search.space import SCHEMES
 
     p = sub.add_parser(
         "search",
@@ -41,7 +42,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--max-size-kb", type=float, default=None, help="size budget: larger trials are infeasible"
     )
     p.add_argument("--val-images", type=int, default=1000, help="validation images each trial is scored on")
-    p.add_argument("--scheme", default="linear", choices=["linear", "kmeans", "log"])
+    p.add_argument(
+        "--scheme", default="linear", choices=list(SCHEMES), help="how the per-layer bits are spent"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--storage", default=None, help="study storage URL (default: studies.db beside the run store)"

@@ -17,7 +17,11 @@ from optuna.distributions import BaseDistribution, FloatDistribution, IntDistrib
 from compression.pruning.unstructured import MagnitudePrune
 from compression.quantization import schemes
 
-SCHEMES = ("linear", "kmeans", "log")  # how the per-layer bits are spent
+SCHEMES: dict[str, type] = {  # how the per-layer bits are spent: every config takes layer_bits
+    "linear": schemes.LinearQuant,  # per-channel symmetric uniform
+    "kmeans": schemes.KMeansQuant,  # Deep Compression weight sharing
+    "log": schemes.LogQuant,  # powers of two
+}
 
 
 @dataclass(frozen=True)
@@ -34,7 +38,7 @@ class PolicySpace:
         if not 1 <= self.bits_min <= self.bits_max <= 8:
             raise ValueError("need 1 <= bits_min <= bits_max <= 8")
         if self.scheme not in SCHEMES:
-            raise ValueError(f"scheme must be one of {SCHEMES}")
+            raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}")
 
     def distributions(self, layers: list[str]) -> dict[str, BaseDistribution]:
         space: dict[str, BaseDistribution] = {}
@@ -60,12 +64,7 @@ class PolicySpace:
         recipe: list[object] = []
         if top > 0 or finetune_epochs > 0:
             recipe.append(MagnitudePrune(amount=top, layer_amounts=amounts, finetune_epochs=finetune_epochs))
-        if self.scheme == "linear":
-            recipe.append(schemes.LinearQuant(bits=self.bits_max, layer_bits=bits))
-        elif self.scheme == "kmeans":
-            recipe.append(schemes.KMeansQuant(bits=self.bits_max, layer_bits=bits))
-        else:
-            recipe.append(schemes.LogQuant(bits=self.bits_max, layer_bits=bits))
+        recipe.append(SCHEMES[self.scheme](bits=self.bits_max, layer_bits=bits))
         return recipe
 
     def as_dict(self) -> dict[str, Any]:
