@@ -162,8 +162,12 @@ def results(done: list[dict[str, Any]]) -> None:
             st.dataframe(rows, hide_index=True, width="stretch")
     if len(done) == 2:
         a, b = (r["stages"][-1] for r in done)
-        better = "the order built" if a["artifact_bytes"] <= b["artifact_bytes"] else "the reverse order"
-        st.caption(f"Smaller file: {better} ({a['artifact_bytes']:,} B vs {b['artifact_bytes']:,} B).")
+        smaller = "the order built" if a["artifact_bytes"] <= b["artifact_bytes"] else "the reverse order"
+        accurate = "the order built" if a["top1"] >= b["top1"] else "the reverse order"
+        st.caption(
+            f"Smaller file: {smaller} ({a['artifact_bytes']:,} B vs {b['artifact_bytes']:,} B); more accurate: "
+            f"{accurate} ({100 * a['top1']:.2f}% vs {100 * b['top1']:.2f}%)."
+        )
 
 
 def can_record() -> bool:

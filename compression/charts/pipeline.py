@@ -70,7 +70,7 @@ def plot_waterfall(stages: Sequence[dict[str, Any]], title: str | None = None, l
     hi = float(df["top1"].max()) if len(df) else 100.0
     fig.update_layout(
         yaxis={"title": "file bytes" + (" (log)" if log else ""), "type": "log" if log else "linear"},
-        yaxis2={"title": "top-1 %", "overlaying": "y", "side": "right", "range": [max(0.0, lo - 5), min(100.0, hi + 2)]},
+        yaxis2={"title": "top-1 %", "overlaying": "y", "side": "right", "range": [max(0.0, lo - 5), min(100.0, hi + 2)], "showgrid": False},
         showlegend=True,
         uniformtext_minsize=10,
     )  # fmt: skip
