@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from compression import runs
 from compression.search import study as St
 from tests.app.pages import metric, open_page
+from ui import sidebar
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -98,7 +99,9 @@ def test_start_shows_trials_reattaches_and_records() -> None:
 
 def test_stale_study_link_warns() -> None:
     at = open_search(study="no-such-study")
-    assert any("No study 'no-such-study'" in w.value.replace("\\", "") for w in at.warning)  # as shown: escapes removed
+    assert any(
+        "No study 'no-such-study'" in w.value.replace("\\", "") for w in at.warning
+    )  # as shown: escapes removed
     assert "study" not in at.query_params
 
 
@@ -124,3 +127,22 @@ def test_studies_of_the_same_problem_can_be_switched_and_stopped_ones_resume() -
     assert not at.button(key="s_resume").disabled and at.button(key="s_stop").disabled
     shown.set_value(second).run()
     assert _qp(at, "study") == second
+
+
+def test_run_every_strategy_creates_one_study_each_and_stop_ends_the_group() -> None:
+    from compression.search import STRATEGIES
+
+    at = open_search(budget="5", val="250", seed="3")
+    at.button(key="s_every").click().run()
+    assert not at.exception, at.exception
+    group = _qp(at, "group")
+    studies = St.studies()
+    assert sorted(i.strategy for i in studies) == sorted(STRATEGIES)
+    assert {i.seed for i in studies} == {3} and {i.budget for i in studies} == {5}
+    assert len({i.problem.key() for i in studies}) == 1  # the same problem: comparable fronts
+    assert _qp(at, "study") in {i.name for i in studies}
+    at.button(key="s_stop").click().run()
+    assert not at.exception, at.exception
+    job = sidebar.job_manager().wait(group, timeout=60)  # AppTest runs the page in this process
+    assert job.state == "cancelled"
+    assert sum(St.counts(St.load(i.name)).complete for i in studies) < 6 * 5  # it stopped early
