@@ -231,6 +231,7 @@ def summary(results: dict[str, Any]) -> str:
     lines = []
     for r in results.get("deep_compression", []):
         lines.append(f"## Deep Compression, {r['model']} (fashion-mnist, shipped baseline)\n")
+        lines.append(f"Recipe `recipes/deep-compression-{r['model']}.json`: {r['recipe']['description']}\n")
         lines.append(
             "| stage | file bytes | ratio vs dense fp32 file | top-1 | non-zero weights | stage seconds |"
         )

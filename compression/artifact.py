@@ -180,7 +180,7 @@ def encode_tensor(
         mask_out: dict[str, np.ndarray] = {name + ".mask": np.packbits(nonzero)}
         mask_spec = {**spec, "layout": "bitmask", **_encode_values(nz_vals, name, mask_out, huffman)}
         candidates.append((sum(v.nbytes for v in mask_out.values()), mask_spec, mask_out))
-        for bits in (3, 4, 5, 8):
+        for bits in (3, 4, 5, 6, 7, 8) if huffman else (3, 4, 5, 8):
             gaps, filler = _gap_encode(nonzero, bits)
             vals = np.zeros(len(gaps), dtype=a.dtype)
             vals[~filler] = nz_vals
