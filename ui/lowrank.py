@@ -57,7 +57,7 @@ def speed_job(ctx: sidebar.Context, layer: str, method: str) -> str:
     return job_id
 
 
-def model_job(ctx: sidebar.Context, config: lowrank.LowRank) -> str:
+def model_job(ctx: sidebar.Context, config: Any) -> str:
     """Factorise the whole model (and fine-tune) as a job; its result is (model, measurement)."""
     blob = json.dumps(techniques.to_dict(config), sort_keys=True)
     digest = hashlib.sha1(f"{blob}|{ctx.weights_hash}|{ctx.choice.dataset}".encode()).hexdigest()[:12]
@@ -73,5 +73,5 @@ def model_job(ctx: sidebar.Context, config: lowrank.LowRank) -> str:
             progress(0.85, "measuring (paired latency)")
             return out, metrics.measure(out, ds, baseline=base, latency=True, min_run_time=0.2)
 
-        manager.submit(f"Low-rank ({config.method}, {config.rule})", work, key=job_id)
+        manager.submit(f"Low-rank ({techniques.to_dict(config)['technique']})", work, key=job_id)
     return job_id

@@ -11,6 +11,7 @@ import streamlit as st
 
 from compression import fmt, pipeline, runs, techniques
 from compression.charts import pipeline as charts
+from compression.distillation import KDRecovery
 from ui import sidebar
 
 KEY = "pl_stages"  # session: the stage configs as dicts (techniques.to_dict)
@@ -72,7 +73,7 @@ def builder(model: str) -> list[dict[str, Any]]:
         st.info("No stage yet: add one below.")
     with st.container(border=True):
         kinds = pipeline.STAGE_KINDS
-        c1, c2, c3, c4 = st.columns([4, 2, 2, 2], vertical_alignment="bottom")
+        c1, c2, c3, c4, c5 = st.columns([4, 2, 2, 1, 2], vertical_alignment="bottom")
         kind = c1.selectbox("Add a stage", list(kinds), format_func=lambda k: kinds[k].title, key="pl_kind")
         spec = kinds[kind]
         value = spec.default
@@ -82,8 +83,17 @@ def builder(model: str) -> list[dict[str, Any]]:
                 step=float(spec.step), key=f"pl_value_{kind}",
             )  # fmt: skip
         epochs = c3.number_input("fine-tune epochs", 0, 20, 0, key="pl_epochs", disabled=not spec.trains)
-        if c4.button("Add stage", key="pl_add", type="primary"):
-            save_stages([*stages, techniques.to_dict(spec.build(kind, float(value), int(epochs)))])
+        kd = c4.checkbox(
+            "KD",
+            key="pl_kd",
+            disabled=not spec.trains or epochs == 0,
+            help="fine-tuning distils from the stage's input model",
+        )
+        if c5.button("Add stage", key="pl_add", type="primary"):
+            config = spec.build(kind, float(value), int(epochs))
+            if kd and spec.trains and epochs > 0:
+                config = KDRecovery.wrap(config)
+            save_stages([*stages, techniques.to_dict(config)])
             st.rerun()
     c1, c2 = st.columns(2)
     recipe = pipeline.Recipe("pipeline", tuple(techniques.from_dict(d) for d in stages))

@@ -6,11 +6,12 @@ import streamlit as st
 
 from compression import lowrank
 from compression.charts import lowrank as charts
+from compression.distillation import KDRecovery
 from compression.lowrank import explore
 from ui import lowrank as block
 from ui import measured, record, sidebar, state
 
-state.keep_only("method", "layer", "rank", "rule", "energy", "ft", "job")
+state.keep_only("method", "layer", "rank", "rule", "energy", "ft", "kd", "job")
 ctx = sidebar.render()
 
 st.title("Low-rank lab")
@@ -105,9 +106,15 @@ energy = c2.slider("Energy kept", 0.3, 1.0, step=0.01, key="lr_energy", disabled
 state.seed("lr_ft", state.url_int("ft", 0, 0, 10))
 ft = c3.number_input("Fine-tune epochs", 0, 10, key="lr_ft")
 st.query_params.update({"rule": rule, "energy": str(energy), "ft": str(ft)})
+state.seed("lr_kd", st.query_params.get("kd") == "1")
+kd = st.checkbox(
+    "Recover with knowledge distillation (teacher = this baseline)", key="lr_kd", disabled=ft == 0
+)
+st.query_params["kd"] = "1" if kd else "0"
 config = lowrank.LowRank(method=method, rule=rule, rank=rank, energy=energy, finetune_epochs=int(ft))
+step = KDRecovery.wrap(config) if kd and ft > 0 else config
 if st.button("Factorise and measure", type="primary", key="lr_go"):
-    st.query_params["job"] = block.model_job(ctx, config)
+    st.query_params["job"] = block.model_job(ctx, step)
     st.rerun()
 job = sidebar.page_job("job", "lowrank-model-", "lowrank-model-none")
 if job is not None:
@@ -129,4 +136,4 @@ if job is not None:
         )
         measured.speed_card(c[3], m)
         st.caption(measured.speed_caption(m))
-        record.record_button(ctx, out, [config], m, technique="low-rank", key="lr_record")
+        record.record_button(ctx, out, [step], m, technique=type(step).technique, key="lr_record")

@@ -108,3 +108,26 @@ def test_builder_adds_moves_and_removes_stages(isolated: None) -> None:
 def test_a_bad_recipe_in_the_link_is_named_and_replaced(isolated: None) -> None:
     at = open_page("pipeline", model="lenet-300-100", recipe='[{"technique": "nope"}]')
     assert any("Ignoring the recipe" in w.value for w in at.warning)
+
+
+def test_whole_model_factorisation_job_with_kd_measures_and_offers_recording(isolated: None) -> None:
+    at = open_page(
+        "lowrank", model="lenet-300-100", method="svd", layer="fc1", rank="8", rule="rank", ft="1", kd="1"
+    )
+    assert at.checkbox(key="lr_kd").value
+    at.button(key="lr_go").click().run()
+    _wait("lowrank-model-")
+    at.run()
+    assert not at.exception
+    assert metric(at, "Parameters") and metric(at, "Top-1")
+    assert any(b.label == "Record as run" for b in at.button)
+
+
+def test_builder_wraps_a_fine_tuned_stage_in_kd(isolated: None) -> None:
+    at = open_page("pipeline", model="lenet-300-100", recipe=RECIPE)
+    at.selectbox(key="pl_kind").set_value("share").run()
+    at.number_input(key="pl_epochs").set_value(1).run()
+    at.checkbox(key="pl_kd").check().run()
+    next(b for b in at.button if b.label == "Add stage").click().run()
+    last = _recipe(at)[-1]
+    assert last["technique"] == "kd-recovery" and json.loads(last["step"])["technique"] == "sparse-sharing"
