@@ -38,6 +38,8 @@ def _meta(model: nn.Module, meta: dict[str, object] | None) -> dict[str, object]
         out["activations"] = {name: hook.describe() for name, hook in acts.items()}
     if getattr(model, "_cla_float", None):
         out["float_dtype"] = model._cla_float  # type: ignore[attr-defined]
+    if artifact.wants_huffman(model, meta):  # so that the reloaded model writes the same file
+        out["huffman"] = True
     return out
 
 
@@ -95,11 +97,29 @@ def _store_codes(name: str, q: core.QTensor, out: dict[str, np.ndarray]) -> dict
     return packing
 
 
+def _huffman_codes(
+    name: str, q: core.QTensor, out: dict[str, np.ndarray], packing: dict[str, object]
+) -> dict[str, object]:
+    """Every code canonical-Huffman coded (compression.encoding.huffman), when smaller than `packing`."""
+    from compression.encoding import huffman
+
+    blob = huffman.encode(q.codes.flatten().numpy(), q.qmax + 1)
+    stored = out[name + ".codes"].nbytes + (out[name + ".mask"].nbytes if name + ".mask" in out else 0)
+    if blob.nbytes >= stored:
+        return packing
+    out.pop(name + ".codes")
+    out.pop(name + ".mask", None)
+    out[name + ".hcodes"] = blob
+    return {"huffman": True}
+
+
 def save(model: nn.Module, path: Path, meta: dict[str, object] | None = None) -> None:
     """Write a fake-quantized (or any float) model; per-channel grids as codes + scales."""
     affine = {f"{n}.weight": q for n, q in model_ops.verified_records(model).items() if q.kind == "affine"}
     tensors: dict[str, np.ndarray] = {}
     layout: dict[str, object] = {}
+    # the `huffman` technique: codes canonical-Huffman coded where smaller
+    huff = artifact.wants_huffman(model, meta)
     for name, t in model.state_dict().items():
         if not isinstance(t, torch.Tensor) or t.is_quantized:
             continue
@@ -109,10 +129,12 @@ def save(model: nn.Module, path: Path, meta: dict[str, object] | None = None) ->
             layout[name] = {"layout": "bf16", "shape": list(t.shape), "dtype": "bfloat16"}
             continue
         if q is None:
-            layout[name] = artifact.encode_tensor(name, t, tensors, artifact.wants_huffman(model, meta))
+            layout[name] = artifact.encode_tensor(name, t, tensors, huff)
             continue
         assert q.scale is not None and q.zero is not None
         packing = _store_codes(name, q, tensors)
+        if huff:
+            packing = _huffman_codes(name, q, tensors, packing)
         tensors[name + ".scale"] = q.scale.flatten().numpy().astype(np.float32)
         zero = q.zero.flatten().numpy().astype(np.float32)
         uniform = bool((zero == zero[0]).all())  # symmetric grids, binary, ternary: one zero point
@@ -160,7 +182,11 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, object], dict[
         zero = torch.from_numpy(raw[name + ".zero"].copy()).expand(scale.numel()).reshape(spec["bshape"])
         keep = np.unpackbits(raw[name + ".mask"])[:count].astype(bool) if spec.get("sparse") else None
         n_codes = count if keep is None else int(keep.sum())
-        if spec.get("pack") == "radix":
+        if spec.get("huffman"):
+            from compression.encoding import huffman
+
+            flat = huffman.decode(raw[name + ".hcodes"], int(spec["qmax"]) + 1, count)
+        elif spec.get("pack") == "radix":
             flat = unpack_radix(raw[name + ".codes"], int(spec["levels"]), n_codes)
         else:
             flat = artifact.unpack_bits(
@@ -208,6 +234,8 @@ def load(path: Path) -> nn.Module:
         mods[name].register_forward_pre_hook(hooks[name])
     model._cla_act = hooks  # type: ignore[assignment]
     model._cla_quant = records  # type: ignore[assignment]  # so that saving it again writes the same codes
+    if meta.get("huffman"):
+        model._cla_meta = {**model._cla_meta, "huffman": True}  # type: ignore[assignment]
     return model.eval()
 
 

@@ -168,3 +168,23 @@ def test_half_precision_shared_values_and_biases_are_stored_in_two_bytes_exactly
     out: dict[str, np.ndarray] = {}
     spec = artifact.encode_tensor("w", t, out, huffman=True)
     assert not spec.get("f16") and torch.equal(artifact.decode_tensor("w", spec, out), t)
+
+
+def test_quantized_files_huffman_code_their_per_channel_codes() -> None:
+    from compression.quantization import catalog
+
+    ds = digits()
+    base = models.build("lenet-300-100", ds.input_shape, ds.num_classes)
+    quant = techniques.apply(base, catalog.make_config("linear", 4), ds)
+    coded = techniques.apply(quant, HuffmanCode(), ds)
+    with tempfile.TemporaryDirectory() as tmp:
+        a, b = Path(tmp) / "plain.cla", Path(tmp) / "coded.cla"
+        model_file.save(quant, a)
+        model_file.save(coded, b)
+        assert b.stat().st_size < a.stat().st_size  # 4-bit codes bunch around zero: Huffman pays
+        back = model_file.load(b)
+        again = Path(tmp) / "again.cla"
+        model_file.save(back, again)
+        assert again.stat().st_size == b.stat().st_size
+    for k, v in coded.state_dict().items():
+        assert torch.equal(back.state_dict()[k], v), k
