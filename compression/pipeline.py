@@ -139,6 +139,7 @@ STAGE_LABELS = {
     "huffman": "Huffman-coded",
     "low-rank": "low-rank",
     "kd-recovery": "KD-recovered",
+    "distill": "distilled student",
 }
 
 
@@ -307,6 +308,17 @@ def _lowrank(method: str) -> Any:
     return build
 
 
+def _distill(value: float, epochs: int) -> Any:
+    return techniques.from_dict(
+        {
+            "technique": "distill",
+            "student": "lenet-300-100",
+            "width": round(value, 3),
+            "epochs": max(1, epochs),
+        }
+    )
+
+
 def _huffman(value: float, epochs: int) -> Any:
     from compression.encoding.sharing import HuffmanCode
 
@@ -321,6 +333,9 @@ STAGE_KINDS: dict[str, StageKind] = {
     "linear": StageKind("Linear quantization (per channel)", "bits", 2, 8, 8, 1, True),
     "svd": StageKind("Low-rank SVD of linear layers", "energy kept", 0.3, 1.0, 0.9, 0.01, True),
     "tucker": StageKind("Low-rank Tucker-2 of convolutions", "energy kept", 0.3, 1.0, 0.9, 0.01, True),
+    "distill": StageKind(
+        "Distil into a narrower LeNet-300-100 (epochs >= 1)", "student width", 0.125, 1.0, 0.5, 0.125, True
+    ),
     "huffman": StageKind("Huffman coding of the file", None, 0, 0, 0, 1, False),
 }
 _BUILDERS = {
@@ -331,6 +346,7 @@ _BUILDERS = {
     "linear": _quant("linear"),
     "svd": _lowrank("svd"),
     "tucker": _lowrank("tucker"),
+    "distill": _distill,
     "huffman": _huffman,
 }
 

@@ -147,3 +147,29 @@ def test_cli_lowrank_json_and_errors(env: str, capsys: pytest.CaptureFixture[str
     assert "unknown layer" in capsys.readouterr().err
     assert main(["lowrank", "--dataset", "digits", "--model", "lenet-300-100", "--method", "tucker"]) == 2
     _ = techniques
+
+
+def test_every_stage_kind_of_the_builder_builds_a_registered_config() -> None:
+    for kind, spec in pipeline.STAGE_KINDS.items():
+        config = spec.build(kind, spec.default, 1)
+        assert type(config).technique in techniques.REGISTRY, kind
+        assert pipeline.Recipe.from_dict({"stages": [techniques.to_dict(config)]}).stages == (config,)
+        assert pipeline.describe(config)
+
+
+def test_distill_then_prune_then_quantize() -> None:
+    ds = digits()
+    base = models.build("lenet5", ds.input_shape, ds.num_classes)
+    kinds = pipeline.STAGE_KINDS
+    recipe = pipeline.Recipe(
+        "distill-prune-quantize",
+        (
+            kinds["distill"].build("distill", 0.25, 1),
+            kinds["prune"].build("prune", 0.5, 0),
+            kinds["linear"].build("linear", 8, 0),
+        ),
+    )
+    res = pipeline.run(recipe, base, ds)
+    assert [s.label for s in res.stages][1] == "distilled student"
+    sizes = [s.bytes for s in res.stages]
+    assert sizes[1] < sizes[0] and sizes[2] < sizes[1] and sizes[3] < sizes[2]
