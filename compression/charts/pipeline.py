@@ -75,3 +75,38 @@ def plot_waterfall(stages: Sequence[dict[str, Any]], title: str | None = None, l
         uniformtext_minsize=10,
     )  # fmt: skip
     return style(fig, title, height=420)
+
+
+# ---------------------------------------------------------------- a pipeline's path on a front
+
+
+def pipeline_paths(df: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Runs recorded by pipelines (tags `pipeline:<id>` and `stage:<i>/<n>`), grouped by pipeline and
+    ordered by stage: each frame is one path across a front. Runs without those tags are left out."""
+    rows = []
+    for r in df.itertuples():
+        tags = list(getattr(r, "tags", ()) or ())
+        pid = next((t.split(":", 1)[1] for t in tags if t.startswith("pipeline:")), None)
+        stage = next((t.split(":", 1)[1] for t in tags if t.startswith("stage:")), None)
+        if pid and stage and stage.split("/")[0].isdigit():
+            rows.append({"pipeline": pid, "stage": int(stage.split("/")[0]), "index": r.Index})
+    paths: dict[str, pd.DataFrame] = {}
+    for pid, group in pd.DataFrame(rows).groupby("pipeline") if rows else []:
+        ordered = group.sort_values("stage")
+        paths[str(pid)] = df.loc[ordered["index"]].assign(stage=ordered["stage"].to_numpy())
+    return paths
+
+
+def add_pipeline_arrows(fig: go.Figure, df: pd.DataFrame, x: str, y: str) -> go.Figure:
+    """Arrows from stage to stage of every pipeline in `df` (columns `x`, `y` and `tags`) on `fig`:
+    a one-call overlay for an accuracy-versus-cost front."""
+    for pid, path in pipeline_paths(df).items():
+        xs, ys = path[x].to_list(), path[y].to_list()
+        for (x0, y0), (x1, y1) in zip(
+            zip(xs, ys, strict=True), zip(xs[1:], ys[1:], strict=True), strict=False
+        ):
+            fig.add_annotation(
+                x=x1, y=y1, ax=x0, ay=y0, xref="x", yref="y", axref="x", ayref="y", showarrow=True,
+                arrowhead=2, arrowwidth=1.5, arrowcolor="#6b7280", text="", hovertext=fmt.plain(f"pipeline {pid}"),
+            )  # fmt: skip
+    return fig

@@ -75,3 +75,28 @@ def test_waterfall_figure_bars_are_file_bytes_with_accuracy_on_the_right() -> No
     assert fig.layout.yaxis.type == "log" and acc.yaxis == "y2"
     assert "&lt;b&gt;" in bars.x[2]  # user text is escaped for Plotly's HTML
     assert pl_charts.plot_waterfall(STAGES, log=False).layout.yaxis.type == "linear"
+
+
+def test_pipeline_paths_follow_the_stage_tags() -> None:
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    df = pd.DataFrame(
+        {
+            "size": [100, 30, 10, 50],
+            "top1": [0.9, 0.89, 0.88, 0.7],
+            "tags": [
+                ["pipeline:a", "stage:2/3"],
+                ["pipeline:a", "stage:3/3"],
+                ["pipeline:a", "stage:1/3"],
+                ["x"],
+            ],
+        }
+    )
+    paths = pl_charts.pipeline_paths(df)
+    assert list(paths) == ["a"] and paths["a"]["stage"].tolist() == [1, 2, 3]
+    assert paths["a"]["size"].tolist() == [10, 100, 30]
+    fig = pl_charts.add_pipeline_arrows(go.Figure(), df, "size", "top1")
+    arrows = [(a.ax, a.x) for a in fig.layout.annotations]
+    assert arrows == [(10, 100), (100, 30)]
+    assert pl_charts.pipeline_paths(df.iloc[3:]) == {}
