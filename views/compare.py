@@ -11,6 +11,7 @@ import streamlit as st
 
 from compression import fmt, pareto, runs
 from compression.charts import compare as charts
+from compression.charts import pipeline as pipeline_charts
 from compression.runs import exchange, remeasure
 from ui import present, report, sidebar, state
 
@@ -76,9 +77,14 @@ def build_chart(
     colour: bool,
 ):  # -> go.Figure (shared: st.plotly_chart copies it, 10k runs stay fast while other widgets change)
     data = front_data(url, version, filters, cost, acc, sym)
-    return charts.pareto_figure(
+    fig = charts.pareto_figure(
         data, cost, accuracy=acc, symbol_by=sym, log_x=logx, selected=sel, colour_dominated=colour
     )
+    # A pipeline's stages (runs tagged pipeline:<id>, stage:<i>/<n>) joined by arrows across the front.
+    tagged = data.points[["id", "x", "y"]].merge(shown_runs(url, version, filters)[["id", "tags"]], on="id")
+    if logx:  # annotations on a log axis take log10 coordinates
+        tagged["x"] = np.log10(tagged["x"].clip(lower=1e-12))
+    return pipeline_charts.add_pipeline_arrows(fig, tagged, "x", "y")
 
 
 def _url_list(key: str) -> list[str] | None:

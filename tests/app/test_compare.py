@@ -288,3 +288,25 @@ def test_a_noisy_run_is_named_and_remeasured_paired_with_its_baseline(
     got = runs.open_store(url).get(rid)
     assert got is not None and got.measurement.speedup_b256 is not None
     assert got.measurement.cpu and got.measurement.baseline_latency_b256_ms
+
+
+def test_a_pipelines_stages_are_joined_by_arrows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'pipe.db'}"
+    monkeypatch.setenv("COMPRESSION_STORE", url)
+    ds = data.load("digits")
+    m = metrics.measure(models.build("lenet5", ds.input_shape, ds.num_classes), ds, latency=False)
+    store = runs.RunStore(url)
+    import dataclasses
+
+    for i, size in enumerate((60_000, 20_000, 8_000), start=1):
+        store.add(
+            runs.new_row(
+                dataset="digits", arch="lenet5", baseline_hash="h", technique="magnitude-prune", recipe=[],
+                measurement=dataclasses.replace(m, size_artifact_bytes=size, top1=0.9 - i / 100),
+                tags=["pipeline:p1", f"stage:{i}/3"],
+            )
+        )  # fmt: skip
+    at = open_compare()
+    assert not at.exception, at.exception
+    arrows = [a for a in chart_spec(at)["layout"].get("annotations", []) if a.get("axref") == "x"]
+    assert [(a["ax"], a["x"]) for a in arrows] == [(60_000, 20_000), (20_000, 8_000)]
