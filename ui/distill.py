@@ -15,7 +15,7 @@ import torch
 from compression import fmt, metrics, models, runs, techniques, train
 from compression.charts import distillation as charts
 from compression.distillation import LOSSES, DistillConfig, cache, explore, train_pair
-from ui import measured, record, sidebar, state
+from ui import measured, present, record, sidebar, state
 
 WIDTHS = {"1/16": 1 / 16, "1/8": 1 / 8, "1/4": 0.25, "1/2": 0.5, "1": 1.0}
 LABELS = [0, 100, 500, 1000, 2000, 5000, 10000]  # 0: every label
@@ -172,10 +172,10 @@ def explorer(ctx: sidebar.Context, temperature: float, image: int) -> None:
         help="How much a student learns per image beyond the label grows with this.",
     )
     left, right = st.columns(2)
-    left.plotly_chart(charts.plot_soft_targets(d["soft"]), key="d_soft", width="stretch")
-    right.plotly_chart(charts.plot_entropy(d["entropy"]), key="d_entropy", width="stretch")
+    present.plotly(left, charts.plot_soft_targets(d["soft"]), key="d_soft", width="stretch")
+    present.plotly(right, charts.plot_entropy(d["entropy"]), key="d_entropy", width="stretch")
     left, right = st.columns([3, 2])
-    left.plotly_chart(charts.plot_similarity(d["similarity"]), key="d_similarity", width="stretch")
+    present.plotly(left, charts.plot_similarity(d["similarity"]), key="d_similarity", width="stretch")
     with right:
         st.markdown(
             f"**Dark knowledge at T = {temperature:g}** (mean soft target of each class, top two others)"
@@ -261,8 +261,8 @@ def live_curves(job_id: str, teacher_top1: float) -> None:
     if job is not None and job.state == "done" and isinstance(job.result, dict):
         rows = job.result["history"]
     if rows:
-        st.plotly_chart(
-            charts.plot_training_curves(rows, teacher_top1), key=f"d_curves_{job_id}", width="stretch"
+        present.plotly(
+            st, charts.plot_training_curves(rows, teacher_top1), key=f"d_curves_{job_id}", width="stretch"
         )
     elif job is not None and job.active:
         st.caption("The curves appear after the first epoch.")
@@ -424,8 +424,8 @@ def sweeps(ctx: sidebar.Context, config: DistillConfig) -> None:
     sidebar.job_progress(sweep_id)
     job = manager.get(sweep_id)
     if job is not None and job.state == "done" and job.result:
-        st.plotly_chart(
-            charts.plot_sweep(charts.sweep_data(job.result, param)), key="d_sweep_chart", width="stretch"
+        present.plotly(
+            st, charts.plot_sweep(charts.sweep_data(job.result, param)), key="d_sweep_chart", width="stretch"
         )
         errors = {r["store_error"] for r in job.result if "store_error" in r}
         if errors:

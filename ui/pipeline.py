@@ -12,7 +12,7 @@ import streamlit as st
 from compression import fmt, pipeline, runs, techniques
 from compression.charts import pipeline as charts
 from compression.distillation import KDRecovery
-from ui import sidebar
+from ui import present, sidebar
 
 KEY = "pl_stages"  # session: the stage configs as dicts (techniques.to_dict)
 
@@ -150,8 +150,8 @@ def results(done: list[dict[str, Any]]) -> None:
         first, last = stages[0], stages[-1]
         title = "Stages in the order built" if k == 0 else "The reverse order"
         with col:
-            st.plotly_chart(
-                charts.plot_waterfall(stages, title=title), key=f"pl_waterfall_{k}", width="stretch"
+            present.plotly(
+                st, charts.plot_waterfall(stages, title=title), key=f"pl_waterfall_{k}", width="stretch"
             )
             drop = 100 * (first["top1"] - last["top1"])
             st.markdown(

@@ -21,7 +21,7 @@ from compression.search import STRATEGIES, PolicySpace, Problem
 from compression.search import problem as P
 from compression.search import study as St
 from compression.train import Progress, StopFlag
-from ui import sidebar, state
+from ui import present, sidebar, state
 
 REFRESH_S = 1.0  # the live view polls the study this often while trials run
 OBJECTIVE_SETS = {
@@ -342,20 +342,25 @@ def study_view(name: str, live: bool = False) -> pd.DataFrame:
         return df
     left, right = st.columns(2)
     cost = info.problem.objectives[1]
-    left.plotly_chart(
+    present.plotly(
+        left,
         charts.plot_objective_space(charts.objective_space_data(df, cost, info.problem.max_size_kb)),
         key="s_space",
         width="stretch",
     )
     curves = {name: (info.strategy, hv)} if live else hv_curves(info, hv)
-    right.plotly_chart(
+    present.plotly(
+        right,
         charts.plot_hypervolume(charts.hypervolume_data(curves), highlight=name),
         key="s_hv",
         width="stretch",
     )
     if info.strategy == "sa":
-        st.plotly_chart(
-            charts.plot_sa_trace(charts.sa_trace_data(St.sa_trace(study, info))), key="s_sa", width="stretch"
+        present.plotly(
+            st,
+            charts.plot_sa_trace(charts.sa_trace_data(St.sa_trace(study, info))),
+            key="s_sa",
+            width="stretch",
         )
     if live:
         st.caption(
@@ -363,8 +368,8 @@ def study_view(name: str, live: bool = False) -> pd.DataFrame:
             "Other studies' hypervolume and the parallel coordinates are drawn when the search stops."
         )
     else:
-        st.plotly_chart(
-            charts.plot_parallel(charts.parallel_data(df, info.layers)), key="s_par", width="stretch"
+        present.plotly(
+            st, charts.plot_parallel(charts.parallel_data(df, info.layers)), key="s_par", width="stretch"
         )
     return df
 
@@ -406,7 +411,8 @@ def record_block(name: str, ctx: sidebar.Context) -> None:
         help="The current front by default. Each is re-measured in full (test split, file, paired latency).",
     )
     if chosen:
-        st.plotly_chart(
+        present.plotly(
+            st,
             charts.plot_layer_heatmap(charts.heatmap_data(df, info.layers, chosen)),
             key="s_heat",
             width="stretch",
@@ -499,4 +505,4 @@ def importances(name: str) -> None:
                 target=lambda t, idx=idx: t.values[idx],
                 target_name=label,
             )
-            col.plotly_chart(fig, key=f"s_imp_{idx}", width="stretch")
+            present.plotly(col, fig, key=f"s_imp_{idx}", width="stretch")

@@ -9,7 +9,7 @@ from compression.charts import lowrank as charts
 from compression.distillation import KDRecovery
 from compression.lowrank import explore
 from ui import lowrank as block
-from ui import measured, record, sidebar, state
+from ui import measured, present, record, sidebar, state
 
 state.keep_only("method", "layer", "rank", "rule", "energy", "ft", "kd", "job")
 ctx = sidebar.render()
@@ -74,7 +74,9 @@ c[3].metric(
 )  # fmt: skip
 s = block.spectrum(ctx.weights_hash, layer, ctx)
 title = f"{layer}: singular values" + (" of the output-channel unfolding" if method != "svd" else "")
-st.plotly_chart(charts.plot_spectrum(s, min(rank, len(s)), title=title), key="lr_spectrum", width="stretch")
+present.plotly(
+    st, charts.plot_spectrum(s, min(rank, len(s)), title=title), key="lr_spectrum", width="stretch"
+)
 be = explore.params_breakeven(module, method)
 st.caption(f"Above rank {be:.0f} the factorised layer holds more weights than the whole one.")
 
@@ -88,7 +90,8 @@ if sidebar.job_manager().get(speed_id) is not None:
     sidebar.job_progress(speed_id)
     job = sidebar.job_manager().get(speed_id)
     if job is not None and job.state == "done":
-        st.plotly_chart(
+        present.plotly(
+            st,
             charts.plot_speed(job.result, params_breakeven=be, title=f"{layer}: factorised vs whole"),
             key="lr_speed",
             width="stretch",
