@@ -14,7 +14,7 @@ import torch
 
 from compression import fmt, metrics, models, runs, techniques, train
 from compression.charts import distillation as charts
-from compression.distillation import LOSSES, DistillConfig, cache, explore, train_pair
+from compression.distillation import LOSSES, DistillConfig, cache, explore, train_pair, twin_recipe
 from ui import measured, present, record, sidebar, state
 
 WIDTHS = {"1/16": 1 / 16, "1/8": 1 / 8, "1/4": 0.25, "1/2": 0.5, "1": 1.0}
@@ -200,23 +200,6 @@ def config_key(ctx: sidebar.Context, config: DistillConfig) -> str:
     return hashlib.sha256(f"{ctx.weights_hash}|{ctx.choice.dataset}|{blob}".encode()).hexdigest()[:16]
 
 
-def _twin_recipe(config: DistillConfig) -> dict[str, Any]:
-    """The scratch twin's recipe: the same student and training, labels only, no teacher."""
-    fields = (
-        "student",
-        "width",
-        "epochs",
-        "optimizer",
-        "lr",
-        "batch_size",
-        "schedule",
-        "labels",
-        "jitter",
-        "seed",
-    )
-    return {"technique": "scratch-twin", **{f: getattr(config, f) for f in fields}}
-
-
 def _work(ctx: sidebar.Context, config: DistillConfig, job_id: str) -> Any:
     teacher, ds, whash = ctx.model, ctx.ds, ctx.weights_hash
     live = _live()
@@ -344,7 +327,7 @@ def training(ctx: sidebar.Context, config: DistillConfig) -> None:
         record.record_button(
             student_ctx,
             res["scratch"],
-            [_twin_recipe(config)],
+            [twin_recipe(config)],
             mt,
             technique="scratch-twin",
             key=f"{job_id}_twin",
@@ -379,7 +362,7 @@ def _sweep_work(ctx: sidebar.Context, config: DistillConfig, param: str, seeds: 
             row = {param: v, "seed": s}
             for kind, model, recipe, tech in (
                 ("distilled", r.student, [cfg], cfg.technique),
-                ("scratch", r.scratch, [_twin_recipe(cfg)], "scratch-twin"),
+                ("scratch", r.scratch, [twin_recipe(cfg)], "scratch-twin"),
             ):
                 m = metrics.measure(model, ds, baseline=teacher, latency=False)
                 row[kind] = m.top1

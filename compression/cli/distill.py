@@ -14,7 +14,7 @@ from torch import nn
 
 from compression import data, metrics, models, runs, techniques, train, uploads
 from compression.cli import ProgressBar, speed_line
-from compression.distillation import LOSSES, DistillConfig, train_pair
+from compression.distillation import LOSSES, DistillConfig, train_pair, twin_recipe
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -83,19 +83,7 @@ def _record(
 ) -> int:
     recipe: list[Any] = [cfg]
     if twin:
-        fields = (
-            "student",
-            "width",
-            "epochs",
-            "optimizer",
-            "lr",
-            "batch_size",
-            "schedule",
-            "labels",
-            "jitter",
-            "seed",
-        )
-        recipe = [{"technique": "scratch-twin", **{f: getattr(cfg, f) for f in fields}}]
+        recipe = [twin_recipe(cfg)]
     return runs.record_run(
         model,
         dataset=args.dataset,

@@ -12,6 +12,7 @@ from compression.distillation.core import (
     build_student,
     labelled_mask,
     train_pair,
+    twin_recipe,
 )
 from compression.distillation.losses import LOSSES
 from compression.distillation.recovery import KDRecovery
@@ -28,4 +29,5 @@ __all__ = [
     "labelled_mask",
     "losses",
     "train_pair",
+    "twin_recipe",
 ]

@@ -74,6 +74,25 @@ class DistillConfig:
             raise ValueError("optimizer is adam|sgd and schedule is cosine|constant")
 
 
+TWIN_FIELDS = (
+    "student",
+    "width",
+    "epochs",
+    "optimizer",
+    "lr",
+    "batch_size",
+    "schedule",
+    "labels",
+    "jitter",
+    "seed",
+)
+
+
+def twin_recipe(config: DistillConfig) -> dict[str, Any]:
+    """The scratch twin's recipe: the same student and training as `config`, labels only, no teacher."""
+    return {"technique": "scratch-twin", **{f: getattr(config, f) for f in TWIN_FIELDS}}
+
+
 @dataclass
 class PairResult:
     student: nn.Module  # distilled
