@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from compression import artifact, data, metrics, model_file, models, runs, train
 from compression.runs import schema
 from compression.runs.store import get_engine, new_row
+from tests.pg import pg_base_url
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -41,15 +42,6 @@ def trained(digits: data.Dataset) -> tuple[torch.nn.Module, metrics.Measurement]
     model = models.build("lenet-300-100", digits.input_shape, digits.num_classes, width=0.25)
     train.fit(model, digits, epochs=1)
     return model, metrics.measure(model, digits, latency=False)
-
-
-def pg_base_url() -> str:
-    url = os.environ.get("COMPRESSION_TEST_PG_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("COMPRESSION_TEST_PG_URL is not set: `source scripts/postgres.sh` before pytest")
-        pytest.skip("no PostgreSQL (run `source scripts/postgres.sh` first)")
-    return url
 
 
 @pytest.fixture()

@@ -25,6 +25,7 @@ from compression.search import problem as P
 from compression.search import strategies as S
 from compression.search import study as St
 from compression.search.space import grid
+from tests.pg import pg_base_url
 
 torch.set_num_threads(1)
 LAYERS = ["conv1", "conv2", "fc1"]
@@ -213,19 +214,10 @@ def _fork(name: str, url: str, indices: list[int]) -> tuple[list[mp.process.Base
     return procs, results
 
 
-def _pg_base_url() -> str:
-    url = os.environ.get("COMPRESSION_TEST_PG_URL")
-    if not url:
-        if os.environ.get("CI"):
-            pytest.fail("COMPRESSION_TEST_PG_URL is not set: `source scripts/postgres.sh` before pytest")
-        pytest.skip("no PostgreSQL (run `source scripts/postgres.sh` first)")
-    return url
-
-
 @pytest.fixture()
 def pg_study_url() -> Iterator[str]:
     """A fresh database for Optuna's tables (never the run store's), dropped afterwards."""
-    base = sa.make_url(_pg_base_url())
+    base = sa.make_url(pg_base_url())
     name = f"cla_optuna_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
