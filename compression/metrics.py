@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import tempfile
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -286,6 +287,21 @@ def artifact_bytes(model: nn.Module, writer: ArtifactWriter | None = None) -> in
 # ---------------------------------------------------------------- all together
 
 
+_REFERENCES: weakref.WeakKeyDictionary[nn.Module, dict[tuple[int, ...], tuple[int, int]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _reference(baseline: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """(parameters, executed MACs) of a baseline, counted once per model object: every slider move
+    measures a candidate against the same never-mutated baseline (pages share it from a cache)."""
+    per_shape = _REFERENCES.setdefault(baseline, {})
+    if input_shape not in per_shape:
+        params = sum(t.numel() for _, t in weight_tensors(baseline))
+        per_shape[input_shape] = (params, macs(baseline, input_shape)[0])
+    return per_shape[input_shape]
+
+
 def measure(
     model: nn.Module,
     ds: Dataset,
@@ -312,10 +328,9 @@ def measure(
     tensors = list(weight_tensors(model))
     total = sum(t.numel() for _, t in tensors)
     nonzero = sum(int((t != 0).sum()) for _, t in tensors)
-    ref_total = total if baseline is None else sum(t.numel() for _, t in weight_tensors(baseline))
     theo, bits = theoretical_bytes(model)
     executed, effective = macs(macs_model or model, ds.input_shape)
-    ref_macs = executed if baseline is None else macs(baseline, ds.input_shape)[0]
+    ref_total, ref_macs = (total, executed) if baseline is None else _reference(baseline, ds.input_shape)
     timed: dict[str, object] = {
         "latency_b1_ms": None,
         "latency_b256_ms": None,
