@@ -38,6 +38,7 @@ from compression.train import Progress, StopFlag
 ENV = "COMPRESSION_STUDIES"
 HEARTBEAT_S = 5  # a running trial's heartbeat; one silent for GRACE_S is failed (its worker died)
 GRACE_S = 20
+WAIT_LIMIT_S = 6  # in grace periods: how long a worker waits on others' last running trials before giving up
 TECHNIQUE = "search-policy"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeat, GPSampler
@@ -248,6 +249,7 @@ def run(
     finished: list[int] = []
     started = time.monotonic()
     ran = failures = 0
+    waited = 0.0  # since when this worker has only waited on others' running trials
     while True:
         if should_stop and should_stop():
             break
@@ -264,8 +266,15 @@ def run(
         if c.complete + c.running >= budget:
             if c.running == 0 or c.complete >= budget:
                 break
+            waited = waited or time.monotonic()
+            if time.monotonic() - waited > WAIT_LIMIT_S * GRACE_S:  # never hang on a trial nobody finishes
+                raise RuntimeError(
+                    f"study {name}: {c.running} trial(s) stayed running for {WAIT_LIMIT_S * GRACE_S} s with no "
+                    "heartbeat to age out (a worker killed before its first heartbeat); stop and resume the study"
+                )
             time.sleep(0.5)  # another worker is finishing the last trials: one may fail and need a redo
             continue
+        waited = 0.0
         finished.clear()
         study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
         if not finished:
