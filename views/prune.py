@@ -13,10 +13,24 @@ from compression import fmt, latency, metrics, techniques
 from compression import pruning as P
 from compression.charts import pruning as charts
 from compression.distillation import KDRecovery
-from ui import measured, present, record, sidebar, state
+from ui import ab, measured, present, record, sidebar, state
 
+AB_MAIN = ("amount", "method", "scope", "gran")  # the controls setting B has its own copy of
 state.keep_only(
-    "amount", "exclude", "ft", "full", "gran", "job", "kd", "l1", "method", "opt", "sched", "scope", "steps"
+    "amount",
+    "exclude",
+    "ft",
+    "full",
+    "gran",
+    "job",
+    "kd",
+    "l1",
+    "method",
+    "opt",
+    "sched",
+    "scope",
+    "steps",
+    *ab.params(*AB_MAIN),
 )
 ctx = sidebar.render()
 PREVIEW_IMAGES = 1000  # slider preview: accuracy on the first 1,000 test images keeps a move under 1 s
@@ -76,7 +90,10 @@ if bad_ex:
     st.warning(f"Ignoring unknown layer(s) in the link: {fmt.md(', '.join(bad_ex))}.")
 seed("p_exclude", [n for n in url_ex if n in names])
 
-controls, stage_chart = present.stage()  # presenter mode: the prune rate beside the theory-vs-measured chart
+ab_on = ab.toggle(*AB_MAIN)
+lay = ab.columns() if ab_on else None  # A/B view: A's main controls left, B's copy right
+# presenter mode: the prune rate beside the theory-vs-measured chart
+controls, stage_chart = (lay.a, st) if lay else present.stage()
 amount = controls.slider(
     "Prune rate",
     0.0,
@@ -86,7 +103,9 @@ amount = controls.slider(
     help="Masked methods: the fraction of weights (or groups) set to zero. Structured: the fraction of "
     "channels / neurons removed from each layer (or from the global pool).",
 )
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4 = (lay.a, lay.a, lay.a, st) if lay else st.columns(4)
+if lay:
+    st.caption("The settings below are shared by A and B.")
 method = (controls if present.active() else c1).selectbox(
     "Method", methods, key="p_method", format_func=lambda k: P.METHODS[k].title
 )
@@ -143,12 +162,14 @@ for k, v in url_values.items():
     if st.query_params.get(k) != v:
         st.query_params[k] = v
 
-try:
-    config = P.make_config(
+
+def build(amount: float, method: str, scope: str, gran: str) -> Any:
+    """The pruning config of these main controls with the page's other (shared) settings."""
+    return P.make_config(
         method,
         amount,
         scope=scope,
-        granularity=granularity if masked else "weight",
+        granularity=gran if not P.METHODS[method].removes else "weight",
         exclude=tuple(exclude),
         schedule=schedule,
         steps=int(steps) if schedule != "one-shot" else 1,
@@ -156,12 +177,28 @@ try:
         optimizer=optimizer,
         l1=float(l1),
     )
+
+
+def as_json(cfg: Any) -> str:
+    return json.dumps(techniques.to_dict(cfg), sort_keys=True)
+
+
+try:
+    config = build(amount, method, scope, granularity)
 except ValueError as exc:
     st.error(fmt.md(exc))
     st.stop()
 # what is run and recorded: with KD, kd-recovery wrapping the pruning config
 recipe_cfg = KDRecovery.wrap(config) if kd and ft > 0 and method != "slimming" else config
-cfg_json = json.dumps(techniques.to_dict(recipe_cfg), sort_keys=True)
+cfg_json = as_json(recipe_cfg)
+AB_KNOBS = (
+    ab.FloatKnob("amount", "Prune rate", lo=0.0, hi=0.99),
+    ab.Knob("method", "Method", tuple(methods), title=lambda k: P.METHODS[k].title),
+    ab.Knob("scope", "Scope", tuple(P.SCOPES)),
+    ab.Knob("gran", "Granularity", tuple(P.GRANULARITIES), help="Ignored by methods that remove channels."),
+)
+a_values = {"amount": amount, "method": method, "scope": scope, "gran": granularity}
+b_values = ab.b_controls(lay.b, AB_KNOBS, a_values) if lay else {}
 cfg_key = hashlib.sha256(f"{ctx.weights_hash}|{ctx.choice.dataset}|{cfg_json}".encode()).hexdigest()[:16]
 
 
@@ -192,6 +229,30 @@ def full(
     whash: str, dataset: str, cfg: str, threads: int, _ctx: sidebar.Context, _model: Any
 ) -> metrics.Measurement:
     return metrics.measure(_model, _ctx.ds, baseline=_ctx.model, latency=True, min_run_time=0.2)
+
+
+def size_latency_fig(m: metrics.Measurement) -> Any:
+    return charts.plot_size_latency(charts.size_latency_data(mb, m))
+
+
+def b_side(values: dict[str, Any]) -> ab.Side | str:
+    """Setting B's instant result from the same cached helpers as A (fine-tuning is A's job only)."""
+    try:
+        cfg = build(**values)
+        note = ""
+        if P.needs_training(cfg):
+            if not hasattr(cfg, "finetune_epochs") or values["method"] == "slimming":
+                return "Network slimming trains first: compare it as setting A (its job), not as B."
+            cfg, note = dataclasses.replace(cfg, finetune_epochs=0), "B is shown before fine-tuning."
+        j = as_json(cfg)
+        model_b = pruned_model(ctx.weights_hash, ctx.choice.dataset, j, ctx)
+    except ValueError as exc:
+        return f"Setting B is not a valid configuration: {fmt.md(exc)}"
+    if want_full:
+        m = full(ctx.weights_hash, ctx.choice.dataset, j, latency.measurement_threads(), ctx, model_b)
+    else:
+        m = preview(ctx.weights_hash, ctx.choice.dataset, j, ctx, model_b)["m"]
+    return ab.Side(j, model_b, m, size_latency_fig(m), note)
 
 
 def job_result(job_id: str) -> Any:
@@ -232,9 +293,7 @@ else:
     if model is None and (method == "slimming" or not hasattr(config, "finetune_epochs")):
         st.stop()  # slimming's result needs its training: nothing honest to preview
     if model is None:  # fine-tuning not run yet: the live preview shows the pruned model before it
-        instant = json.dumps(
-            techniques.to_dict(dataclasses.replace(config, finetune_epochs=0)), sort_keys=True
-        )
+        instant = as_json(dataclasses.replace(config, finetune_epochs=0))
         model = pruned_model(ctx.weights_hash, ctx.choice.dataset, instant, ctx)
         preview_only = True
         st.caption(
@@ -262,53 +321,79 @@ if want_full:
 scope_note = (
     "full test set" if want_full else f"first {min(PREVIEW_IMAGES, len(ctx.ds.x_test)):,} test images"
 )
-cols = present.metric_grid(controls, 5)  # presenter mode: the numbers under the slider, beside the chart
-cols[0].metric(
-    "Top-1 accuracy",
-    f"{mp.top1:.2%}",
-    f"{(mp.top1 - mb.top1) * 100:+.2f} pts",
-    help=f"On the {scope_note}; delta vs the unpruned baseline.",
-)
-cols[1].metric(
-    "Weights gone",
-    f"{res['sparsity']:.1%}",
-    f"{mp.params_nonzero:,} non-zero of {mb.params_total:,}",
-    delta_color="off",
-    delta_arrow="off",
-    help="Share of the baseline's conv/linear weights that are zero or removed.",
-)
-cols[2].metric(
-    "Theoretical size",
-    fmt.bytes_(mp.size_theoretical_bytes),
-    **measured.ratio_delta(
-        r := mp.size_theoretical_bytes / max(1, mb.size_theoretical_bytes), f"{r:.2f}x of the dense model's"
-    ),
-    help="Non-zero weights at their effective bits, no index overhead.",
-)
-cols[3].metric(
-    "Measured size (artifact)",
-    fmt.bytes_(mp.size_artifact_bytes),
-    **measured.ratio_delta(
-        r := mp.size_artifact_bytes / max(1, mb.size_artifact_bytes), f"{r:.2f}x of the dense model's file"
-    ),
-    help="Bytes of the compact artifact really written to disk (sparse or smaller dense).",
-)
-if want_full:
-    measured.speed_card(cols[4], mp)
-else:
-    cols[4].metric(
-        "MACs / image",
-        fmt.count(mp.macs),
-        **measured.ratio_delta(r := mp.macs / max(1, mb.macs), f"{r:.2f}x of dense executed"),
-        help=f"Executed multiply-accumulates; a zero-skipping chip would do {fmt.count(mp.macs_effective)}.",
+if lay:
+    ab.show(
+        ab.Lab(
+            knobs=AB_KNOBS,
+            whash=ctx.weights_hash,
+            dataset=ctx.choice.dataset,
+            baseline=ctx.model,
+            base=mb,
+            chart_caption="theoretical vs measured size, and pruned / dense MACs and paired latency (the dense "
+            "model is the same baseline on both sides).",
+            scope_note=f"Both sides on the {scope_note}"
+            + (
+                "; speed paired with the baseline."
+                if want_full
+                else "; turn on the full measurement to time them."
+            ),
+            technique="pruning",
+        ),
+        a_values,
+        b_values,
+        ab.Side(cfg_json + ("|preview" if preview_only else ""), model, mp, size_latency_fig(mp)),
+        b_side(b_values),
     )
+else:
+    cols = present.metric_grid(controls, 5)  # presenter mode: the numbers under the slider, beside the chart
+    cols[0].metric(
+        "Top-1 accuracy",
+        f"{mp.top1:.2%}",
+        f"{(mp.top1 - mb.top1) * 100:+.2f} pts",
+        help=f"On the {scope_note}; delta vs the unpruned baseline.",
+    )
+    cols[1].metric(
+        "Weights gone",
+        f"{res['sparsity']:.1%}",
+        f"{mp.params_nonzero:,} non-zero of {mb.params_total:,}",
+        delta_color="off",
+        delta_arrow="off",
+        help="Share of the baseline's conv/linear weights that are zero or removed.",
+    )
+    cols[2].metric(
+        "Theoretical size",
+        fmt.bytes_(mp.size_theoretical_bytes),
+        **measured.ratio_delta(
+            r := mp.size_theoretical_bytes / max(1, mb.size_theoretical_bytes),
+            f"{r:.2f}x of the dense model's",
+        ),
+        help="Non-zero weights at their effective bits, no index overhead.",
+    )
+    cols[3].metric(
+        "Measured size (artifact)",
+        fmt.bytes_(mp.size_artifact_bytes),
+        **measured.ratio_delta(
+            r := mp.size_artifact_bytes / max(1, mb.size_artifact_bytes),
+            f"{r:.2f}x of the dense model's file",
+        ),
+        help="Bytes of the compact artifact really written to disk (sparse or smaller dense).",
+    )
+    if want_full:
+        measured.speed_card(cols[4], mp)
+    else:
+        cols[4].metric(
+            "MACs / image",
+            fmt.count(mp.macs),
+            **measured.ratio_delta(r := mp.macs / max(1, mb.macs), f"{r:.2f}x of dense executed"),
+            help=f"Executed multiply-accumulates; a zero-skipping chip would do {fmt.count(mp.macs_effective)}.",
+        )
 
 # ---------------------------------------------------------------- theoretical vs measured
 
 left, right = st.columns([3, 2])
 present.plotly(
     stage_chart if present.active() else left,
-    charts.plot_size_latency(charts.size_latency_data(mb, mp)),
+    size_latency_fig(mp),
     key="p_size_latency",
     width="stretch",
 )
