@@ -42,7 +42,7 @@ class PolicySpace:
 
     def distributions(self, layers: list[str]) -> dict[str, BaseDistribution]:
         space: dict[str, BaseDistribution] = {}
-        hi = round(round(self.prune_max / self.prune_step) * self.prune_step, 6)
+        hi = self._prune_hi()
         for name in layers:
             space[f"prune:{name}"] = FloatDistribution(0.0, hi, step=self.prune_step)
             space[f"bits:{name}"] = IntDistribution(self.bits_min, self.bits_max)
@@ -51,6 +51,22 @@ class PolicySpace:
     def uniform(self, layers: list[str], prune: float, bits: int) -> dict[str, Any]:
         """The uniform policy: the same prune rate and bit width in every layer."""
         return {k: (prune if k.startswith("prune:") else bits) for k in self.distributions(layers)}
+
+    def spread(self, layers: list[str], n: int) -> list[dict[str, Any]]:
+        """n uniform policies from the widest (no pruning, bits_max) to the narrowest (prune_max,
+        bits_min), evenly along both grids: a first generation that spans the size axis."""
+        prunes, bits = (
+            grid(FloatDistribution(0.0, self._prune_hi(), step=self.prune_step)),
+            grid(IntDistribution(self.bits_min, self.bits_max)),
+        )
+        steps = [i / max(1, n - 1) for i in range(n)]
+        return [
+            self.uniform(layers, prunes[round(f * (len(prunes) - 1))], bits[round((1 - f) * (len(bits) - 1))])
+            for f in steps
+        ]
+
+    def _prune_hi(self) -> float:
+        return round(round(self.prune_max / self.prune_step) * self.prune_step, 6)
 
     def recipe(self, layers: list[str], params: dict[str, Any], finetune_epochs: int = 0) -> list[object]:
         """The point as an ordered list of technique configs (what a recorded run keeps).

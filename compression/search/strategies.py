@@ -29,6 +29,8 @@ class Knobs:
     sa_cooling: float = 0.96  # SA: T_k = t0 x cooling^k
     rl_lr: float = 0.3  # REINFORCE step on the logits per normalised advantage
     population: int = 0  # NSGA-II population; 0: budget / 5, clamped to 4..20
+    nsga_eta: float = 20.0  # NSGA-II polynomial mutation index (local steps on ordered grids); 0: resample
+    nsga_seeded: bool = False  # NSGA-II: first generation = a spread of uniform policies (enqueued)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -62,6 +64,25 @@ def _population(s: Setup) -> int:
     return s.knobs.population or max(4, min(20, s.budget // 5))
 
 
+def _nsga2(s: Setup) -> BaseSampler:
+    """Polynomial mutation (Deb's NSGA-II, eta = knobs.nsga_eta) moves a choice a few grid steps from
+    its parent; Optuna's default re-draws it uniformly, which at 40 trials is mostly random search."""
+    mutation = None
+    if s.knobs.nsga_eta > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            mutation = optuna.samplers.nsgaii.PolynomialMutation(eta=s.knobs.nsga_eta)
+    return optuna.samplers.NSGAIISampler(population_size=_population(s), seed=s.seed, mutation=mutation)
+
+
+def first_generation(name: str, setup: Setup) -> list[dict[str, Any]]:
+    """Points a study enqueues at creation (NSGA-II seeded with uniform policies), else none."""
+    if name != "nsga2" or not setup.knobs.nsga_seeded:
+        return []
+    spread = getattr(setup.problem.space, "spread", None)
+    return spread(setup.layers, min(_population(setup), setup.budget)) if spread else []
+
+
 def _gp(s: Setup) -> BaseSampler:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -90,8 +111,8 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy(
             "nsga2",
             "NSGA-II",
-            lambda s: optuna.samplers.NSGAIISampler(population_size=_population(s), seed=s.seed),
-            "evolutionary, non-dominated sorting (Optuna); population = budget / 5 (4..20)",
+            _nsga2,
+            "evolutionary, non-dominated sorting (Optuna); population = budget / 5 (4..20), polynomial mutation",
         ),
         Strategy("gp", "Gaussian process", _gp, "Bayesian optimisation with logEHVI (Optuna's GPSampler)"),
         Strategy(

@@ -8,8 +8,11 @@ URL must never be the run store's: give it its own file, database or schema.
 A study keeps everything a worker needs in its user attributes (the problem, strategy, seed,
 budget, the baseline's hash and reference costs), so `search worker --study NAME` needs nothing
 else. The budget counts completed trials: each worker checks it before every trial, so a
-killed worker's trial (failed by Optuna's heartbeat) is simply replaced. Several workers can
-overshoot the budget by at most one trial each (a trial is counted once it starts).
+killed worker's trial (failed by Optuna's heartbeat) is simply replaced. The budget is exact
+across workers: Optuna numbers trials uniquely in the storage, so a trial runs only if fewer than
+`budget` trials before it (by number) hold a slot (complete, running or waiting); two workers
+that both saw budget - 1 done cannot both run one more: the later number is told PRUNED without
+compute (`within_budget`).
 """
 
 from __future__ import annotations
@@ -157,6 +160,9 @@ def create(
     }
     study.set_user_attr("search", attrs)  # one write: a new study is ready sooner
     study.set_user_attr("budget", budget)
+    setup = S.Setup(problem, ref, ctx.layers, seed, budget, knobs or S.Knobs())
+    for point in S.first_generation(strategy, setup):  # NSGA-II seeded: taken first by any worker
+        study.enqueue_trial(point, skip_if_exists=True)
     return name
 
 
@@ -171,6 +177,15 @@ def set_budget(name: str, budget: int, storage_url: str | None = None) -> None:
 def set_stopped(name: str, stopped: bool, storage_url: str | None = None) -> None:
     """Stop asks every worker of the study (page, CLI, other machines) to end after its trial."""
     load(name, storage_url).set_user_attr("stopped", bool(stopped))
+
+
+SLOTLESS = (TrialState.FAIL, TrialState.PRUNED)  # a failed trial is redone; a pruned one was skipped
+
+
+def within_budget(study: optuna.Study, number: int, budget: int) -> bool:
+    """May trial `number` run? Only if fewer than `budget` trials numbered before it hold a slot."""
+    taken = sum(1 for t in study.get_trials(deepcopy=False) if t.number < number and t.state not in SLOTLESS)
+    return taken < budget
 
 
 @dataclass(frozen=True)
@@ -231,6 +246,9 @@ def run(
     space = info.problem.space.distributions(info.layers)
 
     def objective(trial: optuna.Trial) -> tuple[float, ...]:
+        if not within_budget(study, trial.number, int(study.user_attrs.get("budget", info.budget))):
+            skipped.append(trial.number)  # another worker took the last slot: no compute
+            raise optuna.TrialPruned(f"trial {trial.number} is past the budget")
         params = {k: _suggest(trial, k, d) for k, d in space.items()}
         res = P.evaluate_policy(info.problem, ctx, params)
         for key, value in (
@@ -247,6 +265,7 @@ def run(
         return res.values
 
     finished: list[int] = []
+    skipped: list[int] = []
     started = time.monotonic()
     ran = failures = 0
     waited = 0.0  # since when this worker has only waited on others' running trials
@@ -276,7 +295,10 @@ def run(
             continue
         waited = 0.0
         finished.clear()
+        skipped.clear()
         study.optimize(objective, n_trials=1, catch=(Exception,), gc_after_trial=False)
+        if skipped:  # back to the counts: stop, or wait on the other workers' last trials
+            continue
         if not finished:
             failures += 1
             if failures >= 5:

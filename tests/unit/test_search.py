@@ -252,14 +252,39 @@ def test_two_workers_share_one_postgresql_study(pg_study_url: str, tmp_path: Pat
     trials = study.get_trials()
     states = [t.state for t in trials]
     complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    # no lost trial: every trial a worker ran is complete in the study, nothing left running or failed
-    assert sum(ran) == len(complete) == len(trials), (ran, states)
-    # the budget is met; each worker may overshoot it by at most the one trial it had started
-    assert budget <= len(complete) <= budget + 1
+    skipped = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    # no lost trial: every trial a worker ran is complete in the study, nothing left running or failed;
+    # a worker that asked for one past the budget was told PRUNED before any compute (no params)
+    assert sum(ran) == len(complete) == len(trials) - len(skipped), (ran, states)
+    assert all(not t.params and t.number >= budget for t in skipped), skipped
+    # the budget is exact across workers: not one trial more
+    assert len(complete) == budget and max(t.number for t in complete) == budget - 1
     # no duplicate: trial numbers are unique and contiguous, each trial ran in exactly one worker
     assert sorted(t.number for t in trials) == list(range(len(trials)))
     workers = {t.user_attrs["worker"] for t in complete}
     assert len(workers) == 2 and all(r > 0 for r in ran)
+
+
+def test_a_trial_runs_only_while_fewer_than_budget_trials_before_it_hold_a_slot(
+    tmp_path: Path, digits_ctx
+) -> None:
+    url = f"sqlite:///{tmp_path}/studies.db"
+    name = St.create(
+        Problem(dataset="digits", val_images=200), "random", budget=2, storage_url=url, ctx=digits_ctx
+    )
+    assert St.run(name, url, ctx=digits_ctx) == 2
+    St.set_budget(name, 3, url)
+    study = St.load(name, url)
+    first, second = study.ask(), study.ask()  # two workers that both saw 2/3 done ask for one more
+    assert (first.number, second.number) == (2, 3)
+    assert St.within_budget(study, 2, 3) and not St.within_budget(study, 3, 3)
+    study.tell(first, state=optuna.trial.TrialState.FAIL)  # the first worker's trial fails: its slot frees
+    assert St.within_budget(study, 3, 3)
+    study.tell(second, state=optuna.trial.TrialState.PRUNED)  # a skipped trial holds no slot either
+    assert St.within_budget(study, 4, 3) and not St.within_budget(study, 4, 2)
+    assert St.run(name, url, ctx=digits_ctx) == 1  # the free slot is filled once, then the study is done
+    assert St.counts(St.load(name, url)).complete == 3
+    St._STORAGES.pop(url).engine.dispose()
 
 
 def test_killed_worker_leaves_its_trial_failed_and_the_study_goes_on(
