@@ -133,6 +133,11 @@ def columns() -> Layout:
     return Layout(a, b)
 
 
+def shared_below() -> None:
+    """Say that the page's controls drawn after the two columns apply to both settings."""
+    st.caption("The settings below are shared by A and B.")
+
+
 def b_controls(where: Any, knobs: Sequence[Knob], a_values: Mapping[str, Any]) -> dict[str, Any]:
     """Draw B's copy of the knobs (first time: from the URL, else A's values) and keep B in the URL."""
     values = {}
@@ -183,7 +188,7 @@ class Side:
     model: nn.Module
     m: Measurement
     fig: go.Figure | None  # None: the lab has no main chart for this setting (say why in `note`)
-    note: str = ""
+    note: str = ""  # shown under the cards
 
 
 @dataclass(frozen=True)
@@ -214,9 +219,7 @@ def show(lab: Lab, a_values: Mapping[str, Any], b_values: Mapping[str, Any], a: 
             cards(st, lab.base, s.m, lab.metrics)
             if s.note:
                 st.caption(s.note)
-            if s.fig is None:
-                st.caption(lab.chart_caption)
-            else:
+            if s.fig is not None:
                 present.plotly(st, s.fig, key=f"ab_chart_{name}", width="stretch")
                 st.caption(f"Setting {name}: {lab.chart_caption}")
     if isinstance(b, str):

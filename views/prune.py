@@ -105,7 +105,7 @@ amount = controls.slider(
 )
 c1, c2, c3, c4 = (lay.a, lay.a, lay.a, st) if lay else st.columns(4)
 if lay:
-    st.caption("The settings below are shared by A and B.")
+    ab.shared_below()
 method = (controls if present.active() else c1).selectbox(
     "Method", methods, key="p_method", format_func=lambda k: P.METHODS[k].title
 )

@@ -10,12 +10,14 @@ from typing import Any
 import streamlit as st
 
 from compression import fmt, latency, metrics, techniques
+from compression.charts import ab as ab_charts
 from compression.charts import quantization as charts
 from compression.distillation import KDRecovery
 from compression.distillation.recovery import kd_context
 from compression.quantization import analysis, catalog, core, model_ops, prefetch, schemes, storage
-from ui import measured, present, record, sidebar, state
+from ui import ab, measured, present, record, sidebar, state
 
+AB_MAIN = ("scheme", "bits", "gran", "sym")  # the controls setting B has its own copy of
 state.keep_only(
     "abits",
     "acts",
@@ -33,6 +35,7 @@ state.keep_only(
     "sweep",
     "sym",
     "wts",
+    *ab.params(*AB_MAIN),
 )
 ctx = sidebar.render()
 BITS = [1, 2, 3, 4, 5, 6, 7, 8, 16]
@@ -97,8 +100,11 @@ for item in filter(None, st.query_params.get("lb", "").split(";")):
 for name in names:
     seed(f"q_lb_{name}", url_lb.get(name, "default"))
 
-controls, stage_chart = present.stage()  # presenter mode: scheme and bits beside the grid chart
-c1, c2, c3 = (controls, controls, controls) if present.active() else st.columns([2, 3, 2])
+ab_on = ab.toggle(*AB_MAIN)
+lay = ab.columns() if ab_on else None  # A/B view: A's main controls left, B's copy right
+# presenter mode: scheme and bits beside the grid chart
+controls, stage_chart = (lay.a, st) if lay else present.stage()
+c1, c2, c3 = (controls, controls, controls) if present.active() or lay else st.columns([2, 3, 2])
 scheme = c1.selectbox(
     "Scheme", list(catalog.SCHEMES), format_func=lambda s: catalog.SCHEMES[s].title, key="q_scheme"
 )
@@ -114,7 +120,9 @@ bits = c2.select_slider(
 granularity = c3.radio(
     "Granularity", schemes.GRANULARITIES, key="q_gran", horizontal=True, disabled=not spec.uses_granularity
 )
-c4, c5, c6, c7 = st.columns(4)
+if lay:
+    ab.shared_below()
+c4, c5, c6, c7 = (lay.a, *st.columns(3)) if lay else st.columns(4)
 symmetric = c4.toggle("Symmetric", key="q_sym", disabled=scheme not in ("linear", "mixed"))
 weights_on = c5.toggle("Quantize weights", key="q_wts", disabled=scheme != "linear")
 acts_on = c6.toggle("Quantize activations", key="q_acts", disabled=scheme != "linear")
@@ -168,12 +176,14 @@ for key, value in {
         elif key in st.query_params:
             del st.query_params[key]
 
-try:
-    config = catalog.make_config(
+
+def build(scheme: str, bits: int, gran: str, sym: bool) -> Any:
+    """The config of these main controls with the page's other (shared) settings."""
+    return catalog.make_config(
         scheme,
         bits,
-        granularity=granularity,
-        symmetric=symmetric,
+        granularity=gran,
+        symmetric=sym,
         weights=weights_on,
         activations=acts_on,
         act_bits=act_bits,
@@ -182,10 +192,22 @@ try:
         layer_bits=layer_bits if scheme in ("linear", "kmeans", "log", "mixed") else (),
         avg_bits=avg_bits,
     )
+
+
+try:
+    config = build(scheme, bits, granularity, symmetric)
 except ValueError as exc:
-    st.error(f"These settings don't make a valid configuration: {exc}")
+    st.error(f"These settings don't make a valid configuration: {fmt.md(exc)}")
     st.stop()
 cfg_json = json.dumps(techniques.to_dict(config), sort_keys=True)
+AB_KNOBS = (
+    ab.Knob("scheme", "Scheme", tuple(catalog.SCHEMES), title=lambda s: catalog.SCHEMES[s].title),
+    ab.LevelKnob("bits", "Bits per weight", tuple(BITS), help="Ignored by schemes of a fixed width."),
+    ab.Knob("gran", "Granularity", tuple(schemes.GRANULARITIES)),
+    ab.FlagKnob("sym", "Symmetric"),
+)
+a_values = {"scheme": scheme, "bits": bits, "gran": granularity, "sym": symmetric}
+b_values = ab.b_controls(lay.b, AB_KNOBS, a_values) if lay else {}
 
 
 # ---------------------------------------------------------------- cached computation
@@ -268,6 +290,42 @@ def sensitivity(weights_hash: str, dataset: str, sch: str, _ctx: sidebar.Context
     return analysis.layer_sensitivity(_ctx.model, _ctx.ds, sch, n=1000)
 
 
+def ptq_result(conf: object, cfg: str, timed: bool) -> tuple[Any, Any]:
+    """(model, measurement) of a PTQ config: timed when asked or when it runs real kernels."""
+    if timed or isinstance(conf, catalog.int8.Int8PTQ | schemes.FloatQuant):
+        return quantized(ctx.weights_hash, ctx.choice.dataset, cfg, timed, latency.measurement_threads(), ctx)
+    with st.spinner("Quantizing and measuring..."):
+        return fast_result(cfg)
+
+
+def grid_side(key: str, qm: Any, m: Any, layer: str) -> ab.Side:
+    """One A/B side: its numbers and the grid of `layer` (the lab's main chart), when it has one."""
+    w = dict(model_ops.layers(ctx.model))[layer].weight.detach()
+    q = model_ops.records(qm).get(layer)
+    if q is None:
+        return ab.Side(
+            key, qm, m, None, f"No grid to show for {layer} under this scheme (float, half or INT8)."
+        )
+    return ab.Side(key, qm, m, layer_charts(ctx.weights_hash, key, layer, w, q)[0])
+
+
+def b_side(values: dict[str, Any], timed: bool, layer: str) -> ab.Side | str:
+    """Setting B's post-training result from the same cached helpers as A (QAT is A's job only)."""
+    try:
+        conf = build(**values)
+        cfg = json.dumps(techniques.to_dict(conf), sort_keys=True)
+        qm, mb = ptq_result(conf, cfg, timed)
+    except Exception as exc:  # noqa: BLE001 - as for A: a scheme that cannot apply is said, not a crash
+        return f"Setting B could not be applied: {fmt.md(type(exc).__name__)}: {fmt.md(exc)}"
+    return grid_side(cfg, qm, mb, layer)
+
+
+def pick_layer() -> str:
+    layer = st.selectbox("Layer", names, key="q_layer")
+    st.query_params["layer"] = layer
+    return layer
+
+
 base = measured.baseline(ctx)
 manager = sidebar.job_manager()
 qmodel = m = None
@@ -333,14 +391,7 @@ if qmodel is None:
         help="Fake-quantized models run the same float32 kernels as the baseline; timing them costs ~1 s.",
     )
     try:
-        real = isinstance(config, catalog.int8.Int8PTQ | schemes.FloatQuant)
-        if timed or real:
-            qmodel, m = quantized(
-                ctx.weights_hash, ctx.choice.dataset, cfg_json, timed, latency.measurement_threads(), ctx
-            )
-        else:
-            with st.spinner("Quantizing and measuring..."):
-                qmodel, m = fast_result(cfg_json)
+        qmodel, m = ptq_result(config, cfg_json, timed)
     except Exception as exc:  # noqa: BLE001 - e.g. a model that torch.ao cannot trace: say so, don't crash
         st.error(f"This scheme could not be applied to {ctx.choice.model}: {type(exc).__name__}: {exc}")
         st.stop()
@@ -349,48 +400,71 @@ kind = storage.kind_of(qmodel)
 
 # ---------------------------------------------------------------- numbers
 
-st.subheader("Result")
-cols = present.metric_grid(controls, 5)  # presenter mode: the numbers under the slider, beside the chart
-cols[0].metric("Top-1 accuracy", f"{m.top1:.2%}", f"{100 * (m.top1 - base.top1):+.2f} pts vs float32")
-cols[1].metric(
-    "File size",
-    fmt.bytes_(m.size_artifact_bytes),
-    **measured.ratio_delta(
-        r := m.size_artifact_bytes / max(1, base.size_artifact_bytes), f"{r:.1%} of the float32 file"
-    ),
-    help="Bytes of the artifact written to disk: bit-packed codes plus scales or codebooks.",
-)
-cols[2].metric(
-    "Theoretical size",
-    fmt.bytes_(m.size_theoretical_bytes),
-    **measured.ratio_delta(
-        r := m.size_theoretical_bytes / max(1, base.size_dense_bytes), f"{1 / max(r, 1e-9):.1f}x smaller"
-    ),
-    help="Non-zero weights x bits per weight, no headers, scales or codebooks.",
-)
-cols[3].metric(
-    "Bits per weight",
-    f"{m.effective_bits:.2f}",
-    f"{m.effective_bits - base.effective_bits:+.1f}",
-    delta_color="inverse",  # fewer bits: a negative delta, green
-)
-if m.speedup_b256 is None:  # untimed fake quantization: float kernels, so the float model's speed
-    cols[4].metric(
-        "Latency, batch 256",
-        fmt.ms(base.latency_b256_ms),
-        help="Fake quantization runs float32 kernels: this is the float model's speed (not timed again).",
+if lay:
+    ab_layer = pick_layer()
+    timed_b = bool(st.session_state.get("q_timed", False))
+    ab.show(
+        ab.Lab(
+            knobs=AB_KNOBS,
+            whash=ctx.weights_hash,
+            dataset=ctx.choice.dataset,
+            baseline=ctx.model,
+            base=base,
+            chart_caption=f"layer {ab_layer}: grey, its float weights; red lines, the values a weight may take; "
+            "shaded band, the clipping range.",
+            scope_note="Both sides on the full test set; speed paired with the float baseline when timed (real "
+            "INT8 / half-precision kernels always, fake quantization with 'Also time').",
+            technique="quantization",
+            metrics=(*ab_charts.HEADLINE, ab_charts.BITS),
+        ),
+        a_values,
+        b_values,
+        grid_side(result_key, qmodel, m, ab_layer),
+        b_side(b_values, timed_b, ab_layer),
     )
-    cols[4].caption(f"b1: {fmt.ms(base.latency_b1_ms)} · simulated: runs in float")
 else:
-    measured.speed_card(cols[4], m, 256)
-    kernels = {"int8": "real INT8 kernels", "simulated": "float kernels (simulated)"}.get(
-        kind, f"real {getattr(qmodel, '_cla_float', '')} kernels"
+    st.subheader("Result")
+    cols = present.metric_grid(controls, 5)  # presenter mode: the numbers under the slider, beside the chart
+    cols[0].metric("Top-1 accuracy", f"{m.top1:.2%}", f"{100 * (m.top1 - base.top1):+.2f} pts vs float32")
+    cols[1].metric(
+        "File size",
+        fmt.bytes_(m.size_artifact_bytes),
+        **measured.ratio_delta(
+            r := m.size_artifact_bytes / max(1, base.size_artifact_bytes), f"{r:.1%} of the float32 file"
+        ),
+        help="Bytes of the artifact written to disk: bit-packed codes plus scales or codebooks.",
     )
-    cols[4].caption(
-        f"b1: {fmt.ms(m.latency_b1_ms)}, {fmt.speedup(m.speedup_b1, m.speedup_b1_lo, m.speedup_b1_hi)} "
-        f"paired · {kernels}"
+    cols[2].metric(
+        "Theoretical size",
+        fmt.bytes_(m.size_theoretical_bytes),
+        **measured.ratio_delta(
+            r := m.size_theoretical_bytes / max(1, base.size_dense_bytes), f"{1 / max(r, 1e-9):.1f}x smaller"
+        ),
+        help="Non-zero weights x bits per weight, no headers, scales or codebooks.",
     )
-    measured.noisy_notice(m, quantized.clear, key="q_remeasure")
+    cols[3].metric(
+        "Bits per weight",
+        f"{m.effective_bits:.2f}",
+        f"{m.effective_bits - base.effective_bits:+.1f}",
+        delta_color="inverse",  # fewer bits: a negative delta, green
+    )
+    if m.speedup_b256 is None:  # untimed fake quantization: float kernels, so the float model's speed
+        cols[4].metric(
+            "Latency, batch 256",
+            fmt.ms(base.latency_b256_ms),
+            help="Fake quantization runs float32 kernels: this is the float model's speed (not timed again).",
+        )
+        cols[4].caption(f"b1: {fmt.ms(base.latency_b1_ms)} · simulated: runs in float")
+    else:
+        measured.speed_card(cols[4], m, 256)
+        kernels = {"int8": "real INT8 kernels", "simulated": "float kernels (simulated)"}.get(
+            kind, f"real {getattr(qmodel, '_cla_float', '')} kernels"
+        )
+        cols[4].caption(
+            f"b1: {fmt.ms(m.latency_b1_ms)}, {fmt.speedup(m.speedup_b1, m.speedup_b1_lo, m.speedup_b1_hi)} "
+            f"paired · {kernels}"
+        )
+        measured.noisy_notice(m, quantized.clear, key="q_remeasure")
 
 for note in storage.gap_notes(m, qmodel):
     st.info(note)
@@ -399,8 +473,7 @@ for note in storage.gap_notes(m, qmodel):
 
 recs = model_ops.records(qmodel)
 st.subheader("What happens to one layer")
-layer = st.selectbox("Layer", names, key="q_layer")
-st.query_params["layer"] = layer
+layer = ab_layer if lay else pick_layer()  # in the A/B view the layer is picked above both sides
 w = dict(model_ops.layers(ctx.model))[layer].weight.detach()
 q = recs.get(layer)
 if q is None:
