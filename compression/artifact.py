@@ -357,6 +357,12 @@ def load(path: Path) -> nn.Module:
     from compression import models
 
     state, meta = read_state(path)
+    if "darts" in meta:  # a searched network: its genotype rebuilds it (compression.search.darts)
+        from compression.search.darts.network import from_meta
+
+        model = from_meta(meta)
+        model.load_state_dict(state)
+        return model.eval()
     try:
         model = models.build(
             str(meta["model"]),
