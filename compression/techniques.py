@@ -113,6 +113,7 @@ def _load_all() -> None:
         "compression.distillation",
         "compression.lowrank",
         "compression.encoding.sharing",
+        "compression.search.darts",
     ):
         try:
             importlib.import_module(mod)
