@@ -1,0 +1,92 @@
+"""The DARTS config (one search + retrain, a registered technique) and what a search reports."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+
+from compression.search.darts.genotype import Genotype
+
+CURES: tuple[str, ...] = ("none", "early-stop", "cap-skips")
+MAX_SKIPS = 2  # DARTS+ stops above it, P-DARTS caps the derived normal cell at it
+
+
+@dataclass(frozen=True)
+class DartsConfig:
+    technique: ClassVar[str] = "darts"
+    family: ClassVar[str] = "search"
+
+    dataset: str = "fashion-mnist"
+    epochs: int = 10  # search budget in epochs
+    cells: int = 5  # cells in the search and the derived network (reduction cells at 1/3 and 2/3)
+    nodes: int = 4  # intermediate nodes per cell
+    channels: int = 8  # C: channels of the first cells (x2 after each reduction)
+    order: int = 1  # 1 = first-order, 2 = second-order (unrolled) architecture gradient
+    partial_channels: int = 1  # 1 = off; K = PC-DARTS: 1/K of the channels through the mixed ops
+    cure: str = "none"  # none | early-stop (DARTS+: stop at > 2 skips) | cap-skips (P-DARTS: <= 2 skips)
+    retrain_epochs: int = 5
+    search_subset: int = 5000  # training images of the search: half for weights, half for alphas
+    batch_size: int = 64
+    seed: int = 0
+    lr: float = 0.05  # weights: SGD, momentum 0.9, cosine to 0 over the search
+    weight_decay: float = 3e-4
+    arch_lr: float = 3e-3  # alphas and betas: Adam, betas (0.5, 0.999), weight decay 1e-3 (DARTS: 3e-4)
+    warmup_epochs: int = 0  # epochs that train the weights only before the alphas move (PC-DARTS: 15)
+    retrain_lr: float = 2e-3  # Adam with a cosine schedule
+    retrain_subset: int = 0  # training images used by the retraining (0: the whole training split)
+    retrain_batch_size: int = 128
+
+    def validate(self) -> None:
+        if self.epochs < 1 or self.cells < 1 or self.nodes < 1 or self.channels < 1:
+            raise ValueError("epochs, cells, nodes and channels must be at least 1")
+        if self.order not in (1, 2):
+            raise ValueError("order is 1 (first-order) or 2 (second-order)")
+        if self.cure not in CURES:
+            raise ValueError(f"cure is one of {', '.join(CURES)}")
+        if self.partial_channels < 1 or self.channels % self.partial_channels:
+            raise ValueError(
+                f"partial channels K={self.partial_channels} must divide the channels ({self.channels})"
+            )
+        if self.search_subset < 4 or self.batch_size < 1 or self.retrain_epochs < 0:
+            raise ValueError("the search needs at least 4 images, a batch of 1, and retrain epochs >= 0")
+        if self.warmup_epochs < 0 or self.retrain_subset < 0:
+            raise ValueError("warmup epochs and the retraining subset cannot be negative")
+
+    def cap(self) -> int | None:
+        return MAX_SKIPS if self.cure == "cap-skips" else None
+
+
+@dataclass
+class EpochRecord:
+    epoch: int  # 1-based
+    alphas_normal: list[list[float]]  # softmax over OPS per edge, edges node by node
+    alphas_reduce: list[list[float]]
+    train_acc: float  # search accuracy on the weight half, 0..1
+    val_acc: float  # on the alpha half, 0..1
+    skips: int  # skip connections in the normal cell derived now, before any cap
+    genotype: Genotype  # derived now, with the config's cure applied
+    seconds: float  # wall time of this epoch
+    stopped: bool  # the early-stop cure fired at this epoch
+
+
+@dataclass
+class SearchResult:
+    config: DartsConfig
+    records: list[EpochRecord]
+    genotype: Genotype  # the final derived genotype (cure applied)
+    device: str  # "cpu" or "cuda:0": where it ran
+    stopped_at: int | None  # epoch at which the early-stop cure stopped it
+    seconds: float
+
+
+def pick_device(device: str | torch.device | None) -> torch.device:
+    """The device to run on: the one asked for, else CUDA when present, else the CPU."""
+    if device is not None:
+        return torch.device(device)
+    return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+
+
+def device_name(device: torch.device) -> str:
+    return f"cuda:{device.index or 0}" if device.type == "cuda" else device.type
