@@ -133,18 +133,23 @@ def columns() -> Layout:
     return Layout(a, b)
 
 
-def shared_below() -> None:
-    """Say that the page's controls drawn after the two columns apply to both settings."""
-    st.caption("The settings below are shared by A and B.")
+def grid(where: Any, n: int) -> list[Any]:
+    """`n` control slots in rows of two: the same compact layout for A's controls and for B's."""
+    return [slot for _ in range(0, n, 2) for slot in where.columns(2)][:n]
+
+
+def shared() -> Any:
+    """A folded box for the page's other controls: they apply to both settings, so they stay out of the way."""
+    return st.expander("Settings shared by A and B (the page's other controls)", expanded=False)
 
 
 def b_controls(where: Any, knobs: Sequence[Knob], a_values: Mapping[str, Any]) -> dict[str, Any]:
     """Draw B's copy of the knobs (first time: from the URL, else A's values) and keep B in the URL."""
     values = {}
-    for k in knobs:
+    for k, slot in zip(knobs, grid(where, len(knobs)), strict=True):
         key = f"ab_b_{k.param}"
         state.seed(key, k.read(PREFIX + k.param, a_values[k.param]))
-        values[k.param] = k.draw(where, key)
+        values[k.param] = k.draw(slot, key)
         text = k.url(values[k.param])
         if st.query_params.get(PREFIX + k.param) != text:
             st.query_params[PREFIX + k.param] = text
@@ -245,7 +250,7 @@ def differences(
     st.markdown("#### A vs B")
     rows = charts.delta_rows(a, b, metrics)
     table = pd.DataFrame(rows).style.map(charts.verdict_colour, subset=["verdict"])
-    st.dataframe(table, hide_index=True, width="stretch", key="ab_deltas")
+    st.table(table, hide_index=True)  # static: readable on a projector and in a printed page
     st.caption(
         "B - A per metric; the verdict follows each metric's sense (higher accuracy and speed-up are better, "
         f"smaller sizes and fewer MACs are better). {note}"

@@ -92,8 +92,10 @@ seed("p_exclude", [n for n in url_ex if n in names])
 
 ab_on = ab.toggle(*AB_MAIN)
 lay = ab.columns() if ab_on else None  # A/B view: A's main controls left, B's copy right
+a_slots = ab.grid(lay.a, 4) if lay else []
+box = ab.shared() if lay else st  # where the controls that A and B share go
 # presenter mode: the prune rate beside the theory-vs-measured chart
-controls, stage_chart = (lay.a, st) if lay else present.stage()
+controls, stage_chart = (a_slots[0], st) if lay else present.stage()
 amount = controls.slider(
     "Prune rate",
     0.0,
@@ -103,10 +105,8 @@ amount = controls.slider(
     help="Masked methods: the fraction of weights (or groups) set to zero. Structured: the fraction of "
     "channels / neurons removed from each layer (or from the global pool).",
 )
-c1, c2, c3, c4 = (lay.a, lay.a, lay.a, st) if lay else st.columns(4)
-if lay:
-    ab.shared_below()
-method = (controls if present.active() else c1).selectbox(
+c1, c2, c3, c4 = (*a_slots[1:], box) if lay else st.columns(4)
+method = (controls if present.active() and not lay else c1).selectbox(
     "Method", methods, key="p_method", format_func=lambda k: P.METHODS[k].title
 )
 masked = not P.METHODS[method].removes
@@ -121,7 +121,7 @@ granularity = c3.selectbox(
     help="; ".join(f"{k}: {v}" for k, v in P.core.GRANULARITY_HELP.items()),
 )
 exclude = c4.multiselect("Keep dense (exclude)", names, key="p_exclude", help="Layers left untouched.")
-c1, c2, c3, c4 = st.columns(4)
+c1, c2, c3, c4 = box.columns(4)
 ft = c1.number_input(
     "Fine-tune epochs per step", 0, FT_MAX, key="p_ft", help="0 = instant result; > 0 runs as a job"
 )
@@ -133,7 +133,7 @@ optimizer = c4.selectbox(
     "Fine-tune optimizer", ["sgd", "adam"], key="p_opt", help="SGD momentum 0.9 lr 0.01; Adam lr 1e-4"
 )
 seed("p_kd", st.query_params.get("kd") == "1")
-kd = st.checkbox(
+kd = box.checkbox(
     "Recover with knowledge distillation (teacher = this baseline)",
     key="p_kd",
     disabled=ft == 0 or method == "slimming",
@@ -143,7 +143,7 @@ l1 = "1e-4"
 if not has_bn:
     c1.caption("Network slimming needs BatchNorm layers: pick bn-cnn, small-resnet or a MobileNet to use it.")
 if method == "slimming":
-    l1 = st.select_slider("L1 strength on BN scales (λ)", ["1e-5", "1e-4", "1e-3", "1e-2"], key="p_l1")
+    l1 = box.select_slider("L1 strength on BN scales (λ)", ["1e-5", "1e-4", "1e-3", "1e-2"], key="p_l1")
 
 url_values = {
     "amount": f"{amount:.2f}",

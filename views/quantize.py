@@ -102,9 +102,14 @@ for name in names:
 
 ab_on = ab.toggle(*AB_MAIN)
 lay = ab.columns() if ab_on else None  # A/B view: A's main controls left, B's copy right
+a_slots = ab.grid(lay.a, 4) if lay else []
+box = ab.shared() if lay else st  # where the controls that A and B share go
 # presenter mode: scheme and bits beside the grid chart
 controls, stage_chart = (lay.a, st) if lay else present.stage()
-c1, c2, c3 = (controls, controls, controls) if present.active() or lay else st.columns([2, 3, 2])
+if lay:
+    c1, c2, c3 = a_slots[:3]
+else:
+    c1, c2, c3 = (controls, controls, controls) if present.active() else st.columns([2, 3, 2])
 scheme = c1.selectbox(
     "Scheme", list(catalog.SCHEMES), format_func=lambda s: catalog.SCHEMES[s].title, key="q_scheme"
 )
@@ -120,9 +125,7 @@ bits = c2.select_slider(
 granularity = c3.radio(
     "Granularity", schemes.GRANULARITIES, key="q_gran", horizontal=True, disabled=not spec.uses_granularity
 )
-if lay:
-    ab.shared_below()
-c4, c5, c6, c7 = (lay.a, *st.columns(3)) if lay else st.columns(4)
+c4, c5, c6, c7 = (a_slots[3], *box.columns(3)) if lay else st.columns(4)
 symmetric = c4.toggle("Symmetric", key="q_sym", disabled=scheme not in ("linear", "mixed"))
 weights_on = c5.toggle("Quantize weights", key="q_wts", disabled=scheme != "linear")
 acts_on = c6.toggle("Quantize activations", key="q_acts", disabled=scheme != "linear")
@@ -133,7 +136,7 @@ calibration = c7.selectbox(
     disabled=scheme != "linear",
     help="How the range is chosen: min-max, the 99.99th percentile, or the clip that minimises the MSE.",
 )
-c8, c9, c10 = st.columns(3)
+c8, c9, c10 = box.columns(3)
 act_bits = c8.slider("Activation bits", 2, 16, key="q_abits", disabled=not (scheme == "linear" and acts_on))
 kmeans_init = c9.selectbox(
     "k-means init",

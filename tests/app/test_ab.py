@@ -27,7 +27,7 @@ def sides(at: AppTest, label: str) -> tuple[str, str]:
 
 
 def deltas(at: AppTest) -> dict[str, dict[str, str]]:
-    table = at.dataframe[0].value
+    table = at.table[0].value
     return {row["metric"]: dict(row) for _, row in table.iterrows()}
 
 
@@ -83,7 +83,7 @@ def test_pruning_b_slider_moves_b_only_and_the_deltas_judge_it(monkeypatch: pyte
     assert qp(at, "abw") == "before"
     at.toggle(key="ab_on").set_value(False).run()  # off: B leaves the link, the page is the plain lab
     assert not any(k.startswith("b_") for k in at.query_params) and qp(at, "ab") == "0"
-    assert not at.dataframe and "Weights gone" in {m.label for m in at.metric}
+    assert not at.table and "Weights gone" in {m.label for m in at.metric}
 
 
 def test_bad_and_hostile_b_values_are_named_once_and_corrected() -> None:
