@@ -214,6 +214,7 @@ class Lab:
 def show(lab: Lab, a_values: Mapping[str, Any], b_values: Mapping[str, Any], a: Side, b: Side | str) -> None:
     """Both sides' cards and main charts in two columns, then the differences and the weight charts.
     `b` is a message instead when setting B has no instant result (e.g. it needs a training job)."""
+    top = st.container()  # the differences first: what a review meeting looks at
     cols = st.columns(2, gap="large")
     for col, name, s in zip(cols, "AB", (a, b), strict=True):
         with col:
@@ -230,9 +231,10 @@ def show(lab: Lab, a_values: Mapping[str, Any], b_values: Mapping[str, Any], a: 
     if isinstance(b, str):
         return
     a_shown, b_shown = shown(lab.knobs, a_values), shown(lab.knobs, b_values)
-    differences(
-        a.m, b.m, lab.metrics, {k.param: k.label for k in lab.knobs}, a_shown, b_shown, lab.scope_note
-    )
+    with top:
+        differences(
+            a.m, b.m, lab.metrics, {k.param: k.label for k in lab.knobs}, a_shown, b_shown, lab.scope_note
+        )
     weights(lab, [("A", a.key, a.model), ("B", b.key, b.model)])
     st.subheader("Setting A in detail")
 

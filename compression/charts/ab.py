@@ -62,7 +62,7 @@ THEORY_SIZE = Metric("size_theoretical_bytes", "Theoretical size", fmt.bytes_, _
 MACS = Metric("macs", "MACs / image", fmt.count, _count, False, 0.5)
 SPEED = Metric(
     "speedup_b256",
-    "Paired speed-up, batch 256",
+    "Speed-up, batch 256",
     lambda v: f"{v:.2f}x",
     lambda a, b: f"{b - a:+.2f}x",
     True,
@@ -150,7 +150,7 @@ def plot_weights(
                 marker_color=colour,
                 opacity=0.65,
             )
-    fig.update_layout(barmode="overlay", bargap=0)
+    fig.update_layout(barmode="overlay", bargap=0, showlegend=True)  # the legend counts the zeros
     fig.update_xaxes(title="weight value", range=[float(edges[0]), float(edges[-1])])
     yaxis: dict[str, Any] = {"title": "weights (log)", "type": "log"}
     if y_max:

@@ -76,7 +76,7 @@ def test_pruning_b_slider_moves_b_only_and_the_deltas_judge_it(monkeypatch: pyte
     )
     assert rows["Top-1 accuracy"]["verdict"] == "B worse" and rows["Top-1 accuracy"]["B - A"].startswith("-")
     assert rows["MACs / image"]["verdict"] == "same"  # masked: the zeros still run
-    assert rows["Paired speed-up, batch 256"]["verdict"] == "not measured"
+    assert rows["Speed-up, batch 256"]["verdict"] == "not measured"
     assert "Prune rate: 0\\.30 → 0\\.95" in changed(at) and "Method" not in changed(at)
 
     at.radio(key="ab_weights").set_value("before").run()

@@ -49,21 +49,21 @@ def test_verdicts_follow_each_metrics_sense() -> None:
     assert rows["Measured size (file)"]["B - A"] == f"-{fmt.bytes_(2050)} (0.50x of A)"
     assert rows["Theoretical size"]["verdict"] == ab.BETTER
     assert rows["MACs / image"]["verdict"] == ab.SAME
-    assert rows["Paired speed-up, batch 256"]["verdict"] == ab.BETTER
-    assert rows["Paired speed-up, batch 256"]["B - A"] == "+0.50x"
+    assert rows["Speed-up, batch 256"]["verdict"] == ab.BETTER
+    assert rows["Speed-up, batch 256"]["B - A"] == "+0.50x"
     # the other way round, every verdict flips (same stays same)
     back = rows_by_metric(b, a)
     assert back["Top-1 accuracy"]["verdict"] == ab.BETTER
     assert back["Measured size (file)"]["verdict"] == ab.WORSE
     assert back["Measured size (file)"]["B - A"].startswith("+")
-    assert back["Paired speed-up, batch 256"]["verdict"] == ab.WORSE
+    assert back["Speed-up, batch 256"]["verdict"] == ab.WORSE
 
 
 def test_fewer_bits_is_better_and_an_untimed_side_is_not_judged() -> None:
     a, b = BASE, dataclasses.replace(BASE, effective_bits=4.0, speedup_b256=2.0)
     rows = rows_by_metric(a, b, (*ab.HEADLINE, ab.BITS))
     assert rows["Bits per weight"]["verdict"] == ab.BETTER and rows["Bits per weight"]["B - A"] == "-28.00"
-    speed = rows["Paired speed-up, batch 256"]
+    speed = rows["Speed-up, batch 256"]
     assert speed["verdict"] == ab.UNMEASURED and speed["A"] == "not timed" and speed["B - A"] == ""
 
 
