@@ -11,6 +11,8 @@ Notes on the shared contract (the page codes against these names):
 - The "cap-skips" cure applies to the normal cell (P-DARTS); reduction cells are derived uncapped.
 - When the "early-stop" cure fires at epoch e (normal cell > 2 skips), SearchResult.genotype is the
   genotype of epoch e - 1 (the last one before the skips took over; epoch e's when e = 1).
+- EpochRecord has two extra fields (with defaults): ranked_normal / ranked_reduce, the weights
+  derivation ranks (softmax(alpha) x normalised beta), so any cure can be re-derived from a record.
 - Extra names: CURES, MAX_SKIPS, pick_device, search_and_retrain, training_split.
 """
 

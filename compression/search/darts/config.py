@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import torch
@@ -69,6 +69,10 @@ class EpochRecord:
     genotype: Genotype  # derived now, with the config's cure applied
     seconds: float  # wall time of this epoch
     stopped: bool  # the early-stop cure fired at this epoch
+    # what derivation ranks: softmax(alpha) x the edge's normalised beta (equal to the alphas without
+    # partial channels); any cure's genotype can be derived again from them (`derive`)
+    ranked_normal: list[list[float]] = field(default_factory=list)
+    ranked_reduce: list[list[float]] = field(default_factory=list)
 
 
 @dataclass

@@ -224,6 +224,8 @@ def search(
             genotype=genotype,
             seconds=time.perf_counter() - t0,
             stopped=stopped,
+            ranked_normal=net.selection_weights(False).cpu().tolist(),
+            ranked_reduce=net.selection_weights(True).cpu().tolist(),
         )
         records.append(record)
         if on_epoch is not None:
