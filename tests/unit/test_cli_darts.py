@@ -1,0 +1,76 @@
+"""`python -m compression darts`: a tiny search on digits, JSON out, the run recorded with its lineage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from compression import model_file, runs, techniques, train
+from compression.cli import main
+
+torch.set_num_threads(1)
+
+TINY = [
+    "darts",
+    "--dataset",
+    "digits",
+    "--epochs",
+    "2",
+    "--cells",
+    "2",
+    "--nodes",
+    "2",
+    "--channels",
+    "4",
+    "--search-subset",
+    "128",
+    "--batch-size",
+    "32",
+    "--retrain-epochs",
+    "1",
+    "--retrain-subset",
+    "256",
+    "--partial-channels",
+    "2",
+    "--no-latency",
+]
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
+    store = f"sqlite:///{tmp_path}/runs.db"
+    monkeypatch.setenv("COMPRESSION_STORE", store)
+    return store
+
+
+def test_darts_json_and_record(env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*TINY, "--cure", "cap-skips", "--json", "--record", "--device", "cpu"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    cfg = out["config"]
+    assert cfg["technique"] == "darts" and cfg["cure"] == "cap-skips" and cfg["partial_channels"] == 2
+    assert [e["epoch"] for e in out["epochs"]] == [1, 2] and out["device"] == "cpu"
+    assert out["skips"] <= 2 and len(out["genotype"]["normal"]) == 4
+    assert out["reference"]["model"] == "lenet5" and out["reference"]["top1"] > 0.9
+    m = out["measurement"]
+    assert 0.0 <= m["top1"] <= 1.0 and m["params_total"] > 0
+    base = train.load_baseline(train.default_config("digits", "lenet5"))
+    assert base is not None
+    (run,) = runs.open_store(env).runs()
+    assert run.id == out["run_id"] and run.technique == "darts" and run.arch == "darts"
+    assert run.baseline_hash == train.weights_hash(base)  # lineage: the dataset's LeNet-5
+    assert techniques.from_dict(run.recipe[0]).cure == "cap-skips"
+    model = model_file.load(Path(run.artifact_path))  # the kept file rebuilds the searched network
+    assert model._cla_meta["darts"]["genotype"] == out["genotype"]  # type: ignore[index]
+    assert sum(p.numel() for p in model.parameters()) == m["params_total"]
+
+
+def test_darts_text_output_and_errors(env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*TINY, "--epochs", "1", "--order", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "DARTS on digits" in text and "epoch 1:" in text and "normal cell:" in text
+    assert main([*TINY, "--partial-channels", "3"]) == 2
+    assert "must divide" in capsys.readouterr().err
