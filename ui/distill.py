@@ -34,8 +34,9 @@ def _label_text(n: int) -> str:
 # ---------------------------------------------------------------- controls
 
 
-def controls(ctx: sidebar.Context) -> tuple[DistillConfig, int]:
-    """Every control, seeded from the URL and written back to it; returns (config, test image)."""
+def controls(ctx: sidebar.Context, where: Any) -> tuple[DistillConfig, int]:
+    """Every control, seeded from the URL and written back to it; returns (config, test image). The
+    temperature slider goes in `where` (presenter mode: the column beside the soft-target chart)."""
     seed = state.seed
     n_test = len(ctx.ds.x_test)
     t_raw = state.url_float("T", 4.0, 1.0, 50.0)
@@ -49,7 +50,7 @@ def controls(ctx: sidebar.Context) -> tuple[DistillConfig, int]:
     seed("d_img", state.url_int("img", 0, 0, n_test - 1))
     seed("d_jitter", state.url_int("jitter", 0, 0, 4))
 
-    temperature = st.select_slider(
+    temperature = where.select_slider(
         "Temperature T (log scale)",
         options=list(explore.TEMPERATURES),
         key="d_T",
@@ -154,10 +155,14 @@ def _image(dataset: str, image: int, _ctx: sidebar.Context) -> Any:
     return x.permute(1, 2, 0).squeeze(-1).numpy() if x.shape[0] in (1, 3) else x[0].numpy()
 
 
-def explorer(ctx: sidebar.Context, temperature: float, image: int) -> None:
+def explorer(ctx: sidebar.Context, temperature: float, image: int, stage: tuple[Any, Any]) -> None:
+    """The soft-target explorer; in presenter mode its numbers go under the slider (`stage[0]`) and the
+    soft-target chart beside it (`stage[1]`)."""
     d = _explorer_data(ctx.weights_hash, ctx.choice.dataset, temperature, image, ctx)
-    st.subheader("What the teacher's soft targets carry")
-    c0, c1, c2, c3 = st.columns([1, 2, 2, 2])
+    on = present.active()
+    if not on:
+        st.subheader("What the teacher's soft targets carry")
+    c0, c1, c2, c3 = present.metric_grid(stage[0], 4) if on else st.columns([1, 2, 2, 2])
     c0.image(_image(ctx.choice.dataset, image, ctx), caption=f"#{image}: {d['label']}", width=96, clamp=True)
     c1.metric("Teacher says", d["predicted"], help=f"Its top-1 at any T; the true class is {d['label']}.")
     c2.metric(
@@ -171,7 +176,7 @@ def explorer(ctx: sidebar.Context, temperature: float, image: int) -> None:
         f"{d['entropy']['mean_at_t']:.2f} bits",
         help="How much a student learns per image beyond the label grows with this.",
     )
-    left, right = st.columns(2)
+    left, right = (stage[1], st) if on else st.columns(2)
     present.plotly(left, charts.plot_soft_targets(d["soft"]), key="d_soft", width="stretch")
     present.plotly(right, charts.plot_entropy(d["entropy"]), key="d_entropy", width="stretch")
     left, right = st.columns([3, 2])

@@ -75,10 +75,18 @@ def build_chart(
     logx: bool,
     sel: tuple[int, ...],
     colour: bool,
+    height: int,
 ):  # -> go.Figure (shared: st.plotly_chart copies it, 10k runs stay fast while other widgets change)
     data = front_data(url, version, filters, cost, acc, sym)
     fig = charts.pareto_figure(
-        data, cost, accuracy=acc, symbol_by=sym, log_x=logx, selected=sel, colour_dominated=colour
+        data,
+        cost,
+        accuracy=acc,
+        symbol_by=sym,
+        log_x=logx,
+        selected=sel,
+        colour_dominated=colour,
+        height=height,
     )
     # A pipeline's stages (runs tagged pipeline:<id>, stage:<i>/<n>) joined by arrows across the front.
     tagged = data.points[["id", "x", "y"]].merge(shown_runs(url, version, filters)[["id", "tags"]], on="id")
@@ -282,16 +290,23 @@ if version[0] == 0:
 
 # Lay out the filters and hold the chart's place on the first run (a light frame: an empty Plotly chart
 # would cost the browser a whole Plotly mount). On later runs the old chart stays until the new one comes.
-filter_box = st.container(border=True)
-chart_slot = st.empty()
+# Presenter mode: the filters and axes in a column beside a shorter chart, both on a 1280x720 screen.
+controls, stage_chart = present.stage()
+filter_box = (controls if present.active() else st).container(border=True)
+chart_slot = (stage_chart if present.active() else st).empty()
+CHART_HEIGHT = 400 if present.active() else 520  # presenter: x1.15 (present.plotly) = 460 px
 if not st.session_state.get("_cmp_chart_drawn"):
-    chart_slot.container(height=520, border=False).caption("Loading runs...")
+    chart_slot.container(height=CHART_HEIGHT, border=False).caption("Loading runs...")
 all_runs = load_runs(store.url, version)
 
 # ---------------------------------------------------------------- filters and axes (all in the URL)
 
 with filter_box:
-    c1, c2, c3, c4 = st.columns(4)
+    if present.active():  # the axes first (the main control), two widgets a row
+        a1 = st.container()
+        a2, a3 = st.columns(2)
+        a4, a5 = st.columns(2)
+    c1, c2, c3, c4 = present.metric_grid(filter_box, 4)
     datasets = sorted(all_runs["dataset"].unique())
     with c1:
         default_ds = [choice.dataset] if choice.dataset in datasets else []
@@ -302,7 +317,8 @@ with filter_box:
         f_tech = _filter("Technique", "tech", sorted(all_runs["technique"].unique()), [])
     with c4:
         f_tag = _filter("Tag", "tag", sorted({t for ts in all_runs["tags"] for t in ts}), [])
-    a1, a2, a3, a4, a5 = st.columns([2, 1, 1.2, 0.8, 1])
+    if not present.active():
+        a1, a2, a3, a4, a5 = st.columns([2, 1, 1.2, 0.8, 1])
     cost_keys = list(charts.COST_AXES)
     cost = a1.selectbox(
         "Cost axis",
@@ -379,7 +395,16 @@ def draw_chart() -> None:
     present.plotly(
         chart_slot,
         build_chart(
-            store.url, version, filters, cost, acc, sym, logx, tuple(st.session_state["cmp_sel"]), colour
+            store.url,
+            version,
+            filters,
+            cost,
+            acc,
+            sym,
+            logx,
+            tuple(st.session_state["cmp_sel"]),
+            colour,
+            CHART_HEIGHT,
         ),
         key="pareto",
         on_select="rerun",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import distill, sidebar
+from ui import distill, present, sidebar
 
 ctx = sidebar.render()
 
@@ -35,7 +35,8 @@ with st.expander("How distillation works (formulas)", expanded=False):
         "teacher alone (CE is taken on the labelled images only)."
     )
 
-config, image = distill.controls(ctx)
+stage = present.stage()  # presenter mode: the temperature and the teacher's numbers beside the soft targets
+config, image = distill.controls(ctx, stage[0])
 size = distill.student_size(config.student, config.width, ctx.choice.dataset, ctx)
 if isinstance(size, str):
     st.error(f"This student cannot be built: {size}")
@@ -46,7 +47,7 @@ else:
         f"({teacher_params / max(1, size):.1f}x fewer than the teacher's {teacher_params:,})."
     )
 
-distill.explorer(ctx, config.temperature, image)
+distill.explorer(ctx, config.temperature, image, stage)
 if not isinstance(size, str):
     distill.training(ctx, config)
     distill.sweeps(ctx, config)

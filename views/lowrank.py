@@ -39,7 +39,8 @@ methods = {
 }
 avail = [m for m in methods if explore.eligible_layers(ctx.model, m)]
 state.seed("lr_method", state.url_choice("method", avail[0], avail))
-c1, c2 = st.columns(2)
+controls, stage_chart = present.stage()  # presenter mode: method, layer, rank and numbers beside the spectrum
+c1, c2 = (controls, controls) if present.active() else controls.columns(2)
 method = c1.selectbox("Method", avail, key="lr_method", format_func=lambda m: methods[m])
 layers = explore.eligible_layers(ctx.model, method)
 if st.session_state.get("lr_layer") not in layers:
@@ -51,13 +52,13 @@ full = explore.full_rank(module, method)
 if not 1 <= st.session_state.get("lr_rank", 1) <= full:
     st.session_state.pop("lr_rank", None)
 state.seed("lr_rank", state.url_int("rank", max(1, full // 4), 1, full))
-rank = st.slider(
+rank = controls.slider(
     "Rank", 1, full, key="lr_rank", help="Tucker-2: both channel ranks, each capped by its channels"
 )
 st.query_params.update({"method": method, "layer": layer, "rank": str(rank)})
 
 n = block.rank_numbers(ctx.weights_hash, ctx.choice.dataset, layer, method, rank, ctx)
-c = st.columns(4)
+c = present.metric_grid(controls, 4)
 c[0].metric("Energy kept", f"{n['energy_kept']:.1%}")
 w_ratio = n["params_after"] / n["params_before"]
 m_ratio = n["macs_after"] / max(1, n["macs_before"])
@@ -75,7 +76,10 @@ c[3].metric(
 s = block.spectrum(ctx.weights_hash, layer, ctx)
 title = f"{layer}: singular values" + (" of the output-channel unfolding" if method != "svd" else "")
 present.plotly(
-    st, charts.plot_spectrum(s, min(rank, len(s)), title=title), key="lr_spectrum", width="stretch"
+    stage_chart if present.active() else st,
+    charts.plot_spectrum(s, min(rank, len(s)), title=title),
+    key="lr_spectrum",
+    width="stretch",
 )
 be = explore.params_breakeven(module, method)
 st.caption(f"Above rank {be:.0f} the factorised layer holds more weights than the whole one.")

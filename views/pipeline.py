@@ -3,10 +3,12 @@ stage buys on a waterfall of real file sizes, with accuracy after every stage.""
 
 from __future__ import annotations
 
+import contextlib
+
 import streamlit as st
 
 from ui import pipeline as block
-from ui import sidebar, state
+from ui import present, sidebar, state
 
 state.keep_only("recipe", "both", "record", "job")
 ctx = sidebar.render()
@@ -26,10 +28,14 @@ with st.expander("Deep Compression in three stages (Han et al., ICLR 2016)", exp
         "$\\bar\\ell \\le H + 1$ bits per symbol. LeNet-300-100 went 40x smaller on MNIST with no loss."
     )
 
-stages = block.builder(ctx.choice.model)
+# presenter mode: the run controls, then the stages, beside the waterfall; otherwise all in page order
+controls, stage_chart = present.stage()
+run_box = controls.container() if present.active() else st
+with controls:
+    stages = block.builder(ctx.choice.model)
 state.seed("pl_both", st.query_params.get("both") == "1")
 state.seed("pl_record", st.query_params.get("record") == "1")
-c1, c2, c3 = st.columns(3)
+c1, c2, c3 = run_box.columns(3)
 both = c1.checkbox("Also run the reverse order, side by side", key="pl_both")
 record = c2.checkbox("Record every stage as a run", key="pl_record", disabled=not block.can_record())
 st.query_params["both"] = "1" if both else "0"
@@ -40,11 +46,14 @@ if c3.button("Run pipeline", type="primary", disabled=not stages or (job is not 
     block.start(job_id, stages, ctx, both, record)
     st.query_params["job"] = job_id
     st.rerun()
+on = present.active()  # presenter mode: progress under the Run button, the waterfall beside it
 if job is not None:
-    sidebar.job_progress(job.id)
+    with run_box if on else contextlib.nullcontext():
+        sidebar.job_progress(job.id)
     if job.state == "done" and job.result:
-        block.results(job.result)
+        with stage_chart if on else contextlib.nullcontext():
+            block.results(job.result)
 else:
-    st.caption(
+    (stage_chart if on else st).caption(
         "Run the pipeline to draw the waterfall (stages that fine-tune take a while: it runs in the background)."
     )

@@ -6,12 +6,36 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Browser, expect
 
+from compression import data, metrics, runs, train
 from tests.e2e.helpers import IDLE_TIMEOUT_MS, wait_idle
 
 LABS = {
     "prune": ("dataset=digits&model=lenet5&amount=0.5", "Prune rate"),
     "quantize": ("dataset=digits&model=lenet5&scheme=linear&bits=4", "Bits per weight"),
+    "distill": ("dataset=digits&model=lenet5&T=4", "Temperature T"),
+    "lowrank": ("dataset=digits&model=lenet5&method=svd&rank=8", "Rank"),
+    "pipeline": ("dataset=digits&model=lenet5", "Run pipeline"),
+    "compare": ("dataset=digits&model=lenet5", "Cost axis"),
 }
+# The main control is a slider, a select box or a button, found by its label. A page whose main chart
+# appears only after an action is given the button to click first.
+CONTROLS = "[data-testid=stSlider], [data-testid=stSelectbox], [data-testid=stButton]"
+CLICK_FIRST = {"pipeline": "Run pipeline"}
+
+
+@pytest.fixture(scope="module")
+def app_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """A fresh cache and a store holding the shipped digits LeNet-5 baseline as a run (Compare needs one)."""
+    root = tmp_path_factory.mktemp("presenter")
+    env = {"COMPRESSION_CACHE": str(root / "cache"), "COMPRESSION_STORE": f"sqlite:///{root / 'runs.db'}"}
+    base = train.load_baseline(train.default_config("digits", "lenet5"))
+    assert base is not None, "the digits LeNet-5 baseline ships in assets/baselines"
+    runs.record_run(
+        base, dataset="digits", arch="lenet5", baseline_hash=train.weights_hash(base), recipe=[],
+        measurement=metrics.measure(base, data.load("digits"), latency=False), technique="baseline",
+        store=runs.RunStore(env["COMPRESSION_STORE"]),
+    )  # fmt: skip
+    return env
 
 
 @pytest.mark.parametrize("lab", list(LABS))
@@ -25,7 +49,10 @@ def test_main_slider_and_chart_fit_the_first_screen_side_by_side(
         query, slider_label = LABS[lab]
         page.goto(f"{app_url}/{lab}?{query}&present=1")
         wait_idle(page)
-        slider = page.locator("[data-testid=stSlider]", has_text=slider_label).first
+        if lab in CLICK_FIRST:
+            page.get_by_role("button", name=CLICK_FIRST[lab]).click()
+            wait_idle(page)
+        slider = page.locator(CONTROLS, has_text=slider_label).first
         chart = page.locator("[data-testid=stPlotlyChart]").first
         expect(chart.locator(".main-svg").first).to_be_visible()
         page.wait_for_timeout(1000)
