@@ -223,12 +223,32 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
+# parametric families: a name "family:..." is the whole architecture, built by that module's build_named
+FAMILIES: dict[str, str] = {"archnet": "compression.search.arch"}  # the Search lab's architecture space
+
+
+def known(name: object) -> bool:
+    """A zoo model's name, or a parametric family's (rebuilt from the name alone)."""
+    return name in MODELS or (isinstance(name, str) and name.partition(":")[0] in FAMILIES)
+
+
+def _builder(name: str) -> Callable[[InputShape, int, float], nn.Module]:
+    if name in MODELS:
+        return MODELS[name].build
+    family = name.partition(":")[0]
+    if ":" not in name or family not in FAMILIES:
+        raise KeyError(f"Unknown model '{name}'. Known: {', '.join(MODELS)}, or {', '.join(FAMILIES)}:...")
+    import importlib
+
+    build_named = importlib.import_module(FAMILIES[family]).build_named
+    return lambda shape, classes, width: build_named(name, shape, classes)
+
+
 def build(name: str, input_shape: InputShape, num_classes: int, width: float = 1.0) -> nn.Module:
     """Build a zoo model in eval mode with seeded, reproducible initial weights."""
-    if name not in MODELS:
-        raise KeyError(f"Unknown model '{name}'. Known: {', '.join(MODELS)}")
+    make = _builder(name)
     torch.manual_seed(0)
-    model = MODELS[name].build(input_shape, num_classes, width).eval()
+    model = make(input_shape, num_classes, width).eval()
     # what a model file needs to rebuild it (model_file.load); copies made by techniques keep it
     model._cla_meta = {  # type: ignore[assignment]
         "model": name,

@@ -102,7 +102,7 @@ def record_run(
     input_shape, num_classes, width = _shape(model, dataset)
     meta = {"model": arch, "input_shape": list(input_shape), "num_classes": num_classes, "width": width}
     own = getattr(model, "_cla_meta", None) or {}
-    if own.get("model") in models.MODELS:  # what the weights are (a distilled student is not its teacher)
+    if models.known(own.get("model")):  # what the weights are (a distilled student, a searched architecture)
         meta = {**meta, **{k: own[k] for k in meta if k in own}}
     if layers is None and len(input_shape) == 3:
         try:
