@@ -1,0 +1,392 @@
+"""DARTS benchmark (issue #15), on fashion-mnist with one torch thread on the CPU.
+
+1. pc: a PC-DARTS (K=4) search epoch against a full-channel (K=1) one, the two timed interleaved in
+   one process (alternating which goes first), on the same network and subset. Target: >= 2x faster.
+2. target: a search of at most 15 minutes on a training subset, the derived genotype retrained on the
+   whole training split; against 3 random genotypes of the same space retrained with the same budget.
+   Target: >= 91 % test top-1 with <= 100k parameters, and better than the random genotypes' mean.
+3. collapse: one long search without a cure on a small subset (the regime where skips take over);
+   the same search with the cures: the P-DARTS cap derives from the same final alphas, the DARTS+
+   early stop is the same seeded search cut at its stop epoch (identical up to there), so both come
+   from this one trajectory. Each distinct genotype is retrained with the same budget.
+   Target: the uncured search ends with more skips and a worse retrained accuracy than the cured one.
+
+Run: .venv/bin/python -m bench.darts [--sections pc,target,collapse] [sizes: see --help]
+Each section merges its result into bench/results/darts.json (under a file lock: sections may run
+in separate processes) and rewrites darts.md; wall time, process CPU time and the load average are
+recorded next to every timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fcntl
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+
+from bench.common import RESULTS, machine, write_results
+from compression import data, metrics
+from compression.search import darts
+from compression.search.darts.genotype import Genotype
+
+FASHION = "fashion-mnist"
+SEARCH_LIMIT_S = 15 * 60
+
+
+def _log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+@contextmanager
+def _clock() -> Iterator[dict[str, float]]:
+    """Wall time, process CPU time and the 1-minute load average before and after."""
+    out: dict[str, float] = {"load_before": os.getloadavg()[0]}
+    t0, c0 = time.perf_counter(), time.process_time()
+    yield out
+    out.update(wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0, load_after=os.getloadavg()[0])
+
+
+def _config(args: argparse.Namespace, **kw: Any) -> darts.DartsConfig:
+    return darts.DartsConfig(
+        dataset=FASHION,
+        cells=args.cells,
+        nodes=args.nodes,
+        channels=args.channels,
+        batch_size=64,
+        retrain_epochs=args.retrain_epochs,
+        retrain_lr=args.retrain_lr,
+        **kw,
+    )
+
+
+def _retrained(genotype: Genotype, cfg: darts.DartsConfig, ds: data.Dataset, label: str) -> dict[str, Any]:
+    with _clock() as t:
+        model = darts.retrain(genotype, cfg, ds, device="cpu")
+    top1 = metrics.evaluate(model, ds.x_test, ds.y_test)[0]
+    params = sum(p.numel() for p in model.parameters())
+    _log(f"{label}: test top-1 {top1:.2%}, {params:,} params, retrain {t['wall_s']:.0f} s")
+    return {
+        "label": label,
+        "genotype": genotype.to_dict(),
+        "skips": genotype.skip_count(),
+        "top1": top1,
+        "params": params,
+        "retrain": t,
+    }
+
+
+def _search(cfg: darts.DartsConfig, ds: data.Dataset) -> tuple[darts.SearchResult, dict[str, float]]:
+    def epoch(r: darts.EpochRecord) -> None:
+        _log(f"  epoch {r.epoch}: acc {r.train_acc:.2%}/{r.val_acc:.2%}, {r.skips} skips, {r.seconds:.0f} s")
+
+    with _clock() as t:
+        result = darts.search(cfg, ds, on_epoch=epoch, device="cpu")
+    return result, t
+
+
+def _epochs(result: darts.SearchResult) -> list[dict[str, Any]]:
+    return [
+        {
+            "epoch": r.epoch,
+            "train_acc": r.train_acc,
+            "val_acc": r.val_acc,
+            "skips": r.skips,
+            "seconds": r.seconds,
+            "genotype": r.genotype.to_dict(),
+        }
+        for r in result.records
+    ]
+
+
+# ---------------------------------------------------------------- sections
+
+
+def pc(ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    """Paired, interleaved: one search epoch with K=1 and one with K=4 per pair, order alternating."""
+    cfgs = {k: _config(args, epochs=1, partial_channels=k, search_subset=args.pc_subset) for k in (1, 4)}
+    rows = []
+    for i in range(args.pairs):
+        order = (1, 4) if i % 2 == 0 else (4, 1)
+        row: dict[str, Any] = {"pair": i, "first": order[0], "load": os.getloadavg()[0]}
+        for k in order:
+            with _clock() as t:
+                r = darts.search(cfgs[k], ds, device="cpu")
+            row[f"k{k}_epoch_s"] = r.records[0].seconds
+            row[f"k{k}_cpu_s"] = t["cpu_s"]
+        row["ratio"] = row["k1_epoch_s"] / row["k4_epoch_s"]
+        row["cpu_ratio"] = row["k1_cpu_s"] / row["k4_cpu_s"]
+        _log(f"pair {i}: K=1 {row['k1_epoch_s']:.1f} s, K=4 {row['k4_epoch_s']:.1f} s, {row['ratio']:.2f}x")
+        rows.append(row)
+    ratios = [r["ratio"] for r in rows]
+    return {
+        "subset": args.pc_subset,
+        "network": {"cells": args.cells, "nodes": args.nodes, "channels": args.channels, "batch": 64},
+        "pairs": rows,
+        "ratio_median": statistics.median(ratios),
+        "ratio_min": min(ratios),
+        "ratio_max": max(ratios),
+        "cpu_ratio_median": statistics.median(r["cpu_ratio"] for r in rows),
+        "met": statistics.median(ratios) >= 2.0,
+    }
+
+
+def target(
+    ds: data.Dataset, args: argparse.Namespace, save: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    cfg = _config(
+        args,
+        epochs=args.search_epochs,
+        partial_channels=4,
+        cure="cap-skips",
+        search_subset=args.search_subset,
+    )
+    _log(f"target search: {cfg}")
+    result, t = _search(cfg, ds)
+    out: dict[str, Any] = {
+        "config": dataclasses.asdict(cfg),
+        "search": t,
+        "search_epochs": _epochs(result),
+        "genotype": result.genotype.to_dict(),
+    }
+    save(out)
+    out["derived"] = _retrained(result.genotype, cfg, ds, "DARTS (PC K=4, cap-skips)")
+    save(out)
+    out["random"] = []
+    for seed in range(1, 4):
+        out["random"].append(
+            _retrained(darts.random_genotype(cfg.nodes, seed), cfg, ds, f"random genotype {seed}")
+        )
+        save(out)
+    random_mean = statistics.mean(r["top1"] for r in out["random"])
+    d = out["derived"]
+    out["random_mean"] = random_mean
+    out["met"] = {
+        "search_within_15_min": t["wall_s"] <= SEARCH_LIMIT_S,
+        "top1_at_least_91": d["top1"] >= 0.91,
+        "params_at_most_100k": d["params"] <= 100_000,
+        "beats_random_mean": d["top1"] > random_mean,
+    }
+    return out
+
+
+def collapse(
+    ds: data.Dataset, args: argparse.Namespace, save: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
+    cfg = _config(
+        args, epochs=args.long_epochs, partial_channels=4, cure="none", search_subset=args.long_subset
+    )
+    _log(f"collapse search: {cfg}")
+    result, t = _search(cfg, ds)
+    records = result.records
+    last = records[-1]
+    capped = Genotype(
+        darts.derive(last.ranked_normal, cfg.nodes, cap_skips=darts.MAX_SKIPS), last.genotype.reduce
+    )
+    fired = next((r.epoch for r in records if r.skips > darts.MAX_SKIPS), None)
+    stopped = records[fired - 2].genotype if fired is not None and fired > 1 else None
+    out: dict[str, Any] = {
+        "config": dataclasses.asdict(cfg),
+        "search": t,
+        "search_epochs": _epochs(result),
+        "skips_per_epoch": [r.skips for r in records],
+        "early_stop_epoch": fired,
+        "genotypes": {"none": last.genotype.to_dict(), "cap-skips": capped.to_dict()},
+    }
+    if stopped is not None:
+        out["genotypes"]["early-stop"] = stopped.to_dict()
+    save(out)
+    out["retrained"] = {}
+    done: dict[Genotype, dict[str, Any]] = {}
+    for name, g in (("none", last.genotype), ("cap-skips", capped), ("early-stop", stopped)):
+        if g is None:
+            continue
+        out["retrained"][name] = done[g] if g in done else _retrained(g, cfg, ds, f"collapse, cure {name}")
+        done[g] = out["retrained"][name]
+        save(out)
+    base = out["retrained"]["none"]
+    out["met"] = {
+        name: {
+            "fewer_skips": r["skips"] < base["skips"],
+            "better_top1": r["top1"] > base["top1"],
+        }
+        for name, r in out["retrained"].items()
+        if name != "none"
+    }
+    return out
+
+
+# ---------------------------------------------------------------- results
+
+
+@contextmanager
+def _locked() -> Iterator[None]:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS / ".darts.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+def merge(section: str, value: dict[str, Any]) -> None:
+    """Merge one section into darts.json and rewrite darts.md (sections may run in two processes)."""
+    with _locked():
+        path = RESULTS / "darts.json"
+        res = json.loads(path.read_text()) if path.exists() else {}
+        res[section] = value
+        res.setdefault("machines", {})[section] = machine()
+        res["machine"] = machine()
+        write_results("darts", res, render(res))
+
+
+def _pct(v: float | None) -> str:
+    return "-" if v is None else f"{100 * v:.2f} %"
+
+
+def _cell(g: dict[str, Any]) -> str:
+    return ", ".join(f"{op}<-{i}" for op, i in g["normal"])
+
+
+def _met(ok: bool | None) -> str:
+    return "not measured" if ok is None else ("met" if ok else "MISSED")
+
+
+def _render_pc(p: dict[str, Any]) -> list[str]:
+    m = p.get("_machine", {})
+    return [
+        "## Partial channels: search-epoch speed, K=4 vs K=1 (paired, interleaved)",
+        "",
+        f"Network {p['network']}, {p['subset']} search images ({p['subset'] // 2} per half), first-order, "
+        f"1 torch thread, CPU {m.get('cpu', '?')}; {len(p['pairs'])} pairs, order alternating.",
+        "",
+        "| pair | first | load | K=1 epoch s | K=4 epoch s | ratio | CPU-time ratio |",
+        "|---|---|---|---|---|---|---|",
+        *(
+            f"| {r['pair']} | K={r['first']} | {r['load']:.1f} | {r['k1_epoch_s']:.1f} | {r['k4_epoch_s']:.1f} | "
+            f"{r['ratio']:.2f}x | {r['cpu_ratio']:.2f}x |"
+            for r in p["pairs"]
+        ),
+        "",
+        f"Median ratio **{p['ratio_median']:.2f}x** (min {p['ratio_min']:.2f}x, max {p['ratio_max']:.2f}x); "
+        f"median CPU-time ratio {p['cpu_ratio_median']:.2f}x. Target >= 2x: **{_met(p['met'])}**.",
+        "",
+    ]
+
+
+def _render_target(t: dict[str, Any]) -> list[str]:
+    c, s = t["config"], t["search"]
+    lines = [
+        "## Target: a 15-minute CPU search, retrained, against random genotypes",
+        "",
+        f"Search: {c['cells']} cells x {c['nodes']} nodes, C={c['channels']}, PC-DARTS K={c['partial_channels']}, "
+        f"first-order, cure {c['cure']}, {c['epochs']} epochs on {c['search_subset']:,} training images "
+        f"(half weights, half alphas), batch {c['batch_size']}, 1 torch thread: wall {s['wall_s']:.0f} s, "
+        f"process CPU {s['cpu_s']:.0f} s, load average {s['load_before']:.1f} -> {s['load_after']:.1f}.",
+        "",
+        f"Derived normal cell: {_cell(t['genotype'])}; reduction cell: "
+        f"{', '.join(f'{op}<-{i}' for op, i in t['genotype']['reduce'])}.",
+        "",
+        f"Retraining (each network the same budget): {c['retrain_epochs']} epochs on the whole training split "
+        f"(55,000 images), Adam lr {c['retrain_lr']:g} with a cosine schedule, batch {c['retrain_batch_size']}; "
+        "test top-1 on the 10,000 test images.",
+        "",
+        "| network | skips (normal) | params | test top-1 | retrain wall s | load |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in ([t["derived"]] if "derived" in t else []) + t.get("random", []):
+        lines.append(
+            f"| {r['label']} | {r['skips']} | {r['params']:,} | {_pct(r['top1'])} | {r['retrain']['wall_s']:.0f} | "
+            f"{r['retrain']['load_before']:.1f} |"
+        )
+    met = t.get("met", {})
+    if "random_mean" in t:
+        lines += ["", f"Mean of the 3 random genotypes: {_pct(t['random_mean'])}."]
+    lines += [
+        "",
+        f"- search <= 15 min: **{_met(met.get('search_within_15_min'))}**",
+        f"- >= 91 % test top-1: **{_met(met.get('top1_at_least_91'))}**",
+        f"- <= 100k parameters: **{_met(met.get('params_at_most_100k'))}**",
+        f"- beats the mean of 3 random genotypes: **{_met(met.get('beats_random_mean'))}**",
+        "",
+    ]
+    return lines
+
+
+def _render_collapse(k: dict[str, Any]) -> list[str]:
+    c, s = k["config"], k["search"]
+    lines = [
+        "## Collapse and its cures",
+        "",
+        f"One long search without a cure: {c['epochs']} epochs on {c['search_subset']:,} training images, "
+        f"{c['cells']} cells x {c['nodes']} nodes, C={c['channels']}, K={c['partial_channels']}, first-order; "
+        f"wall {s['wall_s']:.0f} s, CPU {s['cpu_s']:.0f} s, load {s['load_before']:.1f} -> {s['load_after']:.1f}.",
+        "",
+        f"Skip connections in the derived normal cell, epoch by epoch: {k['skips_per_epoch']}. "
+        + (
+            f"The DARTS+ early stop (> 2 skips) fires at epoch {k['early_stop_epoch']}: its genotype is epoch "
+            f"{k['early_stop_epoch'] - 1}'s (the same seeded search cut there)."
+            if k.get("early_stop_epoch")
+            else "The normal cell never held more than 2 skips: the early stop never fires in this budget."
+        ),
+        "The P-DARTS cap derives the final alphas with at most 2 skips.",
+        "",
+        "| cure | skips (normal) | normal cell | params | test top-1 |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in k.get("retrained", {}).items():
+        lines.append(
+            f"| {name} | {r['skips']} | {_cell(r['genotype'])} | {r['params']:,} | {_pct(r['top1'])} |"
+        )
+    for name, m in k.get("met", {}).items():
+        if k["retrained"][name]["genotype"] == k["retrained"]["none"]["genotype"]:
+            lines.append(f"\n- {name}: the same genotype as without a cure (nothing to cure in this search)")
+            continue
+        lines.append(
+            f"\n- {name} vs none: fewer skips **{_met(m['fewer_skips'])}**, better retrained top-1 "
+            f"**{_met(m['better_top1'])}**"
+        )
+    return [*lines, ""]
+
+
+def render(res: dict[str, Any]) -> str:
+    lines: list[str] = ["DARTS on fashion-mnist, CPU only (no GPU on this machine), 1 torch thread.", ""]
+    for key, fn in (("pc", _render_pc), ("target", _render_target), ("collapse", _render_collapse)):
+        if key in res:
+            lines += fn({**res[key], "_machine": res.get("machines", {}).get(key, {})})
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--sections", default="pc,target,collapse")
+    p.add_argument("--cells", type=int, default=5)
+    p.add_argument("--nodes", type=int, default=3)
+    p.add_argument("--channels", type=int, default=8)
+    p.add_argument("--retrain-epochs", type=int, default=2)
+    p.add_argument("--retrain-lr", type=float, default=3e-3)
+    p.add_argument("--search-epochs", type=int, default=6)
+    p.add_argument("--search-subset", type=int, default=6000)
+    p.add_argument("--long-epochs", type=int, default=30)
+    p.add_argument("--long-subset", type=int, default=1000)
+    p.add_argument("--pc-subset", type=int, default=512)
+    p.add_argument("--pairs", type=int, default=6)
+    args = p.parse_args()
+    torch.set_num_threads(1)
+    ds = data.load(FASHION)
+    for section in args.sections.split(","):
+        _log(f"section {section}")
+        if section == "pc":
+            merge("pc", pc(ds, args))
+        else:
+            fn = {"target": target, "collapse": collapse}[section]
+            merge(section, fn(ds, args, lambda partial, s=section: merge(s, {**partial, "partial": True})))
+
+
+if __name__ == "__main__":
+    main()
