@@ -98,6 +98,8 @@ def test_bad_and_hostile_b_values_are_named_once_and_corrected() -> None:
     assert at.slider(key="p_amount").value == pytest.approx(0.5)  # A untouched by B's bad values
     at.run()
     assert not [w.value for w in at.warning if "in the link" in w.value]  # corrected: not named again
+    at.switch_page("views/model.py").run()  # another page: B's parameters leave the link like A's
+    assert not any(k.startswith("b_") or k in ("ab", "abw", "amount") for k in at.query_params)
 
 
 def test_quantization_b_bits_moves_b_only() -> None:
