@@ -24,6 +24,7 @@ st.navigation(
         ),
         st.Page("views/distill.py", title="Distillation lab", icon=":material/school:", url_path="distill"),
         st.Page("views/search.py", title="Search lab", icon=":material/travel_explore:", url_path="search"),
+        st.Page("views/darts.py", title="DARTS lab", icon=":material/hub:", url_path="darts"),
         st.Page("views/lowrank.py", title="Low-rank lab", icon=":material/view_column:", url_path="lowrank"),
         st.Page("views/pipeline.py", title="Pipeline", icon=":material/account_tree:", url_path="pipeline"),
         st.Page(
