@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from compression.charts.style import BEFORE, PALETTE, style
+from compression.search.darts import MAX_SKIPS
 
 # One colour per operation on every DARTS chart. Parameter-free ops are warm or grey (skip in red: the
 # collapse's culprit), convolutions blue/green (3x3 light, 5x5 dark). Order = the DARTS space's order.
@@ -40,7 +41,6 @@ SHORT = {
     "dil_conv_5x5": "dil conv 5x5",
 }
 PARAMETER_FREE = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect")
-SKIP_LIMIT = 2  # DARTS+ stops above it, P-DARTS keeps at most this many
 
 
 class GenotypeLike(Protocol):
@@ -379,7 +379,7 @@ def plot_skips(data: Mapping[str, Any]) -> go.Figure:
         "none": "2 (no cure chosen)",
     }.get(data["cure"], "2")
     fig.add_hline(
-        y=SKIP_LIMIT,
+        y=MAX_SKIPS,
         line_dash="dash",
         line_color="#111827",
         annotation_text=label,
@@ -394,7 +394,7 @@ def plot_skips(data: Mapping[str, Any]) -> go.Figure:
             annotation_text=f"early stop at epoch {data['stopped']}",
             annotation_position="top right",
         )
-    top = max([SKIP_LIMIT + 1, *data["skips"]]) + 0.5
+    top = max([MAX_SKIPS + 1, *data["skips"]]) + 0.5
     fig.update_xaxes(title="epoch", dtick=1 if len(data["epoch"]) <= 15 else None)
     fig.update_yaxes(title="skip connections in the normal cell", range=[0, top], dtick=1)
     return style(fig, "Skip connections in the derived normal cell", height=330)
