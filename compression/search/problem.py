@@ -1,9 +1,11 @@
 """What a search optimises: the problem (data, baseline, space, objectives, constraint) and one trial.
 
-Objectives are registered by name: validation accuracy (maximised) and the costs a policy
-really changes, the measured artifact size and the effective (zero-skipping) MACs (minimised).
-Latency is not offered for the policy space: masked and fake-quantized weights still run as
-dense float kernels, so every policy times like the baseline (the Compare page says why).
+Objectives are registered by name: validation accuracy (maximised) and the costs a point really
+changes (minimised): the measured artifact size, the effective (zero-skipping) MACs and, for the
+architecture space only, the measured latency. Latency is not offered for the policy space: masked
+and fake-quantized weights still run as dense float kernels, so every policy times like the
+baseline (the Compare page says why). Each space (SPACES) says which costs it offers and how a
+trial's model is made (`trial_model`) and how a chosen trial is rebuilt for recording (`build`).
 A size budget ("at most 40 KB") turns the search into accuracy under a constraint: Optuna's
 samplers get it as `constraints_func`, our own samplers as a penalty in their scalar score.
 """
@@ -14,15 +16,16 @@ import functools
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
 from torch import nn
 
-from compression import data, metrics, techniques, train
+from compression import data, latency, metrics, train
 from compression.pareto import Direction, hypervolume, non_dominated
 from compression.pruning import core as pruning_core
+from compression.search.arch import ArchSpace
 from compression.search.space import PolicySpace
 
 OVER_PENALTY = 2.0  # scalar score lost per fraction of the size budget exceeded
@@ -40,14 +43,21 @@ OBJECTIVES: dict[str, Objective] = {
     "acc": Objective("acc", "validation accuracy", "max", "%"),
     "size": Objective("size", "measured size", "min", "KB"),
     "macs": Objective("macs", "effective MACs", "min", "M"),
+    "latency": Objective("latency", "measured latency", "min", "ms"),
 }
+LATENCY_BATCH = 1  # a trial's latency: one image per forward pass, 1 thread
+LATENCY_ROUNDS = (
+    2  # paired rounds per trial (with calibration about 1 s under load); a recorded run is re-timed in full
+)
+Space = PolicySpace | ArchSpace
+SPACES: dict[str, type[PolicySpace] | type[ArchSpace]] = {"policy": PolicySpace, "arch": ArchSpace}
 
 
 @dataclass(frozen=True)
 class Problem:
     dataset: str = "fashion-mnist"
     model: str = "lenet5"
-    space: PolicySpace = field(default_factory=PolicySpace)
+    space: Space = field(default_factory=PolicySpace)
     objectives: tuple[str, ...] = ("acc", "size")  # acc first; one or two costs
     max_size_kb: float | None = None  # a size budget: trials above it are infeasible
     val_images: int = (
@@ -64,6 +74,10 @@ class Problem:
         unknown = [o for o in self.objectives if o not in OBJECTIVES]
         if unknown or not 2 <= len(self.objectives) <= 3:
             raise ValueError(f"two or three objectives from {', '.join(OBJECTIVES)} (got {self.objectives})")
+        if not set(self.objectives[1:]) <= set(self.space.costs):
+            raise ValueError(
+                f"the {self.space.title} space offers the costs {', '.join(self.space.costs)} (got {self.objectives})"
+            )
         if self.max_size_kb is not None and self.max_size_kb <= 0:
             raise ValueError("max_size_kb must be positive")
         if self.val_images < 10:
@@ -75,13 +89,18 @@ class Problem:
 
     def as_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["space"] = self.space.as_dict()
         d["objectives"] = list(self.objectives)
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Problem:
         d = dict(d)
-        d["space"] = PolicySpace(**d.get("space", {}))
+        space = dict(d.get("space", {}))
+        kind = space.pop("kind", "policy")
+        if kind not in SPACES:
+            raise ValueError(f"Unknown search space '{kind}'. Known: {', '.join(SPACES)}")
+        d["space"] = SPACES[kind](**space)
         d["objectives"] = tuple(d.get("objectives", ("acc", "size")))
         return cls(**d)
 
@@ -100,10 +119,12 @@ class Reference:
     dense_kb: float  # fp32 size of every weight of the baseline
     macs: float  # the baseline's MACs, in millions
     acc: float  # the baseline's validation accuracy on the same subset
+    latency_ms: float = 0.0  # the baseline's latency (measured only for a latency objective)
 
     def point(self, objectives: Sequence[str]) -> list[float]:
-        """(0 accuracy, the dense size, the dense MACs): anything a policy does lies inside it."""
-        corner = {"acc": 0.0, "size": self.dense_kb, "macs": self.macs}
+        """(0 accuracy, the dense size, the dense MACs, its latency): anything a policy does lies
+        inside it; an architecture costlier than the baseline adds nothing to the hypervolume."""
+        corner = {"acc": 0.0, "size": self.dense_kb, "macs": self.macs, "latency": self.latency_ms}
         return [corner[o] for o in objectives]
 
 
@@ -124,12 +145,17 @@ class EvalContext:
         return self.ds.x_val[:n], self.ds.y_val[:n]
 
     def reference(self, problem: Problem) -> Reference:
-        if problem.val_images in self._refs:
-            return self._refs[problem.val_images]
-        x, y = self.val(problem.val_images)
-        acc = metrics.evaluate(self.baseline, x, y)[0]
-        executed, _ = metrics.macs(self.baseline, self.ds.input_shape)
-        ref = Reference(metrics.dense_bytes(self.baseline) / 1000, executed / 1e6, acc)
+        timed = "latency" in problem.objectives
+        ref = self._refs.get(problem.val_images)
+        if ref is None:
+            x, y = self.val(problem.val_images)
+            acc = metrics.evaluate(self.baseline, x, y)[0]
+            executed, _ = metrics.macs(self.baseline, self.ds.input_shape)
+            ref = Reference(metrics.dense_bytes(self.baseline) / 1000, executed / 1e6, acc)
+        if timed and not ref.latency_ms:
+            ref = replace(
+                ref, latency_ms=metrics.latency_ms(self.baseline, self.ds.input_shape, LATENCY_BATCH)
+            )
         self._refs[problem.val_images] = ref
         return ref
 
@@ -156,20 +182,32 @@ class TrialResult:
     size_kb: float
     macs: float  # effective MACs, millions
     seconds: float
+    latency_ms: float = math.nan  # measured only for a latency objective
 
 
-def evaluate_policy(problem: Problem, ctx: EvalContext, params: dict[str, Any]) -> TrialResult:
-    """Apply the policy with the existing techniques and score it: no fine-tuning (fast)."""
+def evaluate(problem: Problem, ctx: EvalContext, params: dict[str, Any]) -> TrialResult:
+    """Make the point's model (a policy applied without fine-tuning, or an architecture's short
+    proxy training) and score it on the validation subset and its measured costs."""
     t0 = time.perf_counter()
-    model = techniques.apply_recipe(ctx.baseline, problem.space.recipe(ctx.layers, params), ctx.ds)
+    model = problem.space.trial_model(ctx, params)
     x, y = ctx.val(problem.val_images)
     acc = metrics.evaluate(model, x, y)[0]
     size_kb = metrics.artifact_bytes(model) / 1000
     macs = metrics.macs(model, ctx.ds.input_shape)[1] / 1e6
-    by_name = {"acc": acc, "size": size_kb, "macs": macs}
+    lat = trial_latency_ms(ctx, problem, model) if "latency" in problem.objectives else math.nan
+    by_name = {"acc": acc, "size": size_kb, "macs": macs, "latency": lat}
     return TrialResult(
-        tuple(by_name[o] for o in problem.objectives), acc, size_kb, macs, time.perf_counter() - t0
+        tuple(by_name[o] for o in problem.objectives), acc, size_kb, macs, time.perf_counter() - t0, lat
     )
+
+
+def trial_latency_ms(ctx: EvalContext, problem: Problem, model: nn.Module) -> float:
+    """The baseline's latency over the paired speed-up (ABBA rounds, thread CPU time): a burst of
+    load hits both halves of a round alike, so trials timed minutes apart stay comparable."""
+    paired = latency.paired_latency(
+        ctx.baseline, model, ctx.ds.input_shape, LATENCY_BATCH, threads=1, rounds=LATENCY_ROUNDS, round_s=0.01
+    )
+    return ctx.reference(problem).latency_ms / paired.speedup
 
 
 def feasible(problem: Problem, size_kb: float) -> bool:
@@ -189,7 +227,7 @@ def scalar(problem: Problem, ref: Reference, values: Sequence[float], lam: float
     if problem.max_size_kb is not None:
         over = max(0.0, v["size"] / problem.max_size_kb - 1.0)
         return v["acc"] - OVER_PENALTY * over
-    scale = {"size": ref.dense_kb, "macs": ref.macs}
+    scale = {"size": ref.dense_kb, "macs": ref.macs, "latency": ref.latency_ms or 1.0}
     return v["acc"] - lam * sum(math.log(max(v[o], 1e-9) / scale[o]) for o in problem.objectives[1:])
 
 

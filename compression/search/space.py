@@ -10,12 +10,15 @@ scheme with per-layer bits. Nothing new is applied here.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from optuna.distributions import BaseDistribution, FloatDistribution, IntDistribution
+from torch import nn
 
+from compression import techniques
 from compression.pruning.unstructured import MagnitudePrune
 from compression.quantization import schemes
+from compression.train import Progress, StopFlag
 
 SCHEMES: dict[str, type] = {  # how the per-layer bits are spent: every config takes layer_bits
     "linear": schemes.LinearQuant,  # per-channel symmetric uniform
@@ -26,6 +29,11 @@ SCHEMES: dict[str, type] = {  # how the per-layer bits are spent: every config t
 
 @dataclass(frozen=True)
 class PolicySpace:
+    kind: ClassVar[str] = "policy"
+    title: ClassVar[str] = "compression policy"
+    technique: ClassVar[str] = "search-policy"
+    costs: ClassVar[tuple[str, ...]] = ("size", "macs")  # masked / fake-quantized weights time like dense
+
     prune_max: float = 0.95  # highest per-layer prune rate on the grid
     prune_step: float = 0.05  # grid step of the prune rate (0 = keep every weight)
     bits_min: int = 2  # narrowest weight width on the grid
@@ -83,8 +91,27 @@ class PolicySpace:
         recipe.append(SCHEMES[self.scheme](bits=self.bits_max, layer_bits=bits))
         return recipe
 
+    def proxy_text(self, dataset: str | None = None) -> str:
+        return "applied to the trained baseline without fine-tuning"
+
+    def trial_model(self, ctx: Any, params: dict[str, Any]) -> nn.Module:
+        """The policy applied to the baseline with the existing techniques (no fine-tuning: fast)."""
+        return techniques.apply_recipe(ctx.baseline, self.recipe(ctx.layers, params), ctx.ds)
+
+    def build(
+        self,
+        ctx: Any,
+        params: dict[str, Any],
+        epochs: int = 0,
+        progress: Progress | None = None,
+        should_stop: StopFlag | None = None,
+    ) -> tuple[nn.Module, list[object]]:
+        """A chosen trial re-applied (epochs > 0: fine-tuned that long after pruning, masks kept)."""
+        recipe = self.recipe(ctx.layers, params, epochs)
+        return techniques.apply_recipe(ctx.baseline, recipe, ctx.ds, progress, should_stop), recipe
+
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return asdict(self)  # no "kind": a policy problem's key stays what it was
 
 
 def grid(dist: BaseDistribution) -> list[float | int]:

@@ -33,7 +33,7 @@ import pandas as pd
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
-from compression import metrics, runs, techniques
+from compression import metrics, runs
 from compression.search import problem as P
 from compression.search import strategies as S
 from compression.train import Progress, StopFlag
@@ -42,7 +42,6 @@ ENV = "COMPRESSION_STUDIES"
 HEARTBEAT_S = 5  # a running trial's heartbeat; one silent for GRACE_S is failed (its worker died)
 GRACE_S = 20
 WAIT_LIMIT_S = 6  # in grace periods: how long a worker waits on others' last running trials before giving up
-TECHNIQUE = "search-policy"
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeat, GPSampler
 
@@ -250,11 +249,12 @@ def run(
             skipped.append(trial.number)  # another worker took the last slot: no compute
             raise optuna.TrialPruned(f"trial {trial.number} is past the budget")
         params = {k: _suggest(trial, k, d) for k, d in space.items()}
-        res = P.evaluate_policy(info.problem, ctx, params)
+        res = P.evaluate(info.problem, ctx, params)
         for key, value in (
             ("acc", res.acc),
             ("size_kb", res.size_kb),
             ("macs", res.macs),
+            ("latency_ms", res.latency_ms),
             ("seconds", res.seconds),
         ):
             trial.set_user_attr(key, value)
@@ -324,6 +324,7 @@ def trials_frame(study: optuna.Study, info: Info | None = None) -> pd.DataFrame:
             "acc": t.user_attrs.get("acc", t.values[0]),
             "size_kb": t.user_attrs.get("size_kb", math.nan),
             "macs": t.user_attrs.get("macs", math.nan),
+            "latency_ms": t.user_attrs.get("latency_ms", math.nan),
             "seconds": t.user_attrs.get("seconds", math.nan),
             "worker": t.user_attrs.get("worker", ""),
             "started": t.datetime_start,
@@ -380,13 +381,13 @@ def rebuild(
     progress: Progress | None = None,
     should_stop: StopFlag | None = None,
 ) -> tuple[Any, list[object]]:
-    """The trial's model and recipe, re-applied to the baseline (optionally fine-tuned after pruning)."""
+    """The trial's model and recipe: a policy re-applied to the baseline (optionally fine-tuned after
+    pruning), an architecture trained on the full training split (finetune_epochs or its full_epochs)."""
     info = info or Info.of(study)
     trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
     if trial is None or trial.state != TrialState.COMPLETE:
         raise ValueError(f"Study {study.study_name} has no completed trial {number}")
-    recipe = info.problem.space.recipe(info.layers, trial.params, finetune_epochs)
-    return techniques.apply_recipe(ctx.baseline, recipe, ctx.ds, progress, should_stop), recipe
+    return info.problem.space.build(ctx, trial.params, finetune_epochs, progress, should_stop)
 
 
 def record_trial(
@@ -410,7 +411,11 @@ def record_trial(
     info = Info.of(study)
     ctx = ctx or P.load_context(info.problem.dataset, info.problem.model)
     model, recipe = rebuild(study, number, ctx, info, finetune_epochs, progress, should_stop)
-    tuned = f", then fine-tuned {finetune_epochs} epoch(s) after pruning" if finetune_epochs else ""
+    space = info.problem.space
+    if space.kind == "arch":
+        tuned = f", then trained {recipe[0]['epochs']} epoch(s) on the full training split"  # type: ignore[index]
+    else:
+        tuned = f", then fine-tuned {finetune_epochs} epoch(s) after pruning" if finetune_epochs else ""
     m = metrics.measure(model, ctx.ds, baseline=ctx.baseline, latency=latency)
     run_id = runs.record_run(
         model,
@@ -419,15 +424,15 @@ def record_trial(
         baseline_hash=ctx.weights_hash,
         recipe=recipe,
         measurement=m,
-        technique=TECHNIQUE,
+        technique=space.technique,
         who=who,
         tags=[name, f"trial-{number}", f"strategy-{info.strategy}"]
-        + (["fine-tuned"] if finetune_epochs else []),
-        notes=f"Search study {name} ({info.strategy}, seed {info.seed}), trial {number}: "
-        f"scored on {info.problem.val_images} validation images without fine-tuning{tuned}.",
+        + (["fine-tuned"] if finetune_epochs and space.kind == "policy" else []),
+        notes=f"Search study {name} ({info.strategy}, seed {info.seed}, {space.title} space), trial {number}: "
+        f"{space.proxy_text()}, scored on {info.problem.val_images} validation images{tuned}.",
         store=store,
     )
-    if not finetune_epochs:
+    if not finetune_epochs or space.kind == "arch":
         study.set_user_attr(f"run:{number}", run_id)
     return run_id, m
 

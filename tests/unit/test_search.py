@@ -298,11 +298,18 @@ def test_killed_worker_leaves_its_trial_failed_and_the_study_goes_on(
     procs, _ = _fork(name, url, [1])
     try:
         deadline = time.monotonic() + 120
+        beating = sa.text(  # a running trial whose heartbeat thread has written at least once
+            "SELECT count(*) FROM trials t JOIN trial_heartbeats h ON h.trial_id = t.trial_id WHERE t.state = 'RUNNING'"
+        )
+        engine = sa.create_engine(url)
         while time.monotonic() < deadline:  # kill -9 while a trial runs (it spends most of its time in one)
             c = St.counts(St.load(name, url))
             if c.complete >= 1 and c.running == 1:
-                break
+                with engine.connect() as conn:  # not in the instant between ask() and the first heartbeat:
+                    if conn.execute(beating).scalar():  # a worker killed there is the bounded wait's case
+                        break
             time.sleep(0.02)
+        engine.dispose()
         os.kill(procs[0].pid, signal.SIGKILL)
     finally:
         procs[0].join(timeout=30)
