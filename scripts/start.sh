@@ -9,6 +9,8 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/setup_env.sh
 source scripts/setup_env.sh requirements.txt
 
-# ui.warmup serves app.py and measures the shipped baselines in the background at start-up (first visit fast).
+# ui.warmup serves app.py and, in the background at start-up, measures every shipped baseline and runs every
+# page once for each (each lab's default result cached), so the first visitor does not pay for it.
+# COMPRESSION_WARMUP=off skips that; COMPRESSION_WARMUP=digits__lenet5 warms only the baselines named so.
 exec .venv/bin/python -m ui.warmup --server.port "${PORT:-8501}" --server.address "${ADDRESS:-127.0.0.1}" \
     --browser.gatherUsageStats false
