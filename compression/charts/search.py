@@ -17,7 +17,11 @@ from plotly.subplots import make_subplots
 
 from compression.charts.style import BEFORE, PALETTE, style
 
-COST_AXES = {"size": ("size_kb", "measured size (KB)"), "macs": ("macs", "effective MACs (M)")}
+COST_AXES = {
+    "size": ("size_kb", "measured size (KB)"),
+    "macs": ("macs", "effective MACs (M)"),
+    "latency": ("latency_ms", "measured latency (ms, batch 1)"),
+}
 
 
 # ---------------------------------------------------------------- trials in objective space
@@ -243,10 +247,11 @@ def _short(layer: str) -> str:
     return layer.replace("features.", "f").replace("classifier.", "c")
 
 
-def parallel_data(df: pd.DataFrame, layers: Sequence[str]) -> dict[str, Any]:
-    """One axis per layer's prune rate and bit width, then accuracy and size; one line per trial."""
-    dims = []
-    for layer in layers:
+def parallel_data(df: pd.DataFrame, layers: Sequence[str], params: Sequence[str] = ()) -> dict[str, Any]:
+    """One axis per layer's prune rate and bit width (or per named parameter: the architecture
+    space's depth, width, channels, kernels), then accuracy and size; one line per trial."""
+    dims = [{"label": p, "values": df[p].to_numpy(float)} for p in params if p in df]
+    for layer in [] if params else layers:
         for kind, label in (("prune", "prune"), ("bits", "bits")):
             col = f"{kind}:{layer}"
             if col in df:
