@@ -4,9 +4,13 @@ A lab declares its main controls once as knobs. With the sidebar's A/B switch on
 controls are setting A (left) and `b_controls` draws a copy of the knobs for setting B (right),
 seeded from `b_<param>` in the URL and validated by the same ui/state readers as A's (a bad value is
 named once and corrected), so one link opens both. Both sides are computed by the lab's own cached
-helpers, so moving B's slider does not recompute A. `side` shows the same headline cards and main
-chart for each; `differences` the A-vs-B table and what changed; `weights` a before / after toggle
-over each side's weight histogram on shared bins.
+helpers, so moving B's slider does not recompute A. `show` draws the A-vs-B table (B - A judged in
+each metric's sense, and only the controls that differ), then the same headline cards and main chart
+for each side, then a before / after toggle over each side's weight histogram on shared bins.
+
+Adopting it in a lab: `ab.params(...)` in keep_only, `lay = ab.columns() if ab.toggle(...) else None`,
+A's main controls into `ab.grid(lay.a, n)`, `ab.b_controls(lay.b, KNOBS, a_values)`, and `ab.show(...)`
+with each side's cached result in place of the page's metric row.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from torch import nn
 from compression import fmt
 from compression.charts import ab as charts
 from compression.metrics import Measurement
-from ui import measured, present, state
+from ui import measured, present, sidebar, state
 
 PARAM, VIEW, PREFIX = "ab", "abw", "b_"
 WEIGHT_VIEWS = {"after": "after", "before": "before", "both": "before and after"}
@@ -201,9 +205,7 @@ class Lab:
     """What the A/B view needs to know about the page: its knobs, baseline and how to word things."""
 
     knobs: Sequence[Knob]
-    whash: str
-    dataset: str
-    baseline: nn.Module
+    ctx: sidebar.Context  # the baseline model, its weights hash and dataset
     base: Measurement  # the one lineage baseline both sides are measured against
     chart_caption: str  # what the main chart shows and how to read it
     scope_note: str  # on which images / with which timing both sides were measured
@@ -284,10 +286,11 @@ def weights(lab: Lab, sides: Sequence[tuple[str, str, nn.Module]]) -> None:
         format_func=WEIGHT_VIEWS.__getitem__,
     )
     st.query_params[VIEW] = view
-    edges = charts.weight_edges(lab.baseline)
+    whash, dataset, baseline = lab.ctx.weights_hash, lab.ctx.choice.dataset, lab.ctx.model
+    edges = charts.weight_edges(baseline)
     ekey = f"{len(edges)}|{edges[-1]:.9g}"
-    before = _counts(lab.whash, lab.dataset, "baseline", ekey, lab.baseline, edges)
-    after = {name: _counts(lab.whash, lab.dataset, key, ekey, model, edges) for name, key, model in sides}
+    before = _counts(whash, dataset, "baseline", ekey, baseline, edges)
+    after = {name: _counts(whash, dataset, key, ekey, model, edges) for name, key, model in sides}
     y_max = max(float(d["counts"].max(initial=0)) for d in (before, *after.values()))
     for col, (name, _, _) in zip(st.columns(len(sides)), sides, strict=True):
         shown_counts = {"before": before, "after": after[name]}

@@ -95,7 +95,7 @@ lay = ab.columns() if ab_on else None  # A/B view: A's main controls left, B's c
 a_slots = ab.grid(lay.a, 4) if lay else []
 box = ab.shared() if lay else st  # where the controls that A and B share go
 # presenter mode: the prune rate beside the theory-vs-measured chart
-controls, stage_chart = (a_slots[0], st) if lay else present.stage()
+controls, stage_chart = (a_slots[0], None) if lay else present.stage()
 amount = controls.slider(
     "Prune rate",
     0.0,
@@ -325,9 +325,7 @@ if lay:
     ab.show(
         ab.Lab(
             knobs=AB_KNOBS,
-            whash=ctx.weights_hash,
-            dataset=ctx.choice.dataset,
-            baseline=ctx.model,
+            ctx=ctx,
             base=mb,
             chart_caption="theoretical vs measured size, and pruned / dense MACs and paired latency (the dense "
             "model is the same baseline on both sides).",
@@ -392,7 +390,7 @@ else:
 
 left, right = st.columns([3, 2])
 present.plotly(
-    stage_chart if present.active() else left,
+    stage_chart if present.active() and not lay else left,
     size_latency_fig(mp),
     key="p_size_latency",
     width="stretch",

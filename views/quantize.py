@@ -409,9 +409,7 @@ if lay:
     ab.show(
         ab.Lab(
             knobs=AB_KNOBS,
-            whash=ctx.weights_hash,
-            dataset=ctx.choice.dataset,
-            baseline=ctx.model,
+            ctx=ctx,
             base=base,
             chart_caption=f"layer {ab_layer}: grey, its float weights; red lines, the values a weight may take; "
             "shaded band, the clipping range.",

@@ -12,24 +12,9 @@ from torch import nn
 from compression import fmt
 from compression.charts import ab
 from compression.metrics import Measurement
+from tests.unit.test_metrics import _measurement
 
-BASE = Measurement(
-    top1=0.90,
-    top5=0.99,
-    loss=0.3,
-    params_total=1000,
-    params_nonzero=1000,
-    effective_bits=32.0,
-    size_dense_bytes=4000,
-    size_theoretical_bytes=4000,
-    size_artifact_bytes=4100,
-    macs=10_000,
-    macs_effective=10_000,
-    latency_b1_ms=None,
-    latency_b256_ms=None,
-    threads=1,
-    runs_dense=True,
-)
+BASE = _measurement()  # the same made-up measurement as the metrics tests
 
 
 def rows_by_metric(a: Measurement, b: Measurement, metrics: tuple[ab.Metric, ...] = ab.HEADLINE) -> dict:
