@@ -158,6 +158,23 @@ def _live() -> dict[str, Live]:
 
 
 _LOCK = threading.Lock()
+
+
+@st.cache_resource(show_spinner=False)
+def _torch_lock() -> threading.Lock:
+    """One search or retraining of this page at a time: metrics.measure fuses with torch.fx, whose tracer
+    patches torch.nn.Module.__call__ process-wide, so a network trained in another thread meanwhile fails
+    ("module is not installed as a submodule"). Two jobs on two cores gain nothing from overlapping anyway."""
+    return threading.Lock()
+
+
+def _serialised(progress: train.Progress, what: str) -> threading.Lock:
+    lock = _torch_lock()
+    if lock.locked():
+        progress(0.0, f"waiting for the page's other job to finish before the {what}")
+    return lock
+
+
 SEARCH, RETRAIN, RANDOM = "darts-search-", "darts-retrain-", "darts-random-"
 
 
@@ -180,7 +197,8 @@ def start_search(ctx: sidebar.Context, cfg: darts.DartsConfig) -> str:
             with _LOCK:
                 _live()[job_id].records.append(rec)
 
-        return darts.search(cfg, ds, progress=progress, should_stop=stop, on_epoch=on_epoch)
+        with _serialised(progress, "search"):
+            return darts.search(cfg, ds, progress=progress, should_stop=stop, on_epoch=on_epoch)
 
     with _LOCK:
         _live()[job_id] = Live(cfg)
@@ -306,9 +324,10 @@ def _retrain_work(ctx: sidebar.Context, cfg: darts.DartsConfig, genotypes: list[
             def sub(f: float, msg: str, i: int = i) -> None:
                 progress((i + 0.9 * f) / n, f"cell {i + 1}/{n}: {msg}")
 
-            model = darts.retrain(g, cfg, ds, progress=sub, should_stop=stop)
-            progress((i + 0.9) / n, f"cell {i + 1}/{n}: measuring (latency paired with the baseline)")
-            out.append((g, model, metrics.measure(model, ds, baseline=baseline, min_run_time=0.2)))
+            with _serialised(sub, "retraining"):
+                model = darts.retrain(g, cfg, ds, progress=sub, should_stop=stop)
+                progress((i + 0.9) / n, f"cell {i + 1}/{n}: measuring (latency paired with the baseline)")
+                out.append((g, model, metrics.measure(model, ds, baseline=baseline, min_run_time=0.2)))
         return {"device": darts.pick_device(None).type, "models": out}
 
     return work

@@ -1,0 +1,113 @@
+"""AppTest of the DARTS lab: the URL drives the settings, hostile link values are named once and
+corrected, a tiny search on digits runs through the job to completion with every chart, the derived
+cell retrains next to a random cell, and "Record as run" puts it in the run store."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from compression import runs
+from tests.app.pages import metric, open_page
+from ui import sidebar
+
+torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("isolated")
+open_darts = partial(open_page, "darts")
+TINY = {"epochs": "2", "cells": "1", "nodes": "2", "ch": "4", "pc": "2", "imgs": "128", "retrain": "1"}
+
+
+def _qp(at: AppTest, key: str) -> str:
+    value = at.query_params[key]
+    return value[0] if isinstance(value, list) else value
+
+
+def _titles(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
+def _finish(at: AppTest, job_id: str) -> None:
+    job = sidebar.job_manager().wait(job_id, timeout=240)
+    assert job.state == "done", (job.state, job.error, job.message)
+    at.run()  # AppTest never fires run_every: rerun by hand, as the fragments would
+    assert not at.exception, at.exception
+
+
+def test_url_drives_the_settings_and_the_start_chart_is_uniform() -> None:
+    at = open_darts(
+        epochs="7", cells="3", nodes="2", ch="16", pc="4", cure="cap-skips", order="2", retrain="3"
+    )
+    assert at.slider(key="da_epochs").value == 7
+    assert at.slider(key="da_cells").value == 3 and at.slider(key="da_nodes").value == 2
+    assert at.select_slider(key="da_ch").value == 16
+    assert at.radio(key="da_pc").value == 4 and at.radio(key="da_order").value == 2
+    assert at.selectbox(key="da_cure").value == "cap-skips"
+    assert at.number_input(key="da_retrain").value == 3
+    assert not at.warning
+    (title,) = _titles(at)
+    assert title.startswith("Normal cell: softmax(α) per edge, before the search")
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert len(spec["data"]) == 5 * 8  # 2 nodes: 5 edges x 8 ops
+    at.slider(key="da_epochs").set_value(12).run()
+    assert _qp(at, "epochs") == "12"
+    at.selectbox(key="da_cure").set_value("early-stop").run()
+    assert _qp(at, "cure") == "early-stop"
+
+
+def test_hostile_link_values_are_named_once_and_corrected() -> None:
+    at = open_darts(epochs="999", nodes="abc", cure="<b>magic</b>", ch="7", job="lowrank-model-x")
+    texts = [w.value.replace("\\", "") for w in at.warning]
+    assert any("'epochs=999' in the link is outside 1..50; clamped." in t for t in texts)
+    assert any("'nodes=abc'" in t and "not a whole number" in t for t in texts)
+    assert any("'cure=<b>magic</b>'" in t for t in texts)  # shown as typed, not as HTML
+    assert any("'ch=7'" in t for t in texts)
+    assert any("not a job of this page" in t for t in texts)
+    assert at.slider(key="da_epochs").value == 50
+    assert _qp(at, "epochs") == "50" and _qp(at, "cure") == "none" and _qp(at, "ch") == "8"
+    assert "job" not in at.query_params
+    at.run()
+    assert not at.warning  # named once
+
+
+def test_tiny_search_runs_to_completion_then_retrains_and_records() -> None:
+    at = open_darts(**TINY)
+    at.button(key="da_start").click().run()
+    assert not at.exception, at.exception
+    job_id = _qp(at, "job")
+    assert job_id.startswith("darts-search-")
+    _finish(at, job_id)
+    titles = _titles(at)
+    assert titles[0] == "Normal cell: softmax(α) per edge, after epoch 2 of 2"
+    assert any(t.startswith("Derived normal cell") for t in titles)
+    assert "Search and validation accuracy of the supernet" in titles
+    assert "Skip connections in the derived normal cell" in titles
+    assert metric(at, "Epochs done") == "2/2"
+    assert any("Search done on **cpu**" in s.value for s in at.success)
+    assert any("most decided edge" in c.value for c in at.caption)
+
+    # a reload (a new session with the job in the URL) reattaches to the same search
+    again = open_darts(**TINY, job=job_id)
+    assert metric(again, "Epochs done") == "2/2"
+
+    at.button(key="da_retrain_go").click().run()
+    at.button(key="da_random_go").click().run()
+    assert not at.exception, at.exception
+    manager = sidebar.job_manager()
+    retrain_id = next(j.id for j in manager.list() if j.id.startswith("darts-retrain-"))
+    random_id = next(j.id for j in manager.list() if j.id.startswith("darts-random-"))
+    _finish(at, retrain_id)
+    _finish(at, random_id)
+    top1 = metric(at, "DARTS: test top-1")
+    assert top1.endswith("%") and 0 <= float(top1.rstrip("%")) <= 100
+    assert metric(at, "Random cells (mean of 1): test top-1").endswith("%")
+    assert "Retrained with the same budget: DARTS vs random cells" in _titles(at)
+    record = next(b for b in at.button if b.label == "Record as run")
+    record.click().run()
+    assert not at.exception, at.exception
+    (run,) = runs.open_store().runs()
+    assert run.technique == "darts" and run.arch == "darts" and "darts" in run.tags
+    assert run.recipe[0]["technique"] == "darts" and run.recipe[0]["epochs"] == 2
