@@ -169,15 +169,18 @@ def cards(where: Any, base: Measurement, m: Measurement, metrics: Sequence[chart
     slots = [*where.columns(3), *where.columns(max(1, len(metrics) - 3))]
     for slot, metric in zip(slots, metrics, strict=False):
         v, vb = charts.value(m, metric), charts.value(base, metric)
-        if metric is charts.SPEED:
+        if metric is charts.SPEED:  # paired with the baseline: the ratio is the number
             if v is None:
-                slot.metric(metric.label, "not timed", help="Turn on the page's latency measurement.")
+                slot.metric(metric.label, "—", help="Not timed: turn on the page's latency measurement.")
             else:
-                measured.speed_card(slot, m, 256, label=metric.label)
+                noisy = "noisy: re-measure" if m.latency_noisy else None
+                slot.metric(
+                    metric.label, metric.text(v), noisy, delta_color="off", help=measured.speed_help(m)
+                )
             continue
         assert v is not None and vb is not None
         if metric is charts.ACCURACY:
-            slot.metric(metric.label, metric.text(v), f"{(v - vb) * 100:+.2f} pts vs baseline")
+            slot.metric(metric.label, metric.text(v), f"{(v - vb) * 100:+.2f} pts")
         elif metric.higher_is_better is None:
             slot.metric(metric.label, metric.text(v))
         else:
@@ -185,7 +188,7 @@ def cards(where: Any, base: Measurement, m: Measurement, metrics: Sequence[chart
             slot.metric(
                 metric.label,
                 metric.text(v),
-                **measured.ratio_delta(ratio, f"{ratio:.2f}x of baseline", not metric.higher_is_better),
+                **measured.ratio_delta(ratio, f"{ratio:.2f}x", not metric.higher_is_better),
             )
 
 
@@ -198,6 +201,7 @@ class Side:
     m: Measurement
     fig: go.Figure | None  # None: the lab has no main chart for this setting (say why in `note`)
     note: str = ""  # shown under the cards
+    title: str = ""  # a short chart title for a half-width column (long ones are cut off)
 
 
 @dataclass(frozen=True)
@@ -220,7 +224,7 @@ def show(lab: Lab, a_values: Mapping[str, Any], b_values: Mapping[str, Any], a: 
     cols = st.columns(2, gap="large")
     for col, name, s in zip(cols, "AB", (a, b), strict=True):
         with col:
-            st.markdown(f"**Setting {name}**")
+            st.markdown(f"**Setting {name}** · under each card: the change against the baseline")
             if isinstance(s, str):
                 st.warning(s)
                 continue
@@ -228,7 +232,8 @@ def show(lab: Lab, a_values: Mapping[str, Any], b_values: Mapping[str, Any], a: 
             if s.note:
                 st.caption(s.note)
             if s.fig is not None:
-                present.plotly(st, s.fig, key=f"ab_chart_{name}", width="stretch")
+                fig = go.Figure(s.fig).update_layout(title_text=f"{name}: {s.title}") if s.title else s.fig
+                present.plotly(st, fig, key=f"ab_chart_{name}", width="stretch")
                 st.caption(f"Setting {name}: {lab.chart_caption}")
     if isinstance(b, str):
         return

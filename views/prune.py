@@ -231,6 +231,9 @@ def full(
     return metrics.measure(_model, _ctx.ds, baseline=_ctx.model, latency=True, min_run_time=0.2)
 
 
+AB_TITLE = "size, MACs and latency against the dense model"
+
+
 def size_latency_fig(m: metrics.Measurement) -> Any:
     return charts.plot_size_latency(charts.size_latency_data(mb, m))
 
@@ -252,7 +255,7 @@ def b_side(values: dict[str, Any]) -> ab.Side | str:
         m = full(ctx.weights_hash, ctx.choice.dataset, j, latency.measurement_threads(), ctx, model_b)
     else:
         m = preview(ctx.weights_hash, ctx.choice.dataset, j, ctx, model_b)["m"]
-    return ab.Side(j, model_b, m, size_latency_fig(m), note)
+    return ab.Side(j, model_b, m, size_latency_fig(m), note, AB_TITLE)
 
 
 def job_result(job_id: str) -> Any:
@@ -339,7 +342,9 @@ if lay:
         ),
         a_values,
         b_values,
-        ab.Side(cfg_json + ("|preview" if preview_only else ""), model, mp, size_latency_fig(mp)),
+        ab.Side(
+            cfg_json + ("|preview" if preview_only else ""), model, mp, size_latency_fig(mp), title=AB_TITLE
+        ),
         b_side(b_values),
     )
 else:

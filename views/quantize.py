@@ -309,7 +309,9 @@ def grid_side(key: str, qm: Any, m: Any, layer: str) -> ab.Side:
         return ab.Side(
             key, qm, m, None, f"No grid to show for {layer} under this scheme (float, half or INT8)."
         )
-    return ab.Side(key, qm, m, layer_charts(ctx.weights_hash, key, layer, w, q)[0])
+    levels = q.qmax + 1 if q.kind == "affine" or q.codebook is None else int(q.codebook.numel())
+    title = f"{levels} levels ({q.bits} bits) on {layer}"
+    return ab.Side(key, qm, m, layer_charts(ctx.weights_hash, key, layer, w, q)[0], title=title)
 
 
 def b_side(values: dict[str, Any], timed: bool, layer: str) -> ab.Side | str:
@@ -337,7 +339,8 @@ result_key = cfg_json  # what the shown model is: this config's PTQ, or a QAT jo
 if spec.qat:
     with st.container(border=True):
         st.markdown(
-            "**Quantization-aware training** fine-tunes the model with the quantizer in the forward pass "
+            ("For setting A: " if lay else "")
+            + "**Quantization-aware training** fine-tunes the model with the quantizer in the forward pass "
             "(straight-through estimator; for k-means the shared centroids are trained), recovering accuracy "
             "that post-training quantization loses at low widths. It runs in the background."
         )
