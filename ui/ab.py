@@ -224,7 +224,7 @@ def show(lab: Lab, a_values: Mapping[str, Any], b_values: Mapping[str, Any], a: 
     cols = st.columns(2, gap="large")
     for col, name, s in zip(cols, "AB", (a, b), strict=True):
         with col:
-            st.markdown(f"**Setting {name}** · under each card: the change against the baseline")
+            st.markdown(f"**Setting {name}** · deltas against the baseline")
             if isinstance(s, str):
                 st.warning(s)
                 continue
