@@ -57,13 +57,9 @@ controls, chart = present.stage()
 cfg = darts.controls(ctx, controls)
 with controls:
     job = darts.actions(ctx, cfg)
-    st.caption(
-        f"Runs on {engine.pick_device(None).type}. The defaults search digits in well under a minute on a "
-        "2-core CPU. On fashion-mnist (28x28, 5 cells, 4 nodes, C = 8, 5,000 search images) an epoch costs "
-        "minutes there: see bench/results/darts.md for the measured budget."
-    )
-with chart:
     cell = darts.cell_choice()
+    darts.cost_note()
+with chart:
     darts.alpha_chart(job, cfg, cell)
 darts.panels(job, cfg, cell)
 if job is not None and job.state == "done" and isinstance(job.result, engine.SearchResult):
