@@ -44,8 +44,8 @@ def test_an_ab_link_shows_both_charts_and_the_differences(app_url: str, page: Pa
     expect(table).to_contain_text("B worse")  # lower accuracy
     expect(page.get_by_test_id("stMarkdown").filter(has_text="What changed:")).to_contain_text("0.30 → 0.90")
 
-    main = [i for i, t in enumerate(_titles(page)) if "Theoretical vs measured" in t]
-    assert len(main) >= 2, _titles(page)  # A's and B's (A's detail section repeats A's further down)
+    titles = _titles(page)
+    main = [next(i for i, t in enumerate(titles) if f"{side}: size, MACs and latency" in t) for side in "AB"]
     plots = page.locator(".js-plotly-plot")
     a_box, b_box = plots.nth(main[0]).bounding_box(), plots.nth(main[1]).bounding_box()
     assert a_box and b_box and b_box["x"] > a_box["x"] + a_box["width"] / 2  # side by side: B on the right
