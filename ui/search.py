@@ -17,9 +17,11 @@ import streamlit as st
 
 from compression import fmt, jobs, runs
 from compression.charts import search as charts
-from compression.search import STRATEGIES, PolicySpace, Problem
+from compression.search import STRATEGIES, Problem
 from compression.search import problem as P
 from compression.search import study as St
+from compression.search.arch import ArchSpace
+from compression.search.space import PolicySpace
 from compression.train import Progress, StopFlag
 from ui import present, sidebar, state
 
@@ -28,13 +30,28 @@ OBJECTIVE_SETS = {
     "acc,size": "accuracy vs size",
     "acc,macs": "accuracy vs MACs",
     "acc,size,macs": "accuracy, size, MACs",
+    "acc,latency": "accuracy vs latency",
+    "acc,size,latency": "accuracy, size, latency",
 }
+SPACE_TITLES = {"policy": "compression policy", "arch": "architecture"}
 VAL_CHOICES = [250, 500, 1000, 2000]
-OBJECTIVE_SETS_COST = {"size": "measured size", "macs": "effective MACs"}
+OBJECTIVE_SETS_COST = {k: P.OBJECTIVES[k].title for k in ("size", "macs", "latency")}
+
+
+def space_for(kind: str, dataset: str) -> PolicySpace | ArchSpace:
+    """The page's space: the policy grid, or the architecture family with a proxy sized for the dataset."""
+    return ArchSpace.for_dataset(dataset) if kind == "arch" else PolicySpace()
+
+
+def objective_sets(kind: str) -> list[str]:
+    """The objective sets whose costs the space offers (latency only for architectures)."""
+    costs = set(P.SPACES[kind].costs)
+    return [k for k in OBJECTIVE_SETS if set(k.split(",")[1:]) <= costs]
 
 
 @dataclass(frozen=True)
 class Settings:
+    space: str
     strategy: str
     budget: int
     time_limit_s: int
@@ -47,16 +64,17 @@ class Settings:
         return Problem(
             dataset=ctx.choice.dataset,
             model=ctx.choice.model,
-            space=PolicySpace(),
+            space=space_for(self.space, ctx.choice.dataset),
             objectives=self.objectives,
             max_size_kb=self.max_size_kb,
             val_images=self.val_images,
         )
 
 
-def controls() -> Settings:
-    """Budget (trials, time), strategy, objectives, size budget, seed, validation subset; all in the URL."""
+def controls(dataset: str) -> Settings:
+    """Budget (trials, time), space, strategy, objectives, size budget, seed, validation subset; all in the URL."""
     seed = state.seed
+    seed("s_kind", state.url_choice("space", "policy", list(SPACE_TITLES)))
     seed("s_strategy", state.url_choice("strategy", "tpe", list(STRATEGIES)))
     seed("s_budget", state.url_int("budget", 30, 5, 300))
     seed("s_time", state.url_int("tlimit", 300, 10, 3600))
@@ -71,6 +89,19 @@ def controls() -> Settings:
     time_limit = c2.slider(
         "Time limit (s)", 10, 3600, step=10, key="s_time", help="The page's worker stops after this long."
     )
+    kind = st.radio(
+        "Search space",
+        list(SPACE_TITLES),
+        key="s_kind",
+        format_func=SPACE_TITLES.get,
+        help="**Compression policy**: a prune rate and bit width per layer of the trained baseline. "
+        "**Architecture**: depth, channels and kernel per conv block, a width multiplier and the fully connected "
+        "width of a LeNet-5 / BN-CNN-like family, each trial trained briefly from scratch (a proxy).",
+        horizontal=True,
+    )
+    sets = objective_sets(kind)
+    if st.session_state.get("s_obj") not in sets:  # e.g. latency chosen, then back to the policy space
+        st.session_state["s_obj"] = sets[0]
     c1, c2, c3, c4, c5 = st.columns([2, 2, 1.3, 1, 1.3])
     strategy = c1.selectbox(
         "Strategy",
@@ -81,12 +112,12 @@ def controls() -> Settings:
     )
     obj = c2.selectbox(
         "Objectives",
-        list(OBJECTIVE_SETS),
+        sets,
         key="s_obj",
         format_func=OBJECTIVE_SETS.get,
-        help="Validation accuracy against the measured file size and/or effective (zero-skipping) MACs. Latency "
-        "is not offered: masked and fake-quantized weights still run as dense float, so every policy times "
-        "like the baseline.",
+        help="Validation accuracy against the measured file size, effective (zero-skipping) MACs, or (architecture "
+        "space) the latency at batch 1, timed paired with the baseline. The policy space offers no latency: masked "
+        "and fake-quantized weights still run as dense float, so every policy times like the baseline.",
     )
     cap = c3.number_input(
         "Size budget (KB, 0 = none)",
@@ -103,7 +134,15 @@ def controls() -> Settings:
         key="s_val",
         help="Each trial is scored on this many validation images (fast); recorded trials are re-measured on the full test split.",
     )
+    if kind == "arch":
+        space = space_for(kind, dataset)
+        st.caption(
+            f"Architecture trials are a proxy: each is {space.proxy_text()} and scored on the validation images "
+            f"below; a recorded trial is trained {space.full_epochs} epochs on the full training split, then "
+            "measured in full."
+        )
     values = {
+        "space": kind,
         "strategy": strategy,
         "budget": str(budget),
         "tlimit": str(time_limit),
@@ -116,6 +155,7 @@ def controls() -> Settings:
         if st.query_params.get(k) != v:
             st.query_params[k] = v
     return Settings(
+        kind,
         strategy,
         int(budget),
         int(time_limit),
@@ -304,6 +344,10 @@ def study_view(name: str, live: bool = False) -> pd.DataFrame:
     df = St.trials_frame(study, info)
     c = St.counts(study)
     hv = St.hv_history(df, info)
+    cost = info.problem.objectives[1]
+    first = present.active()  # presenter mode: the live front first, beside the budget slider
+    if first:
+        space_chart(st, df, info, cost)
     job = active_job(name) or sidebar.job_manager().get(job_key(name))
     status = job.state if job else ("stopped" if info.stopped else "idle")
     st.progress(
@@ -340,14 +384,9 @@ def study_view(name: str, live: bool = False) -> pd.DataFrame:
     if df.empty:
         st.info("Waiting for the first trial...")
         return df
-    left, right = st.columns(2)
-    cost = info.problem.objectives[1]
-    present.plotly(
-        left,
-        charts.plot_objective_space(charts.objective_space_data(df, cost, info.problem.max_size_kb)),
-        key="s_space",
-        width="stretch",
-    )
+    left, right = (st, st) if first else st.columns(2)
+    if not first:
+        space_chart(left, df, info, cost)
     curves = {name: (info.strategy, hv)} if live else hv_curves(info, hv)
     present.plotly(
         right,
@@ -368,10 +407,33 @@ def study_view(name: str, live: bool = False) -> pd.DataFrame:
             "Other studies' hypervolume and the parallel coordinates are drawn when the search stops."
         )
     else:
+        params = (
+            list(info.problem.space.distributions(info.layers)) if info.problem.space.kind == "arch" else []
+        )
         present.plotly(
-            st, charts.plot_parallel(charts.parallel_data(df, info.layers)), key="s_par", width="stretch"
+            st,
+            charts.plot_parallel(charts.parallel_data(df, info.layers, params)),
+            key="s_par",
+            width="stretch",
         )
     return df
+
+
+def space_chart(where: Any, df: pd.DataFrame, info: St.Info, cost: str) -> None:
+    """Trials in objective space with the current front, and what it shows in a caption."""
+    if df.empty:
+        return
+    present.plotly(
+        where,
+        charts.plot_objective_space(charts.objective_space_data(df, cost, info.problem.max_size_kb)),
+        key="s_space",
+        width="stretch",
+    )
+    where.caption(
+        f"Each dot is a completed trial ({info.problem.space.title} space): validation accuracy on "
+        f"{info.problem.val_images} images against {OBJECTIVE_SETS_COST[cost]}, darker = later. The red step line is "
+        "the current front: the trials no other trial beats on both axes at once."
+    )
 
 
 @st.fragment(run_every=REFRESH_S)
@@ -410,29 +472,47 @@ def record_block(name: str, ctx: sidebar.Context) -> None:
         format_func=lambda n: f"trial {n}" + (f" (run #{done[n]})" if n in done else ""),
         help="The current front by default. Each is re-measured in full (test split, file, paired latency).",
     )
-    if chosen:
+    arch = info.problem.space.kind == "arch"
+    if chosen and not arch:
         present.plotly(
             st,
             charts.plot_layer_heatmap(charts.heatmap_data(df, info.layers, chosen)),
             key="s_heat",
             width="stretch",
         )
+    if chosen:
         table = df[df["number"].isin(chosen)][["number", "acc", "size_kb", "macs"]].sort_values("size_kb")
+        if arch:
+            table.insert(
+                1, "architecture", [info.problem.space.arch(p).name for p in _params(df, table, info)]
+            )
         st.dataframe(
             table.rename(columns={"acc": "val accuracy", "size_kb": "size KB", "macs": "eff. MMACs"}),
             hide_index=True,
             width="stretch",
         )
     c1, c2 = st.columns([1, 3])
-    epochs = c1.number_input(
-        "Fine-tune epochs",
-        0,
-        10,
-        0,
-        key="s_ft",
-        help="0: record the trials as searched. > 0: prune, fine-tune with the masks kept (gentle SGD), then "
-        "quantize, as a background job.",
-    )
+    if arch:
+        full = int(getattr(info.problem.space, "full_epochs", 1))
+        epochs = c1.number_input(
+            "Training epochs",
+            1,
+            50,
+            full,
+            key="s_ft_arch",
+            help="A chosen architecture is trained from scratch on the full training split this long (a background "
+            "job), then measured in full and recorded.",
+        )
+    else:
+        epochs = c1.number_input(
+            "Fine-tune epochs",
+            0,
+            10,
+            0,
+            key="s_ft",
+            help="0: record the trials as searched. > 0: prune, fine-tune with the masks kept (gentle SGD), then "
+            "quantize, as a background job.",
+        )
     if c2.button("Record chosen trials as runs", disabled=not chosen, key="s_record", type="primary"):
         ectx = eval_context(ctx)
         todo = [n for n in chosen if epochs or n not in done]
@@ -457,9 +537,14 @@ def record_block(name: str, ctx: sidebar.Context) -> None:
         sidebar.job_progress(job_id)
         job = sidebar.job_manager().get(job_id)
         if job is not None and job.state == "done" and job.result:
-            st.success("Fine-tuned and recorded: " + "; ".join(job.result))
+            st.success("Trained and recorded: " + "; ".join(job.result))
     if done:
         st.caption("Already recorded: " + ", ".join(f"trial {n} = run #{r}" for n, r in sorted(done.items())))
+
+
+def _params(df: pd.DataFrame, rows: pd.DataFrame, info: St.Info) -> list[dict[str, Any]]:
+    keys = list(info.problem.space.distributions(info.layers))
+    return [{k: df.loc[i, k] for k in keys} for i in rows.index]
 
 
 def _recorder(name: str, numbers: list[int], ectx: P.EvalContext, epochs: int) -> Any:

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import search, sidebar
+from ui import present, search, sidebar
 
 ctx = sidebar.render()
 
 st.title("Search lab")
 st.caption(
-    "Search a compression policy (AMC / HAQ style): a prune rate and a weight bit width for every layer, "
-    "applied with the pruning and quantization techniques, scored on validation images without fine-tuning. "
-    "Every strategy runs on Optuna; several processes or machines can share one study."
+    "Search a compression policy (AMC / HAQ style: a prune rate and a weight bit width for every layer, applied "
+    "to the trained baseline without fine-tuning) or an architecture (depth, channels, kernels, width of a "
+    "LeNet-5 / BN-CNN-like family, each trial trained briefly on a training subset). Every strategy runs on "
+    "Optuna; several processes or machines can share one study."
 )
 with st.expander("How the strategies work", expanded=False):
     st.markdown(
@@ -34,16 +35,20 @@ with st.expander("How the strategies work", expanded=False):
         "higher is a better front."
     )
 
-settings = search.controls()
-name = search.actions(settings, ctx, search.current_study())
+controls, chart = present.stage()  # presenter mode: the budget slider beside the live front
+with controls:
+    settings = search.controls(ctx.choice.dataset)
+    name = search.actions(settings, ctx, search.current_study())
+    if name is not None:
+        name = search.pick_study(name)
 if name is None:
-    st.info("Press **Start new search**: trials appear below as they finish.")
+    chart.info("Press **Start new search**: trials appear as they finish.")
     st.stop()
-name = search.pick_study(name)
-if search.is_live(name):
-    search.live_view(name)
-else:
-    search.study_view(name)
+with chart:
+    if search.is_live(name):
+        search.live_view(name)
+    else:
+        search.study_view(name)
 search.importances(name)
 st.subheader("Record trials as runs")
 search.record_block(name, ctx)

@@ -1,6 +1,6 @@
-"""`python -m compression search`: a compression-policy search on Optuna, and `search worker`.
+"""`python -m compression search`: a compression-policy or architecture search on Optuna, and `search worker`.
 
-search --dataset D --model M --strategy S --budget N [--objectives acc,size] [--workers K]
+search --dataset D --model M --space policy|arch --strategy S --budget N [--objectives acc,size] [--workers K]
 search worker --study NAME [--storage URL]      # one more process on an existing study
 """
 
@@ -23,16 +23,24 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
     p = sub.add_parser(
         "search",
-        help="search per-layer prune rates and bit widths (random, TPE, NSGA-II, GP, SA, RL)",
-        description="Compression-policy search: a prune rate and a bit width per layer, scored on a "
-        "validation subset without fine-tuning. `search worker --study NAME --storage URL` adds a "
-        "process to an existing study (PostgreSQL: several machines).",
+        help="search per-layer prune rates and bit widths, or architectures (random, TPE, NSGA-II, GP, SA, RL)",
+        description="Compression-policy search (a prune rate and a bit width per layer, scored on a "
+        "validation subset without fine-tuning) or architecture search (depth, channels, kernels, width of a "
+        "LeNet-5 / BN-CNN-like family, each trial trained briefly on a training subset). `search worker --study "
+        "NAME --storage URL` adds a process to an existing study (PostgreSQL: several machines).",
     )
     p.add_argument("action", nargs="?", default="run", choices=["run", "worker", "list"])
     add_baseline_args(p)
     p.add_argument(
-        "--space", default="policy", choices=["policy"], help="the architecture space is not built yet"
+        "--space",
+        default="policy",
+        choices=["policy", "arch"],
+        help="policy: per-layer prune rate and bits of the baseline; arch: an architecture family",
     )
+    p.add_argument(
+        "--train-images", type=int, default=None, help="--space arch: training images of a trial's proxy"
+    )
+    p.add_argument("--proxy-epochs", type=int, default=None, help="--space arch: epochs of a trial's proxy")
     p.add_argument("--strategy", default="tpe", choices=list(STRATEGIES))
     p.add_argument("--budget", type=int, default=None, help="completed trials (default 40)")
     p.add_argument(
@@ -59,7 +67,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--finetune-epochs",
         type=int,
         default=0,
-        help="--record-front: fine-tune each after pruning, before quantizing",
+        help="--record-front: policy: fine-tune each after pruning, before quantizing; arch: train each this "
+        "many epochs on the full training split (0: the space's full_epochs)",
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=handle)
@@ -68,7 +77,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 def handle(args: argparse.Namespace) -> int:
     import torch
 
-    from compression.search import PolicySpace, Problem, study
+    from compression.search import Problem, study
 
     torch.set_num_threads(1)  # trials are tiny; workers scale out in processes
     if args.action == "list":
@@ -110,7 +119,7 @@ def handle(args: argparse.Namespace) -> int:
             problem = Problem(
                 dataset=args.dataset,
                 model=args.model,
-                space=PolicySpace(scheme=args.scheme),
+                space=_space(args),
                 objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
                 max_size_kb=args.max_size_kb,
                 val_images=args.val_images,
@@ -133,6 +142,16 @@ def handle(args: argparse.Namespace) -> int:
         proc.wait()
     seconds = time.monotonic() - t0
     return _report(args, name, ran, seconds)
+
+
+def _space(args: argparse.Namespace) -> Any:
+    from compression.search.arch import ArchSpace
+    from compression.search.space import PolicySpace
+
+    if args.space == "policy":
+        return PolicySpace(scheme=args.scheme)
+    proxy = {"train_images": args.train_images, "proxy_epochs": args.proxy_epochs}
+    return ArchSpace.for_dataset(args.dataset, **{k: v for k, v in proxy.items() if v is not None})
 
 
 def _spawn(name: str, args: argparse.Namespace, index: int) -> subprocess.Popen[bytes]:
@@ -165,6 +184,7 @@ def _report(args: argparse.Namespace, name: str, ran: int, seconds: float) -> in
     front = df[df["front"]].sort_values("size_kb") if not df.empty else df
     result: dict[str, Any] = {
         "study": name,
+        "space": info.problem.space.kind,
         "storage": args.storage or study.default_storage(),
         "strategy": info.strategy,
         "seed": info.seed,
@@ -180,10 +200,16 @@ def _report(args: argparse.Namespace, name: str, ran: int, seconds: float) -> in
                 "val_acc": round(r.acc, 4),
                 "size_kb": round(r.size_kb, 2),
                 "macs_m": round(r.macs, 4),
+                **({"latency_ms": round(r.latency_ms, 4)} if "latency" in info.problem.objectives else {}),
             }
             for r in front.itertuples()
         ],
     }
+    arch = getattr(info.problem.space, "arch", None)
+    if arch is not None:  # the architecture space: each front trial's network by name
+        keys = list(info.problem.space.distributions(info.layers))
+        for row, (_, r) in zip(result["front"], front.iterrows(), strict=True):
+            row["arch"] = arch({k: r[k] for k in keys}).name
     if args.record_front:
         ids = []
         for r in front.itertuples():
@@ -208,7 +234,8 @@ def _report(args: argparse.Namespace, name: str, ran: int, seconds: float) -> in
         f"{c.failed} failed; hypervolume {result['hypervolume']:.4f} (fraction of the baseline box)"
     )
     print(
-        f"scored on {info.problem.val_images} validation images, no fine-tuning; storage {result['storage']}"
+        f"{info.problem.space.title} space: {info.problem.space.proxy_text()}, scored on "
+        f"{info.problem.val_images} validation images; storage {result['storage']}"
     )
     print("front:  trial  val acc   size KB   eff. MMACs")
     for row in result["front"]:

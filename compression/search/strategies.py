@@ -30,7 +30,9 @@ class Knobs:
     rl_lr: float = 0.3  # REINFORCE step on the logits per normalised advantage
     population: int = 0  # NSGA-II population; 0: budget / 5, clamped to 4..20
     nsga_eta: float = 20.0  # NSGA-II polynomial mutation index (local steps on ordered grids); 0: resample
-    nsga_seeded: bool = False  # NSGA-II: first generation = a spread of uniform policies (enqueued)
+    seeded: bool | None = (
+        None  # first trials = a spread of uniform policies (enqueued); None: the strategy's default
+    )
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -58,6 +60,7 @@ class Strategy:
     make: Callable[[Setup], BaseSampler]
     note: str  # one line for the page and --help
     shared: bool = False  # state replayed from the study: every worker uses the study's seed as is
+    seeded: bool = False  # by default, the first trials are a spread of uniform policies (first_generation)
 
 
 def _population(s: Setup) -> int:
@@ -76,8 +79,13 @@ def _nsga2(s: Setup) -> BaseSampler:
 
 
 def first_generation(name: str, setup: Setup) -> list[dict[str, Any]]:
-    """Points a study enqueues at creation (NSGA-II seeded with uniform policies), else none."""
-    if name != "nsga2" or not setup.knobs.nsga_seeded:
+    """Points a study enqueues at creation: with `seeded` (NSGA-II's default), a population's worth of
+    uniform policies from the widest to the narrowest. At 40 trials NSGA-II lives on its first
+    generation; a random one of 8 rarely reaches the small end of the size axis, these span it (the
+    uniform policies AMC and HAQ compare against), and evolution then trades choices between layers.
+    The architecture space has no uniform policies: its first generation stays random."""
+    seeded = STRATEGIES[name].seeded if setup.knobs.seeded is None else setup.knobs.seeded
+    if not seeded:
         return []
     spread = getattr(setup.problem.space, "spread", None)
     return spread(setup.layers, min(_population(setup), setup.budget)) if spread else []
@@ -112,7 +120,9 @@ STRATEGIES: dict[str, Strategy] = {
             "nsga2",
             "NSGA-II",
             _nsga2,
-            "evolutionary, non-dominated sorting (Optuna); population = budget / 5 (4..20), polynomial mutation",
+            "evolutionary, non-dominated sorting (Optuna); population = budget / 5 (4..20), polynomial mutation, "
+            "first generation = uniform policies from widest to narrowest",
+            seeded=True,
         ),
         Strategy("gp", "Gaussian process", _gp, "Bayesian optimisation with logEHVI (Optuna's GPSampler)"),
         Strategy(

@@ -146,3 +146,32 @@ def test_run_every_strategy_creates_one_study_each_and_stop_ends_the_group() -> 
     job = sidebar.job_manager().wait(group, timeout=60)  # AppTest runs the page in this process
     assert job.state == "cancelled"
     assert sum(St.counts(St.load(i.name)).complete for i in studies) < 6 * 5  # it stopped early
+
+
+def test_space_selector_searches_architectures_and_names_the_proxy() -> None:
+    at = open_search(space="arch", obj="acc,latency", strategy="random", budget="5", val="250", tlimit="300")
+    assert at.radio(key="s_kind").value == "arch"
+    assert (
+        "accuracy vs latency" in at.selectbox(key="s_obj").options
+        and at.selectbox(key="s_obj").value == "acc,latency"
+    )
+    assert any("trained 2 epoch(s) from scratch on 1,000 training images" in c.value for c in at.caption)
+    at.radio(key="s_kind").set_value("policy").run()  # the policy space offers no latency: back to size
+    assert _qp(at, "space") == "policy" and _qp(at, "obj") == "acc,size"
+    assert "accuracy vs latency" not in at.selectbox(key="s_obj").options
+    at.radio(key="s_kind").set_value("arch").run()
+    at.button(key="s_start").click().run()
+    assert not at.exception, at.exception
+    name = _qp(at, "study")
+    _wait_done(name, timeout=240)
+    at.run()
+    assert not at.exception, at.exception
+    info = St.Info.of(St.load(name))
+    assert info.problem.space.kind == "arch" and info.problem.objectives == ("acc", "size")
+    assert metric(at, "Trials done") == "5/5"
+    figures = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    parallel = next(t for f in figures for t in f["data"] if t.get("type") == "parcoords")
+    labels = [d["label"] for d in parallel["dimensions"]]
+    assert {"depth", "width", "fc", "ch:1", "k:1"} <= set(labels)
+    table = at.dataframe[0].value
+    assert all(a.startswith("archnet:c") for a in table["architecture"])  # the chosen trials, named

@@ -50,3 +50,25 @@ def test_search_cli_refuses_bad_input(
     assert main(["search", "--dataset", "digits", "--objectives", "size,acc"]) == 2
     assert "must start with 'acc'" in capsys.readouterr().err
     assert main(["search", "worker"]) == 2
+
+
+def test_search_cli_arch_space_records_a_named_architecture(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
+    monkeypatch.setenv("COMPRESSION_STORE", f"sqlite:///{tmp_path}/runs.db")
+    storage = f"sqlite:///{tmp_path}/my-studies.db"
+    args = ["search", "--dataset", "digits", "--space", "arch", "--strategy", "sa", "--budget", "2"]
+    args += ["--train-images", "600", "--val-images", "200", "--storage", storage, "--study", "arch-study"]
+    assert main([*args, "--json", "--record-front", "--no-latency", "--finetune-epochs", "1"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["space"] == "arch" and out["complete"] == 2 and out["front"]
+    info = St.Info.of(St.load("arch-study", storage))
+    assert info.problem.space.train_images == 600 and info.problem.space.proxy_epochs == 2  # digits default
+    stored = {r.id: r for r in runs.open_store().runs()}
+    for row, rec in zip(out["front"], out["recorded"], strict=True):
+        run = stored[rec["run_id"]]
+        assert run.technique == "search-arch" and run.recipe[0]["arch"] == row["arch"]
+        assert run.recipe[0]["epochs"] == 1
+    assert main(["search", "--dataset", "digits", "--objectives", "acc,latency"]) == 2  # the policy space
+    assert "offers the costs size, macs" in capsys.readouterr().err

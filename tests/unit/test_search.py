@@ -287,6 +287,40 @@ def test_a_trial_runs_only_while_fewer_than_budget_trials_before_it_hold_a_slot(
     St._STORAGES.pop(url).engine.dispose()
 
 
+def test_nsga2_starts_from_uniform_policies_from_widest_to_narrowest(tmp_path: Path, digits_ctx) -> None:
+    url = f"sqlite:///{tmp_path}/studies.db"
+    problem = Problem(dataset="digits", val_images=200)
+    name = St.create(problem, "nsga2", budget=10, storage_url=url, ctx=digits_ctx)  # population 4 (the floor)
+    first = sorted(
+        St.load(name, url).get_trials(states=(optuna.trial.TrialState.WAITING,)), key=lambda t: t.number
+    )
+    assert [t.number for t in first] == [0, 1, 2, 3]
+    fixed = [
+        t.system_attrs["fixed_params"] for t in first
+    ]  # what enqueue_trial stores until a worker runs it
+    points = [(sorted({v for k, v in f.items() if k.startswith("prune:")}), sorted({
+        v for k, v in f.items() if k.startswith("bits:")})) for f in fixed]  # fmt: skip
+    assert points == [
+        ([0.0], [8]),
+        ([0.3], [6]),
+        ([0.65], [4]),
+        ([0.95], [2]),
+    ]  # uniform, widest to narrowest
+    assert St.run(name, url, ctx=digits_ctx) == 10
+    done = sorted(St.load(name, url).get_trials(), key=lambda t: t.number)
+    assert [t.params for t in done[:4]] == fixed and len(done) == 10
+    plain = St.create(
+        problem, "nsga2", budget=10, storage_url=url, ctx=digits_ctx, knobs=S.Knobs(seeded=False)
+    )
+    assert (
+        not St.load(plain, url).get_trials()
+        and not St.load(
+            St.create(problem, "random", budget=10, storage_url=url, ctx=digits_ctx), url
+        ).get_trials()
+    )  # the control: random search gets them only when asked (Knobs(seeded=True))
+    St._STORAGES.pop(url).engine.dispose()
+
+
 def test_killed_worker_leaves_its_trial_failed_and_the_study_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits_ctx
 ) -> None:
