@@ -204,6 +204,15 @@ class Side:
     title: str = ""  # a short chart title for a half-width column (long ones are cut off)
 
 
+def titled(fig: go.Figure, title: str) -> go.Figure:
+    """A copy of `fig` (shared: never mutated) with another title; unvalidated, ~10x cheaper than a checked copy."""
+    if not title:
+        return fig
+    out = fig.to_dict()
+    out["layout"]["title"] = {**out["layout"].get("title", {}), "text": title}
+    return go.Figure(out, _validate=False)
+
+
 @dataclass(frozen=True)
 class Lab:
     """What the A/B view needs to know about the page: its knobs, baseline and how to word things."""
@@ -232,8 +241,9 @@ def show(lab: Lab, a_values: Mapping[str, Any], b_values: Mapping[str, Any], a: 
             if s.note:
                 st.caption(s.note)
             if s.fig is not None:
-                fig = go.Figure(s.fig).update_layout(title_text=f"{name}: {s.title}") if s.title else s.fig
-                present.plotly(st, fig, key=f"ab_chart_{name}", width="stretch")
+                present.plotly(
+                    st, titled(s.fig, f"{name}: {s.title}" if s.title else ""), key=f"ab_chart_{name}"
+                )
                 st.caption(f"Setting {name}: {lab.chart_caption}")
     if isinstance(b, str):
         return

@@ -234,8 +234,14 @@ def full(
 AB_TITLE = "size, MACs and latency against the dense model"
 
 
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _size_latency_fig(base: metrics.Measurement, m: metrics.Measurement) -> Any:
+    """Theoretical versus measured figure (~40-80 ms to build; shared read-only, plotly_chart copies)."""
+    return charts.plot_size_latency(charts.size_latency_data(base, m))
+
+
 def size_latency_fig(m: metrics.Measurement) -> Any:
-    return charts.plot_size_latency(charts.size_latency_data(mb, m))
+    return _size_latency_fig(mb, m)
 
 
 def b_side(values: dict[str, Any]) -> ab.Side | str:
