@@ -1,5 +1,6 @@
 """The Search lab in a real browser: a deep link on a fresh server, Start a small search, watch
-trials appear through the live fragment (no manual reload), then reload and find the same study."""
+trials appear through the live fragment (no manual reload), then reload and find the same study;
+in presenter mode at 1280x720 the budget slider and the live front share the first screen."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ import re
 import time
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.helpers import wait_idle
+from tests.e2e.helpers import IDLE_TIMEOUT_MS, wait_idle
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +48,28 @@ def test_start_a_search_and_see_trials_appear_live(app_url: str, page: Page) -> 
     assert f"study={study}" in page.url
     expect(_trials_done(page)).to_have_text("5/5")
     expect(page.get_by_role("button", name="Record chosen trials as runs")).to_be_enabled()
+
+
+def test_presenter_mode_puts_the_budget_slider_beside_the_live_front(app_url: str, browser: Browser) -> None:
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    context.set_default_timeout(IDLE_TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        page.goto(f"{app_url}/search?dataset=digits&model=lenet5&strategy=random&budget=5&val=250&present=1")
+        wait_idle(page)
+        page.get_by_role("button", name="Start new search").click()
+        chart = page.locator("[data-testid=stPlotlyChart]").first  # the live objective-space chart
+        expect(chart.locator(".main-svg").first).to_be_visible()
+        expect(chart).to_contain_text("trials in objective space")
+        expect(_trials_done(page)).to_have_text("5/5")
+        page.wait_for_timeout(1000)
+        slider = page.locator("[data-testid=stSlider]", has_text="Search budget (trials)").first
+        s, c = slider.bounding_box(), chart.bounding_box()
+        assert s is not None and c is not None
+        for box in (s, c):  # both on the first screen, no scrolling
+            assert box["y"] >= 0 and box["y"] + box["height"] <= 720, box
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 1280, box
+        assert c["x"] >= s["x"] + s["width"] - 1, "the chart sits beside the slider"
+        assert c["y"] < s["y"] + s["height"], "side by side, not one under the other"
+    finally:
+        context.close()
