@@ -287,14 +287,16 @@ def test_retrain_returns_a_trained_cpu_network_and_darts_is_a_registered_techniq
     untrained = darts.build_network(g, digits.input_shape, 10, channels=4, cells=2)
     model = darts.retrain(
         g,
-        dataclasses.replace(TINY, retrain_epochs=2, retrain_subset=0, retrain_lr=1e-2, retrain_batch_size=32),
+        dataclasses.replace(
+            TINY, retrain_epochs=2, retrain_subset=400, retrain_lr=3e-2, retrain_batch_size=32
+        ),
         digits,
         device="cpu",
     )
     assert not model.training and next(model.parameters()).device.type == "cpu"
     assert not torch.equal(model.classifier.weight, untrained.classifier.weight)  # type: ignore[union-attr]
     acc = float((model(digits.x_test).argmax(1) == digits.y_test).float().mean())
-    assert acc > 0.5  # 2 epochs on digits, far above 10% chance
+    assert acc > 0.4  # 2 epochs on 400 digits, far above 10% chance
     cfg = techniques.from_dict(techniques.to_dict(TINY))
     assert cfg == TINY and techniques.REGISTRY["darts"].family == "search"
 
