@@ -111,9 +111,10 @@ def toggle(*main: str) -> bool:
     on = st.sidebar.toggle(
         "A/B view", key="ab_on", help="Two settings of this lab side by side, with their differences."
     )
-    st.query_params[PARAM] = "1" if on else "0"
-    if not on:
-        for key in params(*main)[1:]:
+    if on:
+        st.query_params[PARAM] = "1"
+    else:  # off: the plain lab's link, with nothing of B
+        for key in params(*main):
             if key in st.query_params:
                 del st.query_params[key]
         for p in main:
