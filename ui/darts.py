@@ -22,7 +22,7 @@ from compression import fmt, jobs, metrics, train
 from compression.charts import darts as charts
 from compression.charts.style import presented
 from compression.search import darts
-from ui import present, record, sidebar, state
+from ui import measured, present, record, sidebar, state
 
 REFRESH_S = 2.0  # the live charts poll the search's epoch records this often (an epoch takes longer)
 PRESENT_MAX_HEIGHT = 480  # px: on a 1280x720 projector the alpha grid must fit beside the controls
@@ -366,8 +366,12 @@ def _record_ctx(ctx: sidebar.Context) -> sidebar.Context:
 
 def _model_cards(col: Any, title: str, m: metrics.Measurement, base: metrics.Measurement) -> None:
     col.metric(f"{title}: test top-1", f"{m.top1:.2%}", f"{100 * (m.top1 - base.top1):+.2f} pts vs baseline")
+    ratio = m.params_total / max(1, base.params_total)
     col.metric(
-        f"{title}: parameters", f"{m.params_total:,}", f"baseline {base.params_total:,}", delta_color="off"
+        f"{title}: parameters",
+        f"{m.params_total:,}",
+        help=f"The sidebar's baseline has {base.params_total:,}.",
+        **measured.ratio_delta(ratio, f"{ratio:.2f}x the baseline's"),
     )
 
 
@@ -412,7 +416,13 @@ def retrain_block(ctx: sidebar.Context, result: darts.SearchResult, base: metric
         rnd = _done(bid)
         if rnd:
             mean = sum(m.top1 for _, _, m in rnd["models"]) / len(rnd["models"])
-            st.metric(f"Random cells (mean of {len(rnd['models'])}): test top-1", f"{mean:.2%}")
+            versus = f"DARTS {100 * (mine['models'][0][2].top1 - mean):+.2f} pts over them" if mine else None
+            st.metric(
+                f"Random cells (mean of {len(rnd['models'])}): test top-1",
+                f"{mean:.2%}",
+                versus,
+                delta_color="off",
+            )
             st.caption(
                 f"Retrained on {rnd['device']}: "
                 + "; ".join(f"{m.top1:.2%} with {m.params_total:,} parameters" for _, _, m in rnd["models"])
