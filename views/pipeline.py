@@ -30,12 +30,12 @@ with st.expander("Deep Compression in three stages (Han et al., ICLR 2016)", exp
 
 # presenter mode: the run controls, then the stages, beside the waterfall; otherwise all in page order
 controls, stage_chart = present.stage()
-run_box = controls.container() if present.active() else st
+run_box = controls.container() if present.active() else controls
 with controls:
     stages = block.builder(ctx.choice.model)
 state.seed("pl_both", st.query_params.get("both") == "1")
 state.seed("pl_record", st.query_params.get("record") == "1")
-c1, c2, c3 = run_box.columns(3)
+c1, c2, c3 = (run_box, run_box, run_box) if present.active() else st.columns(3)  # presenter: one a row
 both = c1.checkbox("Also run the reverse order, side by side", key="pl_both")
 record = c2.checkbox("Record every stage as a run", key="pl_record", disabled=not block.can_record())
 st.query_params["both"] = "1" if both else "0"
