@@ -93,6 +93,49 @@ def part_cost(n: int = 30) -> dict[str, Any]:
     }
 
 
+def part_arch(n: int = 6) -> dict[str, Any]:
+    """The architecture space's proxy: seconds per trial (train on the subset, validation accuracy, size,
+    MACs, paired latency) on random points, per dataset, and one digits trial trained in full."""
+    import random
+
+    from compression.search.arch import ArchSpace
+    from compression.search.space import grid
+
+    out: dict[str, Any] = {}
+    for dataset in ("digits", "fashion-mnist"):
+        ctx = load_context(dataset, MODEL)
+        space = ArchSpace.for_dataset(dataset)
+        problem = Problem(dataset=dataset, model=MODEL, space=space, objectives=("acc", "size", "latency"))
+        ctx.reference(problem)
+        rng = random.Random(0)
+        load_before, rows = _load(), []
+        for _ in range(n):
+            params = {k: rng.choice(grid(d)) for k, d in space.distributions().items()}
+            res = P.evaluate(problem, ctx, params)  # the whole trial, as a worker runs it
+            rows.append({"arch": space.arch(params).name, "trial_s": res.seconds, "acc": res.acc})
+            print(f"  arch {dataset} {rows[-1]} (load {_load()})", flush=True)
+        out[dataset] = {
+            "proxy": space.proxy_text(),
+            "val_images": min(problem.val_images, len(ctx.ds.x_val)),
+            "trial_s": _spread([r["trial_s"] for r in rows])
+            | {"median": statistics.median(r["trial_s"] for r in rows)},
+            "val_acc": _spread([r["acc"] for r in rows]),
+            "trials": rows,
+            "load": f"{load_before} -> {_load()}",
+        }
+        if dataset == "digits":
+            t0 = time.perf_counter()
+            full, _ = space.build(ctx, params)
+            out[dataset]["full"] = {
+                "arch": space.arch(params).name,
+                "epochs": space.full_epochs,
+                "seconds": time.perf_counter() - t0,
+                "test_top1": metrics.evaluate(full, ctx.ds.x_test, ctx.ds.y_test)[0],
+                "proxy_val_acc": rows[-1]["acc"],
+            }
+    return out
+
+
 # ---------------------------------------------------------------- 2. efficiency: hypervolume per budget
 
 
@@ -456,16 +499,42 @@ def summary(res: dict[str, Any]) -> str:
             )
         for tail in sorted({k.partition(" ")[2] for k in e}):
             suffix = f" {tail}" if tail else ""
-            for ref in ("random@80", "random+seeded@80"):
+            pairs = (
+                ("random@80", ("nsga2@40", "nsga2+unseeded@40", "tpe@40")),
+                ("random+seeded@80", ("nsga2@40",)),
+            )
+            for ref, rivals in pairs:
                 if f"{ref}{suffix}" not in e:
                     continue
                 r80 = e[f"{ref}{suffix}"]["hv"]["mean"]
-                for s in ("nsga2@40", "nsga2+unseeded@40", "tpe@40"):
+                for s in rivals:
                     if f"{s}{suffix}" in e:
                         m = e[f"{s}{suffix}"]["hv"]["mean"]
                         lines.append(
                             f"\n{s} vs {ref}{suffix}: {m:.4f} vs {r80:.4f}: **{'met' if m >= r80 else 'missed'}**"
                         )
+        lines.append("")
+    if "arch" in res:
+        lines += [
+            "## Architecture space: the proxy's cost per trial (1 thread; acc, size, paired latency at batch 1)",
+            "",
+            "| dataset | proxy | trial median | min..max | val. accuracy (mean, min..max) | load |",
+            "|---|---|---|---|---|---|",
+        ]
+        for ds, a in res["arch"].items():
+            t, v = a["trial_s"], a["val_acc"]
+            lines.append(
+                f"| {ds} | {a['proxy']}, scored on {a['val_images']} validation images | {t['median']:.2f} s | "
+                f"{t['min']:.2f}..{t['max']:.2f} s | {v['mean']:.2%} "
+                f"({v['min']:.2%}..{v['max']:.2%}) | {a['load']} |"
+            )
+        full = res["arch"].get("digits", {}).get("full")
+        if full:
+            lines.append(
+                f"\nA chosen digits trial ({full['arch']}) trained in full ({full['epochs']} epochs, whole training "
+                f"split): {full['seconds']:.1f} s, test top-1 {full['test_top1']:.2%} (its proxy: "
+                f"{full['proxy_val_acc']:.2%} validation)."
+            )
         lines.append("")
     if "uniform" in res:
         u = res["uniform"]
@@ -557,6 +626,10 @@ def main() -> None:
     if "cost" in parts:
         res["cost"] = part_cost()
         mine.add("cost")
+        save()
+    if "arch" in parts:
+        res["arch"] = part_arch()
+        mine.add("arch")
         save()
     if "efficiency" in parts:
         strategies = [(s.split("@")[0], int(s.split("@")[1])) for s in args.strategies.split(",")]
