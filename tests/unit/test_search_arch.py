@@ -120,3 +120,22 @@ def test_recorded_arch_trial_is_a_run_whose_file_loads_back_with_the_same_top1(
     assert metrics.evaluate(loaded, ctx.ds.x_test, ctx.ds.y_test)[0] == m.top1
     assert St.recorded(St.load(name)) == {number: run_id}
     St._STORAGES.clear()
+
+
+def test_two_worker_processes_share_an_arch_study_to_the_exact_budget(tmp_path: Path) -> None:
+    from tests.unit.test_search import _fork
+
+    url = f"sqlite:///{tmp_path}/studies.db"
+    ctx = load_context("digits", "lenet5")
+    name = St.create(
+        Problem(dataset="digits", space=SPACE, val_images=200), "rl", budget=3, storage_url=url, ctx=ctx
+    )
+    procs, results = _fork(name, url, [1, 2])
+    for p in procs:
+        p.join(timeout=240)
+    assert [p.exitcode for p in procs] == [0, 0]
+    ran = [results.get(timeout=5) for _ in procs]  # type: ignore[attr-defined]
+    complete = St.load(name, url).get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert sum(ran) == len(complete) == 3  # exactly the budget, each trial in one worker
+    assert all(SPACE.arch(t.params).name.startswith("archnet:") for t in complete)
+    St._STORAGES.pop(url, None)
