@@ -416,7 +416,9 @@ def retrain_block(ctx: sidebar.Context, result: darts.SearchResult, base: metric
         rnd = _done(bid)
         if rnd:
             mean = sum(m.top1 for _, _, m in rnd["models"]) / len(rnd["models"])
-            versus = f"DARTS {100 * (mine['models'][0][2].top1 - mean):+.2f} pts over them" if mine else None
+            versus = (
+                f"{100 * (mine['models'][0][2].top1 - mean):+.2f} pts: DARTS minus random" if mine else None
+            )
             st.metric(
                 f"Random cells (mean of {len(rnd['models'])}): test top-1",
                 f"{mean:.2%}",

@@ -162,7 +162,7 @@ def plot_alphas(data: Mapping[str, Any]) -> go.Figure:
         fig.update_layout(
             legend={
                 "orientation": "v",
-                "x": (nodes - 0.1) / cols,
+                "x": nodes / cols + 0.01,
                 "y": 1.0,
                 "yanchor": "top",
                 "xanchor": "left",
