@@ -96,6 +96,19 @@ LABS: dict[str, Lab] = {
             "s_par": "Policies (parallel coordinates)",
         },
     ),
+    "darts": Lab(
+        "views/darts.py",
+        "darts",
+        "DARTS lab",
+        ("epochs", "cells", "nodes", "ch", "order", "pc", "cure", "retrain", "imgs", "seed"),
+        {
+            "da_alphas": "softmax(α) per edge",
+            "da_cell_graph": "The derived cell",
+            "da_acc": "Search and validation accuracy",
+            "da_skips": "Skip connections per epoch",
+            "da_compare": "DARTS vs random cells",
+        },
+    ),
     "lowrank": Lab(
         "views/lowrank.py",
         "lowrank",
