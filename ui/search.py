@@ -102,7 +102,10 @@ def controls(dataset: str) -> Settings:
     sets = objective_sets(kind)
     if st.session_state.get("s_obj") not in sets:  # e.g. latency chosen, then back to the policy space
         st.session_state["s_obj"] = sets[0]
-    c1, c2, c3, c4, c5 = st.columns([2, 2, 1.3, 1, 1.3])
+    # presenter mode: the narrow left column gets two rows instead of one row of five
+    c1, c2, c3, c4, c5 = (
+        [*st.columns(2), *st.columns(3)] if present.active() else st.columns([2, 2, 1.3, 1, 1.3])
+    )
     strategy = c1.selectbox(
         "Strategy",
         list(STRATEGIES),
@@ -137,8 +140,8 @@ def controls(dataset: str) -> Settings:
     if kind == "arch":
         space = space_for(kind, dataset)
         st.caption(
-            f"Architecture trials are a proxy: each is {space.proxy_text()} and scored on the validation images "
-            f"below; a recorded trial is trained {space.full_epochs} epochs on the full training split, then "
+            f"Architecture trials are a proxy: each is {space.proxy_text()} and scored on the chosen validation "
+            f"images; a recorded trial is trained {space.full_epochs} epochs on the full training split, then "
             "measured in full."
         )
     values = {
@@ -240,7 +243,11 @@ def actions(settings: Settings, ctx: sidebar.Context, name: str | None) -> str |
     """Start / Run every strategy / Stop / Resume; returns the study the page shows."""
     ectx = eval_context(ctx)
     running = active_job(name) is not None
-    c1, c2, c3, c4, c5 = st.columns([1.4, 1.6, 0.8, 0.9, 3.3])
+    c1, c2, c3, c4, c5 = (
+        [*st.columns(2), *st.columns(2), st.container()]
+        if present.active()
+        else st.columns([1.4, 1.6, 0.8, 0.9, 3.3])
+    )
     start = c1.button("Start new search", type="primary", disabled=running, key="s_start")
     every = c2.button(
         "Run every strategy",
