@@ -231,7 +231,7 @@ def full(
     return metrics.measure(_model, _ctx.ds, baseline=_ctx.model, latency=True, min_run_time=0.2)
 
 
-AB_TITLE = "size, MACs and latency against the dense model"
+AB_TITLES = ("size, MACs and latency against the dense model", ("size (KB)", "pruned / dense"))
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -261,7 +261,7 @@ def b_side(values: dict[str, Any]) -> ab.Side | str:
         m = full(ctx.weights_hash, ctx.choice.dataset, j, latency.measurement_threads(), ctx, model_b)
     else:
         m = preview(ctx.weights_hash, ctx.choice.dataset, j, ctx, model_b)["m"]
-    return ab.Side(j, model_b, m, size_latency_fig(m), note, AB_TITLE)
+    return ab.Side(j, model_b, m, size_latency_fig(m), note, *AB_TITLES)
 
 
 def job_result(job_id: str) -> Any:
@@ -349,7 +349,7 @@ if lay:
         a_values,
         b_values,
         ab.Side(
-            cfg_json + ("|preview" if preview_only else ""), model, mp, size_latency_fig(mp), title=AB_TITLE
+            cfg_json + ("|preview" if preview_only else ""), model, mp, size_latency_fig(mp), "", *AB_TITLES
         ),
         b_side(b_values),
     )

@@ -5,6 +5,7 @@ drops B from the link."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -58,6 +59,11 @@ def test_pruning_b_slider_moves_b_only_and_the_deltas_judge_it(monkeypatch: pyte
     assert at.slider(key="ab_b_amount").value == pytest.approx(0.30)
     assert changed(at).endswith("nothing yet: B has the same settings as A. Move one of B's controls.")
     assert len(at.get("plotly_chart")) >= 4  # A's and B's main charts, A's and B's weight charts
+    a_chart = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]  # short titles for a half column
+    assert (
+        a_chart["title"]["text"].startswith("A: size")
+        and a_chart["annotations"][1]["text"] == "pruned / dense"
+    )
     acc_a, acc_b = sides(at, "Top-1 accuracy")
     size_a, size_b = sides(at, "Measured size (file)")
     assert (acc_a, size_a) == (acc_b, size_b)
