@@ -24,6 +24,7 @@ from compression.charts.style import presented
 from compression.search import darts
 from ui import measured, present, record, sidebar, state
 
+LIVE_KEPT = 32  # searches whose epoch records the live store keeps (the oldest go first)
 REFRESH_S = 2.0  # the live charts poll the search's epoch records this often (an epoch takes longer)
 PRESENT_MAX_HEIGHT = 480  # px: on a 1280x720 projector the alpha grid must fit beside the controls
 CHANNELS = [4, 8, 16, 24, 32]  # all divisible by every partial-channel K offered
@@ -207,13 +208,17 @@ def start_search(ctx: sidebar.Context, cfg: darts.DartsConfig) -> str:
 
         def on_epoch(rec: darts.EpochRecord) -> None:
             with _LOCK:
-                _live()[job_id].records.append(rec)
+                _live().setdefault(job_id, Live(cfg)).records.append(rec)
 
         with _serialised(progress, "search"):
             return darts.search(cfg, ds, progress=progress, should_stop=stop, on_epoch=on_epoch)
 
     with _LOCK:
-        _live()[job_id] = Live(cfg)
+        store = _live()
+        store.pop(job_id, None)
+        store[job_id] = Live(cfg)
+        for old in list(store)[:-LIVE_KEPT]:  # finished searches keep their records in the job's result
+            del store[old]
     return sidebar.job_manager().submit(f"DARTS search ({cfg.epochs} epochs)", work, key=job_id)
 
 
