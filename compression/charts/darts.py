@@ -40,6 +40,7 @@ SHORT = {
     "dil_conv_3x3": "dil conv 3x3",
     "dil_conv_5x5": "dil conv 5x5",
 }
+CELLS = {"normal": "normal", "reduce": "reduction"}  # EpochRecord field suffix -> what the page calls it
 PARAMETER_FREE = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect")
 
 
@@ -156,7 +157,7 @@ def plot_alphas(data: Mapping[str, Any]) -> go.Figure:
         when = "before the search (uniform)"
     if data.get("stopped"):
         when += " (stopped early)"
-    title = f"{data['cell'].capitalize()} cell: softmax(α) per edge, {when}"
+    title = f"{CELLS[data['cell']].capitalize()} cell: softmax(α) per edge, {when}"
     fig = style(fig, title, height=140 * nodes + 120)
     if nodes >= 3:  # the last column is empty but in the last row: the legend goes there
         fig.update_layout(
@@ -283,7 +284,7 @@ def plot_cell(data: Mapping[str, Any]) -> go.Figure:
     fig.update_yaxes(visible=False, range=[-bottom, top + 0.45])
     fig.update_layout(showlegend=False, hovermode=False)
     skips = sum(1 for _, _, op in data["edges"] if op == "skip_connect")
-    return style(fig, f"Derived {data['cell']} cell: {skips} skip connection(s)", height=330)
+    return style(fig, f"Derived {CELLS[data['cell']]} cell: {skips} skip connection(s)", height=330)
 
 
 def cell_caption(data: Mapping[str, Any], epoch: int | None = None) -> str:
@@ -295,7 +296,7 @@ def cell_caption(data: Mapping[str, Any], epoch: int | None = None) -> str:
         parts.append(f"n{node} = {' + '.join(ins)}")
     when = f"after epoch {epoch}" if epoch else "now"
     return (
-        f"The {data['cell']} cell derived {when}: per node the two strongest incoming edges by their best "
+        f"The {CELLS[data['cell']]} cell derived {when}: per node the two strongest incoming edges by their best "
         f"op other than none. {'; '.join(parts)}; out = concat(n0..n{data['nodes'] - 1})."
     )
 

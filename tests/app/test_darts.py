@@ -88,6 +88,10 @@ def test_tiny_search_runs_to_completion_then_retrains_and_records() -> None:
     assert metric(at, "Epochs done") == "2/2"
     assert any("Search done on **cpu**" in s.value for s in at.success)
     assert any("most decided edge" in c.value for c in at.caption)
+    at.get("button_group")[0].set_value("reduce").run()  # the cell picker
+    assert not at.exception, at.exception
+    assert _titles(at)[0] == "Reduction cell: softmax(α) per edge, after epoch 2 of 2"
+    assert any(t.startswith("Derived reduction cell") for t in _titles(at))
 
     # a reload (a new session with the job in the URL) reattaches to the same search
     again = open_darts(**TINY, job=job_id)
