@@ -54,9 +54,9 @@ def _clock() -> Iterator[dict[str, float]]:
     out.update(wall_s=time.perf_counter() - t0, cpu_s=time.process_time() - c0, load_after=os.getloadavg()[0])
 
 
-def _config(args: argparse.Namespace, **kw: Any) -> darts.DartsConfig:
+def _config(args: argparse.Namespace, dataset: str = FASHION, **kw: Any) -> darts.DartsConfig:
     return darts.DartsConfig(
-        dataset=FASHION,
+        dataset=dataset,
         cells=args.cells,
         nodes=args.nodes,
         channels=args.channels,
@@ -192,7 +192,12 @@ def collapse(
     ds: data.Dataset, args: argparse.Namespace, save: Callable[[dict[str, Any]], None]
 ) -> dict[str, Any]:
     cfg = _config(
-        args, epochs=args.long_epochs, partial_channels=4, cure="none", search_subset=args.long_subset
+        args,
+        dataset=ds.name,
+        epochs=args.long_epochs,
+        partial_channels=args.collapse_k,
+        cure="none",
+        search_subset=args.long_subset,
     )
     _log(f"collapse search: {cfg}")
     result, t = _search(cfg, ds)
@@ -344,7 +349,7 @@ def _render_target(res: dict[str, Any]) -> list[str]:
 def _render_collapse(k: dict[str, Any]) -> list[str]:
     c, s = k["config"], k["search"]
     lines = [
-        "## Collapse and its cures",
+        f"## Collapse and its cures ({c['dataset']})",
         "",
         f"One long search without a cure: {c['epochs']} epochs on {c['search_subset']:,} training images, "
         f"{c['cells']} cells x {c['nodes']} nodes, C={c['channels']}, K={c['partial_channels']}, first-order; "
@@ -357,7 +362,9 @@ def _render_collapse(k: dict[str, Any]) -> list[str]:
             if k.get("early_stop_epoch")
             else "The normal cell never held more than 2 skips: the early stop never fires in this budget."
         ),
-        "The P-DARTS cap derives the final alphas with at most 2 skips.",
+        "The P-DARTS cap derives the final alphas with at most 2 skips. Each distinct genotype is retrained "
+        f"{c['retrain_epochs']} epoch(s) on {c['retrain_subset'] or 'all the'} training images (Adam lr "
+        f"{c['retrain_lr']:g}, cosine, batch {c['retrain_batch_size']}); test top-1 on the test split.",
         "",
         "| cure | skips (normal) | normal cell | params | test top-1 |",
         "|---|---|---|---|---|",
@@ -383,8 +390,8 @@ def render(res: dict[str, Any]) -> str:
         lines += _render_pc({**res["pc"], "_machine": res.get("machines", {}).get("pc", {})})
     if "search" in res or "random" in res:
         lines += _render_target(res)
-    if "collapse" in res:
-        lines += _render_collapse(res["collapse"])
+    for key in sorted(k for k in res if k.startswith("collapse")):
+        lines += _render_collapse(res[key])
     return "\n".join(lines)
 
 
@@ -402,6 +409,11 @@ def main() -> None:
     p.add_argument("--search-subset", type=int, default=6000)
     p.add_argument("--long-epochs", type=int, default=30)
     p.add_argument("--long-subset", type=int, default=1000)
+    p.add_argument("--collapse-k", type=int, default=4, help="partial channels of the collapse search")
+    p.add_argument("--collapse-dataset", default=FASHION)
+    p.add_argument(
+        "--collapse-key", default="collapse", help="the results key (collapse* sections all render)"
+    )
     p.add_argument("--pc-subset", type=int, default=512)
     p.add_argument("--pairs", type=int, default=6)
     args = p.parse_args()
@@ -414,9 +426,15 @@ def main() -> None:
         elif section == "random":
             for seed in args.random_seeds.split(","):
                 merge("random", random_section(ds, args, int(seed)), sub=seed)
+        elif section == "collapse":
+            cds = ds if args.collapse_dataset == FASHION else data.load(args.collapse_dataset)
+            key = args.collapse_key
+            merge(key, collapse(cds, args, lambda partial, k=key: merge(k, {**partial, "partial": True})))
         else:
-            fn = {"search": search_section, "collapse": collapse}[section]
-            merge(section, fn(ds, args, lambda partial, s=section: merge(s, {**partial, "partial": True})))
+            merge(
+                "search",
+                search_section(ds, args, lambda partial: merge("search", {**partial, "partial": True})),
+            )
 
 
 if __name__ == "__main__":
