@@ -155,7 +155,9 @@ def _study(strategy: str, budget: int, seed: int, storage: str, problem: Problem
     name_, knobs = _knobs(strategy)
     name = St.create(problem, name_, seed=seed, budget=budget, storage_url=storage, ctx=ctx, knobs=knobs)
     t0 = time.monotonic()
-    St.run(name, storage, ctx=ctx)
+    St.run(
+        name, storage, ctx=ctx, worker="bench"
+    )  # a fixed name: the sampler seed no longer mixes in the pid
     seconds = time.monotonic() - t0
     study = St.load(name, storage)
     info = St.Info.of(study)
