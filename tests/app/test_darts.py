@@ -5,6 +5,8 @@ cell retrains next to a random cell, and "Record as run" puts it in the run stor
 from __future__ import annotations
 
 import json
+import re
+import time
 from functools import partial
 
 import pytest
@@ -13,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from compression import runs
 from tests.app.pages import metric, open_page
-from ui import sidebar
+from ui import darts, sidebar
 
 torch.set_num_threads(1)
 pytestmark = pytest.mark.usefixtures("isolated")
@@ -115,3 +117,25 @@ def test_tiny_search_runs_to_completion_then_retrains_and_records() -> None:
     (run,) = runs.open_store().runs()
     assert run.technique == "darts" and run.arch == "darts" and "darts" in run.tags
     assert run.recipe[0]["technique"] == "darts" and run.recipe[0]["epochs"] == 2
+
+
+def test_cancel_stops_the_search_and_keeps_the_epochs_it_drew() -> None:
+    at = open_darts(**{**TINY, "epochs": "50", "seed": "7"})
+    at.button(key="da_start").click().run()
+    job_id = _qp(at, "job")
+    manager = sidebar.job_manager()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # cancel after the first epoch, so the chart has something to keep
+        found = darts.live(job_id)
+        if found is not None and found.records:
+            break
+        time.sleep(0.1)
+    at.button(key=f"cancel-{job_id}").click().run()
+    job = manager.wait(job_id, timeout=120)
+    assert job.state == "cancelled"
+    at.run()
+    assert not at.exception, at.exception
+    assert any("cancelled" in w.value for w in at.warning)
+    assert not at.button(key="da_start").disabled  # a new search can start
+    assert re.match(r"Normal cell: softmax\(α\) per edge, after epoch \d+ of 50$", _titles(at)[0])  # kept
+    assert not any(b.label == "Retrain the derived cell" for b in at.button)
