@@ -230,11 +230,12 @@ class Lab:
     scope_note: str  # on which images / with which timing both sides were measured
     technique: str  # "pruning", "quantization": what happens to the weights
     metrics: Sequence[charts.Metric] = charts.HEADLINE
+    remeasure: Callable[[], None] | None = None  # clears the lab's timed cache (offered on a noisy timing)
 
 
 def show(lab: Lab, a_values: Mapping[str, Any], b_values: Mapping[str, Any], a: Side, b: Side | str) -> None:
-    """Both sides' cards and main charts in two columns, then the differences and the weight charts.
-    `b` is a message instead when setting B has no instant result (e.g. it needs a training job)."""
+    """The differences (A-vs-B table, what changed), both sides' cards and main charts in two columns, then
+    the weight charts. `b` is a message instead when setting B has no instant result (e.g. it needs a job)."""
     top = st.container()  # the differences first: what a review meeting looks at
     cols = st.columns(2, gap="large")
     for col, name, s in zip(cols, "AB", (a, b), strict=True):
@@ -246,6 +247,8 @@ def show(lab: Lab, a_values: Mapping[str, Any], b_values: Mapping[str, Any], a: 
             cards(st, lab.base, s.m, lab.metrics)
             if s.note:
                 st.caption(s.note)
+            if lab.remeasure is not None:
+                measured.noisy_notice(s.m, lab.remeasure, key=f"ab_remeasure_{name}")
             if s.fig is not None:
                 present.plotly(
                     st,
@@ -253,14 +256,12 @@ def show(lab: Lab, a_values: Mapping[str, Any], b_values: Mapping[str, Any], a: 
                     key=f"ab_chart_{name}",
                 )
                 st.caption(f"Setting {name}: {lab.chart_caption}")
-    if isinstance(b, str):
-        return
-    a_shown, b_shown = shown(lab.knobs, a_values), shown(lab.knobs, b_values)
-    with top:
-        differences(
-            a.m, b.m, lab.metrics, {k.param: k.label for k in lab.knobs}, a_shown, b_shown, lab.scope_note
-        )
-    weights(lab, [("A", a.key, a.model), ("B", b.key, b.model)])
+    if not isinstance(b, str):
+        a_shown, b_shown = shown(lab.knobs, a_values), shown(lab.knobs, b_values)
+        with top:
+            labels = {k.param: k.label for k in lab.knobs}
+            differences(a.m, b.m, lab.metrics, labels, a_shown, b_shown, lab.scope_note)
+        weights(lab, [("A", a.key, a.model), ("B", b.key, b.model)])
     st.subheader("Setting A in detail")
 
 

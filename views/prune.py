@@ -345,6 +345,7 @@ if lay:
                 else "; turn on the full measurement to time them."
             ),
             technique="pruning",
+            remeasure=full.clear,
         ),
         a_values,
         b_values,
@@ -436,7 +437,7 @@ with right:
         st.caption(measured.speed_caption(mp))
     else:
         st.caption("Latency is measured with the full measurement toggle above.")
-if want_full:
+if want_full and not lay:  # the A/B view offers it beside each side's cards
     measured.noisy_notice(mp, full.clear, key=f"p_remeasure_{cfg_key}")
 
 # ---------------------------------------------------------------- charts

@@ -420,6 +420,7 @@ if lay:
             "INT8 / half-precision kernels always, fake quantization with 'Also time').",
             technique="quantization",
             metrics=(*ab_charts.HEADLINE, ab_charts.BITS),
+            remeasure=quantized.clear,
         ),
         a_values,
         b_values,
