@@ -250,16 +250,17 @@ def shown(job: jobs.Job | None, cfg: darts.DartsConfig) -> Live:
 
 
 def cell_choice() -> str:
-    return str(
+    """Which cell the alpha chart and the cell graph show (in the URL, so a shared link shows it too)."""
+    state.seed("da_cell", state.url_choice("cell", "normal", list(charts.CELLS)))
+    cell = str(
         st.segmented_control(
-            "Cell",
-            ["normal", "reduce"],
-            default="normal",
-            key="da_cell",
-            format_func=lambda c: f"{c} cell" if c == "normal" else "reduction cell",
+            "Cell", list(charts.CELLS), key="da_cell", format_func=lambda c: f"{charts.CELLS[c]} cell"
         )
-        or "normal"
+        or "normal"  # a second click on the chosen segment clears it
     )
+    if st.query_params.get("cell") != cell:
+        st.query_params["cell"] = cell
+    return cell
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)

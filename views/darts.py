@@ -9,7 +9,7 @@ from compression.search import darts as engine
 from ui import darts, measured, present, sidebar, state
 
 ctx = sidebar.render()
-state.keep_only(*darts.DEFAULTS, "job")
+state.keep_only(*darts.DEFAULTS, "cell", "job")
 
 st.title("DARTS lab")
 st.caption(

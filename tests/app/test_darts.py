@@ -61,12 +61,12 @@ def test_url_drives_the_settings_and_the_start_chart_is_uniform() -> None:
 
 
 def test_hostile_link_values_are_named_once_and_corrected() -> None:
-    at = open_darts(epochs="999", nodes="abc", cure="<b>magic</b>", ch="7", job="lowrank-model-x")
+    at = open_darts(epochs="999", nodes="abc", cure="<b>magic</b>", ch="7", cell="x", job="lowrank-model-x")
     texts = [w.value.replace("\\", "") for w in at.warning]
     assert any("'epochs=999' in the link is outside 1..50; clamped." in t for t in texts)
     assert any("'nodes=abc'" in t and "not a whole number" in t for t in texts)
     assert any("'cure=<b>magic</b>'" in t for t in texts)  # shown as typed, not as HTML
-    assert any("'ch=7'" in t for t in texts)
+    assert any("'ch=7'" in t for t in texts) and any("'cell=x'" in t for t in texts)
     assert any("not a job of this page" in t for t in texts)
     assert at.slider(key="da_epochs").value == 50
     assert _qp(at, "epochs") == "50" and _qp(at, "cure") == "none" and _qp(at, "ch") == "8"
@@ -94,6 +94,7 @@ def test_tiny_search_runs_to_completion_then_retrains_and_records() -> None:
     assert not at.exception, at.exception
     assert _titles(at)[0] == "Reduction cell: softmax(α) per edge, after epoch 2 of 2"
     assert any(t.startswith("Derived reduction cell") for t in _titles(at))
+    assert _qp(at, "cell") == "reduce"
 
     # a reload (a new session with the job in the URL) reattaches to the same search
     again = open_darts(**TINY, job=job_id)
