@@ -110,7 +110,7 @@ def fastest_form(model: nn.Module, x: torch.Tensor, threads: int) -> nn.Module:
     """Of the model's equivalent inference forms (eager, BatchNorm folded) the faster one here."""
     from compression.metrics import inference_forms
 
-    forms = inference_forms(model)
+    forms = inference_forms(model, x[:2])
     if len(forms) == 1:
         return forms[0]
     with _threads(threads):

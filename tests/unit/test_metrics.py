@@ -204,16 +204,38 @@ def test_inference_forms_fold_batchnorm_and_keep_outputs(arch: str) -> None:
             m.running_mean.uniform_(-0.5, 0.5)
             m.running_var.uniform_(0.5, 2.0)
     model.eval()
-    forms = metrics.inference_forms(model)
+    x = torch.randn(4, 1, 28, 28)
+    forms = metrics.inference_forms(model, x)
     assert forms[0] is model and len(forms) == 2
     folded = forms[1]
     assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in folded.modules())
     assert any(isinstance(m, nn.BatchNorm2d) for m in model.modules())  # the input model untouched
-    x = torch.randn(4, 1, 28, 28)
     with torch.inference_mode():
         torch.testing.assert_close(folded(x), model(x), rtol=1e-4, atol=1e-4)
     plain = models.build("lenet5", (1, 28, 28), 10)
-    assert metrics.inference_forms(plain) == [plain]  # nothing to fold: timed as it is
+    assert metrics.inference_forms(plain, x) == [plain]  # nothing to fold: timed as it is
+
+
+class _BnBeforeConv(nn.Module):
+    """Registered conv then bn, but the data flows bn -> conv: a fold by registration order is wrong."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 3, padding=1)
+        self.bn = nn.BatchNorm2d(3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(self.bn(x))
+
+
+def test_fold_refused_when_registration_order_is_not_data_flow() -> None:
+    torch.manual_seed(0)
+    model = _BnBeforeConv().eval()
+    model.bn.running_mean.uniform_(-1, 1)
+    model.bn.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, 3, 8, 8)
+    assert metrics.fold_batchnorm(model, x) is None
+    assert metrics.inference_forms(model, x) == [model]
 
 
 def test_one_top1_rule_for_ties() -> None:
