@@ -175,9 +175,8 @@ _LOCK = threading.Lock()
 
 @st.cache_resource(show_spinner=False)
 def _torch_lock() -> threading.Lock:
-    """One search or retraining of this page at a time: metrics.measure fuses with torch.fx, whose tracer
-    patches torch.nn.Module.__call__ process-wide, so a network trained in another thread meanwhile fails
-    ("module is not installed as a submodule"). Two jobs on two cores gain nothing from overlapping anyway."""
+    """One search or retraining of this page at a time: two trainings sharing a small CPU's cores finish
+    no sooner than one after the other, and the first one's result would come later."""
     return threading.Lock()
 
 
