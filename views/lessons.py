@@ -126,8 +126,9 @@ def show_step(lesson: lessons.Lesson, key: str, n: int) -> None:
             st.page_link(page, label=f"Open the {lab.title} at this step", icon=":material/open_in_new:",
                          query_params=params)  # fmt: skip
             if step.chart_title:
-                st.markdown(f"Look at the chart **{step.chart_title}**.")
-            st.caption(f"Settings: `{fmt.md(step.url())}`")
+                st.markdown(f"Look at the chart **{fmt.md(step.chart_title)}**.")
+            st.caption("Settings:")
+            st.code(step.url(), language=None, wrap_lines=True)
     show_check(step)
     back, _, nxt = st.columns([1, 3, 1])
     back.button("Back", key="lesson_back", disabled=n <= 1, on_click=open_lesson, args=(key, n - 1),

@@ -38,6 +38,8 @@ def test_walk_steps_with_live_numbers_and_lab_links() -> None:
     link = at.get("page_link")[0].proto
     assert link.page.endswith("prune") or "prune" in link.page
     assert "Weight histogram" in " ".join(m.value for m in at.markdown)  # the chart to look at is named
+    settings = at.code[0].value  # shown as it is: no Markdown escapes (backslashes) in the link text
+    assert settings.startswith("prune?") and "&" in settings and "\\" not in settings
     at.button(key="lesson_next").click().run()
     assert at.query_params["step"] == "3" and at.subheader[0].value.startswith("3. ")
     gone_most = metrics(at)["Weights gone"]
