@@ -282,7 +282,8 @@ def _render_pc(p: dict[str, Any]) -> list[str]:
     return [
         "## Partial channels: search-epoch speed, K=4 vs K=1 (paired, interleaved)",
         "",
-        f"Network {p['network']}, {p['subset']} search images ({p['subset'] // 2} per half), first-order, "
+        f"Network {p['network']}, load average {statistics.mean(r['load'] for r in p['pairs']):.1f} on average, "
+        f"{p['subset']} search images ({p['subset'] // 2} per half), first-order, "
         f"1 torch thread, CPU {m.get('cpu', '?')}; {len(p['pairs'])} pairs, order alternating.",
         "",
         "| pair | first | load | K=1 epoch s | K=4 epoch s | ratio | CPU-time ratio |",
@@ -386,8 +387,8 @@ def _render_collapse(k: dict[str, Any]) -> list[str]:
 
 def render(res: dict[str, Any]) -> str:
     lines: list[str] = ["DARTS on fashion-mnist, CPU only (no GPU on this machine), 1 torch thread.", ""]
-    if "pc" in res:
-        lines += _render_pc({**res["pc"], "_machine": res.get("machines", {}).get("pc", {})})
+    for key in sorted(k for k in res if k.startswith("pc")):
+        lines += _render_pc({**res[key], "_machine": res.get("machines", {}).get(key, {})})
     if "search" in res or "random" in res:
         lines += _render_target(res)
     for key in sorted(k for k in res if k.startswith("collapse")):
@@ -416,13 +417,14 @@ def main() -> None:
     )
     p.add_argument("--pc-subset", type=int, default=512)
     p.add_argument("--pairs", type=int, default=6)
+    p.add_argument("--pc-key", default="pc", help="the results key (pc* sections all render)")
     args = p.parse_args()
     torch.set_num_threads(1)
     ds = data.load(FASHION)
     for section in args.sections.split(","):
         _log(f"section {section}")
         if section == "pc":
-            merge("pc", pc(ds, args))
+            merge(args.pc_key, pc(ds, args))
         elif section == "random":
             for seed in args.random_seeds.split(","):
                 merge("random", random_section(ds, args, int(seed)), sub=seed)
