@@ -376,7 +376,7 @@ def study_view(name: str, live: bool = False) -> pd.DataFrame:
     cols[2].metric(
         "Best val. accuracy on the front",
         f"{front['acc'].max():.2%}" if not front.empty else "-",
-        help=f"Baseline: {info.ref.acc:.2%} on the same {info.problem.val_images} validation images.",
+        help=f"Baseline: {info.ref.acc:.2%} on the same {info.ref.images or info.problem.val_images} validation images.",
     )
     cols[3].metric(
         "Smallest on the front",
@@ -438,7 +438,7 @@ def space_chart(where: Any, df: pd.DataFrame, info: St.Info, cost: str) -> None:
     )
     where.caption(
         f"Each dot is a completed trial ({info.problem.space.title} space): validation accuracy on "
-        f"{info.problem.val_images} images against {OBJECTIVE_SETS_COST[cost]}, darker = later. The red step line is "
+        f"{info.ref.images or info.problem.val_images} images against {OBJECTIVE_SETS_COST[cost]}, darker = later. The red step line is "
         "the current front: the trials no other trial beats on both axes at once."
     )
 

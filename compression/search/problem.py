@@ -120,6 +120,7 @@ class Reference:
     macs: float  # the baseline's MACs, in millions
     acc: float  # the baseline's validation accuracy on the same subset
     latency_ms: float = 0.0  # the baseline's latency (measured only for a latency objective)
+    images: int = 0  # validation images scored: val_images, or fewer on a small split (0: not recorded)
 
     def point(self, objectives: Sequence[str]) -> list[float]:
         """(0 accuracy, the dense size, the dense MACs, its latency): anything a policy does lies
@@ -151,7 +152,7 @@ class EvalContext:
             x, y = self.val(problem.val_images)
             acc = metrics.evaluate(self.baseline, x, y)[0]
             executed, _ = metrics.macs(self.baseline, self.ds.input_shape)
-            ref = Reference(metrics.dense_bytes(self.baseline) / 1000, executed / 1e6, acc)
+            ref = Reference(metrics.dense_bytes(self.baseline) / 1000, executed / 1e6, acc, images=len(y))
         if timed and not ref.latency_ms:
             ref = replace(
                 ref, latency_ms=metrics.latency_ms(self.baseline, self.ds.input_shape, LATENCY_BATCH)

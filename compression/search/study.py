@@ -429,7 +429,7 @@ def record_trial(
         tags=[name, f"trial-{number}", f"strategy-{info.strategy}"]
         + (["fine-tuned"] if finetune_epochs and space.kind == "policy" else []),
         notes=f"Search study {name} ({info.strategy}, seed {info.seed}, {space.title} space), trial {number}: "
-        f"{space.proxy_text()}, scored on {info.problem.val_images} validation images{tuned}.",
+        f"{space.proxy_text()}, scored on {info.ref.images or info.problem.val_images} validation images{tuned}.",
         store=store,
     )
     if not finetune_epochs or space.kind == "arch":

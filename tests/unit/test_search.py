@@ -152,6 +152,12 @@ def digits_ctx() -> P.EvalContext:
     return load_context("digits", "lenet5")
 
 
+def test_reference_names_the_images_really_scored(digits_ctx) -> None:
+    n_val = len(digits_ctx.ds.y_val)  # digits' split is smaller than the default subset of 1,000
+    assert digits_ctx.reference(Problem(dataset="digits")).images == n_val < 1000
+    assert digits_ctx.reference(Problem(dataset="digits", val_images=100)).images == 100
+
+
 def test_study_runs_to_budget_and_records_a_trial(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits_ctx
 ) -> None:
