@@ -53,6 +53,12 @@ def links() -> list[tuple[str, str, str]]:
     return [*out, NOT_WARMED]
 
 
+def server_opts(port: int) -> list[str]:
+    """`streamlit run` options: loopback only, headless, no file watcher, no usage statistics."""
+    return ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
+            "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]  # fmt: skip
+
+
 def serve(warm: bool, root: Path, env: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[bytes]]:
     """Start the app (warmed: `python -m ui.warmup`) on a free port with its cache and store under `root`."""
     port = free_port()
@@ -62,8 +68,7 @@ def serve(warm: bool, root: Path, env: dict[str, str] | None = None) -> tuple[st
         "COMPRESSION_STORE": f"sqlite:///{root}/runs.db",
         **(env or {}),
     }
-    opts = ["--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
-            "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]  # fmt: skip
+    opts = server_opts(port)
     cmd = (
         [sys.executable, "-m", "ui.warmup", *opts]
         if warm
@@ -72,11 +77,15 @@ def serve(warm: bool, root: Path, env: dict[str, str] | None = None) -> tuple[st
     proc = subprocess.Popen(
         cmd, cwd=REPO_ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
+    return wait_healthy(port, proc), proc
+
+
+def wait_healthy(port: int, proc: subprocess.Popen[bytes]) -> str:
     url = f"http://127.0.0.1:{port}"
     for _ in range(240):
         try:
             if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                return url, proc
+                return url
         except OSError:
             time.sleep(0.5)
     proc.kill()
@@ -104,7 +113,7 @@ def first_shown_s(context: Any, url: str, selector: str) -> float:
     return took
 
 
-def browse(base: str, returning: bool) -> dict[str, float]:
+def browse(base: str, returning: bool, todo: list[tuple[str, str, str]]) -> dict[str, float]:
     """Open every link; `returning`: one browser context whose cache already holds the app's JavaScript."""
     times = {}
     with sync_playwright() as pw:
@@ -112,7 +121,7 @@ def browse(base: str, returning: bool) -> dict[str, float]:
         shared = browser.new_context(viewport={"width": 1600, "height": 1000})
         if returning:
             first_shown_s(shared, f"{base}/", "[data-testid=stApp][data-test-script-state=notRunning]")
-        for name, page, query in links():
+        for name, page, query in todo:
             context = shared if returning else browser.new_context(viewport={"width": 1600, "height": 1000})
             times[name] = first_shown_s(
                 context, f"{base}/{page}?{query}", NUMBERS if page == "model" else CHART
@@ -123,7 +132,43 @@ def browse(base: str, returning: bool) -> dict[str, float]:
     return times
 
 
-def run_server(warm: bool) -> dict[str, Any]:
+FLOOR_APP = """import plotly.graph_objects as go
+import streamlit as st
+
+st.title("floor")
+st.plotly_chart(go.Figure(go.Bar(x=list(range(10)), y=list(range(10)))))
+"""
+
+
+def floor(rounds: int = 3) -> dict[str, list[float]]:
+    """The floor: a bare Streamlit page with one 10-bar Plotly chart, timed like the links (new, returning)."""
+    out: dict[str, list[float]] = {"new": [], "returning": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "app.py").write_text(FLOOR_APP)
+        port = free_port()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", *server_opts(port)],
+            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        url = wait_healthy(port, proc)
+        try:
+            with sync_playwright() as pw:
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                shared = browser.new_context()
+                first_shown_s(shared, url, CHART)  # fills the returning browser's cache: not timed
+                for _ in range(rounds):
+                    new = browser.new_context()
+                    out["new"].append(first_shown_s(new, url, CHART))
+                    new.close()
+                    out["returning"].append(first_shown_s(shared, url, CHART))
+                browser.close()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    return out
+
+
+def run_server(warm: bool, todo: list[tuple[str, str, str]]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         base, proc = serve(warm, root)
@@ -131,11 +176,9 @@ def run_server(warm: bool) -> dict[str, Any]:
         try:
             if warm:
                 out["report"] = wait_warm(root)
-                out["server"] = {
-                    name: warmup.visit(base, page, query).seconds for name, page, query in links()
-                }
-                out["returning"] = browse(base, returning=True)
-            out["new"] = browse(base, returning=False)
+                out["server"] = {name: warmup.visit(base, page, query).seconds for name, page, query in todo}
+                out["returning"] = browse(base, returning=True, todo=todo)
+            out["new"] = browse(base, returning=False, todo=todo)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -144,11 +187,13 @@ def run_server(warm: bool) -> dict[str, Any]:
 
 def main() -> None:
     load_before = os.getloadavg()[0]
-    warm = run_server(True)
+    todo = links()  # once: a baseline shipped during the run must not change the rows
+    warm = run_server(True, todo)
+    bare = floor()
     load_mid = os.getloadavg()[0]
-    cold = run_server(False)
+    cold = run_server(False, todo)
     load_after = os.getloadavg()[0]
-    names = [name for name, _, _ in links()]
+    names = [name for name, _, _ in todo]
     rows = "\n".join(
         f"| {n} | {warm['server'][n]:.2f} s | {warm['new'][n]:.2f} s | {warm['returning'][n]:.2f} s | "
         f"{cold['new'][n]:.2f} s | {'met' if warm['new'][n] < 3 else 'missed'} |"
@@ -181,6 +226,10 @@ The links are opened in the order below, so the fashion-mnist lines are also "sw
 | deep link | server | warmed, new browser | warmed, returning browser | cold, new browser | target < 3 s (warmed, new) |
 |---|---|---|---|---|---|
 {rows}
+
+*Floor* (same load, right after the warmed links): a bare Streamlit page with one 10-bar Plotly chart, no
+computation, {min(bare["new"]):.2f}-{max(bare["new"]):.2f} s in a new browser and
+{min(bare["returning"]):.2f}-{max(bare["returning"]):.2f} s in a returning one (3 rounds each).
 
 Median over the warmed links: server {med["server"]:.2f} s, new browser {med["new"]:.2f} s, returning browser
 {med["returning"]:.2f} s; cold (new browser) {statistics.median(cold["new"][n] for n in warmed):.2f} s.

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from bench.first_chart import serve, wait_warm
+from compression import train
 from ui import warmup
 
 MEASURING = "Measuring the baseline"  # ui.measured's spinner: shown only when the measurement is not cached
@@ -21,7 +22,7 @@ def test_warmup_measures_a_shipped_baseline_and_says_when_done(isolated: None, t
 
 
 def test_every_shipped_baseline_is_found_and_every_page_but_home_is_warmed() -> None:
-    shipped = {p.name for p in warmup.train.ASSETS.glob("*.safetensors")}
+    shipped = {p.name for p in train.ASSETS.glob("*.safetensors")}
     found = {p.name for p in warmup.Warmup().baselines()}
     assert found and found <= shipped
     assert any(n.startswith("digits__lenet5__") for n in found)
