@@ -173,9 +173,9 @@ def random_section(ds: data.Dataset, args: argparse.Namespace, seed: int) -> dic
     return _retrained(darts.random_genotype(cfg.nodes, seed), cfg, ds, f"random genotype {seed}")
 
 
-def target_verdict(res: dict[str, Any]) -> dict[str, Any]:
-    """The target's four conditions, from the search section and the random genotypes recorded."""
-    search, rand = res.get("search", {}), list(res.get("random", {}).values())
+def target_verdict(res: dict[str, Any], key: str = "search") -> dict[str, Any]:
+    """The target's four conditions, from a search section and the random genotypes recorded."""
+    search, rand = res.get(key, {}), list(res.get("random", {}).values())
     d = search.get("derived")
     mean = statistics.mean(r["top1"] for r in rand) if rand else None
     return {
@@ -300,15 +300,16 @@ def _render_pc(p: dict[str, Any]) -> list[str]:
     ]
 
 
-def _render_target(res: dict[str, Any]) -> list[str]:
-    t = res.get("search")
-    lines = ["## Target: a 15-minute CPU search, retrained, against random genotypes", ""]
+def _render_target(res: dict[str, Any], key: str) -> list[str]:
+    t = res.get(key)
+    lines = [f"## Target: a 15-minute CPU search, retrained, against random genotypes ({key})", ""]
     if t is not None:
         c, s = t["config"], t["search"]
         g = t["genotype"]
         lines += [
             f"Search: {c['cells']} cells x {c['nodes']} nodes, C={c['channels']}, PC-DARTS K={c['partial_channels']}, "
-            f"first-order, cure {c['cure']}, {len(t['search_epochs'])} epochs on {c['search_subset']:,} training "
+            f"first-order, cure {c['cure']}, {len(t['search_epochs'])} epochs (the first "
+            f"{c.get('warmup_epochs', 0)} training the weights only) on {c['search_subset']:,} training "
             f"images (half weights, half alphas), batch {c['batch_size']}, 1 torch thread: wall {s['wall_s']:.0f} s, "
             f"process CPU {s['cpu_s']:.0f} s, load average {s['load_before']:.1f} -> {s['load_after']:.1f}.",
             "",
@@ -330,7 +331,7 @@ def _render_target(res: dict[str, Any]) -> list[str]:
             f"| {r['label']} | {r['skips']} | {r['params']:,} | {_pct(r['top1'])} | {rt['wall_s']:.0f} | "
             f"{rt['cpu_s']:.0f} | {rt['load_before']:.1f} |"
         )
-    v = target_verdict(res)
+    v = target_verdict(res, key)
     if v["random_mean"] is not None:
         lines += [
             "",
@@ -389,8 +390,8 @@ def render(res: dict[str, Any]) -> str:
     lines: list[str] = ["DARTS on fashion-mnist, CPU only (no GPU on this machine), 1 torch thread.", ""]
     for key in sorted(k for k in res if k.startswith("pc")):
         lines += _render_pc({**res[key], "_machine": res.get("machines", {}).get(key, {})})
-    if "search" in res or "random" in res:
-        lines += _render_target(res)
+    for key in sorted(k for k in res if k.startswith("search")) or (["search"] if "random" in res else []):
+        lines += _render_target(res, key)
     for key in sorted(k for k in res if k.startswith("collapse")):
         lines += _render_collapse(res[key])
     return "\n".join(lines)
@@ -408,6 +409,10 @@ def main() -> None:
     p.add_argument("--retrain-subset", type=int, default=0, help="training images per retraining (0: all)")
     p.add_argument("--search-epochs", type=int, default=6)
     p.add_argument("--search-subset", type=int, default=6000)
+    p.add_argument(
+        "--warmup", type=int, default=0, help="search epochs that train the weights only (PC-DARTS)"
+    )
+    p.add_argument("--search-key", default="search", help="the results key (search* sections all render)")
     p.add_argument("--long-epochs", type=int, default=30)
     p.add_argument("--long-subset", type=int, default=1000)
     p.add_argument("--collapse-k", type=int, default=4, help="partial channels of the collapse search")
@@ -433,9 +438,9 @@ def main() -> None:
             key = args.collapse_key
             merge(key, collapse(cds, args, lambda partial, k=key: merge(k, {**partial, "partial": True})))
         else:
+            key = args.search_key
             merge(
-                "search",
-                search_section(ds, args, lambda partial: merge("search", {**partial, "partial": True})),
+                key, search_section(ds, args, lambda partial, k=key: merge(k, {**partial, "partial": True}))
             )
 
 
