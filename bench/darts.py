@@ -164,6 +164,7 @@ def _target_config(args: argparse.Namespace) -> darts.DartsConfig:
         partial_channels=4,
         cure="cap-skips",
         search_subset=args.search_subset,
+        warmup_epochs=args.warmup,
     )
 
 
