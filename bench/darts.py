@@ -151,6 +151,7 @@ def search_section(
         "search": t,
         "search_epochs": _epochs(result),
         "genotype": result.genotype.to_dict(),
+        "random_key": args.random_key,
     }
     save(out)
     out["derived"] = _retrained(result.genotype, cfg, ds, "DARTS (PC K=4, cap-skips)")
@@ -176,7 +177,8 @@ def random_section(ds: data.Dataset, args: argparse.Namespace, seed: int) -> dic
 
 def target_verdict(res: dict[str, Any], key: str = "search") -> dict[str, Any]:
     """The target's four conditions, from a search section and the random genotypes recorded."""
-    search, rand = res.get(key, {}), list(res.get("random", {}).values())
+    search = res.get(key, {})
+    rand = list(res.get(search.get("random_key", "random"), {}).values())
     d = search.get("derived")
     mean = statistics.mean(r["top1"] for r in rand) if rand else None
     return {
@@ -281,7 +283,7 @@ def _met(ok: bool | None) -> str:
 def _render_pc(p: dict[str, Any]) -> list[str]:
     m = p.get("_machine", {})
     return [
-        "## Partial channels: search-epoch speed, K=4 vs K=1 (paired, interleaved)",
+        f"## Partial channels: search-epoch speed, K=4 vs K=1 (paired, interleaved), C={p['network']['channels']}",
         "",
         f"Network {p['network']}, load average {statistics.mean(r['load'] for r in p['pairs']):.1f} on average, "
         f"{p['subset']} search images ({p['subset'] // 2} per half), first-order, "
@@ -325,7 +327,8 @@ def _render_target(res: dict[str, Any], key: str) -> list[str]:
         "| network | skips (normal) | params | test top-1 | retrain wall s | retrain CPU s | load |",
         "|---|---|---|---|---|---|---|",
     ]
-    rows = ([t["derived"]] if t and "derived" in t else []) + list(res.get("random", {}).values())
+    random_rows = list(res.get((t or {}).get("random_key", "random"), {}).values())
+    rows = ([t["derived"]] if t and "derived" in t else []) + random_rows
     for r in rows:
         rt = r["retrain"]
         lines.append(
@@ -414,6 +417,9 @@ def main() -> None:
         "--warmup", type=int, default=0, help="search epochs that train the weights only (PC-DARTS)"
     )
     p.add_argument("--search-key", default="search", help="the results key (search* sections all render)")
+    p.add_argument(
+        "--random-key", default="random", help="the random genotypes' key a search is compared with"
+    )
     p.add_argument("--long-epochs", type=int, default=30)
     p.add_argument("--long-subset", type=int, default=1000)
     p.add_argument("--collapse-k", type=int, default=4, help="partial channels of the collapse search")
@@ -433,7 +439,7 @@ def main() -> None:
             merge(args.pc_key, pc(ds, args))
         elif section == "random":
             for seed in args.random_seeds.split(","):
-                merge("random", random_section(ds, args, int(seed)), sub=seed)
+                merge(args.random_key, random_section(ds, args, int(seed)), sub=seed)
         elif section == "collapse":
             cds = ds if args.collapse_dataset == FASHION else data.load(args.collapse_dataset)
             key = args.collapse_key
