@@ -326,7 +326,9 @@ def _huffman(value: float, epochs: int) -> Any:
 
 
 STAGE_KINDS: dict[str, StageKind] = {
-    "prune": StageKind("Magnitude pruning (global)", "prune rate", 0.1, 0.99, 0.9, 0.01, True),
+    # 0.7, not Han's 0.9: the page's first, untrained run should show a usable model (digits LeNet-5:
+    # 91.7 % at 70 % vs 34 % at 90 % without fine-tuning); 90 % comes with the fine-tuning epochs
+    "prune": StageKind("Magnitude pruning (global)", "prune rate", 0.1, 0.99, 0.7, 0.01, True),
     "structured": StageKind("Filter pruning (L1, channels removed)", "prune rate", 0.1, 0.9, 0.5, 0.05, True),
     "share": StageKind("Weight sharing, zeros kept (Deep Compression)", "bits", 1, 8, 5, 1, True),
     "kmeans": StageKind("k-means quantization (every weight)", "bits", 1, 8, 4, 1, True),
