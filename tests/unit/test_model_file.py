@@ -86,13 +86,31 @@ def _cases() -> list[Case]:
     if "low-rank" in techniques.REGISTRY:  # factorised layers: the file rebuilds the thin layers
         low_rank = techniques.REGISTRY["low-rank"].config_cls
         out.append(Case("low-rank-svd", (low_rank(method="svd", energy=0.9),)))
-        out.append(Case("low-rank-tucker-then-linear-4", (low_rank(method="tucker", rule="rank", rank=3), catalog.make_config("linear", 4))))
+        out.append(
+            Case(
+                "low-rank-tucker-then-linear-4",
+                (low_rank(method="tucker", rule="rank", rank=3), catalog.make_config("linear", 4)),
+            )
+        )
     if "huffman" in techniques.REGISTRY:  # Deep Compression: pruned, shared (zeros kept), Huffman-coded
         sharing = techniques.REGISTRY["sparse-sharing"].config_cls(bits=4)
         huffman = techniques.REGISTRY["huffman"].config_cls()
         out.append(Case("magnitude-then-sparse-sharing", (methods.make_config("magnitude", 0.9), sharing)))
-        out.append(Case("deep-compression-huffman", (methods.make_config("magnitude", 0.9), sharing, huffman)))
+        out.append(
+            Case("deep-compression-huffman", (methods.make_config("magnitude", 0.9), sharing, huffman))
+        )
         out.append(Case("linear-4-then-huffman", (catalog.make_config("linear", 4), huffman)))
+    if "darts" in techniques.REGISTRY:  # a searched network: the file's metadata rebuilds its genotype
+        darts_cfg = techniques.REGISTRY["darts"].config_cls
+        tiny = {
+            "epochs": 1,
+            "cells": 2,
+            "nodes": 2,
+            "channels": 4,
+            "search_subset": 128,
+            "retrain_subset": 256,
+        }
+        out.append(Case("darts-tiny", (darts_cfg(dataset="digits", retrain_epochs=1, **tiny),)))
     return out
 
 
