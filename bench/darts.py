@@ -25,9 +25,11 @@ import fcntl
 import json
 import os
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -248,7 +250,7 @@ def collapse(
 @contextmanager
 def _locked() -> Iterator[None]:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS / ".darts.lock", "w") as fh:
+    with open(Path(tempfile.gettempdir()) / "compression-bench-darts.lock", "w") as fh:  # not in the repo
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield
 
