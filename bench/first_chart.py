@@ -163,8 +163,7 @@ def floor(rounds: int = 3) -> dict[str, list[float]]:
                     out["returning"].append(first_shown_s(shared, url, CHART))
                 browser.close()
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop(proc)
     return out
 
 
@@ -180,9 +179,18 @@ def run_server(warm: bool, todo: list[tuple[str, str, str]]) -> dict[str, Any]:
                 out["returning"] = browse(base, returning=True, todo=todo)
             out["new"] = browse(base, returning=False, todo=todo)
         finally:
-            proc.terminate()
-            proc.wait(timeout=30)
+            stop(proc)
     return out
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 30 s (a server still running a page's job does not exit on SIGTERM)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def main() -> None:
