@@ -41,7 +41,15 @@ def _finish(at: AppTest, job_id: str) -> None:
 
 def test_url_drives_the_settings_and_the_start_chart_is_uniform() -> None:
     at = open_darts(
-        epochs="7", cells="3", nodes="2", ch="16", pc="4", cure="cap-skips", order="2", retrain="3"
+        epochs="7",
+        cells="3",
+        nodes="2",
+        ch="16",
+        pc="4",
+        cure="cap-skips",
+        order="2",
+        retrain="3",
+        alr="3e-4",
     )
     assert at.slider(key="da_epochs").value == 7
     assert at.slider(key="da_cells").value == 3 and at.slider(key="da_nodes").value == 2
@@ -49,6 +57,7 @@ def test_url_drives_the_settings_and_the_start_chart_is_uniform() -> None:
     assert at.radio(key="da_pc").value == 4 and at.radio(key="da_order").value == 2
     assert at.selectbox(key="da_cure").value == "cap-skips"
     assert at.number_input(key="da_retrain").value == 3
+    assert at.selectbox(key="da_alr").value == "3e-4"
     assert not at.warning
     (title,) = _titles(at)
     assert title.startswith("Normal cell: softmax(α) per edge, before the search")
@@ -58,6 +67,8 @@ def test_url_drives_the_settings_and_the_start_chart_is_uniform() -> None:
     assert _qp(at, "epochs") == "12"
     at.selectbox(key="da_cure").set_value("early-stop").run()
     assert _qp(at, "cure") == "early-stop"
+    at.selectbox(key="da_alr").set_value("1e-1").run()
+    assert _qp(at, "alr") == "1e-1"
 
 
 def test_hostile_link_values_are_named_once_and_corrected() -> None:

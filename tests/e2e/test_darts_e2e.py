@@ -12,8 +12,10 @@ from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.helpers import IDLE_TIMEOUT_MS, wait_idle
 
-EPOCHS = 12  # enough that the live view (a 2 s poll) catches the search between two epochs
-TINY = f"dataset=digits&model=lenet5&epochs={EPOCHS}&cells=1&nodes=1&ch=4&pc=2&imgs=600&retrain=1"
+# the slider's maximum, so that even on a quiet machine (12 epochs of this took under 2 s, one poll) the
+# live view catches the search between two epochs; the test cancels it once it has seen two
+EPOCHS = 50
+TINY = f"dataset=digits&model=lenet5&epochs={EPOCHS}&cells=1&nodes=1&ch=4&pc=2&imgs=1200&retrain=1"
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,9 @@ def test_start_a_tiny_search_and_see_the_alpha_chart_update(app_url: str, page: 
     print(f"epoch {first} drawn {seen:.1f} s after Start, a later one {time.monotonic() - t0:.1f} s after")
     # the caption says what the chart shows now
     expect(page.get_by_text("the most decided edge is")).to_be_visible()
+    cancel = page.get_by_role("button", name="Cancel")
+    if cancel.count():  # still running: stop it, so it does not load the machine for the next tests
+        cancel.first.click()
 
 
 def test_presenter_mode_puts_the_epochs_slider_beside_the_alpha_chart(browser: Browser, app_url: str) -> None:
