@@ -95,20 +95,6 @@ def _search(cfg: darts.DartsConfig, ds: data.Dataset) -> tuple[darts.SearchResul
     return result, t
 
 
-def _epochs(result: darts.SearchResult) -> list[dict[str, Any]]:
-    return [
-        {
-            "epoch": r.epoch,
-            "train_acc": r.train_acc,
-            "val_acc": r.val_acc,
-            "skips": r.skips,
-            "seconds": r.seconds,
-            "genotype": r.genotype.to_dict(),
-        }
-        for r in result.records
-    ]
-
-
 # ---------------------------------------------------------------- sections
 
 
@@ -151,7 +137,7 @@ def search_section(
     out: dict[str, Any] = {
         "config": dataclasses.asdict(cfg),
         "search": t,
-        "search_epochs": _epochs(result),
+        "search_epochs": [r.summary() for r in result.records],
         "genotype": result.genotype.to_dict(),
         "random_key": args.random_key,
     }
@@ -216,7 +202,7 @@ def collapse(
     out: dict[str, Any] = {
         "config": dataclasses.asdict(cfg),
         "search": t,
-        "search_epochs": _epochs(result),
+        "search_epochs": [r.summary() for r in result.records],
         "skips_per_epoch": [r.skips for r in records],
         "early_stop_epoch": fired,
         "genotypes": {"none": last.genotype.to_dict(), "cap-skips": capped.to_dict()},

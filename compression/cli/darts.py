@@ -83,21 +83,6 @@ def _config(args: argparse.Namespace) -> Any:
     return cfg
 
 
-def _epochs(result: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "epoch": r.epoch,
-            "train_acc": r.train_acc,
-            "val_acc": r.val_acc,
-            "skips": r.skips,
-            "seconds": r.seconds,
-            "stopped": r.stopped,
-            "genotype": r.genotype.to_dict(),
-        }
-        for r in result.records
-    ]
-
-
 def _record(args: argparse.Namespace, model: nn.Module, base: nn.Module, cfg: Any, m: Any) -> int:
     return runs.record_run(
         model,
@@ -141,7 +126,7 @@ def handle(args: argparse.Namespace) -> int:
         "skips": result.genotype.skip_count(),
         "stopped_at": result.stopped_at,
         "search_seconds": result.seconds,
-        "epochs": _epochs(result),
+        "epochs": [r.summary() for r in result.records],
         "reference": {"model": REFERENCE, "top1": m_base.top1, "params": m_base.params_total},
         "measurement": m.as_dict(),
     }

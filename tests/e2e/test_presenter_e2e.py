@@ -16,11 +16,13 @@ LABS = {
     "lowrank": ("dataset=digits&model=lenet5&method=svd&rank=8", "Rank"),
     "pipeline": ("dataset=digits&model=lenet5", "Run pipeline"),
     "compare": ("dataset=digits&model=lenet5", "Cost axis"),
+    "darts": ("dataset=digits&model=lenet5", "Search budget (epochs)"),
 }
 # The main control is a slider, a select box or a button, found by its label. A page whose main chart
 # appears only after an action is given the button to click first.
 CONTROLS = "[data-testid=stSlider], [data-testid=stSelectbox], [data-testid=stButton]"
 CLICK_FIRST = {"pipeline": "Run pipeline"}
+CHART_TEXT = {"darts": "softmax(α)"}  # a page with several charts: the one beside the control
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,7 @@ def test_main_slider_and_chart_fit_the_first_screen_side_by_side(
             assert box["y"] >= 0 and box["y"] + box["height"] <= 720, (lab, box)
             assert box["x"] >= 0 and box["x"] + box["width"] <= 1280, (lab, box)
         assert c["x"] >= s["x"] + s["width"] - 1, "the chart sits beside the slider"
+        assert CHART_TEXT.get(lab, "") in chart.inner_text()
         sidebar = page.locator("[data-testid=stSidebar]").first.bounding_box()
         assert sidebar is None or sidebar["width"] == 0 or sidebar["x"] + sidebar["width"] <= 0  # collapsed
         assert page.locator(".modebar-container").first.is_hidden()

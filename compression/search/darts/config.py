@@ -74,6 +74,18 @@ class EpochRecord:
     ranked_normal: list[list[float]] = field(default_factory=list)
     ranked_reduce: list[list[float]] = field(default_factory=list)
 
+    def summary(self) -> dict[str, object]:
+        """The epoch in one JSON-safe line (no alphas): what the CLI prints and the bench records."""
+        return {
+            "epoch": self.epoch,
+            "train_acc": self.train_acc,
+            "val_acc": self.val_acc,
+            "skips": self.skips,
+            "seconds": self.seconds,
+            "stopped": self.stopped,
+            "genotype": self.genotype.to_dict(),
+        }
+
 
 @dataclass
 class SearchResult:
