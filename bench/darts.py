@@ -66,6 +66,7 @@ def _config(args: argparse.Namespace, dataset: str = FASHION, **kw: Any) -> dart
         retrain_epochs=args.retrain_epochs,
         retrain_lr=args.retrain_lr,
         retrain_subset=args.retrain_subset,
+        retrain_channels=args.retrain_channels,
         **kw,
     )
 
@@ -154,6 +155,7 @@ def _target_config(args: argparse.Namespace) -> darts.DartsConfig:
         cure="cap-skips",
         search_subset=args.search_subset,
         warmup_epochs=args.warmup,
+        arch_lr=args.arch_lr,
     )
 
 
@@ -397,6 +399,12 @@ def main() -> None:
     p.add_argument("--nodes", type=int, default=3)
     p.add_argument("--channels", type=int, default=8)
     p.add_argument("--retrain-epochs", type=int, default=2)
+    p.add_argument(
+        "--retrain-channels", type=int, default=0, help="C of the retrained networks (0: --channels)"
+    )
+    p.add_argument(
+        "--arch-lr", type=float, default=3e-3, help="Adam learning rate of the alphas (target search)"
+    )
     p.add_argument("--retrain-lr", type=float, default=3e-3)
     p.add_argument("--retrain-subset", type=int, default=0, help="training images per retraining (0: all)")
     p.add_argument("--search-epochs", type=int, default=6)

@@ -44,6 +44,11 @@ class Lab:
     title: str
     params: tuple[str, ...]  # URL parameters the page reads (the page validates their values)
     charts: dict[str, str]  # element key of a chart -> its name on the page
+    views: dict[str, str] = field(default_factory=dict)  # chart key -> the tab it is drawn in (URL "view")
+
+    def view_labels(self) -> list[str]:
+        """The page's chart tabs, in order."""
+        return list(dict.fromkeys(self.views.values()))
 
 
 SHARED = ("dataset", "model")
@@ -60,6 +65,7 @@ LABS: dict[str, Lab] = {
             "p_sparsity": "Sparsity per layer",
             "p_matrix": "The weight matrix before and after",
         },
+        {"p_hist": "Weight histogram", "p_sparsity": "Sparsity per layer", "p_matrix": "One layer's weights"},
     ),
     "quantize": Lab(
         "views/quantize.py",
@@ -73,6 +79,12 @@ LABS: dict[str, Lab] = {
             "q_side": "Weights before and after",
             "q_size_latency": "Theory vs measured: size and latency",
         },
+        {
+            "q_codes_chart": "Codes and error",
+            "q_error_chart": "Codes and error",
+            "q_side": "Five schemes",
+            "q_size_latency": "Theory vs measured",
+        },
     ),
     "distill": Lab(
         "views/distill.py",
@@ -84,6 +96,7 @@ LABS: dict[str, Lab] = {
             "d_entropy": "Entropy against T",
             "d_similarity": "Class similarity (dark knowledge)",
         },
+        {"d_entropy": "Entropy against T", "d_similarity": "Class similarity"},
     ),
     "search": Lab(
         "views/search.py",
@@ -457,15 +470,20 @@ class Step:
     def chart_title(self) -> str:
         return LABS[self.lab].charts[self.chart] if self.lab and self.chart else ""
 
+    def query(self) -> dict[str, str]:
+        """The lab's URL parameters, with the tab that holds the step's chart opened."""
+        tab = LABS[self.lab].views.get(self.chart or "") if self.lab else None
+        return {**self.params, "view": tab} if tab else dict(self.params)
+
     def link(self) -> tuple[str, dict[str, str]] | None:
         """(page file, query parameters) for st.page_link, or None when the step opens no lab."""
-        return None if self.lab is None else (LABS[self.lab].page, dict(self.params))
+        return None if self.lab is None else (LABS[self.lab].page, self.query())
 
     def url(self) -> str | None:
         """The same link as a relative URL ("prune?dataset=digits&amount=0.9")."""
         from urllib.parse import urlencode
 
-        return None if self.lab is None else f"{LABS[self.lab].url}?{urlencode(self.params)}"
+        return None if self.lab is None else f"{LABS[self.lab].url}?{urlencode(self.query())}"
 
 
 @dataclass(frozen=True)

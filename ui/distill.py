@@ -12,10 +12,10 @@ from typing import Any
 import streamlit as st
 import torch
 
-from compression import fmt, metrics, models, runs, techniques, train
+from compression import fmt, lessons, metrics, models, runs, techniques, train
 from compression.charts import distillation as charts
 from compression.distillation import LOSSES, DistillConfig, cache, explore, train_pair, twin_recipe
-from ui import measured, present, record, sidebar, state
+from ui import lazy, measured, present, record, sidebar, state
 
 WIDTHS = {"1/16": 1 / 16, "1/8": 1 / 8, "1/4": 0.25, "1/2": 0.5, "1": 1.0}
 LABELS = [0, 100, 500, 1000, 2000, 5000, 10000]  # 0: every label
@@ -176,16 +176,24 @@ def explorer(ctx: sidebar.Context, temperature: float, image: int, stage: tuple[
         f"{d['entropy']['mean_at_t']:.2f} bits",
         help="How much a student learns per image beyond the label grows with this.",
     )
-    left, right = (stage[1], st) if on else st.columns(2)
+    left, right = (stage[1], st.container()) if on else st.columns(2)
     present.plotly(left, charts.plot_soft_targets(d["soft"]), key="d_soft", width="stretch")
-    present.plotly(right, charts.plot_entropy(d["entropy"]), key="d_entropy", width="stretch")
-    left, right = st.columns([3, 2])
-    present.plotly(left, charts.plot_similarity(d["similarity"]), key="d_similarity", width="stretch")
-    with right:
-        st.markdown(
-            f"**Dark knowledge at T = {temperature:g}** (mean soft target of each class, top two others)"
+    with right:  # only the open tab's chart is drawn (a new browser draws the main chart sooner)
+        (t_entropy, entropy_open), (t_similar, similar_open) = lazy.tabs(
+            lessons.LABS["distill"].view_labels()
         )
-        st.markdown("\n".join(f"- {s}" for s in d["similarity"]["sentences"]))
+        with t_entropy:
+            if entropy_open:
+                present.plotly(st, charts.plot_entropy(d["entropy"]), key="d_entropy", width="stretch")
+        with t_similar:
+            if similar_open:
+                present.plotly(
+                    st, charts.plot_similarity(d["similarity"]), key="d_similarity", width="stretch"
+                )
+                st.markdown(
+                    f"**Dark knowledge at T = {temperature:g}** (mean soft target of each class, top two others)"
+                )
+                st.markdown("\n".join(f"- {s}" for s in d["similarity"]["sentences"]))
 
 
 # ---------------------------------------------------------------- training job

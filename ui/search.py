@@ -71,8 +71,9 @@ class Settings:
         )
 
 
-def controls(dataset: str) -> Settings:
-    """Budget (trials, time), space, strategy, objectives, size budget, seed, validation subset; all in the URL."""
+def controls(dataset: str, val_size: int) -> Settings:
+    """Budget (trials, time), space, strategy, objectives, size budget, seed, validation subset; all in the URL.
+    `val_size`: the dataset's validation images (a choice above it scores all of them, and says so)."""
     seed = state.seed
     seed("s_kind", state.url_choice("space", "policy", list(SPACE_TITLES)))
     seed("s_strategy", state.url_choice("strategy", "tpe", list(STRATEGIES)))
@@ -135,6 +136,7 @@ def controls(dataset: str) -> Settings:
         "Validation images",
         [str(v) for v in VAL_CHOICES],
         key="s_val",
+        format_func=lambda v: v if int(v) <= val_size else f"{v} (all {val_size})",
         help="Each trial is scored on this many validation images (fast); recorded trials are re-measured on the full test split.",
     )
     if kind == "arch":

@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from compression.search import darts as engine
-from ui import darts, measured, present, sidebar, state
+from ui import darts, lazy, measured, present, sidebar, state
 
 ctx = sidebar.render()
 state.keep_only(*darts.DEFAULTS, "cell", "job")
@@ -18,40 +18,43 @@ st.caption(
     "weights, and the strongest operations are kept. The derived network is retrained from scratch and "
     f"measured like any model. Dataset: {ctx.choice.dataset} (the sidebar's)."
 )
-with st.expander("How DARTS works: the mixed op, the bilevel optimisation, the collapse and its cures"):
-    st.markdown(
-        "A cell is a small DAG: two inputs (the outputs of the two previous cells, $c_{k-2}$ and $c_{k-1}$), "
-        "$N$ intermediate nodes, and an output that concatenates the nodes. Each node sums one **mixed "
-        "operation** per earlier vertex; the mixed op on edge $(i, j)$ is the softmax-weighted sum of the "
-        "eight candidates $\\mathcal{O}$ (none, 3x3 max and avg pool, skip, 3x3 and 5x5 separable and "
-        "dilated convolutions):"
-    )
-    st.latex(
-        r"\bar o^{(i,j)}(x)=\sum_{o\in\mathcal O}\frac{e^{\alpha^{(i,j)}_o}}{\sum_{o'\in\mathcal O}"
-        r"e^{\alpha^{(i,j)}_{o'}}}\,o(x),\qquad x_j=\sum_{i<j}\bar o^{(i,j)}(x_i)"
-    )
-    st.markdown(
-        "The architecture $\\alpha$ and the weights $w$ are learned together as a **bilevel** problem: $w$ "
-        "on one half of the search images, $\\alpha$ on the other half (a validation loss):"
-    )
-    st.latex(
-        r"\min_\alpha \mathcal L_{val}\big(w^*(\alpha),\alpha\big)\quad\text{s.t.}\quad "
-        r"w^*(\alpha)=\arg\min_w \mathcal L_{train}(w,\alpha)"
-    )
-    st.markdown(
-        "**First order** approximates $w^*(\\alpha)\\approx w$ and alternates one SGD step on $w$ with one "
-        "Adam step on $\\alpha$. **Second order** unrolls one virtual step, "
-        "$\\nabla_\\alpha \\mathcal L_{val}(w-\\xi\\nabla_w\\mathcal L_{train}(w,\\alpha),\\alpha)$, with a "
-        "finite-difference Hessian-vector product (about 3x the cost). **Deriving** the cell: each node keeps "
-        "its two strongest incoming edges, an edge's strength being its largest softmax weight other than "
-        "*none*, with that operation.\n\n"
-        "**The collapse.** Parameter-free operations (skip connections above all) make the supernet train "
-        "fastest early on, so a long search piles up skips; the derived cell is then shallow and retrains "
-        "badly. **Cures:** DARTS+ stops the search once the normal cell holds more than 2 skips (early "
-        "stop); P-DARTS derives with at most 2 skips (cap); PC-DARTS sends only $1/K$ of the channels "
-        "through the mixed ops, with edge weights $\\beta$ normalising the edges (less memory, faster "
-        "epochs, a regularising effect)."
-    )
+with lazy.expander(
+    "How DARTS works: the mixed op, the bilevel optimisation, the collapse and its cures", key="da_explain"
+) as shown:
+    if shown:
+        st.markdown(
+            "A cell is a small DAG: two inputs (the outputs of the two previous cells, $c_{k-2}$ and $c_{k-1}$), "
+            "$N$ intermediate nodes, and an output that concatenates the nodes. Each node sums one **mixed "
+            "operation** per earlier vertex; the mixed op on edge $(i, j)$ is the softmax-weighted sum of the "
+            "eight candidates $\\mathcal{O}$ (none, 3x3 max and avg pool, skip, 3x3 and 5x5 separable and "
+            "dilated convolutions):"
+        )
+        st.latex(
+            r"\bar o^{(i,j)}(x)=\sum_{o\in\mathcal O}\frac{e^{\alpha^{(i,j)}_o}}{\sum_{o'\in\mathcal O}"
+            r"e^{\alpha^{(i,j)}_{o'}}}\,o(x),\qquad x_j=\sum_{i<j}\bar o^{(i,j)}(x_i)"
+        )
+        st.markdown(
+            "The architecture $\\alpha$ and the weights $w$ are learned together as a **bilevel** problem: $w$ "
+            "on one half of the search images, $\\alpha$ on the other half (a validation loss):"
+        )
+        st.latex(
+            r"\min_\alpha \mathcal L_{val}\big(w^*(\alpha),\alpha\big)\quad\text{s.t.}\quad "
+            r"w^*(\alpha)=\arg\min_w \mathcal L_{train}(w,\alpha)"
+        )
+        st.markdown(
+            "**First order** approximates $w^*(\\alpha)\\approx w$ and alternates one SGD step on $w$ with one "
+            "Adam step on $\\alpha$. **Second order** unrolls one virtual step, "
+            "$\\nabla_\\alpha \\mathcal L_{val}(w-\\xi\\nabla_w\\mathcal L_{train}(w,\\alpha),\\alpha)$, with a "
+            "finite-difference Hessian-vector product (about 3x the cost). **Deriving** the cell: each node keeps "
+            "its two strongest incoming edges, an edge's strength being its largest softmax weight other than "
+            "*none*, with that operation.\n\n"
+            "**The collapse.** Parameter-free operations (skip connections above all) make the supernet train "
+            "fastest early on, so a long search piles up skips; the derived cell is then shallow and retrains "
+            "badly. **Cures:** DARTS+ stops the search once the normal cell holds more than 2 skips (early "
+            "stop); P-DARTS derives with at most 2 skips (cap); PC-DARTS sends only $1/K$ of the channels "
+            "through the mixed ops, with edge weights $\\beta$ normalising the edges (less memory, faster "
+            "epochs, a regularising effect)."
+        )
 
 controls, chart = present.stage()
 cfg = darts.controls(ctx, controls)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import distill, present, sidebar
+from ui import distill, lazy, present, sidebar
 
 ctx = sidebar.render()
 
@@ -14,26 +14,29 @@ st.caption(
     "teacher's softened probabilities as well as from the labels, and is compared with the same student trained "
     "from scratch."
 )
-with st.expander("How distillation works (formulas)", expanded=False):
-    st.markdown("The teacher's logits $z$ are softened by a temperature $T$ (Hinton, Vinyals and Dean 2015):")
-    st.latex(r"p_i(T) = \frac{e^{z_i / T}}{\sum_j e^{z_j / T}}")
-    st.markdown(
-        "At $T = 1$ a well-trained teacher is almost one-hot; a larger $T$ reveals which wrong classes it "
-        "finds similar (a shirt resembles a T-shirt, not a bag): the *dark knowledge*. The student $s$ is trained on"
-    )
-    st.latex(
-        r"L = \alpha\, T^2\, \mathrm{KL}\big(p^{t}(T)\,\|\,p^{s}(T)\big) + (1 - \alpha)\, \mathrm{CE}\big(y, p^{s}(1)\big)"
-    )
-    st.markdown(
-        "**alpha weighs the soft term** (Hinton's and torchdistill's convention; Intel's INC names the weights the "
-        "other way round). The $T^2$ keeps the soft gradients the same size when $T$ changes: the gradient of the KL "
-        "shrinks like $1/T^2$. For large $T$ and zero-mean logits the KL term becomes logit matching, "
-        "$\\tfrac{1}{2}\\lVert z^s - z^t \\rVert^2 / N$ (Ba and Caruana 2014), the **mse** loss here. The **hint** loss "
-        "(FitNets, Romero et al. 2015) adds $\\lVert W_r h^s - h^t \\rVert^2$ between the students' and teacher's "
-        "penultimate features through a learned linear adapter $W_r$. With a **label budget** only $N$ training "
-        "images keep their label; the rest are an unlabelled *transfer set* that the student learns from the "
-        "teacher alone (CE is taken on the labelled images only)."
-    )
+with lazy.expander("How distillation works (formulas)", key="d_formulas") as shown:
+    if shown:
+        st.markdown(
+            "The teacher's logits $z$ are softened by a temperature $T$ (Hinton, Vinyals and Dean 2015):"
+        )
+        st.latex(r"p_i(T) = \frac{e^{z_i / T}}{\sum_j e^{z_j / T}}")
+        st.markdown(
+            "At $T = 1$ a well-trained teacher is almost one-hot; a larger $T$ reveals which wrong classes it "
+            "finds similar (a shirt resembles a T-shirt, not a bag): the *dark knowledge*. The student $s$ is trained on"
+        )
+        st.latex(
+            r"L = \alpha\, T^2\, \mathrm{KL}\big(p^{t}(T)\,\|\,p^{s}(T)\big) + (1 - \alpha)\, \mathrm{CE}\big(y, p^{s}(1)\big)"
+        )
+        st.markdown(
+            "**alpha weighs the soft term** (Hinton's and torchdistill's convention; Intel's INC names the weights the "
+            "other way round). The $T^2$ keeps the soft gradients the same size when $T$ changes: the gradient of the KL "
+            "shrinks like $1/T^2$. For large $T$ and zero-mean logits the KL term becomes logit matching, "
+            "$\\tfrac{1}{2}\\lVert z^s - z^t \\rVert^2 / N$ (Ba and Caruana 2014), the **mse** loss here. The **hint** loss "
+            "(FitNets, Romero et al. 2015) adds $\\lVert W_r h^s - h^t \\rVert^2$ between the students' and teacher's "
+            "penultimate features through a learned linear adapter $W_r$. With a **label budget** only $N$ training "
+            "images keep their label; the rest are an unlabelled *transfer set* that the student learns from the "
+            "teacher alone (CE is taken on the labelled images only)."
+        )
 
 stage = present.stage()  # presenter mode: the temperature and the teacher's numbers beside the soft targets
 config, image = distill.controls(ctx, stage[0])

@@ -8,8 +8,8 @@ from compression import lowrank
 from compression.charts import lowrank as charts
 from compression.distillation import KDRecovery
 from compression.lowrank import explore
+from ui import lazy, measured, present, record, sidebar, state
 from ui import lowrank as block
-from ui import measured, present, record, sidebar, state
 
 state.keep_only("method", "layer", "rank", "rule", "energy", "ft", "kd", "job")
 ctx = sidebar.render()
@@ -19,18 +19,19 @@ st.caption(
     "A weight matrix whose singular values fall fast is close to a thin product: keep the top r and a layer "
     "becomes two (or three) smaller ones. The model is physically smaller; whether it is faster depends on r."
 )
-with st.expander("How low-rank factorisation works (formulas)", expanded=False):
-    st.latex(
-        r"W \approx U_r \Sigma_r V_r^\top,\qquad \lVert W - U_r\Sigma_rV_r^\top\rVert_F^2 = \sum_{i>r}\sigma_i^2"
-    )
-    st.markdown(
-        "A linear layer $W$ ($m \\times n$) becomes $n \\to r \\to m$: $r(m+n)$ weights instead of $mn$, fewer "
-        "whenever $r < mn/(m+n)$. A convolution $W$ ($O \\times I \\times k \\times k$) is factorised over its channel "
-        "modes with **Tucker-2** (Kim et al. 2016): $1{\\times}1$ ($I\\to R_{in}$), $k{\\times}k$ core ($R_{in}\\to R_{out}$), "
-        "$1{\\times}1$ ($R_{out}\\to O$); or with **CP** (Lebedev et al. 2015) into four thin convolutions. The rank comes "
-        "from a slider, from the energy kept $\\sum_{i\\le r}\\sigma_i^2/\\sum_i\\sigma_i^2$, or from **VBMF** "
-        "(Nakajima et al. 2013), which estimates the noise level and keeps only the singular values above it."
-    )
+with lazy.expander("How low-rank factorisation works (formulas)", key="lr_formulas") as shown:
+    if shown:
+        st.latex(
+            r"W \approx U_r \Sigma_r V_r^\top,\qquad \lVert W - U_r\Sigma_rV_r^\top\rVert_F^2 = \sum_{i>r}\sigma_i^2"
+        )
+        st.markdown(
+            "A linear layer $W$ ($m \\times n$) becomes $n \\to r \\to m$: $r(m+n)$ weights instead of $mn$, fewer "
+            "whenever $r < mn/(m+n)$. A convolution $W$ ($O \\times I \\times k \\times k$) is factorised over its channel "
+            "modes with **Tucker-2** (Kim et al. 2016): $1{\\times}1$ ($I\\to R_{in}$), $k{\\times}k$ core ($R_{in}\\to R_{out}$), "
+            "$1{\\times}1$ ($R_{out}\\to O$); or with **CP** (Lebedev et al. 2015) into four thin convolutions. The rank comes "
+            "from a slider, from the energy kept $\\sum_{i\\le r}\\sigma_i^2/\\sum_i\\sigma_i^2$, or from **VBMF** "
+            "(Nakajima et al. 2013), which estimates the noise level and keeps only the singular values above it."
+        )
 
 methods = {
     "svd": "Truncated SVD (linear layers)",

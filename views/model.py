@@ -9,7 +9,7 @@ import streamlit as st
 
 from compression import fmt, metrics, models, runs, uploads
 from compression.charts import model as charts
-from ui import measured, present, sidebar, state
+from ui import lazy, measured, present, sidebar, state
 
 state.keep_only("layer", "log")
 ctx = sidebar.render()
@@ -51,9 +51,10 @@ cols[3].metric("Latency, batch 1", fmt.ms(m.latency_b1_ms), help=lat_help)
 cols[4].metric("Latency, batch 256", fmt.ms(m.latency_b256_ms), help=lat_help)
 measured.noisy_notice(m, measured.remeasure_baseline, key="remeasure_baseline")
 
-with st.expander("What these numbers mean", expanded=False):
-    st.markdown(
-        f"""
+with lazy.expander("What these numbers mean", key="m_explain") as shown:
+    if shown:
+        st.markdown(
+            f"""
 - **Top-1 / top-5** are measured on the fixed test split, never used for training or for choices.
   The loss (cross-entropy) is {m.loss:.3f}.
 - **Size on disk** is the byte count of the model's artifact, written to disk and read back: it is what you would
@@ -70,7 +71,7 @@ with st.expander("What these numbers mean", expanded=False):
   compressed model is timed **paired** with this baseline, interleaved in one process, and its speed-up is the median
   of the per-round ratios with their interquartile range.
 """
-    )
+        )
 for note in metrics.explain_gaps(m):
     st.info(note)
 

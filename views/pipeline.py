@@ -7,8 +7,8 @@ import contextlib
 
 import streamlit as st
 
+from ui import lazy, present, sidebar, state
 from ui import pipeline as block
-from ui import present, sidebar, state
 
 state.keep_only("recipe", "both", "record", "job")
 ctx = sidebar.render()
@@ -18,15 +18,16 @@ st.caption(
     "A recipe is an ordered list of techniques. Each stage starts from the previous one's model; every bar "
     "below is the size of that stage's file, really written, and the line is its test accuracy."
 )
-with st.expander("Deep Compression in three stages (Han et al., ICLR 2016)", expanded=False):
-    st.markdown(
-        "1. **Prune**: zero the smallest weights and fine-tune; the file keeps only the survivors and their "
-        "positions as relative indices (the gap to the previous survivor).\n"
-        "2. **Share weights**: k-means on each layer's survivors, so every weight is a short code into "
-        "$2^b$ shared values; fine-tuning trains the shared values (zeros stay zero).\n"
-        "3. **Huffman-code** the codes and the gaps: frequent symbols get short codes, "
-        "$\\bar\\ell \\le H + 1$ bits per symbol. LeNet-300-100 went 40x smaller on MNIST with no loss."
-    )
+with lazy.expander("Deep Compression in three stages (Han et al., ICLR 2016)", key="pl_explain") as shown:
+    if shown:
+        st.markdown(
+            "1. **Prune**: zero the smallest weights and fine-tune; the file keeps only the survivors and their "
+            "positions as relative indices (the gap to the previous survivor).\n"
+            "2. **Share weights**: k-means on each layer's survivors, so every weight is a short code into "
+            "$2^b$ shared values; fine-tuning trains the shared values (zeros stay zero).\n"
+            "3. **Huffman-code** the codes and the gaps: frequent symbols get short codes, "
+            "$\\bar\\ell \\le H + 1$ bits per symbol. LeNet-300-100 went 40x smaller on MNIST with no loss."
+        )
 
 # presenter mode: the run controls, then the stages, beside the waterfall; otherwise all in page order
 controls, stage_chart = present.stage()

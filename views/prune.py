@@ -9,11 +9,11 @@ from typing import Any
 
 import streamlit as st
 
-from compression import fmt, latency, metrics, techniques
+from compression import fmt, latency, lessons, metrics, techniques
 from compression import pruning as P
 from compression.charts import pruning as charts
 from compression.distillation import KDRecovery
-from ui import ab, measured, present, record, sidebar, state
+from ui import ab, lazy, measured, present, record, sidebar, state
 
 AB_MAIN = ("amount", "method", "scope", "gran")  # the controls setting B has its own copy of
 state.keep_only(
@@ -30,6 +30,7 @@ state.keep_only(
     "sched",
     "scope",
     "steps",
+    lazy.VIEW,
     *ab.params(*AB_MAIN),
 )
 ctx = sidebar.render()
@@ -41,29 +42,30 @@ st.caption(
     "Remove weights that matter least. Masked pruning sets weights to zero (the file shrinks, the "
     "speed does not); structured pruning removes whole channels (the model really gets smaller and faster)."
 )
-with st.expander("How pruning works (formulas)", expanded=False):
-    st.markdown(
-        "**Magnitude pruning** (Han et al. 2015) keeps a weight only if it is large: with the mask "
-        "$m_i$ the pruned weights are $\\hat w = m \\odot w$,"
-    )
-    st.latex(
-        r"m_i = \mathbb{1}\big[\,|w_i| > \tau\,\big],\quad \tau = \text{the } k\text{-th smallest } |w|,\; k = \operatorname{round}(a\,n)"
-    )
-    st.markdown(
-        "per layer ($n$ = the layer's weights) or globally ($n$ = all weights, one threshold). Coarser "
-        "**granularities** rank groups (kernel rows, kernels, channels) by their RMS and zero whole groups. "
-        "**Structured** pruning ranks filters by $\\lVert W_f \\rVert_1$ or $\\lVert W_f \\rVert_2$ (Li et al. 2017), "
-        "by mean activation $\\overline{|a_f|}$ on calibration images, or by BatchNorm scale $|\\gamma_f|$ after "
-        "training with $L = L_{CE} + \\lambda \\sum |\\gamma|$ (**network slimming**, Liu et al. 2017), and removes "
-        "them with every tensor coupled to them (torch-pruning's dependency graph)."
-    )
-    st.latex(
-        r"\text{gradual (Zhu \& Gupta 2017):}\quad s_t = s_f\left(1 - \left(1 - \tfrac{t}{N}\right)^3\right),\; t = 1..N"
-    )
-    st.markdown(
-        "Fine-tuning between steps (gentle SGD with momentum, or Adam) re-applies the mask after every "
-        "optimiser step so pruned weights stay zero."
-    )
+with lazy.expander("How pruning works (formulas)", key="p_formulas") as shown:
+    if shown:
+        st.markdown(
+            "**Magnitude pruning** (Han et al. 2015) keeps a weight only if it is large: with the mask "
+            "$m_i$ the pruned weights are $\\hat w = m \\odot w$,"
+        )
+        st.latex(
+            r"m_i = \mathbb{1}\big[\,|w_i| > \tau\,\big],\quad \tau = \text{the } k\text{-th smallest } |w|,\; k = \operatorname{round}(a\,n)"
+        )
+        st.markdown(
+            "per layer ($n$ = the layer's weights) or globally ($n$ = all weights, one threshold). Coarser "
+            "**granularities** rank groups (kernel rows, kernels, channels) by their RMS and zero whole groups. "
+            "**Structured** pruning ranks filters by $\\lVert W_f \\rVert_1$ or $\\lVert W_f \\rVert_2$ (Li et al. 2017), "
+            "by mean activation $\\overline{|a_f|}$ on calibration images, or by BatchNorm scale $|\\gamma_f|$ after "
+            "training with $L = L_{CE} + \\lambda \\sum |\\gamma|$ (**network slimming**, Liu et al. 2017), and removes "
+            "them with every tensor coupled to them (torch-pruning's dependency graph)."
+        )
+        st.latex(
+            r"\text{gradual (Zhu \& Gupta 2017):}\quad s_t = s_f\left(1 - \left(1 - \tfrac{t}{N}\right)^3\right),\; t = 1..N"
+        )
+        st.markdown(
+            "Fine-tuning between steps (gentle SGD with momentum, or Adam) re-applies the mask after every "
+            "optimiser step so pruned weights stay zero."
+        )
 
 
 # ---------------------------------------------------------------- controls (state in the URL)
@@ -440,34 +442,39 @@ with right:
 if want_full and not lay:  # the A/B view offers it beside each side's cards
     measured.noisy_notice(mp, full.clear, key=f"p_remeasure_{cfg_key}")
 
-# ---------------------------------------------------------------- charts
+# ---------------------------------------------------------------- charts (only the open tab's is drawn)
 
-left, right = st.columns(2)
-with left:
-    hist = charts.histogram_data(ctx.model, model)
-    present.plotly(st, charts.plot_weight_histogram(hist), key="p_hist", width="stretch")
-    st.caption(
-        "All conv/linear weights, log scale: magnitude pruning empties the middle; the spike at 0 is the mask."
-    )
-with right:
-    present.plotly(
-        st,
-        charts.plot_layer_sparsity(charts.sparsity_data(model), charts.sparsity_data(ctx.model)),
-        key="p_sparsity",
-        width="stretch",
-    )
-    st.caption("Per layer: zeros (masked) and, for structured methods, the share of weights removed.")
-
-layer = st.selectbox("Layer to look at", names, index=min(1, len(names) - 1), key="p_layer")
-present.plotly(
-    st,
-    charts.plot_weight_matrix(charts.matrix_data(ctx.model, model, layer)),
-    key="p_matrix",
-    width="stretch",
+(t_hist, hist_open), (t_layers, layers_open), (t_matrix, matrix_open) = lazy.tabs(
+    lessons.LABS["prune"].view_labels()
 )
-st.caption(
-    "The same layer before and after: masked pruning leaves white holes, structured pruning removes rows."
-)
+with t_hist:
+    if hist_open:
+        hist = charts.histogram_data(ctx.model, model)
+        present.plotly(st, charts.plot_weight_histogram(hist), key="p_hist", width="stretch")
+        st.caption(
+            "All conv/linear weights, log scale: magnitude pruning empties the middle; the spike at 0 is the mask."
+        )
+with t_layers:
+    if layers_open:
+        present.plotly(
+            st,
+            charts.plot_layer_sparsity(charts.sparsity_data(model), charts.sparsity_data(ctx.model)),
+            key="p_sparsity",
+            width="stretch",
+        )
+        st.caption("Per layer: zeros (masked) and, for structured methods, the share of weights removed.")
+with t_matrix:
+    if matrix_open:
+        layer = st.selectbox("Layer to look at", names, index=min(1, len(names) - 1), key="p_layer")
+        present.plotly(
+            st,
+            charts.plot_weight_matrix(charts.matrix_data(ctx.model, model, layer)),
+            key="p_matrix",
+            width="stretch",
+        )
+        st.caption(
+            "The same layer before and after: masked pruning leaves white holes, structured pruning removes rows."
+        )
 
 # ---------------------------------------------------------------- record
 

@@ -9,13 +9,13 @@ from typing import Any
 
 import streamlit as st
 
-from compression import fmt, latency, metrics, techniques
+from compression import fmt, latency, lessons, metrics, techniques
 from compression.charts import ab as ab_charts
 from compression.charts import quantization as charts
 from compression.distillation import KDRecovery
 from compression.distillation.recovery import kd_context
 from compression.quantization import analysis, catalog, core, model_ops, prefetch, schemes, storage
-from ui import ab, measured, present, record, sidebar, state
+from ui import ab, lazy, measured, present, record, sidebar, state
 
 AB_MAIN = ("scheme", "bits", "gran", "sym")  # the controls setting B has its own copy of
 state.keep_only(
@@ -35,6 +35,7 @@ state.keep_only(
     "sweep",
     "sym",
     "wts",
+    lazy.VIEW,
     *ab.params(*AB_MAIN),
 )
 ctx = sidebar.render()
@@ -46,31 +47,32 @@ st.caption(
     "Store each weight in fewer bits: pick a scheme and a width, see the weights snap to the grid, "
     "the error it makes, the accuracy that remains and the real size and speed."
 )
-with st.expander("How quantization works (formulas)", expanded=False):
-    st.markdown("**Linear (uniform)**: a scale $s$ and a zero point $z$ map a weight to an integer code.")
-    st.latex(
-        r"q = \operatorname{clamp}\!\big(\operatorname{round}(w/s) + z,\; 0,\; 2^b-1\big), \qquad \hat w = (q - z)\,s"
-    )
-    st.latex(
-        r"\text{asymmetric: } s = \frac{\max - \min}{2^b - 1},\; z = \operatorname{round}(-\min/s); \qquad"
-        r"\text{symmetric: } s = \frac{\max|w|}{2^{b-1}-1},\; z = 2^{b-1}-1"
-    )
-    st.markdown(
-        "Per-channel uses one $s, z$ per output channel. Clipping the range (percentile, MSE-optimal) trades "
-        "a few large errors on outliers for a finer step everywhere else.\n\n"
-        "**k-means weight sharing** (Deep Compression): $2^b$ centroids $c_k$ minimise "
-        r"$\sum_i \min_k (w_i - c_k)^2$; each weight stores only its cluster index. In QAT the gradient of "
-        r"a centroid is the sum of the gradients of its weights: $\partial L/\partial c_k = \sum_{i \in k} \partial L/\partial w_i$."
-        "\n\n**Logarithmic**: $\\hat w = \\operatorname{sign}(w)\\,2^{\\operatorname{round}(\\log_2|w|)}$: "
-        "multiplications become bit shifts.\n\n"
-        r"**Binary**: $\hat w = \operatorname{sign}(w)\,\alpha$, $\alpha = \operatorname{mean}|w|$. "
-        r"**Ternary (TWN)**: $\hat w \in \{-\alpha, 0, +\alpha\}$ with threshold $\Delta = 0.7\,\operatorname{mean}|w|$ "
-        r"and $\alpha$ the mean of $|w| > \Delta$. **XNOR** binarises the activations too."
-        "\n\n"
-        "**Simulated versus real**: fake-quantized models hold the quantized values in float32 and run float "
-        "kernels: the file shrinks, the speed does not. *Real INT8* runs torch.ao's quantized CPU kernels "
-        "(measured faster than torchao's int8 configs on this CPU, see bench/results/quantization.md)."
-    )
+with lazy.expander("How quantization works (formulas)", key="q_formulas") as shown:
+    if shown:
+        st.markdown("**Linear (uniform)**: a scale $s$ and a zero point $z$ map a weight to an integer code.")
+        st.latex(
+            r"q = \operatorname{clamp}\!\big(\operatorname{round}(w/s) + z,\; 0,\; 2^b-1\big), \qquad \hat w = (q - z)\,s"
+        )
+        st.latex(
+            r"\text{asymmetric: } s = \frac{\max - \min}{2^b - 1},\; z = \operatorname{round}(-\min/s); \qquad"
+            r"\text{symmetric: } s = \frac{\max|w|}{2^{b-1}-1},\; z = 2^{b-1}-1"
+        )
+        st.markdown(
+            "Per-channel uses one $s, z$ per output channel. Clipping the range (percentile, MSE-optimal) trades "
+            "a few large errors on outliers for a finer step everywhere else.\n\n"
+            "**k-means weight sharing** (Deep Compression): $2^b$ centroids $c_k$ minimise "
+            r"$\sum_i \min_k (w_i - c_k)^2$; each weight stores only its cluster index. In QAT the gradient of "
+            r"a centroid is the sum of the gradients of its weights: $\partial L/\partial c_k = \sum_{i \in k} \partial L/\partial w_i$."
+            "\n\n**Logarithmic**: $\\hat w = \\operatorname{sign}(w)\\,2^{\\operatorname{round}(\\log_2|w|)}$: "
+            "multiplications become bit shifts.\n\n"
+            r"**Binary**: $\hat w = \operatorname{sign}(w)\,\alpha$, $\alpha = \operatorname{mean}|w|$. "
+            r"**Ternary (TWN)**: $\hat w \in \{-\alpha, 0, +\alpha\}$ with threshold $\Delta = 0.7\,\operatorname{mean}|w|$ "
+            r"and $\alpha$ the mean of $|w| > \Delta$. **XNOR** binarises the activations too."
+            "\n\n"
+            "**Simulated versus real**: fake-quantized models hold the quantized values in float32 and run float "
+            "kernels: the file shrinks, the speed does not. *Real INT8* runs torch.ao's quantized CPU kernels "
+            "(measured faster than torchao's int8 configs on this CPU, see bench/results/quantization.md)."
+        )
 
 
 # ---------------------------------------------------------------- controls (state in the URL)
@@ -493,30 +495,43 @@ else:
     )
     grid_fig, codes_fig, error_fig = layer_charts(ctx.weights_hash, result_key, layer, w, q)
     present.plotly(stage_chart if present.active() else st, grid_fig, key="q_grid_chart")
-    g1, g2 = st.columns(2)
-    with g1:
-        used = int(q.codes.unique().numel())
-        st.caption(
-            f"Each weight's integer code; one colour per level: {used} levels in use of {2**q.bits} codes."
-        )
-        present.plotly(st, codes_fig, key="q_codes_chart")
-    with g2:
-        st.caption(
-            "Quantized minus float: inside the clipping range a linear grid errs by at most half a step."
-        )
-        present.plotly(st, error_fig, key="q_error_chart")
-st.caption(
-    f"The same layer under five schemes at {bits} bits, one set of levels per tensor (binary and ternary have "
-    "fixed widths). Each dot is a level; its area is the share of weights that snap to it; grey: the float weights."
-)
-present.plotly(st, side_by_side(ctx.weights_hash, layer, int(bits), ctx), key="q_side")
 
-st.subheader("Theoretical versus measured")
-st.caption(
-    "Left: float32 size, what the bits promise, and the bytes really written. Right: the float baseline's latency "
-    "next to this model's, timed interleaved in one run (for fake quantization they are the same kernels)."
+# only the open tab's charts are drawn (a new browser draws the main chart sooner)
+(t_codes, codes_open), (t_side, side_open), (t_size, size_open) = lazy.tabs(
+    lessons.LABS["quantize"].view_labels()
 )
-present.plotly(st, size_latency(base, m), key="q_size_latency")
+with t_codes:
+    if codes_open and q is None:
+        st.caption("No grid for this scheme, so no codes either.")
+    elif codes_open:
+        g1, g2 = st.columns(2)
+        with g1:
+            used = int(q.codes.unique().numel())
+            st.caption(
+                f"Each weight's integer code; one colour per level: {used} levels in use of {2**q.bits} codes."
+            )
+            present.plotly(st, codes_fig, key="q_codes_chart")
+        with g2:
+            st.caption(
+                "Quantized minus float: inside the clipping range a linear grid errs by at most half a step."
+            )
+            present.plotly(st, error_fig, key="q_error_chart")
+with t_side:
+    if side_open:
+        st.caption(
+            f"The same layer under five schemes at {bits} bits, one set of levels per tensor (binary and ternary "
+            "have fixed widths). Each dot is a level; its area is the share of weights that snap to it; grey: the "
+            "float weights."
+        )
+        present.plotly(st, side_by_side(ctx.weights_hash, layer, int(bits), ctx), key="q_side")
+with t_size:
+    if size_open:
+        st.caption(
+            "Left: float32 size, what the bits promise, and the bytes really written. Right: the float baseline's "
+            "latency next to this model's, timed interleaved in one run (for fake quantization they are the same "
+            "kernels)."
+        )
+        present.plotly(st, size_latency(base, m), key="q_size_latency")
 
 st.subheader("Sweeps")
 run_sweep = st.toggle(

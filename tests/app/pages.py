@@ -8,11 +8,11 @@ APP = "../../app.py"  # AppTest resolves a relative path from the calling file's
 TIMEOUT = 300
 
 
-def open_page(view: str, *, dataset: str = "digits", model: str = "lenet5", **params: str) -> AppTest:
+def open_page(page: str, *, dataset: str = "digits", model: str = "lenet5", **params: str) -> AppTest:
     """Run views/<view>.py through the router with these URL parameters; fail on any exception."""
     at = AppTest.from_file(APP, default_timeout=TIMEOUT)
     at.query_params.update({"dataset": dataset, "model": model, **params})
-    at.switch_page(f"views/{view}.py")
+    at.switch_page(f"views/{page}.py")
     at.run()
     assert not at.exception, at.exception
     return at

@@ -41,9 +41,12 @@ def test_temperature_changes_soft_targets_entropy_and_url() -> None:
     assert soft2["data"][1]["y"] != soft["data"][1]["y"]
     assert "T = 20" in _title(soft2)
     assert at.query_params["T"] in ("20", ["20"])
+    assert [c.key for c in at.get("plotly_chart")] == ["d_soft", "d_entropy"]  # the closed tab draws nothing
+    at = open_distill(T="20", view="Class similarity")  # a link (a lesson's step) opens the other tab
     text = " ".join(m.value for m in at.markdown)
     assert "looks like" in text  # dark knowledge in words
     assert any("Dark knowledge" in _title(s) for s in _charts(at))
+    assert [c.key for c in at.get("plotly_chart")] == ["d_soft", "d_similarity"]
 
 
 def test_url_sets_the_controls_and_bad_values_warn() -> None:

@@ -36,7 +36,21 @@ def test_page_runs_and_slider_changes_the_numbers() -> None:
     assert metric(at, "Measured size (artifact)") != size
     assert chart_json(at, 1) != hist  # the histogram moved with the slider
     assert at.query_params["amount"] == ["0.90"] or at.query_params["amount"] == "0.90"
-    assert len(at.get("plotly_chart")) >= 4  # size/latency, histogram, sparsity, matrix
+    # the main chart and the open tab's only (hidden tabs send nothing: a new browser draws less)
+    assert [c.key for c in at.get("plotly_chart")] == ["p_size_latency", "p_hist"]
+
+
+@pytest.mark.parametrize(
+    ("view", "drawn"),
+    [("Sparsity per layer", "p_sparsity"), ("One layer's weights", "p_matrix"), ("<b>nope</b>", "p_hist")],
+)
+def test_the_url_opens_a_chart_tab_and_a_wrong_one_falls_back(view: str, drawn: str) -> None:
+    at = open_prune(amount="0.5", view=view)
+    assert not at.exception, at.exception
+    assert [c.key for c in at.get("plotly_chart")] == ["p_size_latency", drawn]
+    kept = at.query_params.get("view")
+    kept = kept[-1] if isinstance(kept, list) else kept
+    assert kept == (None if drawn == "p_hist" else view)  # a wrong value is dropped from the link
 
 
 def test_structured_method_shrinks_and_explains_speed() -> None:

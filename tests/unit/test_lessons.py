@@ -57,8 +57,9 @@ def test_parse_fields_and_link() -> None:
     one, two = lesson.steps
     assert one.body == "First step." and two.body == "Second step." and two.lab is None and two.link() is None
     assert one.params == {"dataset": "digits", "model": "lenet5", "amount": "0.5", "method": "magnitude"}
-    assert one.link() == ("views/prune.py", one.params)
-    assert one.url() == "prune?dataset=digits&model=lenet5&amount=0.5&method=magnitude"
+    opened = {**one.params, "view": "Weight histogram"}  # the tab that holds the step's chart, opened
+    assert one.link() == ("views/prune.py", opened)
+    assert one.url() == "prune?dataset=digits&model=lenet5&amount=0.5&method=magnitude&view=Weight+histogram"
     assert one.chart_title == L.LABS["prune"].charts["p_hist"]
     assert L.say(one, {"sparsity": "50%", "drop": "-1.00"}) == "Gone: 50%, change -1.00."
 
@@ -125,3 +126,9 @@ def test_checks_compute_what_the_learner_sees() -> None:
     assert float(t["entropy_t"].split()[0]) > float(t["entropy_1"].split()[0])  # softer at higher T
     with pytest.raises(L.LessonError, match="outside"):
         L.CHECKS["prune"].run({"amount": "5"})
+
+
+def test_every_chart_tab_names_a_chart_of_its_lab() -> None:
+    for lab in L.LABS.values():
+        assert set(lab.views) <= set(lab.charts), lab.title
+        assert len(lab.view_labels()) != 1, f"{lab.title}: one tab is no choice"

@@ -1,0 +1,42 @@
+"""Content that runs only when it is shown.
+
+A new visitor's browser draws every element a page sends before it paints the first chart, hidden
+ones included: a closed expander's formulas (KaTeX) and a hidden tab's charts (Plotly) delay the main
+chart by up to a second on a 2-core machine (bench/results/first_chart.md). Streamlit's stateful
+expanders and tabs (`on_change="rerun"`) report whether they are open, so their content can be skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import streamlit as st
+
+
+@contextmanager
+def expander(label: str, key: str) -> Iterator[bool]:
+    """A closed expander; yields whether it is open (its content should be written only then)."""
+    with st.expander(label, expanded=False, on_change="rerun", key=key) as box:
+        yield bool(box.open)
+
+
+VIEW = "view"  # the URL parameter of a page's chart tabs: a link (a lesson's step) opens the right one
+
+
+def tabs(labels: Sequence[str], key: str = VIEW) -> list[tuple[Any, bool]]:
+    """Tabs, and whether each is the selected one: write a tab's content only when it is. The URL
+    parameter `key` names the open tab (a label; the first tab drops it, a wrong one is ignored).
+
+    Not Streamlit's `bind="query-params"`: a bound tab kept the tab of an earlier visit to the page
+    over the one a later link (a lesson's next step) asked for."""
+    wanted = st.query_params.get(key)
+    made = st.tabs(list(labels), default=wanted if wanted in labels else None, on_change="rerun", key=key)
+    opened = [bool(tab.open) for tab in made]
+    chosen = labels[opened.index(True)] if True in opened else labels[0]
+    if chosen == labels[0]:
+        st.query_params.pop(key, None)
+    elif st.query_params.get(key) != chosen:
+        st.query_params[key] = chosen
+    return list(zip(made, opened, strict=True))
