@@ -191,6 +191,7 @@ def collapse(
         partial_channels=args.collapse_k,
         cure="none",
         search_subset=args.long_subset,
+        arch_lr=args.collapse_arch_lr,
     )
     _log(f"collapse search: {cfg}")
     result, t = _search(cfg, ds)
@@ -331,13 +332,32 @@ def _render_target(res: dict[str, Any], key: str) -> list[str]:
             "",
             f"Mean of the {v['random_count']} random genotype(s) retrained: {_pct(v['random_mean'])}.",
         ]
+    if v["random_mean"] is not None and t and "derived" in t:
+        tops = [r["top1"] for r in random_rows]
+        margin = 100 * (t["derived"]["top1"] - v["random_mean"])
+        spread = 100 * (max(tops) - min(tops))
+        lines += [
+            "",
+            f"Margin over the random mean: {margin:+.3f} points ({10000 * t['derived']['top1']:,.0f} against "
+            f"{10000 * v['random_mean']:,.1f} of the 10,000 test images right); the random cells alone spread "
+            f"{spread:.2f} points"
+            + (": a tie within that spread, not a win." if abs(margin) < spread / 2 else "."),
+        ]
+        if v["beats_random_mean"] and abs(margin) < spread / 2:
+            v["beats_random_mean"] = "tie"
     return [
         *lines,
         "",
         f"- search <= 15 min: **{_met(v['search_within_15_min'])}**",
         f"- >= 91 % test top-1: **{_met(v['top1_at_least_91'])}**",
         f"- <= 100k parameters: **{_met(v['params_at_most_100k'])}**",
-        f"- beats the mean of 3 random genotypes: **{_met(v['beats_random_mean'])}**",
+        "- beats the mean of 3 random genotypes: **"
+        + (
+            "met on the letter, a tie in substance"
+            if v["beats_random_mean"] == "tie"
+            else _met(v["beats_random_mean"])
+        )
+        + "**",
         "",
     ]
 
@@ -348,7 +368,8 @@ def _render_collapse(k: dict[str, Any]) -> list[str]:
         f"## Collapse and its cures ({c['dataset']})",
         "",
         f"One long search without a cure: {c['epochs']} epochs on {c['search_subset']:,} training images, "
-        f"{c['cells']} cells x {c['nodes']} nodes, C={c['channels']}, K={c['partial_channels']}, first-order; "
+        f"{c['cells']} cells x {c['nodes']} nodes, C={c['channels']}, K={c['partial_channels']}, first-order, "
+        f"α step (Adam lr) {c.get('arch_lr', 3e-3):g}; "
         f"wall {s['wall_s']:.0f} s, CPU {s['cpu_s']:.0f} s, load {s['load_before']:.1f} -> {s['load_after']:.1f}.",
         "",
         f"Skip connections in the derived normal cell, epoch by epoch: {k['skips_per_epoch']}. "
@@ -420,6 +441,7 @@ def main() -> None:
     p.add_argument("--long-subset", type=int, default=1000)
     p.add_argument("--collapse-k", type=int, default=4, help="partial channels of the collapse search")
     p.add_argument("--collapse-dataset", default=FASHION)
+    p.add_argument("--collapse-arch-lr", type=float, default=3e-3, help="Adam learning rate of the alphas")
     p.add_argument(
         "--collapse-key", default="collapse", help="the results key (collapse* sections all render)"
     )

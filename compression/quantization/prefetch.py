@@ -8,18 +8,31 @@ the caller's thread (the queued copy is cancelled); one that is running is waite
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+BACKGROUND_NICE = 19
+
+
+def background_priority() -> None:
+    """Give the calling thread the lowest CPU priority (Linux keeps a nice value per thread, and the
+    torch/OpenMP workers this thread starts later inherit it); a no-op where that is not supported."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
+
 
 class ResultCache:
     def __init__(self, max_items: int = 96) -> None:
         self._futures: OrderedDict[Hashable, Future[Any]] = OrderedDict()
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="quant-prefetch")
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="quant-prefetch", initializer=background_priority
+        )
         self._max = max_items
 
     def get(self, key: Hashable, fn: Callable[[], Any]) -> Any:

@@ -390,6 +390,26 @@ def test_result_cache_computes_once_and_prefetches() -> None:
     assert not cache.cached("bad")
 
 
+def test_prefetch_worker_runs_at_the_lowest_cpu_priority() -> None:
+    import os
+    import threading
+    import time
+
+    from compression.quantization import prefetch
+
+    def nice_here() -> tuple[int, int]:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id()), os.getpriority(os.PRIO_PROCESS, 0)
+
+    cache = prefetch.ResultCache()
+    cache.prefetch([("nice", nice_here)])
+    deadline = time.monotonic() + 30
+    while not cache.cached("nice") and time.monotonic() < deadline:  # let the worker run it, not us
+        time.sleep(0.01)
+    worker, _ = cache.get("nice", lambda: (-1, -1))
+    assert worker == prefetch.BACKGROUND_NICE
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < prefetch.BACKGROUND_NICE  # not us
+
+
 # ---------------------------------------------------------------- CLI
 
 
