@@ -220,7 +220,9 @@ other engineers' tests and benchmarks) · `python -m bench.first_chart` · {len(
 *Warm-up* (`python -m ui.warmup`, what `scripts/start.sh` runs; in the background, the server answers from
 its first second): **{rep["seconds"]:.1f} s** in all: {rep["measured_s"]:.1f} s to load and measure every
 shipped baseline once (paired latency included), then {len(rep["visits"])} page runs ({pages} pages for each
-baseline, as a browser's first visit runs them: each lab's default result, imports, Streamlit's first run).
+baseline, as a browser's first visit runs them: each lab's default result, imports, Streamlit's first run), done
+at {rep.get("pages_s") or rep["seconds"]:.1f} s; then the quantization lab's background widths those runs queued
+(at the lowest CPU priority) until the server was idle.
 Errors: {", ".join(rep["errors"]) or "none"}.
 
 Each link is timed from `goto` until its first Plotly chart is drawn (Model page: its first number), on a

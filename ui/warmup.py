@@ -45,6 +45,7 @@ class Warmup:
     started: float = field(default_factory=time.time)
     finished: float | None = None
     measured_s: float | None = None  # when every shipped baseline was measured
+    pages_s: float | None = None  # when every page had run for every baseline
     warmed: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     visits: list[Visit] = field(default_factory=list)
@@ -100,10 +101,13 @@ class Warmup:
         self.measure(paths)
         if base_url is not None:
             self.open_pages(base_url, paths)
+        self.pages_s = time.time() - self.started
+        drain_prefetch()
         self.finished = time.time()
         report = {
             "seconds": self.finished - self.started,
             "measured_s": self.measured_s,
+            "pages_s": self.pages_s,
             "warmed": self.warmed,
             "errors": self.errors,
             "visits": [asdict(v) for v in self.visits],
@@ -111,6 +115,16 @@ class Warmup:
         with contextlib.suppress(OSError):  # a read-only cache folder: the warm-up still happened
             train.cache_dir().mkdir(parents=True, exist_ok=True)
             (train.cache_dir() / "warmup.json").write_text(json.dumps(report, indent=2))
+
+
+def drain_prefetch(timeout_s: float = 1200.0) -> None:
+    """Wait for the quantization lab's background widths (queued by the page runs) to be computed: the
+    warm-up has finished when the server is idle, not merely answering."""
+    from compression.quantization import prefetch
+
+    deadline = time.time() + timeout_s
+    while prefetch.pending() and time.time() < deadline:
+        time.sleep(0.5)
 
 
 def _default_first(path: object) -> tuple[int, str]:

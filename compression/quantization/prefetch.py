@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -26,6 +27,14 @@ def background_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BACKGROUND_NICE)
 
 
+_CACHES: weakref.WeakSet[ResultCache] = weakref.WeakSet()
+
+
+def pending() -> int:
+    """Computations queued or running in every cache of this process (the warm-up waits for 0)."""
+    return sum(c.pending() for c in list(_CACHES))
+
+
 class ResultCache:
     def __init__(self, max_items: int = 96) -> None:
         self._futures: OrderedDict[Hashable, Future[Any]] = OrderedDict()
@@ -34,6 +43,7 @@ class ResultCache:
             max_workers=1, thread_name_prefix="quant-prefetch", initializer=background_priority
         )
         self._max = max_items
+        _CACHES.add(self)
 
     def get(self, key: Hashable, fn: Callable[[], Any]) -> Any:
         """The result for key: cached, awaited if being computed, else computed now."""
@@ -64,6 +74,10 @@ class ResultCache:
                 if key not in self._futures:
                     self._futures[key] = self._pool.submit(fn)
             self._trim()
+
+    def pending(self) -> int:
+        with self._lock:
+            return sum(not f.done() for f in self._futures.values())
 
     def cached(self, key: Hashable) -> bool:
         with self._lock:

@@ -407,6 +407,14 @@ def test_prefetch_worker_runs_at_the_lowest_cpu_priority() -> None:
         time.sleep(0.01)
     worker, _ = cache.get("nice", lambda: (-1, -1))
     assert worker == prefetch.BACKGROUND_NICE
+    gate = threading.Event()
+    cache.prefetch([("gated", lambda: gate.wait(10))])
+    assert prefetch.pending() >= 1 and cache.pending() == 1  # the warm-up waits for this to reach 0
+    threading.Timer(0.2, gate.set).start()
+    from ui import warmup
+
+    warmup.drain_prefetch(timeout_s=30)
+    assert cache.pending() == 0 and cache.cached("gated")
     assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) < prefetch.BACKGROUND_NICE  # not us
 
 
