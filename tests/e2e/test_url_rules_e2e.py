@@ -19,7 +19,7 @@ def test_back_from_the_pruning_lab_leaves_no_lab_parameters_on_the_model_page(
     wait_idle(page)
     expect(page.get_by_text("Prune rate").first).to_be_visible()
     assert "amount" in parse_qs(urlparse(page.url).query)
-    for _ in range(20):  # each URL update of the lab is a history entry: Back until the Model page
+    for _ in range(60):  # each URL update of the lab is a history entry: Back until the Model page
         page.go_back()
         if urlparse(page.url).path.endswith("/model"):
             break
