@@ -398,7 +398,7 @@ def retrain_block(ctx: sidebar.Context, result: darts.SearchResult, base: metric
     cfg, key = result.config, config_key(result.config)
     st.subheader("Retrain the derived cell, and random cells with the same budget")
     st.caption(
-        f"The derived network ({cfg.cells} cells, C = {cfg.retrain_c()}) is trained from scratch for "
+        f"The derived network ({cfg.cells} cells, C = {cfg.channels}) is trained from scratch for "
         f"{cfg.retrain_epochs} epoch(s) on the training split (Adam, cosine), then measured on the test split "
         f"against the sidebar's baseline ({ctx.choice.model}). Random cells from the same space (2 distinct "
         "inputs per node, any op but none) get exactly the same budget: the baseline DARTS must beat "

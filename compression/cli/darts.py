@@ -47,12 +47,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--search-subset", type=int, default=d.search_subset, help="training images of the search (2 halves)"
     )
-    p.add_argument(
-        "--retrain-channels",
-        type=int,
-        default=d.retrain_channels,
-        help="C of the retrained network (0: the searched C; DARTS retrains a wider one)",
-    )
     p.add_argument("--arch-lr", type=float, default=d.arch_lr, help="Adam learning rate of the alphas")
     p.add_argument("--retrain-subset", type=int, default=d.retrain_subset, help="0: the whole training split")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -83,7 +77,6 @@ def _config(args: argparse.Namespace) -> Any:
         retrain_epochs=args.retrain_epochs,
         search_subset=args.search_subset,
         retrain_subset=args.retrain_subset,
-        retrain_channels=args.retrain_channels,
         arch_lr=args.arch_lr,
         batch_size=args.batch_size,
         seed=args.seed,

@@ -37,11 +37,6 @@ class DartsConfig:
     retrain_lr: float = 2e-3  # Adam with a cosine schedule
     retrain_subset: int = 0  # training images used by the retraining (0: the whole training split)
     retrain_batch_size: int = 128
-    retrain_channels: int = 0  # C of the retrained network (0: the search's C); DARTS evaluates wider
-
-    def retrain_c(self) -> int:
-        """C of the network that is retrained (wider than the searched one where asked)."""
-        return self.retrain_channels or self.channels
 
     def validate(self) -> None:
         if self.epochs < 1 or self.cells < 1 or self.nodes < 1 or self.channels < 1:
@@ -56,8 +51,8 @@ class DartsConfig:
             )
         if self.search_subset < 4 or self.batch_size < 1 or self.retrain_epochs < 0:
             raise ValueError("the search needs at least 4 images, a batch of 1, and retrain epochs >= 0")
-        if self.warmup_epochs < 0 or self.retrain_subset < 0 or self.retrain_channels < 0:
-            raise ValueError("warmup epochs, the retraining subset and its channels cannot be negative")
+        if self.warmup_epochs < 0 or self.retrain_subset < 0:
+            raise ValueError("warmup epochs and the retraining subset cannot be negative")
 
     def cap(self) -> int | None:
         return MAX_SKIPS if self.cure == "cap-skips" else None

@@ -38,7 +38,7 @@ def retrain(
     """Train the genotype's network from scratch on the training split (Adam, cosine schedule, the
     config's retrain fields); returns it in eval mode on the CPU."""
     dev = pick_device(device)
-    model = build_network(genotype, ds.input_shape, ds.num_classes, channels=cfg.retrain_c(), cells=cfg.cells)
+    model = build_network(genotype, ds.input_shape, ds.num_classes, channels=cfg.channels, cells=cfg.cells)
     model.to(dev)
     train.fit(
         model,
