@@ -112,11 +112,9 @@ def toggle(*main: str) -> bool:
         "A/B view", key="ab_on", help="Two settings of this lab side by side, with their differences."
     )
     if on:
-        st.query_params[PARAM] = "1"
+        state.write_url({PARAM: "1"})
     else:  # off: the plain lab's link, with nothing of B
-        for key in params(*main):
-            if key in st.query_params:
-                del st.query_params[key]
+        state.write_url(dict.fromkeys(params(*main)))
         for p in main:
             st.session_state.pop(f"ab_b_{p}", None)
     return on
@@ -155,9 +153,7 @@ def b_controls(where: Any, knobs: Sequence[Knob], a_values: Mapping[str, Any]) -
         key = f"ab_b_{k.param}"
         state.seed(key, k.read(PREFIX + k.param, a_values[k.param]))
         values[k.param] = k.draw(slot, key)
-        text = k.url(values[k.param])
-        if st.query_params.get(PREFIX + k.param) != text:
-            st.query_params[PREFIX + k.param] = text
+    state.write_url({PREFIX + k.param: k.url(values[k.param]) for k in knobs})
     return values
 
 
@@ -309,7 +305,7 @@ def weights(lab: Lab, sides: Sequence[tuple[str, str, nn.Module]]) -> None:
         horizontal=True,
         format_func=WEIGHT_VIEWS.__getitem__,
     )
-    st.query_params[VIEW] = view
+    state.write_url({VIEW: view})
     whash, dataset, baseline = lab.ctx.weights_hash, lab.ctx.choice.dataset, lab.ctx.model
     edges = charts.weight_edges(baseline)
     ekey = f"{len(edges)}|{edges[-1]:.9g}"

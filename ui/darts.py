@@ -133,9 +133,7 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
         "seed": seed_value,
         "alr": arch_lr,
     }
-    for k, v in values.items():
-        if st.query_params.get(k) != str(v):
-            st.query_params[k] = str(v)
+    state.write_url({k: str(v) for k, v in values.items()})
     return darts.DartsConfig(
         dataset=ctx.choice.dataset,
         epochs=int(epochs),
@@ -270,8 +268,7 @@ def cell_choice() -> str:
         )
         or "normal"  # a second click on the chosen segment clears it
     )
-    if st.query_params.get("cell") != cell:
-        st.query_params["cell"] = cell
+    state.write_url({"cell": None if cell == "normal" else cell})
     return cell
 
 

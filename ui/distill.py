@@ -100,9 +100,7 @@ def controls(ctx: sidebar.Context, where: Any) -> tuple[DistillConfig, int]:
         "img": str(image),
         "jitter": str(jitter),
     }
-    for k, v in values.items():
-        if st.query_params.get(k) != v:
-            st.query_params[k] = v
+    state.write_url(values)
     config = DistillConfig(
         student=student,
         width=WIDTHS[width],

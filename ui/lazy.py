@@ -14,6 +14,8 @@ from typing import Any
 
 import streamlit as st
 
+from ui import state
+
 
 @contextmanager
 def expander(label: str, key: str) -> Iterator[bool]:
@@ -35,8 +37,5 @@ def tabs(labels: Sequence[str], key: str = VIEW) -> list[tuple[Any, bool]]:
     made = st.tabs(list(labels), default=wanted if wanted in labels else None, on_change="rerun", key=key)
     opened = [bool(tab.open) for tab in made]
     chosen = labels[opened.index(True)] if True in opened else labels[0]
-    if chosen == labels[0]:
-        st.query_params.pop(key, None)
-    elif st.query_params.get(key) != chosen:
-        st.query_params[key] = chosen
+    state.write_url({key: None if chosen == labels[0] else chosen})
     return list(zip(made, opened, strict=True))

@@ -156,9 +156,7 @@ def controls(dataset: str, val_size: int) -> Settings:
         "seed": str(seed_value),
         "val": val,
     }
-    for k, v in values.items():
-        if st.query_params.get(k) != v:
-            st.query_params[k] = v
+    state.write_url(values)
     return Settings(
         kind,
         strategy,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import streamlit as st
@@ -40,11 +41,21 @@ MODEL_PARAMS = ("layer", "lb", "exclude", "weights", "job", "qat_job")
 SHARED_PARAMS = ("dataset", "model", "weights", "present")
 
 
+def write_url(values: Mapping[str, str | None]) -> None:
+    """Set these URL parameters (None drops one) in ONE change of the link.
+
+    Every change Streamlit makes to the query string is its own browser history entry (pushState), so a
+    page that wrote its dozen parameters one by one took a dozen Back presses to leave."""
+    now = st.query_params.to_dict()
+    new = {k: v for k, v in now.items() if k not in values or values[k] is not None}
+    new.update({k: v for k, v in values.items() if v is not None})
+    if new != now:
+        st.query_params.from_dict(new)
+
+
 def keep_only(*keys: str) -> None:
     """Drop the parameters of other pages from the URL (browser Back can carry them over)."""
-    for key in list(st.query_params):
-        if key not in keys and key not in SHARED_PARAMS:
-            del st.query_params[key]
+    write_url({key: None for key in st.query_params if key not in keys and key not in SHARED_PARAMS})
 
 
 def current() -> Choice:
@@ -60,14 +71,12 @@ def remember(choice: Choice) -> None:
         st.query_params.get(key) not in (None, value)
         for key, value in (("dataset", choice.dataset), ("model", choice.model))
     )
-    if changed:  # switched in the sidebar: what named parts of the old model no longer applies
-        for key in MODEL_PARAMS:
-            if key in st.query_params:
-                del st.query_params[key]
+    values: dict[str, str | None] = dict.fromkeys(MODEL_PARAMS) if changed else {}
+    # (switched in the sidebar: what named parts of the old model no longer applies)
     for key, value in (("dataset", choice.dataset), ("model", choice.model)):
         st.session_state[f"_keep_{key}"] = value
-        if st.query_params.get(key) != value:
-            st.query_params[key] = value
+        values[key] = value
+    write_url(values)
 
 
 def seed(key: str, value: object) -> None:

@@ -56,7 +56,6 @@ state.seed("lr_rank", state.url_int("rank", max(1, full // 4), 1, full))
 rank = controls.slider(
     "Rank", 1, full, key="lr_rank", help="Tucker-2: both channel ranks, each capped by its channels"
 )
-st.query_params.update({"method": method, "layer": layer, "rank": str(rank)})
 
 n = block.rank_numbers(ctx.weights_hash, ctx.choice.dataset, layer, method, rank, ctx)
 c = present.metric_grid(controls, 4)
@@ -113,12 +112,14 @@ state.seed("lr_energy", state.url_float("energy", 0.9, 0.3, 1.0))
 energy = c2.slider("Energy kept", 0.3, 1.0, step=0.01, key="lr_energy", disabled=rule != "energy")
 state.seed("lr_ft", state.url_int("ft", 0, 0, 10))
 ft = c3.number_input("Fine-tune epochs", 0, 10, key="lr_ft")
-st.query_params.update({"rule": rule, "energy": str(energy), "ft": str(ft)})
 state.seed("lr_kd", st.query_params.get("kd") == "1")
 kd = st.checkbox(
     "Recover with knowledge distillation (teacher = this baseline)", key="lr_kd", disabled=ft == 0
 )
-st.query_params["kd"] = "1" if kd else "0"
+state.write_url(  # the whole page's setting in one change of the link
+    {"method": method, "layer": layer, "rank": str(rank), "rule": rule, "energy": str(energy), "ft": str(ft),
+     "kd": "1" if kd else "0"}
+)  # fmt: skip
 config = lowrank.LowRank(method=method, rule=rule, rank=rank, energy=energy, finetune_epochs=int(ft))
 step = KDRecovery.wrap(config) if kd and ft > 0 else config
 if st.button("Factorise and measure", type="primary", key="lr_go"):

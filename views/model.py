@@ -101,9 +101,8 @@ with left:
     layer = st.selectbox(
         "Layer", names, index=names.index(state.url_choice("layer", names[0], names)), key="layer"
     )
-    st.query_params["layer"] = layer
     log_y = st.toggle("Log scale", value=st.query_params.get("log") == "1", key="log")
-    st.query_params["log"] = "1" if log_y else "0"
+    state.write_url({"layer": layer, "log": "1" if log_y else "0"})
     present.plotly(st, charts.plot_weight_histogram(weights[layer].numpy(), layer, log_y), key="hist")
     w = weights[layer].abs()
     near_zero = float((w < 0.1 * w.max()).float().mean()) if w.numel() else 0.0

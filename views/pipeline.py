@@ -39,8 +39,7 @@ state.seed("pl_record", st.query_params.get("record") == "1")
 c1, c2, c3 = (run_box, run_box, run_box) if present.active() else st.columns(3)  # presenter: one a row
 both = c1.checkbox("Also run the reverse order, side by side", key="pl_both")
 record = c2.checkbox("Record every stage as a run", key="pl_record", disabled=not block.can_record())
-st.query_params["both"] = "1" if both else "0"
-st.query_params["record"] = "1" if record else "0"
+state.write_url({"both": "1" if both else None, "record": "1" if record else None})
 job_id = block.job_key(stages, ctx, both, record)
 job = sidebar.page_job("job", "pipeline-", job_id)
 if c3.button("Run pipeline", type="primary", disabled=not stages or (job is not None and job.active)):

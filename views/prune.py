@@ -147,7 +147,9 @@ if not has_bn:
 if method == "slimming":
     l1 = box.select_slider("L1 strength on BN scales (λ)", ["1e-5", "1e-4", "1e-3", "1e-2"], key="p_l1")
 
+state.seed("p_full", st.query_params.get("full") == "1")  # the toggle below; its URL value is written here
 url_values = {
+    "full": "1" if st.session_state["p_full"] else "0",
     "amount": f"{amount:.2f}",
     "method": method,
     "scope": scope,
@@ -160,9 +162,7 @@ url_values = {
     "exclude": ",".join(exclude),
     "l1": l1,
 }
-for k, v in url_values.items():
-    if st.query_params.get(k) != v:
-        st.query_params[k] = v
+state.write_url(url_values)
 
 
 def build(amount: float, method: str, scope: str, gran: str) -> Any:
@@ -316,13 +316,11 @@ assert model is not None
 base_prev = preview(ctx.weights_hash, ctx.choice.dataset, None, ctx, ctx.model)
 res = preview(ctx.weights_hash, ctx.choice.dataset, cfg_json, ctx, model)
 mb, mp = base_prev["m"], res["m"]
-state.seed("p_full", st.query_params.get("full") == "1")
 want_full = st.toggle(
     "Full measurement (10k+ test images and latency; needed to record)",
     key="p_full",  # one key for every config: a method change keeps it on; in the URL
     help=f"The slider shows a fast preview on the first {PREVIEW_IMAGES:,} test images without timing.",
 )
-st.query_params["full"] = "1" if want_full else "0"
 if want_full:
     mb = measured.baseline(ctx)
     mp = full(ctx.weights_hash, ctx.choice.dataset, cfg_json, latency.measurement_threads(), ctx, model)

@@ -94,6 +94,8 @@ if st.session_state.get("q_layer") not in names:  # another model was picked in 
     st.session_state.pop("q_layer", None)
     seed("q_layer", state.url_choice("layer", names[min(len(names) - 1, 1)], names))
 seed("q_qat", state.url_int("qat", 2, 1, 50))
+seed("q_kd", st.query_params.get("kd") == "1")
+seed("q_sweep", st.query_params.get("sweep") == "1")
 url_lb: dict[str, str] = {}
 for item in filter(None, st.query_params.get("lb", "").split(";")):
     name, _, val = item.partition("=")
@@ -162,24 +164,27 @@ with st.expander("Per-layer bit widths (overrides)", expanded=bool(url_lb)):
 overrides = {n: st.session_state[f"q_lb_{n}"] for n in names if st.session_state[f"q_lb_{n}"] != "default"}
 layer_bits = tuple((n, schemes.FLOAT_BITS if v == "float" else int(v)) for n, v in overrides.items())
 
-for key, value in {
-    "scheme": scheme,
-    "bits": str(bits),
-    "gran": granularity,
-    "sym": "1" if symmetric else "0",
-    "wts": "1" if weights_on else "0",
-    "acts": "1" if acts_on else "0",
-    "abits": str(act_bits),
-    "calib": calibration,
-    "init": kmeans_init,
-    "avg": f"{avg_bits:g}",
-    "lb": ";".join(f"{n}={v}" for n, v in overrides.items()),
-}.items():
-    if st.query_params.get(key, "") != value:
-        if value:
-            st.query_params[key] = value
-        elif key in st.query_params:
-            del st.query_params[key]
+state.write_url(
+    {
+        "scheme": scheme,
+        "bits": str(bits),
+        "gran": granularity,
+        "sym": "1" if symmetric else "0",
+        "wts": "1" if weights_on else "0",
+        "acts": "1" if acts_on else "0",
+        "abits": str(act_bits),
+        "calib": calibration,
+        "init": kmeans_init,
+        "avg": f"{avg_bits:g}",
+        "lb": ";".join(f"{n}={v}" for n, v in overrides.items()) or None,
+        "layer": st.session_state[
+            "q_layer"
+        ],  # the widgets below; their values are written here, in one change
+        "qat": str(st.session_state["q_qat"]) if spec.qat else None,
+        "kd": ("1" if st.session_state["q_kd"] else "0") if spec.qat else None,
+        "sweep": "1" if st.session_state["q_sweep"] else "0",
+    }
+)
 
 
 def build(scheme: str, bits: int, gran: str, sym: bool) -> Any:
@@ -328,9 +333,7 @@ def b_side(values: dict[str, Any], timed: bool, layer: str) -> ab.Side | str:
 
 
 def pick_layer() -> str:
-    layer = st.selectbox("Layer", names, key="q_layer")
-    st.query_params["layer"] = layer
-    return layer
+    return str(st.selectbox("Layer", names, key="q_layer"))
 
 
 base = measured.baseline(ctx)
@@ -348,14 +351,11 @@ if spec.qat:
         )
         q1, q2 = st.columns([1, 3])
         epochs = q1.number_input("QAT epochs", 1, 50, key="q_qat")
-        st.query_params["qat"] = str(epochs)
-        state.seed("q_kd", st.query_params.get("kd") == "1")
         kd = q1.checkbox(
             "KD from the float baseline",
             key="q_kd",
             help="QAT learns from the float model's soft targets (T = 4, alpha = 0.7) as well as the labels.",
         )
-        st.query_params["kd"] = "1" if kd else "0"
         qat_cfg = catalog.make_config(
             scheme,
             bits,
@@ -536,10 +536,8 @@ with t_size:
 st.subheader("Sweeps")
 run_sweep = st.toggle(
     "Compute accuracy-versus-bits curves and per-layer sensitivity (a few seconds, then cached)",
-    value=st.query_params.get("sweep") == "1",
     key="q_sweep",
 )
-st.query_params["sweep"] = "1" if run_sweep else "0"
 if run_sweep:
     s1, s2 = st.columns(2)
     with s1:

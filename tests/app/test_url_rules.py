@@ -3,6 +3,8 @@ what named the old model, and a page drops other pages' parameters (browser Back
 
 from __future__ import annotations
 
+import pytest
+from streamlit.runtime.state.query_params import QueryParams
 from streamlit.testing.v1 import AppTest
 
 from tests.app.pages import open_page
@@ -65,3 +67,36 @@ def test_a_run_id_not_in_the_store_is_not_called_hidden(isolated: None) -> None:
     at = open_page("compare", sel=f"{run_id},99999")
     captions = " ".join(c.value for c in at.caption)
     assert "No run #99999 in this store" in captions and "hidden by the filters" not in captions
+
+
+@pytest.mark.parametrize("page", ["prune", "quantize", "distill", "lowrank", "search", "darts", "pipeline", "model"])
+def test_a_page_writes_its_link_in_one_change(isolated: None, monkeypatch: pytest.MonkeyPatch, page: str) -> None:
+    """Each change of the query string is a browser history entry: a page that wrote its parameters one by
+    one took a dozen Back presses to leave. Opened from a link naming only dataset and model, a page fills
+    in its parameters with one change."""
+    sent: list[str] = []
+    original = QueryParams._send_query_param_msg
+
+    def counted(self: QueryParams) -> None:
+        sent.append(str(self))
+        original(self)
+
+    monkeypatch.setattr(QueryParams, "_send_query_param_msg", counted)
+    at = open_page(page)
+    assert len(sent) == 1, sent
+    assert len(at.query_params) > 2  # more than dataset and model
+
+
+def test_write_url_sets_and_drops_in_one_change(isolated: None) -> None:
+    def script() -> None:
+        import streamlit as st
+
+        from ui import state
+
+        st.query_params.from_dict({"a": "1", "b": "2"})
+        state.write_url({"a": "1", "b": None, "c": "3"})
+        st.session_state["after"] = st.query_params.to_dict()
+
+    at = AppTest.from_function(script).run()
+    assert not at.exception
+    assert at.session_state["after"] == {"a": "1", "c": "3"}
