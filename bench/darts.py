@@ -191,6 +191,8 @@ def collapse(
         cure="none",
         search_subset=args.long_subset,
         arch_lr=args.collapse_arch_lr,
+        lr=args.collapse_lr,
+        order=args.collapse_order,
     )
     _log(f"collapse search: {cfg}")
     result, t = _search(cfg, ds)
@@ -366,8 +368,9 @@ def _render_collapse(k: dict[str, Any]) -> list[str]:
         f"## Collapse and its cures ({c['dataset']})",
         "",
         f"One long search without a cure: {c['epochs']} epochs on {c['search_subset']:,} training images, "
-        f"{c['cells']} cells x {c['nodes']} nodes, C={c['channels']}, K={c['partial_channels']}, first-order, "
-        f"α step (Adam lr) {c.get('arch_lr', 3e-3):g}; "
+        f"{c['cells']} cells x {c['nodes']} nodes, C={c['channels']}, K={c['partial_channels']}, "
+        f"{'second' if c.get('order') == 2 else 'first'}-order, α step (Adam lr) {c.get('arch_lr', 3e-3):g}, "
+        f"weights' SGD lr {c.get('lr', 0.05):g}; "
         f"wall {s['wall_s']:.0f} s, CPU {s['cpu_s']:.0f} s, load {s['load_before']:.1f} -> {s['load_after']:.1f}.",
         "",
         f"Skip connections in the derived normal cell, epoch by epoch: {k['skips_per_epoch']}. "
@@ -437,6 +440,12 @@ def main() -> None:
     p.add_argument("--collapse-k", type=int, default=4, help="partial channels of the collapse search")
     p.add_argument("--collapse-dataset", default=FASHION)
     p.add_argument("--collapse-arch-lr", type=float, default=3e-3, help="Adam learning rate of the alphas")
+    p.add_argument(
+        "--collapse-lr", type=float, default=0.05, help="SGD learning rate of the supernet's weights"
+    )
+    p.add_argument(
+        "--collapse-order", type=int, default=1, choices=(1, 2), help="1: first-order, 2: unrolled"
+    )
     p.add_argument(
         "--collapse-key", default="collapse", help="the results key (collapse* sections all render)"
     )
