@@ -71,8 +71,8 @@ def remember(choice: Choice) -> None:
         st.query_params.get(key) not in (None, value)
         for key, value in (("dataset", choice.dataset), ("model", choice.model))
     )
+    # switched in the sidebar: what named parts of the old model no longer applies
     values: dict[str, str | None] = dict.fromkeys(MODEL_PARAMS) if changed else {}
-    # (switched in the sidebar: what named parts of the old model no longer applies)
     for key, value in (("dataset", choice.dataset), ("model", choice.model)):
         st.session_state[f"_keep_{key}"] = value
         values[key] = value
