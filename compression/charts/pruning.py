@@ -261,7 +261,7 @@ def plot_size_latency(data: Mapping[str, Any]) -> go.Figure:
     fig = make_subplots(
         rows=1,
         cols=2,
-        subplot_titles=("size (KB)", "pruned / dense: MACs and paired latency (IQR bars)"),
+        subplot_titles=("size (KB)", "pruned / dense (latency: IQR whiskers)"),
         horizontal_spacing=0.12,
     )
     kinds = list(data["size"])
