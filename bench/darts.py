@@ -208,6 +208,7 @@ def collapse(
         "search": t,
         "search_epochs": [r.summary() for r in result.records],
         "skips_per_epoch": [r.skips for r in records],
+        "param_free_per_epoch": [r.genotype.param_free_count() for r in records],
         "early_stop_epoch": fired,
         "genotypes": {"none": last.genotype.to_dict(), "cap-skips": capped.to_dict()},
     }
@@ -380,7 +381,13 @@ def _render_collapse(k: dict[str, Any]) -> list[str]:
             if k.get("early_stop_epoch")
             else "The normal cell never held more than 2 skips: the early stop never fires in this budget."
         ),
-        "The P-DARTS cap derives the final alphas with at most 2 skips. Each distinct genotype is retrained "
+        (
+            f"Parameter-free ops (skips and pools) in the derived normal cell, epoch by epoch: "
+            f"{k['param_free_per_epoch']}. "
+            if "param_free_per_epoch" in k
+            else ""
+        )
+        + "The P-DARTS cap derives the final alphas with at most 2 skips. Each distinct genotype is retrained "
         f"{c['retrain_epochs']} epoch(s) on {c['retrain_subset'] or 'all the'} training images (Adam lr "
         f"{c['retrain_lr']:g}, cosine, batch {c['retrain_batch_size']}); test top-1 on the test split.",
         "",

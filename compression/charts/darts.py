@@ -50,6 +50,8 @@ class GenotypeLike(Protocol):
 
     def skip_count(self) -> int: ...
 
+    def param_free_count(self) -> int: ...
+
 
 class EpochLike(Protocol):
     epoch: int
@@ -352,6 +354,8 @@ def skips_data(records: Sequence[EpochLike], cure: str) -> dict[str, Any]:
         "epoch": [int(r.epoch) for r in records],
         "skips": [int(r.skips) for r in records],
         "kept": [int(r.genotype.skip_count()) for r in records],
+        "param_free": [int(r.genotype.param_free_count()) for r in records],
+        "edges": len(records[-1].genotype.normal) if records else 0,
         "cure": cure,
         "stopped": next((int(r.epoch) for r in records if r.stopped), None),
     }
@@ -374,6 +378,14 @@ def plot_skips(data: Mapping[str, Any]) -> go.Figure:
             name="kept after the cap",
             line={"color": "#111827", "width": 2.5},
         )
+    fig.add_scatter(
+        x=data["epoch"],
+        y=data["param_free"],
+        mode="lines+markers",
+        name="all parameter-free ops (skips + pools)",
+        line={"color": OP_COLOURS["avg_pool_3x3"], "width": 2, "dash": "dot"},
+        hovertemplate="epoch %{x}: %{y} parameter-free op(s)<extra></extra>",
+    )
     label = {
         "early-stop": "DARTS+ stops above 2",
         "cap-skips": "P-DARTS cap: 2",
@@ -395,7 +407,7 @@ def plot_skips(data: Mapping[str, Any]) -> go.Figure:
             annotation_text=f"early stop at epoch {data['stopped']}",
             annotation_position="top right",
         )
-    top = max([MAX_SKIPS + 1, *data["skips"]]) + 0.5
+    top = max([MAX_SKIPS + 1, *data["skips"], *data["param_free"]]) + 0.5
     fig.update_xaxes(title="epoch", dtick=1 if len(data["epoch"]) <= 15 else None)
     fig.update_yaxes(title="skip connections in the normal cell", range=[0, top], dtick=1)
     return style(fig, "Skip connections in the derived normal cell", height=330)
@@ -414,7 +426,16 @@ def skips_caption(data: Mapping[str, Any]) -> str:
         tail = "The early-stop cure (DARTS+) stops the search as soon as the cell holds more than 2."
     else:
         tail = "No cure is on: a long search is free to fill the cell with skips."
-    return f"After epoch {e} the normal cell derived without a cap holds {n} skip connection(s). {tail}"
+    free = data["param_free"][-1]
+    pools = (
+        f" {free} of its {data['edges']} edges are parameter-free (dotted line): with few skips that is a drift "
+        "to pooling, which the skip cures do not catch."
+        if free - kept > MAX_SKIPS
+        else ""
+    )
+    return (
+        f"After epoch {e} the normal cell derived without a cap holds {n} skip connection(s). {tail}{pools}"
+    )
 
 
 # ---------------------------------------------------------------- DARTS vs random architectures

@@ -126,8 +126,23 @@ def test_accuracy_and_skip_charts_follow_the_records_and_mark_the_cure() -> None
     assert [t.name for t in charts.plot_skips(capped).data] == [
         "skips derived (no cap)",
         "kept after the cap",
+        "all parameter-free ops (skips + pools)",
     ]
     assert "cap keeps 0" in charts.skips_caption(capped)
+    free = [sum(op in charts.PARAMETER_FREE for op, _ in r.genotype.normal) for r in recs]
+    assert s["param_free"] == free and s["edges"] == 2 * NODES
+
+
+def test_the_skip_caption_names_a_drift_to_pooling() -> None:
+    pooled = Genotype(tuple(("avg_pool_3x3", i % 2) for i in range(2 * NODES)), ())
+    rec = EpochRecord(
+        epoch=1, alphas_normal=[], alphas_reduce=[], train_acc=0.5, val_acc=0.5, skips=0, genotype=pooled,
+        seconds=1.0, stopped=False,
+    )  # fmt: skip
+    data = charts.skips_data([rec], "cap-skips")
+    assert data["param_free"] == [2 * NODES] and data["kept"] == [0]
+    assert f"{2 * NODES} of its {2 * NODES} edges are parameter-free" in charts.skips_caption(data)
+    assert "parameter-free" not in charts.skips_caption(charts.skips_data(_records(1), "none"))
 
 
 def test_comparison_bars_colour_darts_apart_from_random_cells() -> None:

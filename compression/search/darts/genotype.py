@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from compression.search.darts.ops import OPS
+from compression.search.darts.ops import OPS, PARAM_FREE
 
 Gene = tuple[tuple[str, int], ...]
 NONE = OPS.index("none")
@@ -24,6 +24,11 @@ class Genotype:
     def skip_count(self) -> int:
         """skip_connect edges in the normal cell (the collapse symptom)."""
         return sum(op == "skip_connect" for op, _ in self.normal)
+
+    def param_free_count(self) -> int:
+        """Parameter-free edges (skips and pools) in the normal cell: the wider collapse symptom (on small
+        grayscale images the drift can go to average pooling, which the skip cures do not catch)."""
+        return sum(op in PARAM_FREE for op, _ in self.normal)
 
     @property
     def nodes(self) -> int:
