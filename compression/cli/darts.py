@@ -48,6 +48,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--search-subset", type=int, default=d.search_subset, help="training images of the search (2 halves)"
     )
     p.add_argument("--arch-lr", type=float, default=d.arch_lr, help="Adam learning rate of the alphas")
+    p.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate of the supernet's weights")
     p.add_argument("--retrain-subset", type=int, default=d.retrain_subset, help="0: the whole training split")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--seed", type=int, default=d.seed)
@@ -78,6 +79,7 @@ def _config(args: argparse.Namespace) -> Any:
         search_subset=args.search_subset,
         retrain_subset=args.retrain_subset,
         arch_lr=args.arch_lr,
+        lr=args.lr,
         batch_size=args.batch_size,
         seed=args.seed,
     )

@@ -50,6 +50,7 @@ def test_url_drives_the_settings_and_the_start_chart_is_uniform() -> None:
         order="2",
         retrain="3",
         alr="3e-4",
+        wlr="0.005",
     )
     assert at.slider(key="da_epochs").value == 7
     assert at.slider(key="da_cells").value == 3 and at.slider(key="da_nodes").value == 2
@@ -58,6 +59,7 @@ def test_url_drives_the_settings_and_the_start_chart_is_uniform() -> None:
     assert at.selectbox(key="da_cure").value == "cap-skips"
     assert at.number_input(key="da_retrain").value == 3
     assert at.selectbox(key="da_alr").value == "3e-4"
+    assert at.selectbox(key="da_wlr").value == "0.005"
     assert not at.warning
     (title,) = _titles(at)
     assert title.startswith("Normal cell: softmax(α) per edge, before the search")
@@ -69,15 +71,20 @@ def test_url_drives_the_settings_and_the_start_chart_is_uniform() -> None:
     assert _qp(at, "cure") == "early-stop"
     at.selectbox(key="da_alr").set_value("1e-1").run()
     assert _qp(at, "alr") == "1e-1"
+    at.selectbox(key="da_wlr").set_value("0.05").run()
+    assert _qp(at, "wlr") == "0.05"
 
 
 def test_hostile_link_values_are_named_once_and_corrected() -> None:
-    at = open_darts(epochs="999", nodes="abc", cure="<b>magic</b>", ch="7", cell="x", job="lowrank-model-x")
+    at = open_darts(
+        epochs="999", nodes="abc", cure="<b>magic</b>", ch="7", wlr="9", cell="x", job="lowrank-model-x"
+    )
     texts = [w.value.replace("\\", "") for w in at.warning]
     assert any("'epochs=999' in the link is outside 1..50; clamped." in t for t in texts)
     assert any("'nodes=abc'" in t and "not a whole number" in t for t in texts)
     assert any("'cure=<b>magic</b>'" in t for t in texts)  # shown as typed, not as HTML
     assert any("'ch=7'" in t for t in texts) and any("'cell=x'" in t for t in texts)
+    assert any("'wlr=9'" in t for t in texts) and at.selectbox(key="da_wlr").value == "0.05"
     assert any("not a job of this page" in t for t in texts)
     assert at.slider(key="da_epochs").value == 50
     assert _qp(at, "epochs") == "50" and _qp(at, "cure") == "none" and _qp(at, "ch") == "8"

@@ -275,7 +275,14 @@ def test_early_stop_fires_above_two_skips_and_keeps_the_genotype_before() -> Non
 
 
 def test_config_validation_refuses_what_cannot_run() -> None:
-    for bad in ({"order": 3}, {"cure": "magic"}, {"partial_channels": 3}, {"epochs": 0}):
+    for bad in (
+        {"order": 3},
+        {"cure": "magic"},
+        {"partial_channels": 3},
+        {"epochs": 0},
+        {"lr": 0.0},
+        {"arch_lr": -1.0},
+    ):
         with pytest.raises(ValueError):
             dataclasses.replace(TINY, **bad).validate()
 
