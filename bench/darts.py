@@ -193,6 +193,7 @@ def collapse(
         arch_lr=args.collapse_arch_lr,
         lr=args.collapse_lr,
         order=args.collapse_order,
+        warmup_epochs=args.collapse_warmup,
     )
     _log(f"collapse search: {cfg}")
     result, t = _search(cfg, ds)
@@ -363,15 +364,16 @@ def _render_target(res: dict[str, Any], key: str) -> list[str]:
     ]
 
 
-def _render_collapse(k: dict[str, Any]) -> list[str]:
+def _render_collapse(k: dict[str, Any], key: str) -> list[str]:
     c, s = k["config"], k["search"]
     lines = [
-        f"## Collapse and its cures ({c['dataset']})",
+        f"## Collapse and its cures ({c['dataset']}; {key})",
         "",
         f"One long search without a cure: {c['epochs']} epochs on {c['search_subset']:,} training images, "
         f"{c['cells']} cells x {c['nodes']} nodes, C={c['channels']}, K={c['partial_channels']}, "
         f"{'second' if c.get('order') == 2 else 'first'}-order, α step (Adam lr) {c.get('arch_lr', 3e-3):g}, "
-        f"weights' SGD lr {c.get('lr', 0.05):g}; "
+        f"weights' SGD lr {c.get('lr', 0.05):g}, the first {c.get('warmup_epochs', 0)} epoch(s) training the "
+        "weights only; "
         f"wall {s['wall_s']:.0f} s, CPU {s['cpu_s']:.0f} s, load {s['load_before']:.1f} -> {s['load_after']:.1f}.",
         "",
         f"Skip connections in the derived normal cell, epoch by epoch: {k['skips_per_epoch']}. "
@@ -416,7 +418,7 @@ def render(res: dict[str, Any]) -> str:
     for key in sorted(k for k in res if k.startswith("search")) or (["search"] if "random" in res else []):
         lines += _render_target(res, key)
     for key in sorted(k for k in res if k.startswith("collapse")):
-        lines += _render_collapse(res[key])
+        lines += _render_collapse(res[key], key)
     return "\n".join(lines)
 
 
@@ -449,6 +451,9 @@ def main() -> None:
     p.add_argument("--collapse-arch-lr", type=float, default=3e-3, help="Adam learning rate of the alphas")
     p.add_argument(
         "--collapse-lr", type=float, default=0.05, help="SGD learning rate of the supernet's weights"
+    )
+    p.add_argument(
+        "--collapse-warmup", type=int, default=0, help="search epochs that train the weights only, α still"
     )
     p.add_argument(
         "--collapse-order", type=int, default=1, choices=(1, 2), help="1: first-order, 2: unrolled"
