@@ -409,8 +409,8 @@ def plot_skips(data: Mapping[str, Any]) -> go.Figure:
         )
     top = max([MAX_SKIPS + 1, *data["skips"], *data["param_free"]]) + 0.5
     fig.update_xaxes(title="epoch", dtick=1 if len(data["epoch"]) <= 15 else None)
-    fig.update_yaxes(title="skip connections in the normal cell", range=[0, top], dtick=1)
-    return style(fig, "Skip connections in the derived normal cell", height=330)
+    fig.update_yaxes(title="edges of the normal cell", range=[0, top], dtick=1)
+    return style(fig, "Skips and all parameter-free ops in the derived normal cell", height=330)
 
 
 def skips_caption(data: Mapping[str, Any]) -> str:
@@ -428,8 +428,9 @@ def skips_caption(data: Mapping[str, Any]) -> str:
         tail = "No cure is on: a long search is free to fill the cell with skips."
     free = data["param_free"][-1]
     pools = (
-        f" {free} of its {data['edges']} edges are parameter-free (dotted line): with few skips that is a drift "
-        "to pooling, which the skip cures do not catch."
+        f" {free} of its {data['edges']} edges are parameter-free (dotted line): pooling, not skips, is taking "
+        "the cell, which the skip cures do not catch (usual in the first epochs, while the convolutions are "
+        "untrained; a collapse if it lasts)."
         if free - kept > MAX_SKIPS
         else ""
     )

@@ -104,7 +104,7 @@ def test_tiny_search_runs_to_completion_then_retrains_and_records() -> None:
     assert titles[0] == "Normal cell: softmax(α) per edge, after epoch 2 of 2"
     assert any(t.startswith("Derived normal cell") for t in titles)
     assert "Search and validation accuracy of the supernet" in titles
-    assert "Skip connections in the derived normal cell" in titles
+    assert "Skips and all parameter-free ops in the derived normal cell" in titles
     assert metric(at, "Epochs done") == "2/2"
     assert any("Search done on **cpu**" in s.value for s in at.success)
     assert any("most decided edge" in c.value for c in at.caption)

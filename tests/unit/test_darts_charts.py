@@ -141,7 +141,8 @@ def test_the_skip_caption_names_a_drift_to_pooling() -> None:
     )  # fmt: skip
     data = charts.skips_data([rec], "cap-skips")
     assert data["param_free"] == [2 * NODES] and data["kept"] == [0]
-    assert f"{2 * NODES} of its {2 * NODES} edges are parameter-free" in charts.skips_caption(data)
+    caption = charts.skips_caption(data)
+    assert f"{2 * NODES} of its {2 * NODES} edges are parameter-free" in caption and "pooling" in caption
     assert "parameter-free" not in charts.skips_caption(charts.skips_data(_records(1), "none"))
 
 
