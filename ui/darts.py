@@ -33,8 +33,9 @@ IMAGES = [128, 300, 600, 1200, 5000, 20000]
 # Adam step of alpha. DARTS used 3e-4 over 50 CIFAR-10 epochs; in a short search here alpha barely moves at
 # that (digits, 4 epochs, 3e-3: the most decided edge holds 14 % of its mix, uniform 12.5 %; 3e-2: 23 %)
 ARCH_LRS = ["3e-4", "3e-3", "3e-2", "1e-1"]
-# SGD step of the supernet's weights. At 0.005 the weights learn too slowly for the alphas: on fashion-mnist every
-# normal edge went to average pooling (bench/results/darts.md, collapse_pool): collapse, with no skip to cure.
+# SGD step of the supernet's weights. At 0.005 the weights learn too slowly for the alphas and fashion-mnist searches
+# collapse: to 4 skips of 6 edges with all channels, to average pooling on every edge with K = 4
+# (bench/results/darts_collapse.md).
 WEIGHT_LRS = ["0.05", "0.005"]
 CURES = {
     "none": "none (plain DARTS)",
@@ -128,7 +129,8 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
             WEIGHT_LRS,
             key="da_wlr",
             help="SGD learning rate of the supernet's weights (cosine to 0). At 0.005 the weights learn too "
-            "slowly for α and the parameter-free operations win every edge: a collapse (to pooling here).",
+            "slowly for α and the parameter-free operations take the cell: a collapse (skips with K = 1, pooling "
+            "with K = 4 on fashion-mnist).",
         )
         c1, c2 = st.columns(2)
         retrain_epochs = c1.number_input("Retrain epochs", 1, 30, key="da_retrain")
