@@ -41,21 +41,25 @@ MODEL_PARAMS = ("layer", "lb", "exclude", "weights", "job", "qat_job")
 SHARED_PARAMS = ("dataset", "model", "weights", "present")
 
 
-def write_url(values: Mapping[str, str | None]) -> None:
+def write_url(values: Mapping[str, str | None], *, resync: bool = False) -> None:
     """Set these URL parameters (None drops one) in ONE change of the link.
 
     Every change Streamlit makes to the query string is its own browser history entry (pushState), so a
-    page that wrote its dozen parameters one by one took a dozen Back presses to leave."""
+    page that wrote its dozen parameters one by one took a dozen Back presses to leave. `resync` sends the
+    link even when nothing changed (the browser adds no entry for an equal one): after a quick Back, a late
+    message of the page left behind can put its parameters into the browser's address bar."""
     now = st.query_params.to_dict()
     new = {k: v for k, v in now.items() if k not in values or values[k] is not None}
     new.update({k: v for k, v in values.items() if v is not None})
-    if new != now:
+    if new != now or resync:
         st.query_params.from_dict(new)
 
 
 def keep_only(*keys: str) -> None:
     """Drop the parameters of other pages from the URL (browser Back can carry them over)."""
-    write_url({key: None for key in st.query_params if key not in keys and key not in SHARED_PARAMS})
+    write_url(
+        {key: None for key in st.query_params if key not in keys and key not in SHARED_PARAMS}, resync=True
+    )
 
 
 def current() -> Choice:
