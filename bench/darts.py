@@ -37,6 +37,7 @@ import torch
 from bench.common import RESULTS, machine, write_results
 from compression import data, metrics
 from compression.search import darts
+from compression.search.darts.config import SELECTION_IMAGES
 from compression.search.darts.genotype import Genotype
 
 FASHION = "fashion-mnist"
@@ -140,9 +141,12 @@ def search_section(
         "search_epochs": [r.summary() for r in result.records],
         "genotype": result.genotype.to_dict(),
         "random_key": args.random_key,
+        "selection_s": result.selection_seconds,
+        "selection_scores": result.selection_scores,
     }
     save(out)
-    out["derived"] = _retrained(result.genotype, cfg, ds, "DARTS (PC K=4, cap-skips)")
+    label = "DARTS (PC K=4, cap-skips" + (", DARTS-PT selection)" if cfg.selection == "perturbation" else ")")
+    out["derived"] = _retrained(result.genotype, cfg, ds, label)
     return out
 
 
@@ -155,6 +159,7 @@ def _target_config(args: argparse.Namespace) -> darts.DartsConfig:
         search_subset=args.search_subset,
         warmup_epochs=args.warmup,
         arch_lr=args.arch_lr,
+        selection=args.selection,
     )
 
 
@@ -308,7 +313,13 @@ def _render_target(res: dict[str, Any], key: str) -> list[str]:
             f"first-order, cure {c['cure']}, {len(t['search_epochs'])} epochs (the first "
             f"{c.get('warmup_epochs', 0)} training the weights only) on {c['search_subset']:,} training "
             f"images (half weights, half alphas), batch {c['batch_size']}, 1 torch thread: wall {s['wall_s']:.0f} s, "
-            f"process CPU {s['cpu_s']:.0f} s, load average {s['load_before']:.1f} -> {s['load_after']:.1f}.",
+            f"process CPU {s['cpu_s']:.0f} s, load average {s['load_before']:.1f} -> {s['load_after']:.1f}."
+            + (
+                f" The cell was chosen by perturbation (DARTS-PT: the op whose removal from the trained supernet "
+                f"raises the validation loss most, on {SELECTION_IMAGES:,} alpha-half images) in {t['selection_s']:.0f} s of that."
+                if c.get("selection") == "perturbation"
+                else ""
+            ),
             "",
             f"Derived normal cell: {_cell(g)}; reduction cell: {', '.join(f'{op}<-{i}' for op, i in g['reduce'])}.",
             "",
@@ -439,6 +450,12 @@ def main() -> None:
     p.add_argument("--search-subset", type=int, default=6000)
     p.add_argument(
         "--warmup", type=int, default=0, help="search epochs that train the weights only (PC-DARTS)"
+    )
+    p.add_argument(
+        "--selection",
+        default="alpha",
+        choices=darts.SELECTIONS,
+        help="how the target search derives its cell",
     )
     p.add_argument("--search-key", default="search", help="the results key (search* sections all render)")
     p.add_argument(

@@ -37,6 +37,10 @@ ARCH_LRS = ["3e-4", "3e-3", "3e-2", "1e-1"]
 # collapse: to 4 skips of 6 edges with all channels, to average pooling on every edge with K = 4
 # (bench/results/darts_collapse.md).
 WEIGHT_LRS = ["0.05", "0.005"]
+SELECTIONS = {
+    "alpha": "strongest α (DARTS)",
+    "perturbation": "loss when struck out (DARTS-PT)",
+}
 CURES = {
     "none": "none (plain DARTS)",
     "early-stop": "early stop at > 2 skips (DARTS+)",
@@ -50,6 +54,7 @@ DEFAULTS = {  # a small digits search: 13 s for 4 epochs on a quiet 2-core CPU (
     "order": 1,
     "pc": 1,
     "cure": "none",
+    "sel": "alpha",
     "retrain": 5,
     "imgs": 1200,
     "seed": 0,
@@ -71,6 +76,7 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
     seed("da_order", int(state.url_choice("order", str(DEFAULTS["order"]), ["1", "2"])))
     seed("da_pc", int(state.url_choice("pc", str(DEFAULTS["pc"]), [str(k) for k in PARTIAL])))
     seed("da_cure", state.url_choice("cure", str(DEFAULTS["cure"]), list(CURES)))
+    seed("da_sel", state.url_choice("sel", str(DEFAULTS["sel"]), list(SELECTIONS)))
     seed("da_retrain", state.url_int("retrain", DEFAULTS["retrain"], 1, 30))
     seed("da_imgs", int(state.url_choice("imgs", str(DEFAULTS["imgs"]), [str(n) for n in IMAGES])))
     seed("da_seed", state.url_int("seed", DEFAULTS["seed"], 0, 10_000))
@@ -132,9 +138,19 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
             "slowly for α and the parameter-free operations take the cell: a collapse (skips with K = 1, pooling "
             "with K = 4 on fashion-mnist).",
         )
-        c1, c2 = st.columns(2)
-        retrain_epochs = c1.number_input("Retrain epochs", 1, 30, key="da_retrain")
-        seed_value = c2.number_input("Seed", 0, 10_000, key="da_seed")
+        c1, c2, c3 = st.columns([2, 1, 1])
+        selection = c1.selectbox(
+            "Cell chosen by",
+            list(SELECTIONS),
+            key="da_sel",
+            format_func=SELECTIONS.get,
+            help="DARTS keeps each edge's op with the largest α. DARTS-PT (Wang et al. 2021) strikes each op "
+            "out of the trained supernet in turn and keeps the one whose removal raises the validation loss "
+            "most: α's size is a poor guide to an op's worth, and skips profit from it. Costs "
+            "2 x edges x 7 passes over 1,000 validation images after the search.",
+        )
+        retrain_epochs = c2.number_input("Retrain epochs", 1, 30, key="da_retrain")
+        seed_value = c3.number_input("Seed", 0, 10_000, key="da_seed")
     values = {
         "epochs": epochs,
         "cells": cells,
@@ -143,6 +159,7 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
         "order": order,
         "pc": pc,
         "cure": cure,
+        "sel": selection,
         "retrain": retrain_epochs,
         "imgs": images,
         "seed": seed_value,
@@ -159,6 +176,7 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
         order=int(order),
         partial_channels=int(pc),
         cure=str(cure),
+        selection=str(selection),
         retrain_epochs=int(retrain_epochs),
         search_subset=int(images),
         seed=int(seed_value),
@@ -191,6 +209,8 @@ class Live:
 
     cfg: darts.DartsConfig
     records: list[darts.EpochRecord] = field(default_factory=list)
+    final: darts.Genotype | None = None  # the search's answer once done (early stop, perturbation)
+    final_epoch: int | None = None  # the epoch whose supernet gave it
 
 
 @st.cache_resource(show_spinner=False)
@@ -266,7 +286,8 @@ def shown(job: jobs.Job | None, cfg: darts.DartsConfig) -> Live:
     """The search the charts draw: the job's (live or finished), else the settings before any epoch."""
     if job is not None:
         if job.state == "done" and isinstance(job.result, darts.SearchResult):
-            return Live(job.result.config, list(job.result.records))
+            r = job.result
+            return Live(r.config, list(r.records), r.genotype, r.genotype_epoch)
         found = live(job.id)
         if found is not None:
             return found
@@ -330,10 +351,11 @@ def _panels_block(job_id: str | None, cfg: darts.DartsConfig, cell: str) -> None
     c[1].metric("Last epoch", f"{last.seconds:.1f} s", help="Wall time of the search's last epoch.")
     c[2].metric("Validation accuracy", f"{last.val_acc:.1%}", help="The supernet on the α half.")
     c[3].metric("Skips in the normal cell", str(last.skips), help="Derived without a cap.")
-    gene = getattr(last.genotype, cell)
+    chosen = view.final is not None and view.cfg.selection == "perturbation"
+    gene = getattr(view.final or last.genotype, cell)
     cell_d = charts.cell_data(gene, view.cfg.nodes, cell)
-    _plot(st, "cell_graph", job, view, cell, lambda: charts.plot_cell(cell_d))
-    st.caption(charts.cell_caption(cell_d, last.epoch))
+    _plot(st, "cell_graph", job, view, f"{cell}-{view.final_epoch}", lambda: charts.plot_cell(cell_d))
+    st.caption(charts.cell_caption(cell_d, view.final_epoch or last.epoch, perturbation=chosen))
     left, right = st.columns(2)
     acc = charts.accuracy_data(view.records)
     _plot(left, "acc", job, view, "", lambda: charts.plot_accuracy(acc))
@@ -480,7 +502,7 @@ def retrain_block(ctx: sidebar.Context, result: darts.SearchResult, base: metric
             m,
             technique="darts",
             key=f"da_rec_{key}",
-            tags=("darts", f"cure-{cfg.cure}"),
+            tags=("darts", f"cure-{cfg.cure}", f"selection-{cfg.selection}"),
         )
 
 
@@ -489,10 +511,17 @@ def summary(result: darts.SearchResult) -> None:
     g, cfg = result.genotype, result.config
     stop = (
         f", stopped early at epoch {result.stopped_at} (the last genotype before it is kept)"
+        if result.stopped_at and cfg.selection == "alpha"
+        else f", stopped early at epoch {result.stopped_at}"
         if result.stopped_at
+        else ""
+    )
+    chosen = (
+        f" The cell was chosen by perturbation (DARTS-PT) in {result.selection_seconds:.1f} s of that."
+        if result.selection_scores is not None
         else ""
     )
     st.success(
         f"Search done on **{fmt.md(result.device)}** in {result.seconds:.1f} s: {len(result.records)} of "
-        f"{cfg.epochs} epoch(s){stop}. The derived normal cell holds {g.skip_count()} skip connection(s)."
+        f"{cfg.epochs} epoch(s){stop}.{chosen} The derived normal cell holds {g.skip_count()} skip connection(s)."
     )

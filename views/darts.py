@@ -58,6 +58,21 @@ with lazy.expander(
             "through the mixed ops, with edge weights $\\beta$ normalising the edges (less memory, faster "
             "epochs, a regularising effect)."
         )
+        st.markdown(
+            "**Choosing by perturbation (DARTS-PT, Wang et al. 2021).** The size of $\\alpha$ is a poor guide "
+            "to what an op contributes: a skip can hold a large weight while the supernet leans on a convolution. "
+            "*Cell chosen by: loss when struck out* scores each op $o$ on each edge $e$ of the trained supernet "
+            "by the rise of the validation loss when its weight alone is set to zero,"
+        )
+        st.latex(
+            r"s_{e,o}=\mathcal L_{val}\big(w,\alpha;\ m_{e,o}=0\big)-\mathcal L_{val}(w,\alpha),\qquad"
+            r"\bar o^{e}(x)=\sum_{o}m_{e,o}\,\mathrm{softmax}(\alpha^{e})_o\,o(x),\ m\equiv 1"
+        )
+        st.markdown(
+            "then derives the cell from $s$ as from the softmax weights (per edge the best op, per node the two "
+            "edges whose best op scores highest; the skip cap applies). Simplified from the paper: every edge is "
+            "scored against the same supernet, without re-training between edges."
+        )
 
 controls, chart = present.stage()
 cfg = darts.controls(ctx, controls)

@@ -289,17 +289,22 @@ def plot_cell(data: Mapping[str, Any]) -> go.Figure:
     return style(fig, f"Derived {CELLS[data['cell']]} cell: {skips} skip connection(s)", height=330)
 
 
-def cell_caption(data: Mapping[str, Any], epoch: int | None = None) -> str:
-    """The derived cell in words: each node's two inputs and their ops."""
+def cell_caption(data: Mapping[str, Any], epoch: int | None = None, *, perturbation: bool = False) -> str:
+    """The derived cell in words: each node's two inputs and their ops, and how they were chosen."""
     names = data["names"]
     parts = []
     for node in range(data["nodes"]):
         ins = [f"{SHORT.get(op, op)}({names[s]})" for s, d, op in data["edges"] if d == node + 2]
         parts.append(f"n{node} = {' + '.join(ins)}")
     when = f"after epoch {epoch}" if epoch else "now"
+    how = (
+        f"chosen by perturbation (DARTS-PT) {when}: per node the two incoming edges whose best op, struck out "
+        "of the trained supernet, raised its validation loss most"
+        if perturbation
+        else f"derived {when}: per node the two strongest incoming edges by their best op other than none"
+    )
     return (
-        f"The {CELLS[data['cell']]} cell derived {when}: per node the two strongest incoming edges by their best "
-        f"op other than none. {'; '.join(parts)}; out = concat(n0..n{data['nodes'] - 1})."
+        f"The {CELLS[data['cell']]} cell {how}. {'; '.join(parts)}; out = concat(n0..n{data['nodes'] - 1})."
     )
 
 

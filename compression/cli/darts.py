@@ -1,7 +1,8 @@
 """`python -m compression darts`: differentiable architecture search, then the derived cell retrained.
 
 darts --dataset D --epochs N --cells L --nodes K --channels C [--order 1|2] [--partial-channels K]
-      [--cure none|early-stop|cap-skips] [--retrain-epochs N] [--json] [--record]
+      [--cure none|early-stop|cap-skips] [--selection alpha|perturbation] [--retrain-epochs N]
+      [--json] [--record]
 The retrained network is measured (`metrics.measure`) against the dataset's LeNet-5 baseline, the
 reference the run's lineage names on the Compare page.
 """
@@ -23,7 +24,7 @@ REFERENCE = "lenet5"  # the zoo baseline a DARTS run is compared against (same d
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from compression.search.darts import CURES, DartsConfig
+    from compression.search.darts import CURES, SELECTIONS, DartsConfig
 
     d = DartsConfig()
     p = sub.add_parser(
@@ -43,6 +44,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--partial-channels", type=int, default=d.partial_channels, help="PC-DARTS K (1: all channels)"
     )
     p.add_argument("--cure", default=d.cure, choices=list(CURES))
+    p.add_argument(
+        "--selection",
+        default=d.selection,
+        choices=list(SELECTIONS),
+        help="how the cell is derived: the strongest alpha (DARTS) or the op whose removal costs the "
+        "supernet most validation loss (DARTS-PT)",
+    )
     p.add_argument("--retrain-epochs", type=int, default=d.retrain_epochs)
     p.add_argument(
         "--search-subset", type=int, default=d.search_subset, help="training images of the search (2 halves)"
@@ -75,6 +83,7 @@ def _config(args: argparse.Namespace) -> Any:
         order=args.order,
         partial_channels=args.partial_channels,
         cure=args.cure,
+        selection=args.selection,
         retrain_epochs=args.retrain_epochs,
         search_subset=args.search_subset,
         retrain_subset=args.retrain_subset,
@@ -130,6 +139,7 @@ def handle(args: argparse.Namespace) -> int:
         "skips": result.genotype.skip_count(),
         "stopped_at": result.stopped_at,
         "search_seconds": result.seconds,
+        "selection_seconds": result.selection_seconds,
         "epochs": [r.summary() for r in result.records],
         "reference": {"model": REFERENCE, "top1": m_base.top1, "params": m_base.params_total},
         "measurement": m.as_dict(),
@@ -148,7 +158,11 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _print(args: argparse.Namespace, cfg: Any, result: Any, m: Any, m_base: Any, run_id: int | None) -> None:
-    knobs = {k: v for k, v in dataclasses.asdict(cfg).items() if k in ("order", "partial_channels", "cure")}
+    knobs = {
+        k: v
+        for k, v in dataclasses.asdict(cfg).items()
+        if k in ("order", "partial_channels", "cure", "selection")
+    }
     print(
         f"DARTS on {args.dataset}: {cfg.cells} cells x {cfg.nodes} nodes, C={cfg.channels}, "
         f"{len(result.records)}/{cfg.epochs} search epochs on {result.device} in {result.seconds:.1f} s ({knobs})"
@@ -159,6 +173,8 @@ def _print(args: argparse.Namespace, cfg: Any, result: Any, m: Any, m_base: Any,
             f"  epoch {r.epoch}: search acc {r.train_acc:.2%}, alpha-half acc {r.val_acc:.2%}, "
             f"{r.skips} skip(s) in the normal cell, {r.seconds:.1f} s{stop}"
         )
+    if result.selection_scores is not None:
+        print(f"  cell chosen by perturbation (DARTS-PT) in {result.selection_seconds:.1f} s")
     g = result.genotype
     print(f"  normal cell: {', '.join(f'{op}<-{i}' for op, i in g.normal)}")
     print(f"  reduction cell: {', '.join(f'{op}<-{i}' for op, i in g.reduce)}")

@@ -14,6 +14,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from compression import runs
+from compression.charts import darts as charts
 from tests.app.pages import metric, open_page
 from ui import darts, sidebar
 
@@ -51,6 +52,7 @@ def test_url_drives_the_settings_and_the_start_chart_is_uniform() -> None:
         retrain="3",
         alr="3e-4",
         wlr="0.005",
+        sel="perturbation",
     )
     assert at.slider(key="da_epochs").value == 7
     assert at.slider(key="da_cells").value == 3 and at.slider(key="da_nodes").value == 2
@@ -60,6 +62,7 @@ def test_url_drives_the_settings_and_the_start_chart_is_uniform() -> None:
     assert at.number_input(key="da_retrain").value == 3
     assert at.selectbox(key="da_alr").value == "3e-4"
     assert at.selectbox(key="da_wlr").value == "0.005"
+    assert at.selectbox(key="da_sel").value == "perturbation"
     assert not at.warning
     (title,) = _titles(at)
     assert title.startswith("Normal cell: softmax(α) per edge, before the search")
@@ -73,11 +76,20 @@ def test_url_drives_the_settings_and_the_start_chart_is_uniform() -> None:
     assert _qp(at, "alr") == "1e-1"
     at.selectbox(key="da_wlr").set_value("0.05").run()
     assert _qp(at, "wlr") == "0.05"
+    at.selectbox(key="da_sel").set_value("alpha").run()
+    assert _qp(at, "sel") == "alpha"
 
 
 def test_hostile_link_values_are_named_once_and_corrected() -> None:
     at = open_darts(
-        epochs="999", nodes="abc", cure="<b>magic</b>", ch="7", wlr="9", cell="x", job="lowrank-model-x"
+        epochs="999",
+        nodes="abc",
+        cure="<b>magic</b>",
+        ch="7",
+        wlr="9",
+        sel="<i>magnitude</i>",
+        cell="x",
+        job="lowrank-model-x",
     )
     texts = [w.value.replace("\\", "") for w in at.warning]
     assert any("'epochs=999' in the link is outside 1..50; clamped." in t for t in texts)
@@ -85,6 +97,7 @@ def test_hostile_link_values_are_named_once_and_corrected() -> None:
     assert any("'cure=<b>magic</b>'" in t for t in texts)  # shown as typed, not as HTML
     assert any("'ch=7'" in t for t in texts) and any("'cell=x'" in t for t in texts)
     assert any("'wlr=9'" in t for t in texts) and at.selectbox(key="da_wlr").value == "0.05"
+    assert any("'sel=<i>magnitude</i>'" in t for t in texts) and at.selectbox(key="da_sel").value == "alpha"
     assert any("not a job of this page" in t for t in texts)
     assert at.slider(key="da_epochs").value == 50
     assert _qp(at, "epochs") == "50" and _qp(at, "cure") == "none" and _qp(at, "ch") == "8"
@@ -158,3 +171,16 @@ def test_cancel_stops_the_search_and_keeps_the_epochs_it_drew() -> None:
     assert not at.button(key="da_start").disabled  # a new search can start
     assert re.match(r"Normal cell: softmax\(α\) per edge, after epoch \d+ of 50$", _titles(at)[0])  # kept
     assert not any(b.label == "Retrain the derived cell" for b in at.button)
+
+
+def test_a_search_with_perturbation_selection_shows_the_cell_it_chose() -> None:
+    at = open_darts(**TINY, sel="perturbation", cure="cap-skips")
+    at.button(key="da_start").click().run()
+    job_id = _qp(at, "job")
+    _finish(at, job_id)
+    result = sidebar.job_manager().get(job_id).result
+    assert result.selection_scores is not None and result.config.selection == "perturbation"
+    assert any("chosen by perturbation (DARTS-PT)" in s.value for s in at.success)
+    assert result.genotype.normal != result.records[-1].genotype.normal  # here the two ways differ
+    chosen = charts.cell_data(result.genotype.normal, 2, "normal")  # the chosen cell, not the alphas'
+    assert charts.cell_caption(chosen, 2, perturbation=True) in [c.value for c in at.caption]

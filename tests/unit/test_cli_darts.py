@@ -69,8 +69,9 @@ def test_darts_json_and_record(env: str, capsys: pytest.CaptureFixture[str]) -> 
 
 
 def test_darts_text_output_and_errors(env: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main([*TINY, "--epochs", "1", "--order", "2"]) == 0
+    assert main([*TINY, "--epochs", "1", "--order", "2", "--selection", "perturbation"]) == 0
     text = capsys.readouterr().out
     assert "DARTS on digits" in text and "epoch 1:" in text and "normal cell:" in text
+    assert "'selection': 'perturbation'" in text and "cell chosen by perturbation (DARTS-PT)" in text
     assert main([*TINY, "--partial-channels", "3"]) == 2
     assert "must divide" in capsys.readouterr().err

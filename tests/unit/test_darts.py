@@ -282,6 +282,7 @@ def test_config_validation_refuses_what_cannot_run() -> None:
         {"epochs": 0},
         {"lr": 0.0},
         {"arch_lr": -1.0},
+        {"selection": "magnitude"},
     ):
         with pytest.raises(ValueError):
             dataclasses.replace(TINY, **bad).validate()

@@ -1,7 +1,7 @@
 """DARTS: differentiable architecture search (Liu et al. 2019) with its collapse cures.
 
 ops.py (the eight operations, the mixed op, PC-DARTS partial channels), genotype.py (derivation,
-random cells), network.py (search network, genotype network), search.py (first- and second-order
+random cells), selection.py (perturbation-based selection), network.py (search network, genotype network), search.py (first- and second-order
 architecture steps), retrain.py (retraining, the registered technique "darts").
 
 Notes on the shared contract (the page codes against these names):
@@ -13,12 +13,15 @@ Notes on the shared contract (the page codes against these names):
   genotype of epoch e - 1 (the last one before the skips took over; epoch e's when e = 1).
 - EpochRecord has two extra fields (with defaults): ranked_normal / ranked_reduce, the weights
   derivation ranks (softmax(alpha) x normalised beta), so any cure can be re-derived from a record.
-- Extra names: CURES, MAX_SKIPS, pick_device, search_and_retrain, training_split.
+- selection "perturbation" (DARTS-PT, selection.py) derives the final genotype from how much the
+  supernet's validation loss rises when each op is struck out; per-epoch records stay alpha-derived.
+- Extra names: SELECTIONS, CURES, MAX_SKIPS, pick_device, search_and_retrain, training_split.
 """
 
 from compression.search.darts.config import (
     CURES,
     MAX_SKIPS,
+    SELECTIONS,
     DartsConfig,
     EpochRecord,
     SearchResult,
@@ -34,6 +37,7 @@ __all__ = [
     "CURES",
     "MAX_SKIPS",
     "OPS",
+    "SELECTIONS",
     "DartsConfig",
     "EpochRecord",
     "Genotype",

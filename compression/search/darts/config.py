@@ -11,6 +11,8 @@ from compression.search.darts.genotype import Genotype
 
 CURES: tuple[str, ...] = ("none", "early-stop", "cap-skips")
 MAX_SKIPS = 2  # DARTS+ stops above it, P-DARTS caps the derived normal cell at it
+SELECTIONS: tuple[str, ...] = ("alpha", "perturbation")
+SELECTION_IMAGES = 1000  # images of the alpha half that perturbation-based selection scores on
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class DartsConfig:
     order: int = 1  # 1 = first-order, 2 = second-order (unrolled) architecture gradient
     partial_channels: int = 1  # 1 = off; K = PC-DARTS: 1/K of the channels through the mixed ops
     cure: str = "none"  # none | early-stop (DARTS+: stop at > 2 skips) | cap-skips (P-DARTS: <= 2 skips)
+    selection: str = "alpha"  # alpha (DARTS: strongest softmax) | perturbation (DARTS-PT: selection.py)
     retrain_epochs: int = 5
     search_subset: int = 5000  # training images of the search: half for weights, half for alphas
     batch_size: int = 64
@@ -45,6 +48,8 @@ class DartsConfig:
             raise ValueError("order is 1 (first-order) or 2 (second-order)")
         if self.cure not in CURES:
             raise ValueError(f"cure is one of {', '.join(CURES)}")
+        if self.selection not in SELECTIONS:
+            raise ValueError(f"selection is one of {', '.join(SELECTIONS)}")
         if self.partial_channels < 1 or self.channels % self.partial_channels:
             raise ValueError(
                 f"partial channels K={self.partial_channels} must divide the channels ({self.channels})"
@@ -97,6 +102,17 @@ class SearchResult:
     device: str  # "cpu" or "cuda:0": where it ran
     stopped_at: int | None  # epoch at which the early-stop cure stopped it
     seconds: float
+    # perturbation selection: {"normal": edges x ops, "reduce": ...}, the validation loss's rise when the
+    # op is struck out (-inf for "none"); None with alpha selection
+    selection_scores: dict[str, list[list[float]]] | None = None
+    selection_seconds: float = 0.0
+
+    @property
+    def genotype_epoch(self) -> int:
+        """The epoch whose supernet the genotype comes from: the one before an early stop (alpha selection)."""
+        last = len(self.records)
+        stepped_back = self.stopped_at and last > 1 and self.config.selection == "alpha"
+        return last - 1 if stepped_back else last
 
 
 def pick_device(device: str | torch.device | None) -> torch.device:

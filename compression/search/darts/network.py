@@ -162,6 +162,8 @@ class SearchNetwork(MacroNetwork):
         self.alphas_reduce = nn.Parameter(1e-3 * torch.randn(edges, len(OPS)))
         self.betas_normal = nn.Parameter(1e-3 * torch.randn(edges))
         self.betas_reduce = nn.Parameter(1e-3 * torch.randn(edges))
+        # edges x ops multipliers of the op weights, set only while an op is struck out (selection.py)
+        self.op_masks: dict[bool, torch.Tensor] = {}
 
     def arch_parameters(self) -> list[nn.Parameter]:
         return [self.alphas_normal, self.alphas_reduce, self.betas_normal, self.betas_reduce]
@@ -183,7 +185,9 @@ class SearchNetwork(MacroNetwork):
         return torch.cat(parts)
 
     def op_weights(self, reduction: bool) -> torch.Tensor:
-        return torch.softmax(self.alphas_reduce if reduction else self.alphas_normal, dim=-1)
+        weights = torch.softmax(self.alphas_reduce if reduction else self.alphas_normal, dim=-1)
+        mask = self.op_masks.get(reduction)
+        return weights if mask is None else weights * mask
 
     def selection_weights(self, reduction: bool) -> torch.Tensor:
         """What derivation ranks: softmax(alpha) scaled by the edge's normalised beta."""

@@ -18,6 +18,7 @@ from torch import nn
 from compression import data as data_mod
 from compression.search.darts.config import (
     MAX_SKIPS,
+    SELECTION_IMAGES,
     DartsConfig,
     EpochRecord,
     SearchResult,
@@ -25,6 +26,7 @@ from compression.search.darts.config import (
     pick_device,
 )
 from compression.search.darts.genotype import Genotype, derive
+from compression.search.darts.selection import evaluations, perturbation_scores
 from compression.train import Cancelled, Progress, StopFlag
 
 ARCH_BETAS = (0.5, 0.999)
@@ -149,6 +151,42 @@ def final_genotype(records: Sequence[EpochRecord]) -> Genotype:
     return records[-1].genotype
 
 
+SEARCH_SHARE = 0.85  # of the progress bar, when perturbation selection follows the epochs
+
+
+def select(
+    net: nn.Module,
+    cfg: DartsConfig,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    progress: Progress | None = None,
+    should_stop: StopFlag | None = None,
+) -> tuple[Genotype, dict[str, list[list[float]]]]:
+    """Perturbation-based selection (DARTS-PT) on the trained supernet: both cells scored on the first
+    SELECTION_IMAGES of the alpha half, then derived as from alphas (the cap cure applies)."""
+    x, y = x[:SELECTION_IMAGES], y[:SELECTION_IMAGES]
+    total = evaluations(*net.op_weights(False).shape)  # type: ignore[operator]
+    done = 0
+
+    def step() -> None:
+        nonlocal done
+        done += 1
+        if should_stop is not None and should_stop():
+            raise Cancelled("cancelled by the user")
+        if progress is not None:
+            share = SEARCH_SHARE + (1 - SEARCH_SHARE) * done / total
+            progress(share, f"selection by perturbation: {done}/{total} passes")
+
+    scores = {
+        name: perturbation_scores(net, x, y, reduction, step)
+        for name, reduction in (("normal", False), ("reduce", True))
+    }
+    genotype = Genotype(
+        derive(scores["normal"], cfg.nodes, cap_skips=cfg.cap()), derive(scores["reduce"], cfg.nodes)
+    )
+    return genotype, scores
+
+
 def _correct(logits: torch.Tensor, y: torch.Tensor) -> int:
     return int((logits.argmax(1) == y).sum())
 
@@ -186,6 +224,7 @@ def search(
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(w_opt, cfg.epochs * steps)
     records: list[EpochRecord] = []
     stopped_at: int | None = None
+    share = SEARCH_SHARE if cfg.selection == "perturbation" else 1.0
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         net.train()
@@ -211,7 +250,8 @@ def search(
             right_w += _correct(logits, yb)
             right_a += _correct(val_logits, yv)
             if progress is not None:
-                progress(((epoch - 1) + step / steps) / cfg.epochs, f"search epoch {epoch}/{cfg.epochs}")
+                done = ((epoch - 1) + step / steps) / cfg.epochs
+                progress(share * done, f"search epoch {epoch}/{cfg.epochs}")
         genotype, skips = current(net, cfg)
         stopped = early_stop_fires(cfg, skips)
         record = EpochRecord(
@@ -233,11 +273,16 @@ def search(
         if stopped:
             stopped_at = epoch
             break
+    genotype, scores, t_sel = final_genotype(records), None, time.perf_counter()
+    if cfg.selection == "perturbation":  # from the supernet where the search ended
+        genotype, scores = select(net, cfg, xa, ya, progress, should_stop)
     return SearchResult(
         config=cfg,
         records=records,
-        genotype=final_genotype(records),
+        genotype=genotype,
         device=device_name(dev),
         stopped_at=stopped_at,
         seconds=time.perf_counter() - start,
+        selection_scores=scores,
+        selection_seconds=time.perf_counter() - t_sel if scores else 0.0,
     )
