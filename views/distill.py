@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import distill, lazy, present, sidebar
+from ui import distill, lazy, present, sidebar, state
 
+state.keep_only(
+    "T", "alpha", "loss", "student", "width", "epochs", "labels", "img", "jitter", lazy.VIEW, "job"
+)
 ctx = sidebar.render()
 
 st.title("Distillation lab")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import lazy, present, search, sidebar
+from ui import lazy, present, search, sidebar, state
 
+state.keep_only("space", "strategy", "budget", "tlimit", "obj", "cap", "seed", "val", "study", "group")
 ctx = sidebar.render()
 
 st.title("Search lab")

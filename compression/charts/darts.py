@@ -17,6 +17,7 @@ from plotly.subplots import make_subplots
 
 from compression.charts.style import BEFORE, PALETTE, style
 from compression.search.darts import MAX_SKIPS
+from compression.search.darts.ops import PARAM_FREE
 
 # One colour per operation on every DARTS chart. Parameter-free ops are warm or grey (skip in red: the
 # collapse's culprit), convolutions blue/green (3x3 light, 5x5 dark). Order = the DARTS space's order.
@@ -41,7 +42,6 @@ SHORT = {
     "dil_conv_5x5": "dil conv 5x5",
 }
 CELLS = {"normal": "normal", "reduce": "reduction"}  # EpochRecord field suffix -> what the page calls it
-PARAMETER_FREE = ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect")
 
 
 class GenotypeLike(Protocol):
@@ -190,7 +190,7 @@ def alpha_caption(data: Mapping[str, Any]) -> str:
         shares = [w[-1] for w in weights]
         best = max((i for i in range(len(ops)) if ops[i] != "none"), key=lambda i: shares[i])
         leaders.append((shares[best], data["edges"][e], ops[best]))
-    free = sum(1 for _, _, op in leaders if op in PARAMETER_FREE)
+    free = sum(1 for _, _, op in leaders if op in PARAM_FREE)
     share, edge, op = max(leaders)
     return (
         f"After epoch {last}: the most decided edge is {edge} ({SHORT.get(op, op)}, {share:.0%} of its mix; "

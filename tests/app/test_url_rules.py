@@ -33,6 +33,15 @@ def test_other_pages_parameters_are_dropped(isolated: None) -> None:
     assert "layer" in at.query_params and "dataset" in at.query_params
 
 
+@pytest.mark.parametrize(
+    "page", ["prune", "quantize", "distill", "lowrank", "search", "darts", "pipeline", "compare", "lessons"]
+)
+def test_every_page_drops_a_parameter_it_does_not_own(isolated: None, page: str) -> None:
+    at = open_page(page, amount_of_another_page="0.7")
+    assert not at.exception, at.exception
+    assert "amount_of_another_page" not in at.query_params and "dataset" in at.query_params
+
+
 def test_a_bad_link_value_is_named_once_and_corrected(isolated: None) -> None:
     at = open_page("prune", amount="7", method="[x](https://e.example)")
     warnings = [w.value for w in at.warning]

@@ -6,6 +6,7 @@ import pytest
 
 from compression.charts import darts as charts
 from compression.search.darts import OPS, EpochRecord, Genotype, derive, edge_labels, random_genotype
+from compression.search.darts.ops import PARAM_FREE
 
 NODES = 3
 EDGES = sum(i + 2 for i in range(NODES))
@@ -46,7 +47,7 @@ def _records(n: int, stop_at: int | None = None) -> list[EpochRecord]:
 def test_every_op_has_its_own_colour_and_short_name() -> None:
     assert set(charts.OP_COLOURS) == set(OPS) == set(charts.SHORT)
     assert len(set(charts.OP_COLOURS.values())) == len(OPS)
-    assert set(charts.PARAMETER_FREE) < set(OPS)
+    assert set(PARAM_FREE) < set(OPS)
 
 
 def test_edge_grid_matches_the_engine_order() -> None:
@@ -129,7 +130,7 @@ def test_accuracy_and_skip_charts_follow_the_records_and_mark_the_cure() -> None
         "all parameter-free ops (skips + pools)",
     ]
     assert "cap keeps 0" in charts.skips_caption(capped)
-    free = [sum(op in charts.PARAMETER_FREE for op, _ in r.genotype.normal) for r in recs]
+    free = [sum(op in PARAM_FREE for op, _ in r.genotype.normal) for r in recs]
     assert s["param_free"] == free and s["edges"] == 2 * NODES
 
 
