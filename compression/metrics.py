@@ -127,7 +127,14 @@ def weight_tensors(model: nn.Module) -> Iterator[tuple[str, torch.Tensor]]:
         for p_name, p in module.named_parameters(recurse=False):
             if id(p) not in seen:
                 seen.add(id(p))
-                yield f"{mod_name}.{p_name}" if mod_name else p_name, p.detach()
+                yield f"{mod_name}.{p_name}" if mod_name else p_name, _plain(p.detach())
+
+
+def _plain(t: torch.Tensor) -> torch.Tensor:
+    """A tensor subclass that stores int8 codes and scales (torchao's Int8Tensor) as its float values."""
+    if type(t) in (torch.Tensor, nn.Parameter) or not hasattr(t, "dequantize"):
+        return t
+    return t.dequantize()
 
 
 def _level_bits(values: torch.Tensor, dtype_bits: float, has_zero: bool) -> float | None:
@@ -165,11 +172,19 @@ def effective_bits(t: torch.Tensor) -> float:
     return dtype_bits if bits is None else bits
 
 
+def int8_layers(model: nn.Module) -> set[str]:
+    """Layers whose weights are stored as int8 codes: torch.ao's quantized modules (weight() is a method)
+    and tensor subclasses that hold int8 codes and scales (torchao's Int8Tensor)."""
+    def coded(w: object) -> bool:
+        if callable(w) and not isinstance(w, nn.Parameter):
+            return True
+        return isinstance(w, torch.Tensor) and getattr(getattr(w, "qdata", None), "dtype", None) == torch.int8
+
+    return {name for name, m in model.named_modules() if coded(getattr(m, "weight", None))}
+
+
 def is_quantized_model(model: nn.Module) -> bool:
-    return any(
-        callable(getattr(m, "weight", None)) and not isinstance(m.weight, nn.Parameter)
-        for m in model.modules()
-    )
+    return bool(int8_layers(model))
 
 
 # ---------------------------------------------------------------- compute
@@ -198,7 +213,7 @@ def macs(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[int, int]:
     for name, module in model.named_modules():
         w = getattr(module, "weight", None)
         if name in per and isinstance(w, torch.Tensor) and w.dim() > 1:
-            skipped += per[name] * float((w == 0).sum()) / w.numel()
+            skipped += per[name] * float((_plain(w) == 0).sum()) / w.numel()
     return total, int(round(total - skipped))
 
 

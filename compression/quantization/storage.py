@@ -254,11 +254,7 @@ def theoretical_bytes(model: nn.Module) -> tuple[int, float]:
     log2(3) bits for every weight, zeros included: its zero is one of three codes every weight
     chooses from (base-3 packing stores 5 codes a byte, 1.6 bits)."""
     recs = model_ops.verified_records(model)
-    int8_layers = {
-        n
-        for n, m in model.named_modules()
-        if callable(getattr(m, "weight", None)) and not isinstance(m.weight, nn.Parameter)
-    }
+    int8_layers = metrics.int8_layers(model)
     bits_total = 0.0
     weighted = 0.0
     n = 0

@@ -330,6 +330,31 @@ def test_int8_measure_and_round_trip(mode: str, digits: data.Dataset, tmp_path: 
         assert torch.equal(back(digits.x_test[:16]), q(digits.x_test[:16]))
 
 
+def test_torchao_int8_is_measured_like_torch_ao_int8(
+    lenet5: nn.Module, digits: data.Dataset, tmp_path: Path
+) -> None:
+    """torchao's Int8Tensor weights: counted as int8 codes at 8 bits, MACs from the float twin, the kept file
+    rebuilds them; the same accuracy and sizes as torch.ao's dynamic INT8 (both: int8 Linear, float convs)."""
+    pytest.importorskip("torchao")
+    ao, m = catalog.run(lenet5, digits, int8.Int8PTQ(mode="dynamic", backend="torchao"), latency=False)
+    ref, m_ref = catalog.run(lenet5, digits, int8.Int8PTQ(mode="dynamic"), latency=False)
+    assert (
+        metrics.int8_layers(ao)
+        == metrics.int8_layers(ref)
+        == {"classifier.1", "classifier.3", "classifier.5"}
+    )
+    assert storage.kind_of(ao) == "int8" and not m.runs_dense
+    assert m.macs == m_ref.macs == metrics.macs(lenet5, digits.input_shape)[0]
+    assert m.effective_bits == pytest.approx(m_ref.effective_bits)
+    assert abs(m.size_theoretical_bytes - m_ref.size_theoretical_bytes) < 0.01 * m_ref.size_theoretical_bytes
+    assert abs(m.top1 - m_ref.top1) <= 0.01 and m.params_total == m_ref.params_total
+    path = tmp_path / "ao.pt"
+    int8.save(ao, path)
+    back = int8.load(path)
+    with torch.inference_mode():
+        assert torch.equal(back(digits.x_test[:16]), ao(digits.x_test[:16]))
+
+
 # ---------------------------------------------------------------- configs
 
 
