@@ -22,6 +22,8 @@ from compression import fmt, jobs, metrics, train
 from compression.charts import darts as charts
 from compression.charts.style import presented
 from compression.search import darts
+from compression.search.darts.config import SELECTION_IMAGES
+from compression.search.darts.selection import selection_passes
 from ui import measured, present, record, sidebar, state
 
 LIVE_KEPT = 32  # searches whose epoch records the live store keeps (the oldest go first)
@@ -37,14 +39,11 @@ ARCH_LRS = ["3e-4", "3e-3", "3e-2", "1e-1"]
 # collapse: to 4 skips of 6 edges with all channels, to average pooling on every edge with K = 4
 # (bench/results/darts_collapse.md).
 WEIGHT_LRS = ["0.05", "0.005"]
-SELECTIONS = {
-    "alpha": "strongest α (DARTS)",
-    "perturbation": "loss when struck out (DARTS-PT)",
-}
-CURES = {
+SELECTIONS = {"alpha": "largest α (DARTS)", "perturbation": "removal test (DARTS-PT)"}
+CURES = {  # short enough for presenter mode's narrow controls column
     "none": "none (plain DARTS)",
-    "early-stop": "early stop at > 2 skips (DARTS+)",
-    "cap-skips": "cap 2 skips at derivation (P-DARTS)",
+    "early-stop": "stop at > 2 skips (DARTS+)",
+    "cap-skips": "cap at 2 skips (P-DARTS)",
 }
 DEFAULTS = {  # a small digits search: 13 s for 4 epochs on a quiet 2-core CPU (166 s at load 13), 93 % validation
     "epochs": 4,
@@ -147,7 +146,8 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
             help="DARTS keeps each edge's op with the largest α. DARTS-PT (Wang et al. 2021) strikes each op "
             "out of the trained supernet in turn and keeps the one whose removal raises the validation loss "
             "most: α's size is a poor guide to an op's worth, and skips profit from it. Costs "
-            "2 x edges x 7 passes over 1,000 validation images after the search.",
+            f"{selection_passes(int(nodes))} forward passes over {min(SELECTION_IMAGES, int(images) // 2):,} "
+            "α-half images after the search: with few search images, longer than the search itself.",
         )
         retrain_epochs = c2.number_input("Retrain epochs", 1, 30, key="da_retrain")
         seed_value = c3.number_input("Seed", 0, 10_000, key="da_seed")
@@ -350,7 +350,14 @@ def _panels_block(job_id: str | None, cfg: darts.DartsConfig, cell: str) -> None
     c[0].metric("Epochs done", f"{last.epoch}/{view.cfg.epochs}")
     c[1].metric("Last epoch", f"{last.seconds:.1f} s", help="Wall time of the search's last epoch.")
     c[2].metric("Validation accuracy", f"{last.val_acc:.1%}", help="The supernet on the α half.")
-    c[3].metric("Skips in the normal cell", str(last.skips), help="Derived without a cap.")
+    if view.final is not None and view.cfg.selection == "perturbation":
+        c[3].metric(
+            "Skips in the chosen cell",
+            str(view.final.skip_count()),
+            help="The normal cell the removal test chose. The skip chart counts the α-derived cells per epoch.",
+        )
+    else:
+        c[3].metric("Skips in the normal cell", str(last.skips), help="Derived without a cap.")
     chosen = view.final is not None and view.cfg.selection == "perturbation"
     gene = getattr(view.final or last.genotype, cell)
     cell_d = charts.cell_data(gene, view.cfg.nodes, cell)

@@ -61,7 +61,7 @@ with lazy.expander(
         st.markdown(
             "**Choosing by perturbation (DARTS-PT, Wang et al. 2021).** The size of $\\alpha$ is a poor guide "
             "to what an op contributes: a skip can hold a large weight while the supernet leans on a convolution. "
-            "*Cell chosen by: loss when struck out* scores each op $o$ on each edge $e$ of the trained supernet "
+            "*Cell chosen by: removal test* scores each op $o$ on each edge $e$ of the trained supernet "
             "by the rise of the validation loss when its weight alone is set to zero,"
         )
         st.latex(

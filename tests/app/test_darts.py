@@ -184,3 +184,4 @@ def test_a_search_with_perturbation_selection_shows_the_cell_it_chose() -> None:
     assert result.genotype.normal != result.records[-1].genotype.normal  # here the two ways differ
     chosen = charts.cell_data(result.genotype.normal, 2, "normal")  # the chosen cell, not the alphas'
     assert charts.cell_caption(chosen, 2, perturbation=True) in [c.value for c in at.caption]
+    assert metric(at, "Skips in the chosen cell") == str(result.genotype.skip_count())

@@ -13,7 +13,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from compression.search.darts.genotype import NONE
+from compression.search.darts.genotype import NONE, edge_count
+from compression.search.darts.ops import OPS
 
 EVAL_BATCH = 500
 
@@ -62,3 +63,8 @@ def perturbation_scores(
 def evaluations(edges: int, ops: int) -> int:
     """Passes with one op struck out, over the selection images, for both cells (each cell adds a base pass)."""
     return 2 * edges * (ops - 1)
+
+
+def selection_passes(nodes: int) -> int:
+    """The struck-out passes of a search with `nodes` intermediate nodes per cell."""
+    return evaluations(edge_count(nodes), len(OPS))
