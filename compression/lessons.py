@@ -113,7 +113,7 @@ LABS: dict[str, Lab] = {
         "views/darts.py",
         "darts",
         "DARTS lab",
-        ("epochs", "cells", "nodes", "ch", "order", "pc", "cure", "retrain", "imgs", "seed"),
+        ("epochs", "cells", "nodes", "ch", "order", "pc", "cure", "sel", "retrain", "imgs", "seed", "alr", "wlr"),
         {
             "da_alphas": "softmax(α) per edge",
             "da_cell_graph": "The derived cell",

@@ -185,3 +185,9 @@ def test_a_search_with_perturbation_selection_shows_the_cell_it_chose() -> None:
     chosen = charts.cell_data(result.genotype.normal, 2, "normal")  # the chosen cell, not the alphas'
     assert charts.cell_caption(chosen, 2, perturbation=True) in [c.value for c in at.caption]
     assert metric(at, "Skips in the chosen cell") == str(result.genotype.skip_count())
+
+
+def test_a_lesson_can_set_every_control_of_the_page() -> None:
+    from compression import lessons
+
+    assert set(lessons.LABS["darts"].params) == set(darts.DEFAULTS)
