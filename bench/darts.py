@@ -39,6 +39,7 @@ from compression import data, metrics
 from compression.search import darts
 from compression.search.darts.config import SELECTION_IMAGES
 from compression.search.darts.genotype import Genotype
+from compression.search.darts.search import final_genotype
 
 FASHION = "fashion-mnist"
 SEARCH_LIMIT_S = 15 * 60
@@ -132,21 +133,27 @@ def search_section(
     ds: data.Dataset, args: argparse.Namespace, save: Callable[[dict[str, Any]], None]
 ) -> dict[str, Any]:
     """The target search (at most 15 minutes) and its derived genotype retrained."""
-    cfg = _target_config(args)
+    cfg = dataclasses.replace(_target_config(args), seed=args.search_seed)
     _log(f"target search: {cfg}")
     result, t = _search(cfg, ds)
+    cfg = dataclasses.replace(cfg, seed=0)  # every network retrains with the random cells' seed
     out: dict[str, Any] = {
         "config": dataclasses.asdict(cfg),
         "search": t,
         "search_epochs": [r.summary() for r in result.records],
         "genotype": result.genotype.to_dict(),
         "random_key": args.random_key,
+        "search_seed": args.search_seed,
         "selection_s": result.selection_seconds,
         "selection_scores": result.selection_scores,
     }
     save(out)
     label = "DARTS (PC K=4, cap-skips" + (", DARTS-PT selection)" if cfg.selection == "perturbation" else ")")
     out["derived"] = _retrained(result.genotype, cfg, ds, label)
+    if cfg.selection == "perturbation" and args.also_alpha:  # the same supernet, its largest-α cell
+        save(out)
+        alpha = final_genotype(result.records)
+        out["derived_alpha"] = _retrained(alpha, cfg, ds, "DARTS, same supernet, largest-α cell")
     return out
 
 
@@ -199,6 +206,7 @@ def collapse(
         lr=args.collapse_lr,
         order=args.collapse_order,
         warmup_epochs=args.collapse_warmup,
+        seed=args.collapse_seed,
     )
     _log(f"collapse search: {cfg}")
     result, t = _search(cfg, ds)
@@ -310,7 +318,7 @@ def _render_target(res: dict[str, Any], key: str) -> list[str]:
         g = t["genotype"]
         lines += [
             f"Search: {c['cells']} cells x {c['nodes']} nodes, C={c['channels']}, PC-DARTS K={c['partial_channels']}, "
-            f"first-order, cure {c['cure']}, {len(t['search_epochs'])} epochs (the first "
+            f"first-order, cure {c['cure']}, seed {t.get('search_seed', c['seed'])}, {len(t['search_epochs'])} epochs (the first "
             f"{c.get('warmup_epochs', 0)} training the weights only) on {c['search_subset']:,} training "
             f"images (half weights, half alphas), batch {c['batch_size']}, 1 torch thread: wall {s['wall_s']:.0f} s, "
             f"process CPU {s['cpu_s']:.0f} s, load average {s['load_before']:.1f} -> {s['load_after']:.1f}."
@@ -333,7 +341,7 @@ def _render_target(res: dict[str, Any], key: str) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
     random_rows = list(res.get((t or {}).get("random_key", "random"), {}).values())
-    rows = ([t["derived"]] if t and "derived" in t else []) + random_rows
+    rows = [t[k] for k in ("derived", "derived_alpha") if t and k in t] + random_rows
     for r in rows:
         rt = r["retrain"]
         lines.append(
@@ -381,7 +389,7 @@ def _render_collapse(k: dict[str, Any], key: str) -> list[str]:
         f"## Collapse and its cures ({c['dataset']}; {key})",
         "",
         f"One long search without a cure: {c['epochs']} epochs on {c['search_subset']:,} training images, "
-        f"{c['cells']} cells x {c['nodes']} nodes, C={c['channels']}, K={c['partial_channels']}, "
+        f"{c['cells']} cells x {c['nodes']} nodes, C={c['channels']}, K={c['partial_channels']}, seed {c['seed']}, "
         f"{'second' if c.get('order') == 2 else 'first'}-order, α step (Adam lr) {c.get('arch_lr', 3e-3):g}, "
         f"weights' SGD lr {c.get('lr', 0.05):g}, the first {c.get('warmup_epochs', 0)} epoch(s) training the "
         "weights only; "
@@ -457,6 +465,12 @@ def main() -> None:
         choices=darts.SELECTIONS,
         help="how the target search derives its cell",
     )
+    p.add_argument("--search-seed", type=int, default=0, help="seed of the target search (retraining: 0)")
+    p.add_argument(
+        "--also-alpha",
+        action="store_true",
+        help="with --selection perturbation: also retrain the same supernet's largest-α cell",
+    )
     p.add_argument("--search-key", default="search", help="the results key (search* sections all render)")
     p.add_argument(
         "--random-key", default="random", help="the random genotypes' key a search is compared with"
@@ -474,6 +488,9 @@ def main() -> None:
     )
     p.add_argument(
         "--collapse-order", type=int, default=1, choices=(1, 2), help="1: first-order, 2: unrolled"
+    )
+    p.add_argument(
+        "--collapse-seed", type=int, default=0, help="seed of the collapse search and its retrainings"
     )
     p.add_argument(
         "--collapse-key", default="collapse", help="the results key (collapse* sections all render)"
