@@ -211,6 +211,7 @@ class Live:
     records: list[darts.EpochRecord] = field(default_factory=list)
     final: darts.Genotype | None = None  # the search's answer once done (early stop, perturbation)
     final_epoch: int | None = None  # the epoch whose supernet gave it
+    scores: dict[str, list[list[float]]] | None = None  # the removal test's, when it chose the cell
 
 
 @st.cache_resource(show_spinner=False)
@@ -287,7 +288,7 @@ def shown(job: jobs.Job | None, cfg: darts.DartsConfig) -> Live:
     if job is not None:
         if job.state == "done" and isinstance(job.result, darts.SearchResult):
             r = job.result
-            return Live(r.config, list(r.records), r.genotype, r.genotype_epoch)
+            return Live(r.config, list(r.records), r.genotype, r.genotype_epoch, r.selection_scores)
         found = live(job.id)
         if found is not None:
             return found
@@ -363,6 +364,10 @@ def _panels_block(job_id: str | None, cfg: darts.DartsConfig, cell: str) -> None
     cell_d = charts.cell_data(gene, view.cfg.nodes, cell)
     _plot(st, "cell_graph", job, view, f"{cell}-{view.final_epoch}", lambda: charts.plot_cell(cell_d))
     st.caption(charts.cell_caption(cell_d, view.final_epoch or last.epoch, perturbation=chosen))
+    if view.scores is not None and view.final is not None:
+        removal = charts.removal_data(view.scores[cell], gene, darts.OPS, view.cfg.nodes, cell)
+        _plot(st, "removal", job, view, cell, lambda: charts.plot_removal(removal))
+        st.caption(charts.removal_caption(removal))
     left, right = st.columns(2)
     acc = charts.accuracy_data(view.records)
     _plot(left, "acc", job, view, "", lambda: charts.plot_accuracy(acc))

@@ -308,6 +308,81 @@ def cell_caption(data: Mapping[str, Any], epoch: int | None = None, *, perturbat
     )
 
 
+# ---------------------------------------------------------------- the removal test (DARTS-PT)
+
+
+def removal_data(
+    scores: Sequence[Sequence[float]],
+    genotype_cell: Sequence[tuple[str, int]],
+    ops: Sequence[str],
+    nodes: int,
+    cell: str = "normal",
+) -> dict[str, Any]:
+    """The removal test's scores (edges x ops, "none" left out) in units of 1e-3 of validation loss, and
+    the (edge row, op column) of every kept edge."""
+    grid = edge_grid(nodes)
+    names = node_names(nodes)
+    cols = [o for o, name in enumerate(ops) if name != "none"]
+    kept = []
+    for i, (op, src) in enumerate(genotype_cell):
+        kept.append((grid.index((i // 2, int(src))), cols.index(list(ops).index(op))))
+    return {
+        "cell": cell,
+        "edges": [f"{names[src]} → n{node}" for node, src in grid],
+        "ops": [SHORT.get(ops[o], ops[o]) for o in cols],
+        "z": [[1000 * float(row[o]) for o in cols] for row in scores],
+        "kept": kept,
+    }
+
+
+def plot_removal(data: Mapping[str, Any]) -> go.Figure:
+    """Heatmap: rows the edges, columns the ops, colour the loss's rise (red: the supernet needs the op,
+    blue: it does better without); the kept edges' ops outlined."""
+    z = data["z"]
+    top = max((abs(v) for row in z for v in row), default=1.0) or 1.0
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=data["ops"],
+            y=data["edges"],
+            zmid=0,
+            zmin=-top,
+            zmax=top,
+            colorscale="RdBu_r",
+            colorbar={"title": {"text": "Δ loss x 1e-3"}},
+            hovertemplate="%{y}, %{x} struck out: validation loss %{z:+.1f}e-3<extra></extra>",
+        )
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[data["ops"][c] for _, c in data["kept"]],
+            y=[data["edges"][r] for r, _ in data["kept"]],
+            mode="markers",
+            marker={"symbol": "square-open", "size": 26, "color": "black", "line": {"width": 3}},
+            name="kept in the cell",
+            hoverinfo="skip",
+        )
+    )
+    fig.update_yaxes(autorange="reversed", title_text="edge")
+    fig.update_xaxes(title_text="op struck out")
+    title = f"Removal test, {CELLS[data['cell']]} cell: how much the validation loss rises without each op"
+    return style(fig, title, height=max(380, 60 + 34 * len(data["edges"])))
+
+
+def removal_caption(data: Mapping[str, Any]) -> str:
+    """The op the supernet leans on most, and how many ops it does better without."""
+    z, ops, edges = data["z"], data["ops"], data["edges"]
+    r, c = max(((r, c) for r in range(len(z)) for c in range(len(ops))), key=lambda rc: z[rc[0]][rc[1]])
+    harmful = sum(v < 0 for row in z for v in row)
+    return (
+        f"Each op of the trained supernet is struck out alone (its weight set to 0, the others kept) and the "
+        f"validation loss measured again. The supernet leans most on {ops[c]} on {edges[r]} "
+        f"(+{z[r][c]:.1f}e-3 without it); {harmful} of the {len(ops) * len(edges)} ops lower the loss when "
+        "struck out. Per edge the op with the largest rise is kept; per node the two edges whose kept op rises "
+        "most (outlined)."
+    )
+
+
 # ---------------------------------------------------------------- accuracy
 
 

@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from compression import runs
 from compression.charts import darts as charts
+from compression.search.darts import OPS
 from tests.app.pages import metric, open_page
 from ui import darts, sidebar
 
@@ -185,6 +186,10 @@ def test_a_search_with_perturbation_selection_shows_the_cell_it_chose() -> None:
     chosen = charts.cell_data(result.genotype.normal, 2, "normal")  # the chosen cell, not the alphas'
     assert charts.cell_caption(chosen, 2, perturbation=True) in [c.value for c in at.caption]
     assert metric(at, "Skips in the chosen cell") == str(result.genotype.skip_count())
+    title = "Removal test, normal cell: how much the validation loss rises without each op"
+    assert title in _titles(at)
+    removal = charts.removal_data(result.selection_scores["normal"], result.genotype.normal, OPS, 2)
+    assert charts.removal_caption(removal) in [c.value for c in at.caption]
 
 
 def test_a_lesson_can_set_every_control_of_the_page() -> None:

@@ -155,3 +155,19 @@ def test_comparison_bars_colour_darts_apart_from_random_cells() -> None:
     fig = charts.plot_comparison(rows)
     bar = fig.data[0]
     assert list(bar.y) == pytest.approx([95, 90]) and bar.marker.color[0] != bar.marker.color[1]
+
+
+def test_removal_heatmap_outlines_the_kept_ops_and_scales_to_milli_loss() -> None:
+    scores = [[float("-inf"), *(0.001 * (e + 1) * (o + 1) for o in range(7))] for e in range(5)]
+    scores[3][2] = -0.004  # avg pool on edge 3: the supernet does better without it
+    gene = (("dil_conv_5x5", 0), ("dil_conv_5x5", 1), ("skip_connect", 0), ("dil_conv_5x5", 2))
+    data = charts.removal_data(scores, gene, OPS, nodes=2)
+    assert data["ops"] == [charts.SHORT[o] for o in OPS[1:]] and len(data["edges"]) == 5
+    assert data["z"][1][6] == pytest.approx(14.0) and data["z"][3][1] == pytest.approx(-4.0)
+    assert data["kept"] == [(0, 6), (1, 6), (2, 2), (4, 6)]  # (edge row, op column) of each gene entry
+    fig = charts.plot_removal(data)
+    heat, outline = fig.data
+    assert heat.zmid == 0 and heat.zmax == pytest.approx(35.0) and heat.zmin == pytest.approx(-35.0)
+    assert list(outline.x) == ["dil conv 5x5", "dil conv 5x5", "skip", "dil conv 5x5"]
+    caption = charts.removal_caption(data)
+    assert "leans most on dil conv 5x5 on n0 → n1 (+35.0e-3" in caption and "1 of the 35 ops" in caption
