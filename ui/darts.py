@@ -351,7 +351,8 @@ def _panels_block(job_id: str | None, cfg: darts.DartsConfig, cell: str) -> None
     c[0].metric("Epochs done", f"{last.epoch}/{view.cfg.epochs}")
     c[1].metric("Last epoch", f"{last.seconds:.1f} s", help="Wall time of the search's last epoch.")
     c[2].metric("Validation accuracy", f"{last.val_acc:.1%}", help="The supernet on the α half.")
-    if view.final is not None and view.cfg.selection == "perturbation":
+    chosen = view.final is not None and view.cfg.selection == "perturbation"
+    if chosen and view.final is not None:
         c[3].metric(
             "Skips in the chosen cell",
             str(view.final.skip_count()),
@@ -359,7 +360,6 @@ def _panels_block(job_id: str | None, cfg: darts.DartsConfig, cell: str) -> None
         )
     else:
         c[3].metric("Skips in the normal cell", str(last.skips), help="Derived without a cap.")
-    chosen = view.final is not None and view.cfg.selection == "perturbation"
     gene = getattr(view.final or last.genotype, cell)
     cell_d = charts.cell_data(gene, view.cfg.nodes, cell)
     _plot(st, "cell_graph", job, view, f"{cell}-{view.final_epoch}", lambda: charts.plot_cell(cell_d))
@@ -521,13 +521,10 @@ def retrain_block(ctx: sidebar.Context, result: darts.SearchResult, base: metric
 def summary(result: darts.SearchResult) -> None:
     """What the finished search found, where it ran and how long it took."""
     g, cfg = result.genotype, result.config
-    stop = (
-        f", stopped early at epoch {result.stopped_at} (the last genotype before it is kept)"
-        if result.stopped_at and cfg.selection == "alpha"
-        else f", stopped early at epoch {result.stopped_at}"
-        if result.stopped_at
-        else ""
-    )
+    stop = ""
+    if result.stopped_at:
+        kept = " (the last genotype before it is kept)" if cfg.selection == "alpha" else ""
+        stop = f", stopped early at epoch {result.stopped_at}{kept}"
     chosen = (
         f" The cell was chosen by perturbation (DARTS-PT) in {result.selection_seconds:.1f} s of that."
         if result.selection_scores is not None

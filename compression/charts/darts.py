@@ -377,7 +377,7 @@ def removal_caption(data: Mapping[str, Any]) -> str:
     return (
         f"Each op of the trained supernet is struck out alone (its weight set to 0, the others kept) and the "
         f"validation loss measured again. The supernet leans most on {ops[c]} on {edges[r]} "
-        f"(+{z[r][c]:.1f}e-3 without it); {harmful} of the {len(ops) * len(edges)} ops lower the loss when "
+        f"({z[r][c]:+.1f}e-3 without it); {harmful} of the {len(ops) * len(edges)} ops lower the loss when "
         "struck out. Per edge the op with the largest rise is kept; per node the two edges whose kept op rises "
         "most (outlined)."
     )
