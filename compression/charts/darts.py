@@ -323,9 +323,10 @@ def removal_data(
     grid = edge_grid(nodes)
     names = node_names(nodes)
     cols = [o for o, name in enumerate(ops) if name != "none"]
-    kept = []
-    for i, (op, src) in enumerate(genotype_cell):
-        kept.append((grid.index((i // 2, int(src))), cols.index(list(ops).index(op))))
+    kept = [
+        (grid.index((i // 2, int(src))), cols.index(list(ops).index(op)))
+        for i, (op, src) in enumerate(genotype_cell)
+    ]
     return {
         "cell": cell,
         "edges": [f"{names[src]} → n{node}" for node, src in grid],

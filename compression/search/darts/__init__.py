@@ -1,8 +1,9 @@
 """DARTS: differentiable architecture search (Liu et al. 2019) with its collapse cures.
 
 ops.py (the eight operations, the mixed op, PC-DARTS partial channels), genotype.py (derivation,
-random cells), selection.py (perturbation-based selection), network.py (search network, genotype network), search.py (first- and second-order
-architecture steps), retrain.py (retraining, the registered technique "darts").
+random cells), network.py (search network, genotype network), search.py (first- and second-order
+architecture steps), selection.py (perturbation-based selection, DARTS-PT), retrain.py (retraining, the
+registered technique "darts").
 
 Notes on the shared contract (the page codes against these names):
 - `derive` ranks edges by the weights given; `search` passes softmax(alpha) x the edge's normalised

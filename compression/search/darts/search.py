@@ -26,7 +26,7 @@ from compression.search.darts.config import (
     pick_device,
 )
 from compression.search.darts.genotype import Genotype, derive
-from compression.search.darts.selection import evaluations, perturbation_scores
+from compression.search.darts.selection import perturbation_scores, selection_passes
 from compression.train import Cancelled, Progress, StopFlag
 
 ARCH_BETAS = (0.5, 0.999)
@@ -165,7 +165,7 @@ def select(
     """Perturbation-based selection (DARTS-PT) on the trained supernet: both cells scored on the first
     SELECTION_IMAGES of the alpha half, then derived as from alphas (the cap cure applies)."""
     x, y = x[:SELECTION_IMAGES], y[:SELECTION_IMAGES]
-    total = evaluations(*net.op_weights(False).shape)  # type: ignore[operator]
+    total = selection_passes(cfg.nodes)
     done = 0
 
     def step() -> None:
@@ -273,9 +273,11 @@ def search(
         if stopped:
             stopped_at = epoch
             break
-    genotype, scores, t_sel = final_genotype(records), None, time.perf_counter()
+    genotype, scores, selection_s = final_genotype(records), None, 0.0
     if cfg.selection == "perturbation":  # from the supernet where the search ended
+        t_sel = time.perf_counter()
         genotype, scores = select(net, cfg, xa, ya, progress, should_stop)
+        selection_s = time.perf_counter() - t_sel
     return SearchResult(
         config=cfg,
         records=records,
@@ -284,5 +286,5 @@ def search(
         stopped_at=stopped_at,
         seconds=time.perf_counter() - start,
         selection_scores=scores,
-        selection_seconds=time.perf_counter() - t_sel if scores else 0.0,
+        selection_seconds=selection_s,
     )

@@ -13,19 +13,13 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from compression import metrics
 from compression.search.darts.genotype import NONE, edge_count
 from compression.search.darts.ops import OPS
 
-EVAL_BATCH = 500
 
-
-@torch.no_grad()
 def _loss(net: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    total = 0.0
-    for i in range(0, len(x), EVAL_BATCH):
-        logits = net(x[i : i + EVAL_BATCH])
-        total += float(nn.functional.cross_entropy(logits, y[i : i + EVAL_BATCH], reduction="sum"))
-    return total / max(1, len(x))
+    return metrics.evaluate(net, x, y)[2]  # mean cross-entropy, in eval mode, batched
 
 
 def perturbation_scores(
