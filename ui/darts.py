@@ -40,7 +40,7 @@ ARCH_LRS = ["3e-4", "3e-3", "3e-2", "1e-1"]
 # (bench/results/darts_collapse.md).
 WEIGHT_LRS = ["0.05", "0.005"]
 SELECTIONS = {"alpha": "largest α (DARTS)", "perturbation": "removal test (DARTS-PT)"}
-CURES = {  # short enough for presenter mode's narrow controls column
+CURES = {  # short enough for the stage's narrow controls column
     "none": "none (plain DARTS)",
     "early-stop": "stop at > 2 skips (DARTS+)",
     "cap-skips": "cap at 2 skips (P-DARTS)",

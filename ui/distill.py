@@ -36,7 +36,7 @@ def _label_text(n: int) -> str:
 
 def controls(ctx: sidebar.Context, where: Any) -> tuple[DistillConfig, int]:
     """Every control, seeded from the URL and written back to it; returns (config, test image). The
-    temperature slider goes in `where` (presenter mode: the column beside the soft-target chart)."""
+    temperature slider goes in `where` (the column beside the soft-target chart)."""
     seed = state.seed
     n_test = len(ctx.ds.x_test)
     t_raw = state.url_float("T", 4.0, 1.0, 50.0)
@@ -154,13 +154,10 @@ def _image(dataset: str, image: int, _ctx: sidebar.Context) -> Any:
 
 
 def explorer(ctx: sidebar.Context, temperature: float, image: int, stage: tuple[Any, Any]) -> None:
-    """The soft-target explorer; in presenter mode its numbers go under the slider (`stage[0]`) and the
-    soft-target chart beside it (`stage[1]`)."""
+    """The soft-target explorer: its numbers go under the slider (`stage[0]`), the soft-target chart beside
+    it (`stage[1]`)."""
     d = _explorer_data(ctx.weights_hash, ctx.choice.dataset, temperature, image, ctx)
-    on = present.active()
-    if not on:
-        st.subheader("What the teacher's soft targets carry")
-    c0, c1, c2, c3 = present.metric_grid(stage[0], 4) if on else st.columns([1, 2, 2, 2])
+    c0, c1, c2, c3 = present.metric_grid(stage[0], 4)
     c0.image(_image(ctx.choice.dataset, image, ctx), caption=f"#{image}: {d['label']}", width=96, clamp=True)
     c1.metric("Teacher says", d["predicted"], help=f"Its top-1 at any T; the true class is {d['label']}.")
     c2.metric(
@@ -174,24 +171,19 @@ def explorer(ctx: sidebar.Context, temperature: float, image: int, stage: tuple[
         f"{d['entropy']['mean_at_t']:.2f} bits",
         help="How much a student learns per image beyond the label grows with this.",
     )
-    left, right = (stage[1], st.container()) if on else st.columns(2)
-    present.plotly(left, charts.plot_soft_targets(d["soft"]), key="d_soft", width="stretch")
-    with right:  # only the open tab's chart is drawn (a new browser draws the main chart sooner)
-        (t_entropy, entropy_open), (t_similar, similar_open) = lazy.tabs(
-            lessons.LABS["distill"].view_labels()
-        )
-        with t_entropy:
-            if entropy_open:
-                present.plotly(st, charts.plot_entropy(d["entropy"]), key="d_entropy", width="stretch")
-        with t_similar:
-            if similar_open:
-                present.plotly(
-                    st, charts.plot_similarity(d["similarity"]), key="d_similarity", width="stretch"
-                )
-                st.markdown(
-                    f"**Dark knowledge at T = {temperature:g}** (mean soft target of each class, top two others)"
-                )
-                st.markdown("\n".join(f"- {s}" for s in d["similarity"]["sentences"]))
+    present.plotly(stage[1], charts.plot_soft_targets(d["soft"]), key="d_soft", width="stretch")
+    # only the open tab's chart is drawn (a new browser draws the main chart sooner)
+    (t_entropy, entropy_open), (t_similar, similar_open) = lazy.tabs(lessons.LABS["distill"].view_labels())
+    with t_entropy:
+        if entropy_open:
+            present.plotly(st, charts.plot_entropy(d["entropy"]), key="d_entropy", width="stretch")
+    with t_similar:
+        if similar_open:
+            present.plotly(st, charts.plot_similarity(d["similarity"]), key="d_similarity", width="stretch")
+            st.markdown(
+                f"**Dark knowledge at T = {temperature:g}** (mean soft target of each class, top two others)"
+            )
+            st.markdown("\n".join(f"- {s}" for s in d["similarity"]["sentences"]))
 
 
 # ---------------------------------------------------------------- training job

@@ -1,9 +1,10 @@
-"""Presenter mode (`?present=1`): a lab on a 1280x720 projector, its main slider beside its main chart.
+"""The lab stage and presenter mode (`?present=1`, a lab on a 1280x720 projector).
 
-The sidebar starts collapsed, the page's top padding and title shrink, the Plotly toolbar is hidden
-(it overprinted titles), and every chart is drawn with fonts and markers 1.5x larger. A page asks
-`stage()` for two slots: its main controls go in the left one and its main chart in the right one,
-so both are above the fold; outside presenter mode the slots are plain containers in page order.
+Every lab asks `stage()` for two slots: its main controls go in the left one and its main chart in the
+right one, so a user moves the slider and watches the chart on the first screen (on a phone-wide window
+Streamlit stacks them). Presenter mode adds the projector's styling: the sidebar starts collapsed, the
+page's padding and title shrink, the Plotly toolbar is hidden (it overprinted titles), and every chart is
+drawn with fonts and markers 1.5x larger.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ import streamlit as st
 
 from compression.charts.style import presented
 
+_BASE_CSS = """
+<style>
+[data-testid="stMainBlockContainer"] { padding-top: 3.6rem; padding-left: 2.5rem; padding-right: 2.5rem; }
+</style>
+"""  # Streamlit's 6rem above the title and 5rem at the sides squeezed the stage's chart for nothing
 _CSS = """
 <style>
 [data-testid="stMainBlockContainer"] { padding-top: 3.6rem; padding-left: 1.5rem; padding-right: 1.5rem; }
@@ -33,29 +39,26 @@ def toggle() -> None:
     if "present" not in st.session_state:
         st.session_state["present"] = active()
     on = st.sidebar.toggle(
-        "Presenter mode", key="present", help="For a projector: bigger charts, main slider beside its chart."
+        "Presenter mode",
+        key="present",
+        help="For a projector: bigger charts and fonts, the sidebar folded, no chart toolbar.",
     )
     if on != active():
         st.query_params["present"] = "1" if on else "0"
         st.rerun()
-    if on:
-        st.html(_CSS)
+    st.html(_CSS if on else _BASE_CSS)
 
 
 def stage() -> tuple[Any, Any]:
-    """(controls, chart) slots: side by side in presenter mode, else two containers in page order."""
-    if active():
-        left, right = st.columns([2, 3], gap="medium")
-        return left, right
-    return st.container(), st.container()
+    """(controls, chart) slots, side by side: the main controls left, the main chart right."""
+    left, right = st.columns([2, 3], gap="medium")
+    return left, right
 
 
 def metric_grid(controls: Any, n: int) -> list[Any]:
-    """`n` metric slots: a row across the page, or in presenter mode a compact grid under the controls."""
-    if not active():
-        return list(st.columns(n))
-    half = (n + 1) // 2
-    return [*controls.columns(half), *controls.columns(n - half)]
+    """`n` metric slots under the stage's controls, beside the chart: two a row, so a number and its delta
+    fit a 1280-px window with the sidebar open."""
+    return [slot for k in range(0, n, 2) for slot in controls.columns(2)][:n]
 
 
 def plotly(where: Any, fig: go.Figure, **kwargs: Any) -> Any:

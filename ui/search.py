@@ -103,10 +103,7 @@ def controls(dataset: str, val_size: int) -> Settings:
     sets = objective_sets(kind)
     if st.session_state.get("s_obj") not in sets:  # e.g. latency chosen, then back to the policy space
         st.session_state["s_obj"] = sets[0]
-    # presenter mode: the narrow left column gets two rows instead of one row of five
-    c1, c2, c3, c4, c5 = (
-        [*st.columns(2), *st.columns(3)] if present.active() else st.columns([2, 2, 1.3, 1, 1.3])
-    )
+    c1, c2, c3, c4, c5 = [*st.columns(2), *st.columns(3)]  # the stage's narrow left column: two rows
     strategy = c1.selectbox(
         "Strategy",
         list(STRATEGIES),
@@ -243,11 +240,7 @@ def actions(settings: Settings, ctx: sidebar.Context, name: str | None) -> str |
     """Start / Run every strategy / Stop / Resume; returns the study the page shows."""
     ectx = eval_context(ctx)
     running = active_job(name) is not None
-    c1, c2, c3, c4, c5 = (
-        [*st.columns(2), *st.columns(2), st.container()]
-        if present.active()
-        else st.columns([1.4, 1.6, 0.8, 0.9, 3.3])
-    )
+    c1, c2, c3, c4, c5 = [*st.columns(2), *st.columns(2), st.container()]
     start = c1.button("Start new search", type="primary", disabled=running, key="s_start")
     every = c2.button(
         "Run every strategy",
@@ -352,9 +345,7 @@ def study_view(name: str, live: bool = False) -> pd.DataFrame:
     c = St.counts(study)
     hv = St.hv_history(df, info)
     cost = info.problem.objectives[1]
-    first = present.active()  # presenter mode: the live front first, beside the budget slider
-    if first:
-        space_chart(st, df, info, cost)
+    space_chart(st, df, info, cost)  # the live front first, beside the budget slider
     job = active_job(name) or sidebar.job_manager().get(job_key(name))
     status = job.state if job else ("stopped" if info.stopped else "idle")
     st.progress(
@@ -391,12 +382,9 @@ def study_view(name: str, live: bool = False) -> pd.DataFrame:
     if df.empty:
         st.info("Waiting for the first trial...")
         return df
-    left, right = (st, st) if first else st.columns(2)
-    if not first:
-        space_chart(left, df, info, cost)
     curves = {name: (info.strategy, hv)} if live else hv_curves(info, hv)
     present.plotly(
-        right,
+        st,
         charts.plot_hypervolume(charts.hypervolume_data(curves), highlight=name),
         key="s_hv",
         width="stretch",

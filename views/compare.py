@@ -290,10 +290,10 @@ if version[0] == 0:
 
 # Lay out the filters and hold the chart's place on the first run (a light frame: an empty Plotly chart
 # would cost the browser a whole Plotly mount). On later runs the old chart stays until the new one comes.
-# Presenter mode: the filters and axes in a column beside a shorter chart, both on a 1280x720 screen.
+# The filters and axes in a column beside the chart (presenter mode: a shorter chart, for a 1280x720 screen).
 controls, stage_chart = present.stage()
-filter_box = (controls if present.active() else st).container(border=True)
-chart_slot = (stage_chart if present.active() else st).empty()
+filter_box = controls.container(border=True)
+chart_slot = stage_chart.empty()
 CHART_HEIGHT = 400 if present.active() else 520  # presenter: x1.15 (present.plotly) = 460 px
 if not st.session_state.get("_cmp_chart_drawn"):
     chart_slot.container(height=CHART_HEIGHT, border=False).caption("Loading runs...")
@@ -302,10 +302,9 @@ all_runs = load_runs(store.url, version)
 # ---------------------------------------------------------------- filters and axes (all in the URL)
 
 with filter_box:
-    if present.active():  # the axes first (the main control), two widgets a row
-        a1 = st.container()
-        a2, a3 = st.columns(2)
-        a4, a5 = st.columns(2)
+    a1 = st.container()  # the axes first (the main control), two widgets a row
+    a2, a3 = st.columns(2)
+    a4, a5 = st.columns(2)
     c1, c2, c3, c4 = present.metric_grid(filter_box, 4)
     datasets = sorted(all_runs["dataset"].unique())
     with c1:
@@ -317,8 +316,6 @@ with filter_box:
         f_tech = _filter("Technique", "tech", sorted(all_runs["technique"].unique()), [])
     with c4:
         f_tag = _filter("Tag", "tag", sorted({t for ts in all_runs["tags"] for t in ts}), [])
-    if not present.active():
-        a1, a2, a3, a4, a5 = st.columns([2, 1, 1.2, 0.8, 1])
     cost_keys = list(charts.COST_AXES)
     cost = a1.selectbox(
         "Cost axis",

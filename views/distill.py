@@ -41,7 +41,7 @@ with lazy.expander("How distillation works (formulas)", key="d_formulas") as sho
             "teacher alone (CE is taken on the labelled images only)."
         )
 
-stage = present.stage()  # presenter mode: the temperature and the teacher's numbers beside the soft targets
+stage = present.stage()  # the temperature and the teacher's numbers beside the soft targets
 config, image = distill.controls(ctx, stage[0])
 size = distill.student_size(config.student, config.width, ctx.choice.dataset, ctx)
 if isinstance(size, str):

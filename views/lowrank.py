@@ -40,14 +40,13 @@ methods = {
 }
 avail = [m for m in methods if explore.eligible_layers(ctx.model, m)]
 state.seed("lr_method", state.url_choice("method", avail[0], avail))
-controls, stage_chart = present.stage()  # presenter mode: method, layer, rank and numbers beside the spectrum
-c1, c2 = (controls, controls) if present.active() else controls.columns(2)
-method = c1.selectbox("Method", avail, key="lr_method", format_func=lambda m: methods[m])
+controls, stage_chart = present.stage()  # method, layer, rank and numbers beside the spectrum
+method = controls.selectbox("Method", avail, key="lr_method", format_func=lambda m: methods[m])
 layers = explore.eligible_layers(ctx.model, method)
 if st.session_state.get("lr_layer") not in layers:
     st.session_state.pop("lr_layer", None)
 state.seed("lr_layer", state.url_choice("layer", layers[0], layers))
-layer = c2.selectbox("Layer", layers, key="lr_layer")
+layer = controls.selectbox("Layer", layers, key="lr_layer")
 module = ctx.model.get_submodule(layer)
 full = explore.full_rank(module, method)
 if not 1 <= st.session_state.get("lr_rank", 1) <= full:
@@ -76,7 +75,7 @@ c[3].metric(
 s = block.spectrum(ctx.weights_hash, layer, ctx)
 title = f"{layer}: singular values" + (" of the output-channel unfolding" if method != "svd" else "")
 present.plotly(
-    stage_chart if present.active() else st,
+    stage_chart,
     charts.plot_spectrum(s, min(rank, len(s)), title=title),
     key="lr_spectrum",
     width="stretch",

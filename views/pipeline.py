@@ -3,8 +3,6 @@ stage buys on a waterfall of real file sizes, with accuracy after every stage.""
 
 from __future__ import annotations
 
-import contextlib
-
 import streamlit as st
 
 from ui import lazy, present, sidebar, state
@@ -29,31 +27,29 @@ with lazy.expander("Deep Compression in three stages (Han et al., ICLR 2016)", k
             "$\\bar\\ell \\le H + 1$ bits per symbol. LeNet-300-100 went 40x smaller on MNIST with no loss."
         )
 
-# presenter mode: the run controls, then the stages, beside the waterfall; otherwise all in page order
+# the run controls, then the stages, beside the waterfall
 controls, stage_chart = present.stage()
-run_box = controls.container() if present.active() else controls
+run_box = controls.container()
 with controls:
     stages = block.builder(ctx.choice.model)
 state.seed("pl_both", st.query_params.get("both") == "1")
 state.seed("pl_record", st.query_params.get("record") == "1")
-c1, c2, c3 = (run_box, run_box, run_box) if present.active() else st.columns(3)  # presenter: one a row
-both = c1.checkbox("Also run the reverse order, side by side", key="pl_both")
-record = c2.checkbox("Record every stage as a run", key="pl_record", disabled=not block.can_record())
+both = run_box.checkbox("Also run the reverse order, side by side", key="pl_both")
+record = run_box.checkbox("Record every stage as a run", key="pl_record", disabled=not block.can_record())
 state.write_url({"both": "1" if both else None, "record": "1" if record else None})
 job_id = block.job_key(stages, ctx, both, record)
 job = sidebar.page_job("job", "pipeline-", job_id)
-if c3.button("Run pipeline", type="primary", disabled=not stages or (job is not None and job.active)):
+if run_box.button("Run pipeline", type="primary", disabled=not stages or (job is not None and job.active)):
     block.start(job_id, stages, ctx, both, record)
     st.query_params["job"] = job_id
     st.rerun()
-on = present.active()  # presenter mode: progress under the Run button, the waterfall beside it
-if job is not None:
-    with run_box if on else contextlib.nullcontext():
+if job is not None:  # the progress under the Run button, the waterfall beside it
+    with run_box:
         sidebar.job_progress(job.id)
     if job.state == "done" and job.result:
-        with stage_chart if on else contextlib.nullcontext():
+        with stage_chart:
             block.results(job.result)
 else:
-    (stage_chart if on else st).caption(
+    stage_chart.caption(
         "Run the pipeline to draw the waterfall (stages that fine-tune take a while: it runs in the background)."
     )

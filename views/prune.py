@@ -96,7 +96,7 @@ ab_on = ab.toggle(*AB_MAIN)
 lay = ab.columns() if ab_on else None  # A/B view: A's main controls left, B's copy right
 a_slots = ab.grid(lay.a, 4) if lay else []
 box = ab.shared() if lay else st  # where the controls that A and B share go
-# presenter mode: the prune rate beside the theory-vs-measured chart
+# the prune rate beside the theory-vs-measured chart
 controls, stage_chart = (a_slots[0], None) if lay else present.stage()
 amount = controls.slider(
     "Prune rate",
@@ -107,8 +107,8 @@ amount = controls.slider(
     help="Masked methods: the fraction of weights (or groups) set to zero. Structured: the fraction of "
     "channels / neurons removed from each layer (or from the global pool).",
 )
-c1, c2, c3, c4 = (*a_slots[1:], box) if lay else st.columns(4)
-method = (controls if present.active() and not lay else c1).selectbox(
+c1, c2, c3, c4 = (*a_slots[1:], box) if lay else (None, *st.columns(3))  # not A/B: the method is staged
+method = (c1 if lay else controls).selectbox(
     "Method", methods, key="p_method", format_func=lambda k: P.METHODS[k].title
 )
 masked = not P.METHODS[method].removes
@@ -355,7 +355,7 @@ if lay:
         b_side(b_values),
     )
 else:
-    cols = present.metric_grid(controls, 5)  # presenter mode: the numbers under the slider, beside the chart
+    cols = present.metric_grid(controls, 5)  # the numbers under the slider, beside the chart
     cols[0].metric(
         "Top-1 accuracy",
         f"{mp.top1:.2%}",
@@ -365,7 +365,7 @@ else:
     cols[1].metric(
         "Weights gone",
         f"{res['sparsity']:.1%}",
-        f"{mp.params_nonzero:,} non-zero of {mb.params_total:,}",
+        f"{mp.params_nonzero:,} of {mb.params_total:,} left",
         delta_color="off",
         delta_arrow="off",
         help="Share of the baseline's conv/linear weights that are zero or removed.",
@@ -375,7 +375,7 @@ else:
         fmt.bytes_(mp.size_theoretical_bytes),
         **measured.ratio_delta(
             r := mp.size_theoretical_bytes / max(1, mb.size_theoretical_bytes),
-            f"{r:.2f}x of the dense model's",
+            f"{r:.2f}x of dense",
         ),
         help="Non-zero weights at their effective bits, no index overhead.",
     )
@@ -384,7 +384,7 @@ else:
         fmt.bytes_(mp.size_artifact_bytes),
         **measured.ratio_delta(
             r := mp.size_artifact_bytes / max(1, mb.size_artifact_bytes),
-            f"{r:.2f}x of the dense model's file",
+            f"{r:.2f}x of the dense file",
         ),
         help="Bytes of the compact artifact really written to disk (sparse or smaller dense).",
     )
@@ -402,7 +402,7 @@ else:
 
 left, right = st.columns([3, 2])
 present.plotly(
-    stage_chart if present.active() and not lay else left,
+    left if lay else stage_chart,
     size_latency_fig(mp),
     key="p_size_latency",
     width="stretch",

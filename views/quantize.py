@@ -108,12 +108,12 @@ ab_on = ab.toggle(*AB_MAIN)
 lay = ab.columns() if ab_on else None  # A/B view: A's main controls left, B's copy right
 a_slots = ab.grid(lay.a, 4) if lay else []
 box = ab.shared() if lay else st  # where the controls that A and B share go
-# presenter mode: scheme and bits beside the grid chart
+# scheme and bits beside the grid chart
 controls, stage_chart = (lay.a, st) if lay else present.stage()
 if lay:
     c1, c2, c3 = a_slots[:3]
 else:
-    c1, c2, c3 = (controls, controls, controls) if present.active() else st.columns([2, 3, 2])
+    c1, c2, c3 = controls, controls, controls
 scheme = c1.selectbox(
     "Scheme", list(catalog.SCHEMES), format_func=lambda s: catalog.SCHEMES[s].title, key="q_scheme"
 )
@@ -430,14 +430,13 @@ if lay:
         b_side(b_values, timed_b, ab_layer),
     )
 else:
-    st.subheader("Result")
-    cols = present.metric_grid(controls, 5)  # presenter mode: the numbers under the slider, beside the chart
+    cols = present.metric_grid(controls, 5)  # the numbers under the slider, beside the chart
     cols[0].metric("Top-1 accuracy", f"{m.top1:.2%}", f"{100 * (m.top1 - base.top1):+.2f} pts vs float32")
     cols[1].metric(
         "File size",
         fmt.bytes_(m.size_artifact_bytes),
         **measured.ratio_delta(
-            r := m.size_artifact_bytes / max(1, base.size_artifact_bytes), f"{r:.1%} of the float32 file"
+            r := m.size_artifact_bytes / max(1, base.size_artifact_bytes), f"{r:.1%} of float32"
         ),
         help="Bytes of the artifact written to disk: bit-packed codes plus scales or codebooks.",
     )
@@ -494,7 +493,7 @@ else:
         "(weights outside it are clamped to the end levels)."
     )
     grid_fig, codes_fig, error_fig = layer_charts(ctx.weights_hash, result_key, layer, w, q)
-    present.plotly(stage_chart if present.active() else st, grid_fig, key="q_grid_chart")
+    present.plotly(stage_chart, grid_fig, key="q_grid_chart")
 
 # only the open tab's charts are drawn (a new browser draws the main chart sooner)
 (t_codes, codes_open), (t_side, side_open), (t_size, size_open) = lazy.tabs(

@@ -40,7 +40,7 @@ with lazy.expander("How the strategies work", key="s_explain") as shown:
             "from scratch on a training subset (the proxy named under the controls) and scored the same way."
         )
 
-controls, chart = present.stage()  # presenter mode: the budget slider beside the live front
+controls, chart = present.stage()  # the budget slider beside the live front
 with controls:
     settings = search.controls(ctx.choice.dataset, len(ctx.ds.x_val))
     name = search.actions(settings, ctx, search.current_study())

@@ -47,11 +47,35 @@ BEFORE = "#94a3b8"  # grey: the baseline / dense model
 AFTER = "#2563eb"  # blue: the compressed model
 
 
+TITLE_CHARS = 56  # what one line of a title holds in the lab stage's chart column (~470 px at 1280 px)
+
+
+def wrap_title(text: str, limit: int = TITLE_CHARS) -> str:
+    """`text` on two lines when longer than `limit` (Plotly does not wrap titles; a narrow chart cut them):
+    after a colon when both lines fit and the first holds a quarter of it, else at the space nearest the middle."""
+    spaces = [k for k, ch in enumerate(text) if ch == " "]
+    if len(text) <= limit or "<br>" in text or not spaces:
+        return text
+    colons = [k for k in spaces if text[k - 1] == ":" and k >= len(text) // 4 and len(text) - k - 1 <= limit]
+    cut = colons[0] if colons else min(spaces, key=lambda k: abs(2 * k - len(text)))
+    return f"{text[:cut]}<br>{text[cut + 1 :]}"
+
+
 def style(fig: go.Figure, title: str | None = None, height: int = 380) -> go.Figure:
+    title = wrap_title(title) if title else None
+    two_lines = title is not None and "<br>" in title
     fig.update_layout(
-        title={"text": title, "y": 0.98, "yanchor": "top"} if title else None,
+        # Plotly anchors a title's top by its first line only: a second line pushed the first off the top
+        title={"text": title, "y": 0.98, "yanchor": "top", "pad": {"t": 22 if two_lines else 0}}
+        if title
+        else None,
         height=height,
-        margin={"l": 10, "r": 10, "t": 90 if title else 40, "b": 10},  # room for title + legend
+        margin={
+            "l": 10,
+            "r": 10,
+            "t": (110 if two_lines else 90) if title else 40,
+            "b": 10,
+        },  # title + legend
         font={"size": 14},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
     )
@@ -65,6 +89,8 @@ def presented(fig: go.Figure, scale: float = 1.5) -> go.Figure:
     out.update_layout(font={"size": size}, height=int((out.layout.height or 380) * 1.15))
     if out.layout.title.text:
         out.update_layout(title_font_size=max(size, 20))  # long titles must still fit the half-width chart
+        if "<br>" in out.layout.title.text:
+            out.update_layout(title_pad_t=1.3 * max(size, 20))  # its first line's height (see style)
     for trace in out.data:
         marker = getattr(trace, "marker", None)
         if marker is not None and isinstance(getattr(marker, "size", None), int | float):

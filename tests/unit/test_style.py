@@ -5,7 +5,14 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from compression.charts import compare
-from compression.charts.style import TECHNIQUE_COLOURS, presented, style, technique_colour
+from compression.charts.style import (
+    TECHNIQUE_COLOURS,
+    TITLE_CHARS,
+    presented,
+    style,
+    technique_colour,
+    wrap_title,
+)
 
 
 def test_a_technique_keeps_its_colour_whatever_else_is_shown() -> None:
@@ -32,3 +39,20 @@ def test_presented_copy_is_larger_and_leaves_the_original() -> None:
     assert big.layout.font.size == 21 and big.data[0].marker.size == 15 and big.data[0].line.width == 3
     assert big.layout.height > 400
     assert fig.layout.font.size == 14 and fig.data[0].marker.size == 10  # cached figures stay as they were
+
+
+def test_a_long_title_goes_on_two_lines_that_each_fit_the_stage_column() -> None:
+    short = "Confusion matrix (test split)"
+    assert wrap_title(short) == short
+    colon = "Weights and the quantization grid: 255 levels (8 bits; 32 of them drawn)"
+    assert wrap_title(colon) == "Weights and the quantization grid:<br>255 levels (8 bits; 32 of them drawn)"
+    label = "A: size, MACs and latency, paired with the dense model on this CPU at batch 256"  # "A:" stays
+    plain = "Skips and all parameter-free ops in the derived normal cell of the supernet"  # no colon
+    for text in (label, plain):
+        lines = wrap_title(text).split("<br>")
+        assert len(lines) == 2 and " ".join(lines) == text
+        assert all(len(line) <= TITLE_CHARS for line in lines)
+    assert label.startswith(wrap_title(label).split("<br>")[0])  # broken at a space, not inside a word
+    fig = style(go.Figure(), colon)
+    assert fig.layout.title.text.count("<br>") == 1 and fig.layout.title.pad.t > 0  # the first line stays in
+    assert presented(fig).layout.title.pad.t > fig.layout.title.pad.t  # larger font, larger first line
