@@ -413,7 +413,7 @@ def draw_chart() -> None:
 data = front_data(store.url, version, filters, cost, acc, sym)
 on_front = int(data.points["on_front"].sum())
 st.caption(
-    f"{len(data.points)} runs shown, {on_front} on the front (solid, joined by the dotted step line); "
+    f"{len(data.points)} run{'s' if len(data.points) != 1 else ''} shown, {on_front} on the front (solid, joined by the dotted step line); "
     "faded points are dominated"
     + (
         "; the star is the unpruned baseline"

@@ -6,6 +6,7 @@ public `plot_x` functions turn it into a styled Plotly figure.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -296,11 +297,15 @@ def pareto_figure(
     fig.update_xaxes(
         title=f"{axis.label}: {axis.note}" if axis.note else axis.label, type="log" if log_x else "linear"
     )
-    fig.update_yaxes(title=ACCURACY_AXES.get(accuracy, accuracy), tickformat=".0%")
+    # ".1~%": 98% and 98.5% (".0%" printed 98% twice on a narrow range)
+    fig.update_yaxes(title=ACCURACY_AXES.get(accuracy, accuracy), tickformat=".1~%")
     if len(pts):  # accuracy is a fraction: never show below 0 % or far above 100 %
         lo, hi = float(pts["y"].min()), float(pts["y"].max())
         pad = max(0.02, 0.08 * (hi - lo))
         fig.update_yaxes(range=[max(0.0, lo - pad), min(1.02, hi + pad)])
+        x = float(pts["x"].min())
+        if x > 0 and x == float(pts["x"].max()):  # one cost: Plotly's range was +-0.001 % of it
+            fig.update_xaxes(range=[math.log10(x / 1.5), math.log10(x * 1.5)] if log_x else [0, 2 * x])
     return fig
 
 
@@ -361,7 +366,9 @@ ROWS: list[tuple[str, str]] = [
 
 
 # Rows holding free text from whoever recorded or imported a run (the page shows them escaped).
-TEXT_ROWS = [label for key, label in ROWS if key in ("technique", "recipe_text", "cpu", "who", "tags", "notes")]
+TEXT_ROWS = [
+    label for key, label in ROWS if key in ("technique", "recipe_text", "cpu", "who", "tags", "notes")
+]
 
 
 def side_by_side(df: pd.DataFrame) -> pd.DataFrame:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
@@ -161,3 +163,18 @@ def test_sparsity_is_against_the_original_baseline_when_known() -> None:
     assert compare.side_by_side(df).loc["Sparsity"].iloc[0] == "50.00%"
     df["baseline_params"] = 0  # a run recorded before lineage counts: its own shape
     assert compare.side_by_side(df).loc["Sparsity"].iloc[0] == "0.00%"
+
+
+def test_a_single_run_gets_readable_axes() -> None:
+    """The first recorded run alone: Plotly's own x range was +-0.001 % of its size and the ".0%" y ticks
+    printed 98% twice; the x range now spans 0 to twice the run's cost (log: /1.5 to x1.5)."""
+    one = runs_frame().iloc[[0]]
+    fig = compare.plot_pareto(one, "size_artifact_bytes")
+    assert tuple(fig.layout.xaxis.range) == (0, 180_000.0)
+    assert fig.layout.yaxis.tickformat == ".1~%"
+    log = compare.plot_pareto(one, "size_artifact_bytes", log_x=True)
+    lo, hi = log.layout.xaxis.range
+    assert lo < math.log10(90_000) < hi and hi - lo == pytest.approx(2 * math.log10(1.5))
+    assert (
+        compare.plot_pareto(runs_frame(), "size_artifact_bytes").layout.xaxis.range is None
+    )  # several: auto
