@@ -29,7 +29,7 @@ st.info(
 )
 params = dict(st.query_params)
 cols = st.columns(2)
-CARDS = [
+CARDS = [  # every page of the navigation but this one, in its order
     (
         "views/model.py",
         "Model",
@@ -45,7 +45,32 @@ CARDS = [
         "Quantization lab",
         "Store weights in fewer bits: linear, k-means, binary, real INT8.",
     ),
-    ("views/compare.py", "Compare (Pareto)", "Every recorded run on one accuracy-versus-cost front."),
+    (
+        "views/distill.py",
+        "Distillation lab",
+        "Train a smaller student on the teacher's softened outputs; move T.",
+    ),
+    (
+        "views/search.py",
+        "Search lab",
+        "Search a per-layer compression policy or an architecture with Optuna.",
+    ),
+    (
+        "views/darts.py",
+        "DARTS lab",
+        "Watch a differentiable architecture search pick its cell, collapse and cure.",
+    ),
+    ("views/lowrank.py", "Low-rank lab", "Factorise a layer (SVD, Tucker-2, CP) and see rank against speed."),
+    (
+        "views/pipeline.py",
+        "Pipeline",
+        "Chain techniques (Deep Compression) and see each stage's real file size.",
+    ),
+    (
+        "views/compare.py",
+        "Compare (Pareto)",
+        "Every recorded run on one accuracy-versus-cost front; export a report.",
+    ),
     ("views/lessons.py", "Lessons", "Guided steps through the labs, numbers checked live."),
 ]
 for i, (path, title, text) in enumerate(CARDS):

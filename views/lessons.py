@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from compression import fmt, lessons
-from ui import state
+from ui import present, state
 
 state.keep_only("lesson", "step")
+present.toggle()  # a lecturer starts the lecture here: the projector switch, as on every lab
 UPLOADED = "_lessons_uploaded"  # this tab's own lessons: {id: Lesson}
 AT = "_lesson_at"  # (lesson, step) this tab is at: back from a lab through the sidebar resumes there
 

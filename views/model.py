@@ -91,6 +91,7 @@ st.dataframe(
         ),
         "macs": st.column_config.NumberColumn("MACs", format="localized"),
         "params": st.column_config.NumberColumn("params", format="localized"),
+        "nonzero": st.column_config.NumberColumn("nonzero", format="localized"),
     },
 )
 

@@ -33,7 +33,8 @@ def _qp(at: AppTest, key: str) -> str:
 def _titles(at: AppTest) -> list[str]:
     """Every chart's title, a long one's line break read as a space (charts.style.wrap_title)."""
     return [
-        json.loads(c.proto.spec)["layout"]["title"]["text"].replace("<br>", " ") for c in at.get("plotly_chart")
+        json.loads(c.proto.spec)["layout"]["title"]["text"].replace("<br>", " ")
+        for c in at.get("plotly_chart")
     ]
 
 
