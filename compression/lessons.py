@@ -80,8 +80,8 @@ LABS: dict[str, Lab] = {
             "q_size_latency": "Theory vs measured: size and latency",
         },
         {
-            "q_codes_chart": "Codes and error",
-            "q_error_chart": "Codes and error",
+            "q_codes_chart": "Codes",  # one chart a tab: a new browser draws the open tab's with the main chart
+            "q_error_chart": "Error",
             "q_side": "Five schemes",
             "q_size_latency": "Theory vs measured",
         },

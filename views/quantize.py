@@ -488,33 +488,33 @@ if q is None:
         "pick a bit-width scheme to see the grid."
     )
 else:
-    st.caption(
+    grid_fig, codes_fig, error_fig = layer_charts(ctx.weights_hash, result_key, layer, w, q)
+    present.plotly(stage_chart, grid_fig, key="q_grid_chart")
+    stage_chart.caption(
         "Grey: the float weights. Red lines: the values a weight may take; the shaded band is the clipping range "
         "(weights outside it are clamped to the end levels)."
     )
-    grid_fig, codes_fig, error_fig = layer_charts(ctx.weights_hash, result_key, layer, w, q)
-    present.plotly(stage_chart, grid_fig, key="q_grid_chart")
 
 # only the open tab's charts are drawn (a new browser draws the main chart sooner)
-(t_codes, codes_open), (t_side, side_open), (t_size, size_open) = lazy.tabs(
+(t_codes, codes_open), (t_error, error_open), (t_side, side_open), (t_size, size_open) = lazy.tabs(
     lessons.LABS["quantize"].view_labels()
 )
+for tab, is_open, what in ((t_codes, codes_open, "codes"), (t_error, error_open, "error")):
+    if is_open and q is None:
+        tab.caption(f"No grid for this scheme, so no {what} either.")
 with t_codes:
-    if codes_open and q is None:
-        st.caption("No grid for this scheme, so no codes either.")
-    elif codes_open:
-        g1, g2 = st.columns(2)
-        with g1:
-            used = int(q.codes.unique().numel())
-            st.caption(
-                f"Each weight's integer code; one colour per level: {used} levels in use of {2**q.bits} codes."
-            )
-            present.plotly(st, codes_fig, key="q_codes_chart")
-        with g2:
-            st.caption(
-                "Quantized minus float: inside the clipping range a linear grid errs by at most half a step."
-            )
-            present.plotly(st, error_fig, key="q_error_chart")
+    if codes_open and q is not None:
+        used = int(q.codes.unique().numel())
+        st.caption(
+            f"Each weight's integer code, one colour per level: {used} levels in use of {2**q.bits} codes."
+        )
+        present.plotly(st, codes_fig, key="q_codes_chart")
+with t_error:
+    if error_open and q is not None:
+        st.caption(
+            "Quantized minus float: inside the clipping range a linear grid errs by at most half a step."
+        )
+        present.plotly(st, error_fig, key="q_error_chart")
 with t_side:
     if side_open:
         st.caption(

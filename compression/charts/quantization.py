@@ -104,6 +104,9 @@ def _codes_data(q: QTensor) -> np.ndarray:
     return codes[: CODES_MAX[0], : CODES_MAX[1]].numpy()
 
 
+DISCRETE_CODES = 16  # up to 4 bits one band per code; 255 bands drew 700 SVG nodes nobody can tell apart
+
+
 def _discrete_scale(n: int) -> list[list[object]]:
     """A step colour scale with exactly n colours (one per code)."""
     import plotly.colors as pc
@@ -118,12 +121,12 @@ def _discrete_scale(n: int) -> list[list[object]]:
 def plot_codes(q: QTensor, title: str = "Codes of the weight matrix") -> go.Figure:
     codes = _codes_data(q)
     n = q.qmax + 1 if q.kind == "affine" else int(q.codebook.numel())  # type: ignore[union-attr]
-    discrete = n <= 256
+    discrete = n <= DISCRETE_CODES
     fig = go.Figure(
         go.Heatmap(
             z=codes,
-            zmin=-0.5 if discrete else None,
-            zmax=n - 0.5 if discrete else None,
+            zmin=-0.5,
+            zmax=n - 0.5,
             colorscale=_discrete_scale(n) if discrete else "Turbo",
             colorbar={"title": "code"},
         )
@@ -131,7 +134,7 @@ def plot_codes(q: QTensor, title: str = "Codes of the weight matrix") -> go.Figu
     fig.update_layout(
         xaxis_title="input (x kernel)", yaxis_title="output channel", yaxis_autorange="reversed"
     )
-    return style(fig, f"{title}: {n} colours")
+    return style(fig, f"{title}: {n} colours" if discrete else f"{title}: {n} codes, one colour scale")
 
 
 # ---------------------------------------------------------------- error

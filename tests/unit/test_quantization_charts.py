@@ -87,3 +87,11 @@ def test_layer_bits_data_and_figure_show_the_parameter_weighted_mean() -> None:
     assert f"mean {d.mean:.2f}" in fig.layout.title.text and "3-bit budget" in fig.layout.title.text
     no_budget = charts.plot_layer_bits(bits, params)
     assert len([s for s in no_budget.layout.shapes if s.type == "line"]) == 1
+
+
+def test_codes_image_of_many_levels_uses_one_colour_scale() -> None:
+    q = core.quantize_linear(torch.randn(10, 20), 8, per_channel=False)
+    fig = charts.plot_codes(q)
+    assert "255 codes, one colour scale" in fig.layout.title.text
+    assert len(fig.data[0].colorscale) < 2 * charts.DISCRETE_CODES  # not 510 stops
+    assert (fig.data[0].zmin, fig.data[0].zmax) == (-0.5, 254.5)  # a code keeps its colour whatever is used
