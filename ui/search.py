@@ -355,7 +355,8 @@ def study_view(name: str, live: bool = False) -> pd.DataFrame:
     )
     if job and job.state == "failed":
         st.error(f"The search failed: {fmt.md(job.error)}")
-    cols = st.columns(5)
+    # five cards in the stage's chart column: three a row (five cut their labels short)
+    cols = [*st.columns(3), *st.columns(3)]
     cols[0].metric("Trials done", f"{c.complete}/{c.budget}")
     cols[1].metric(
         "Hypervolume",
