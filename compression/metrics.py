@@ -175,6 +175,7 @@ def effective_bits(t: torch.Tensor) -> float:
 def int8_layers(model: nn.Module) -> set[str]:
     """Layers whose weights are stored as int8 codes: torch.ao's quantized modules (weight() is a method)
     and tensor subclasses that hold int8 codes and scales (torchao's Int8Tensor)."""
+
     def coded(w: object) -> bool:
         if callable(w) and not isinstance(w, nn.Parameter):
             return True

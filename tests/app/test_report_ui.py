@@ -40,7 +40,10 @@ def test_report_and_chosen_exports_for_the_chosen_runs(
     at = open_compare(ds="digits", sel=sel)
     shown = labels(at)
     assert "Download report (HTML)" in shown
-    assert "Export chosen runs only (2) (CSV)" in shown and "Export chosen runs only (2) (JSON, importable)" in shown
+    assert (
+        "Export chosen runs only (2) (CSV)" in shown
+        and "Export chosen runs only (2) (JSON, importable)" in shown
+    )
     assert any("covers the 2 chosen run(s)" in c.value for c in at.caption)
     link = at.get("code")[-1].proto.code_text
     assert f"sel={sel.replace(',', '%2C')}" in link and "ds=digits" in link  # the exact view

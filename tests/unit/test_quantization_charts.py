@@ -26,7 +26,8 @@ def test_grid_figure_draws_one_line_per_level_up_to_the_cap() -> None:
     for bits, lines in ((2, 3), (4, 15), (8, charts.MAX_LEVEL_LINES)):
         fig = charts.plot_grid(w, core.quantize_linear(w, bits))
         assert sum(1 for s in fig.layout.shapes if s.type == "line") == lines
-        assert ("of them drawn" in fig.layout.title.text) == (bits == 8)  # the title says when lines are thinned
+        thinned = "of them drawn" in fig.layout.title.text  # the title says when lines are thinned
+        assert thinned == (bits == 8)
     km = core.quantize_kmeans(w, 2)
     assert sum(1 for s in charts.plot_grid(w, km).layout.shapes if s.type == "line") == 4
 

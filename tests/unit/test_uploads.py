@@ -146,7 +146,9 @@ def test_empty_file() -> None:
 
 def test_oversized_blob() -> None:
     blob = bytes(uploads.MAX_BYTES + 1)
-    with pytest.raises(uploads.UploadError, match=r"209,715,201 bytes, more than the limit of 209,715,200 bytes"):
+    with pytest.raises(
+        uploads.UploadError, match=r"209,715,201 bytes, more than the limit of 209,715,200 bytes"
+    ):
         uploads.accept("huge.pt", blob, "digits", "lenet5")
 
 
