@@ -505,9 +505,7 @@ for tab, is_open, what in ((t_codes, codes_open, "codes"), (t_error, error_open,
 with t_codes:
     if codes_open and q is not None:
         used = int(q.codes.unique().numel())
-        st.caption(
-            f"Each weight's integer code, one colour per level: {used} levels in use of {2**q.bits} codes."
-        )
+        st.caption(f"Each weight's integer code as a colour; {used} of the grid's levels are in use.")
         present.plotly(st, codes_fig, key="q_codes_chart")
 with t_error:
     if error_open and q is not None:

@@ -53,8 +53,10 @@ TITLE_CHARS = 56  # what one line of a title holds in the lab stage's chart colu
 def wrap_title(text: str, limit: int = TITLE_CHARS) -> str:
     """`text` on two lines when longer than `limit` (Plotly does not wrap titles; a narrow chart cut them):
     after a colon when both lines fit and the first holds a quarter of it, else at the space nearest the middle."""
+    if len(text) <= limit or "<br>" in text:
+        return text
     spaces = [k for k, ch in enumerate(text) if ch == " "]
-    if len(text) <= limit or "<br>" in text or not spaces:
+    if not spaces:
         return text
     colons = [k for k in spaces if text[k - 1] == ":" and k >= len(text) // 4 and len(text) - k - 1 <= limit]
     cut = colons[0] if colons else min(spaces, key=lambda k: abs(2 * k - len(text)))
@@ -62,20 +64,17 @@ def wrap_title(text: str, limit: int = TITLE_CHARS) -> str:
 
 
 def style(fig: go.Figure, title: str | None = None, height: int = 380) -> go.Figure:
-    title = wrap_title(title) if title else None
-    two_lines = title is not None and "<br>" in title
-    fig.update_layout(
+    head, top = None, 40
+    if title:
+        title = wrap_title(title)
+        two_lines = "<br>" in title
         # Plotly anchors a title's top by its first line only: a second line pushed the first off the top
-        title={"text": title, "y": 0.98, "yanchor": "top", "pad": {"t": 22 if two_lines else 0}}
-        if title
-        else None,
+        head = {"text": title, "y": 0.98, "yanchor": "top", "pad": {"t": 22 if two_lines else 0}}
+        top = 110 if two_lines else 90  # room for the title and the legend
+    fig.update_layout(
+        title=head,
         height=height,
-        margin={
-            "l": 10,
-            "r": 10,
-            "t": (110 if two_lines else 90) if title else 40,
-            "b": 10,
-        },  # title + legend
+        margin={"l": 10, "r": 10, "t": top, "b": 10},
         font={"size": 14},
         legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "x": 0},
     )
