@@ -46,7 +46,9 @@ class ResultCache:
         _CACHES.add(self)
 
     def get(self, key: Hashable, fn: Callable[[], Any]) -> Any:
-        """The result for key: cached, awaited if being computed, else computed now."""
+        """The result for key: cached, awaited if being computed, else computed now. A prefetch that
+        failed is computed again here, not served: it may have failed for a reason of its own thread
+        (torch.fx tracing an INT8 model patches nn.Module.__call__ for every thread while it runs)."""
         with self._lock:
             fut = self._futures.get(key)
             if fut is not None and fut.cancel():  # queued behind others: do it now instead
@@ -65,7 +67,14 @@ class ResultCache:
                 with self._lock:
                     self._futures.pop(key, None)
                 raise
-        return fut.result()
+            return fut.result()
+        try:
+            return fut.result()
+        except Exception:  # a prefetch that failed (before or while awaited): once more, here
+            with self._lock:
+                if self._futures.get(key) is fut:
+                    del self._futures[key]
+            return self.get(key, fn)
 
     def prefetch(self, items: Iterable[tuple[Hashable, Callable[[], Any]]]) -> None:
         """Queue computations for keys not cached yet (in order; one worker thread)."""

@@ -387,6 +387,7 @@ def test_bad_configs_are_refused_clearly(bad: object) -> None:
 
 def test_result_cache_computes_once_and_prefetches() -> None:
     import threading
+    import time
 
     from compression.quantization import prefetch
 
@@ -413,6 +414,12 @@ def test_result_cache_computes_once_and_prefetches() -> None:
     with pytest.raises(ZeroDivisionError):
         cache.get("bad", lambda: 1 / 0)
     assert not cache.cached("bad")
+    cache.prefetch([("flaky", lambda: 1 / 0)])  # a prefetch that failed in the worker thread
+    deadline = time.monotonic() + 30
+    while cache.pending() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert cache.get("flaky", work("flaky")) == "FLAKY"  # computed again, not the worker's error served
+    assert cache.cached("flaky")
 
 
 def test_prefetch_worker_runs_at_the_lowest_cpu_priority() -> None:
