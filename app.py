@@ -7,12 +7,16 @@ of a fresh server (a deep link then has no layout, title or navigation).
 
 import streamlit as st
 
+from ui import state
+
 st.set_page_config(
     page_title="Compression Lab",
     page_icon=":material/compress:",
     layout="wide",
     initial_sidebar_state="collapsed" if st.query_params.get("present") == "1" else "auto",  # projector
 )
+
+state.one_history_entry_per_page()
 
 st.navigation(
     [

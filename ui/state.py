@@ -44,8 +44,8 @@ SHARED_PARAMS = ("dataset", "model", "weights", "present")
 def write_url(values: Mapping[str, str | None], *, resync: bool = False) -> None:
     """Set these URL parameters (None drops one) in ONE change of the link.
 
-    Every change Streamlit makes to the query string is its own browser history entry (pushState), so a
-    page that wrote its dozen parameters one by one took a dozen Back presses to leave. `resync` sends the
+    Every change Streamlit makes to the query string is a message to the browser and, until
+    `one_history_entry_per_page` replaces it, its own history entry (a dozen Backs for a dozen). `resync` sends the
     link even when nothing changed (the browser adds no entry for an equal one): after a quick Back, a late
     message of the page left behind can put its parameters into the browser's address bar."""
     now = st.query_params.to_dict()
@@ -53,6 +53,30 @@ def write_url(values: Mapping[str, str | None], *, resync: bool = False) -> None
     new.update({k: v for k, v in values.items() if v is not None})
     if new != now or resync:
         st.query_params.from_dict(new)
+
+
+# Streamlit writes each change of the query string as a new browser history entry (pushState), so every
+# slider move was one more Back press before Back left a lab. Its own URL-bound widgets replace the entry
+# instead; this script does the same for ours (Streamlit has no Python switch for it): a change that keeps
+# the page's path replaces the current entry, a move to another page still adds one.
+_ONE_ENTRY_PER_PAGE = """<script>
+if (!window.__oneEntryPerPage) {
+  window.__oneEntryPerPage = true;
+  const push = history.pushState.bind(history);
+  history.pushState = (state, title, url) => {
+    if (url != null && new URL(url, location.href).pathname === location.pathname) {
+      history.replaceState(state, title, url);
+    } else {
+      push(state, title, url);
+    }
+  };
+}
+</script>"""
+
+
+def one_history_entry_per_page() -> None:
+    """Browser Back leaves a page in one press: its own URL changes replace its history entry."""
+    st.sidebar.html(_ONE_ENTRY_PER_PAGE, unsafe_allow_javascript=True)  # the main column would get a gap
 
 
 def keep_only(*keys: str) -> None:
