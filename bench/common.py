@@ -38,10 +38,25 @@ def machine() -> dict[str, object]:
     }
 
 
+def dumps(value: object, indent: str = "") -> str:
+    """JSON indented like `indent=2`, but a list of plain values, or a short list, on one line (a curve, a genotype):
+    with `json.dumps(indent=2)` every number of a per-epoch record took its own line."""
+    inner = indent + "  "
+    flat = json.dumps(value, default=str)
+    if len(flat) <= 100 and not isinstance(value, dict):
+        return flat
+    if isinstance(value, dict) and value:
+        items = (f"{inner}{json.dumps(str(k))}: {dumps(v, inner)}" for k, v in value.items())
+        return "{\n" + ",\n".join(items) + f"\n{indent}}}"
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (dict, list, tuple)) and v for v in value):
+        return "[\n" + ",\n".join(inner + dumps(v, inner) for v in value) + f"\n{indent}]"
+    return flat
+
+
 def write_results(name: str, results: dict[str, object], summary_md: str) -> None:
     """bench/results/<name>.json (everything) and <name>.md (the table the README quotes)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(results, indent=2, default=str))
+    (RESULTS / f"{name}.json").write_text(dumps(results) + "\n")
     m = results.get("machine", machine())
     header = f"# {name}\n\nMachine: {m}\n\n"  # type: ignore[union-attr]
     (RESULTS / f"{name}.md").write_text(header + summary_md + "\n")

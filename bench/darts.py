@@ -134,11 +134,15 @@ def search_section(
 ) -> dict[str, Any]:
     """The target search (at most 15 minutes) and its derived genotype retrained."""
     cfg = dataclasses.replace(_target_config(args), seed=args.search_seed)
+    if args.search_channels:  # a wider supernet (DARTS searches at C=16, evaluates at another width)
+        cfg = dataclasses.replace(cfg, channels=args.search_channels)
     _log(f"target search: {cfg}")
     result, t = _search(cfg, ds)
-    cfg = dataclasses.replace(cfg, seed=args.retrain_seed)  # every network retrains with the same seed
+    # every network retrains with the same seed, at the width of the random cells it is compared with
+    cfg = dataclasses.replace(cfg, seed=args.retrain_seed, channels=args.channels)
     out: dict[str, Any] = {
         "config": dataclasses.asdict(cfg),
+        "search_channels": args.search_channels or args.channels,
         "search": t,
         "search_epochs": [r.summary() for r in result.records],
         "genotype": result.genotype.to_dict(),
@@ -318,7 +322,8 @@ def _render_target(res: dict[str, Any], key: str) -> list[str]:
         c, s = t["config"], t["search"]
         g = t["genotype"]
         lines += [
-            f"Search: {c['cells']} cells x {c['nodes']} nodes, C={c['channels']}, PC-DARTS K={c['partial_channels']}, "
+            f"Search: {c['cells']} cells x {c['nodes']} nodes, C={t.get('search_channels', c['channels'])}, "
+            f"PC-DARTS K={c['partial_channels']}, "
             f"first-order, cure {c['cure']}, seed {t.get('search_seed', c['seed'])}, {len(t['search_epochs'])} epochs (the first "
             f"{c.get('warmup_epochs', 0)} training the weights only) on {c['search_subset']:,} training "
             f"images (half weights, half alphas), batch {c['batch_size']}, 1 torch thread: wall {s['wall_s']:.0f} s, "
@@ -332,7 +337,7 @@ def _render_target(res: dict[str, Any], key: str) -> list[str]:
             "",
             f"Derived normal cell: {_cell(g)}; reduction cell: {', '.join(f'{op}<-{i}' for op, i in g['reduce'])}.",
             "",
-            f"Retraining (every network the same budget): {c['retrain_epochs']} epoch(s) on "
+            f"Retraining (every network the same budget, at C={c['channels']}): {c['retrain_epochs']} epoch(s) on "
             f"{c['retrain_subset'] or 55000:,} of the 55,000 training images, Adam lr {c['retrain_lr']:g} with a cosine schedule, batch "
             f"{c['retrain_batch_size']}, 1 torch thread; test top-1 on the 10,000 test images.",
             "",
@@ -483,6 +488,9 @@ def main() -> None:
     )
     p.add_argument("--retrain-lr", type=float, default=3e-3)
     p.add_argument("--retrain-subset", type=int, default=0, help="training images per retraining (0: all)")
+    p.add_argument(
+        "--search-channels", type=int, default=0, help="C of the target search's supernet (0: --channels)"
+    )
     p.add_argument("--search-epochs", type=int, default=6)
     p.add_argument("--search-subset", type=int, default=6000)
     p.add_argument(
