@@ -141,7 +141,7 @@ LABS: dict[str, Lab] = {
         "lowrank",
         "Low-rank lab",
         ("method", "layer", "rank", "rule", "energy", "ft"),
-        {"lr_spectrum": "Singular values and the cut"},
+        {"lr_spectrum": "Singular values and the cut", "lr_speed": "Measured speed against rank"},
     ),
     "pipeline": Lab(
         "views/pipeline.py",
@@ -297,6 +297,43 @@ def _check_quantize(p: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _check_lowrank(p: dict[str, str]) -> dict[str, str]:
+    from compression import lowrank, metrics
+    from compression.lowrank import explore
+
+    ds, base = _ds_model(p)
+    method = p.get("method", "svd")
+    if method not in lowrank.core.METHODS:
+        raise LessonError(
+            f"A low-rank check needs one of {', '.join(lowrank.core.METHODS)} (not {method!r})."
+        )
+    layers = explore.eligible_layers(base, method)
+    layer = p.get("layer", layers[0] if layers else "")
+    if layer not in layers:
+        raise LessonError(
+            f"{method} does not factorise layer {layer!r}; it takes {', '.join(layers) or 'none'}."
+        )
+    module = base.get_submodule(layer)
+    full = explore.full_rank(module, method)
+    rank = int(_num(p, "rank", max(1, full // 4), 1, full))
+    cost = explore.layer_cost(base, layer, method, rank, ds.input_shape)
+    top1 = metrics.evaluate(explore.one_layer(base, layer, method, rank), ds.x_test, ds.y_test)[0]
+    top1_base = metrics.evaluate(base, ds.x_test, ds.y_test)[0]
+    return {
+        "rank": str(rank),
+        "full": str(full),
+        "energy": _pct(cost["energy_kept"]),
+        "params_before": f"{int(cost['params_before']):,}",
+        "params_after": f"{int(cost['params_after']):,}",
+        "params_ratio": f"{cost['params_after'] / cost['params_before']:.2f}x",
+        "macs_ratio": f"{cost['macs_after'] / max(1, cost['macs_before']):.2f}x",
+        "breakeven": f"{explore.params_breakeven(module, method):.0f}",
+        "top1_base": _pct(top1_base),
+        "top1": _pct(top1),
+        "drop": _pts(top1 - top1_base),
+    }
+
+
 def _check_temperature(p: dict[str, str]) -> dict[str, str]:
     import torch
 
@@ -427,6 +464,23 @@ CHECKS: dict[str, Check] = {
             "drop": "Change in top-1 (points)",
         },
         "runs the step's pipeline stage by stage, writing and measuring every stage's file",
+    ),
+    "lowrank": Check(
+        _check_lowrank,
+        {
+            "rank": "Rank kept",
+            "full": "Full rank",
+            "energy": "Energy kept",
+            "params_before": "Layer weights, whole",
+            "params_after": "Layer weights, factorised",
+            "params_ratio": "Factorised / whole weights",
+            "macs_ratio": "Factorised / whole MACs",
+            "breakeven": "Break-even rank",
+            "top1_base": "Top-1 of the baseline",
+            "top1": "Top-1, this layer factorised",
+            "drop": "Change in top-1 (points)",
+        },
+        "factorises the step's layer at the step's rank and measures the model on the full test split",
     ),
     "search": Check(
         _check_search,

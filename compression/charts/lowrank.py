@@ -38,11 +38,13 @@ def plot_spectrum(s: np.ndarray, rank: int, title: str | None = None) -> go.Figu
         line_dash="dash",
         line_color="#111827",
         annotation_text=f"rank {rank}: {kept:.1%} energy",
+        annotation_position="top left" if rank > len(df) / 2 else "top right",  # inside the plot
+        annotation_bgcolor="rgba(255,255,255,0.85)",  # readable over the energy curve
     )
     fig.update_layout(
         xaxis_title="singular value index",
         yaxis_title="σ",
-        yaxis2={"title": "cumulative energy", "overlaying": "y", "side": "right", "range": [0, 1.02], "tickformat": ".0%"},
+        yaxis2={"title": "cumulative energy", "overlaying": "y", "side": "right", "range": [0, 1.02], "tickformat": ".0%", "dtick": 0.25, "showgrid": False},
         bargap=0.05,
     )  # fmt: skip
     return style(fig, title)

@@ -35,7 +35,7 @@ def test_shipped_lessons_parse_and_name_real_labs_and_charts() -> None:
     shipped = L.load_dir()
     ids = {lesson.id for lesson in shipped}
     assert {"why-prune", "bits-and-grids", "theory-vs-cpu", "structured-speedup"} <= ids
-    assert {"dark-knowledge", "search-policy", "deep-compression"} <= ids  # their labs are routed
+    assert {"dark-knowledge", "search-policy", "deep-compression", "low-rank"} <= ids  # their labs are routed
     for lesson in shipped:
         assert lesson.steps and lesson.intro
         for step in lesson.steps:
@@ -126,6 +126,14 @@ def test_checks_compute_what_the_learner_sees() -> None:
     assert float(t["entropy_t"].split()[0]) > float(t["entropy_1"].split()[0])  # softer at higher T
     with pytest.raises(L.LessonError, match="outside"):
         L.CHECKS["prune"].run({"amount": "5"})
+    svd = {"dataset": "digits", "model": "lenet5", "method": "svd", "layer": "classifier.3"}
+    few, past = L.CHECKS["lowrank"].run({**svd, "rank": "3"}), L.CHECKS["lowrank"].run({**svd, "rank": "60"})
+    assert few["params_after"] == f"{3 * (84 + 120) + 84:,}"  # two factors and the bias
+    assert few["breakeven"] == f"{84 * 120 / 204:.0f}"
+    assert float(few["energy"].rstrip("%")) < float(past["energy"].rstrip("%")) < 100
+    assert float(past["params_ratio"].rstrip("x")) > 1 and float(few["drop"]) < 0
+    with pytest.raises(L.LessonError, match="does not factorise"):
+        L.CHECKS["lowrank"].run({**svd, "layer": "features.0"})
 
 
 def test_every_chart_tab_names_a_chart_of_its_lab() -> None:
