@@ -55,27 +55,28 @@ def builder(model: str) -> list[dict[str, Any]]:
     stages = load_stages(model)
     if st.query_params.get("recipe") is None:
         st.query_params["recipe"] = json.dumps(stages, separators=(",", ":"))
-    for i, d in enumerate(stages):
-        c0, c1, c2, c3 = st.columns([8, 1, 1, 1])
-        c0.markdown(f"**{i + 1}.** {fmt.md(pipeline.describe(techniques.from_dict(d)))}")
-        if c1.button("↑", key=f"pl_up_{i}", disabled=i == 0, help="move up"):
+    for i, d in enumerate(stages):  # one row: the stage, then its buttons at their own width
+        row = st.container(horizontal=True, vertical_alignment="center", wrap=False)
+        row.markdown(f"**{i + 1}.** {fmt.md(pipeline.describe(techniques.from_dict(d)))}", width="stretch")
+        icons = ":material/arrow_upward:", ":material/arrow_downward:", ":material/close:"
+        if row.button("", icon=icons[0], key=f"pl_up_{i}", disabled=i == 0, help="move up"):
             stages[i - 1], stages[i] = stages[i], stages[i - 1]
             save_stages(stages)
             st.rerun()
-        if c2.button("↓", key=f"pl_down_{i}", disabled=i == len(stages) - 1, help="move down"):
+        if row.button("", icon=icons[1], key=f"pl_down_{i}", disabled=i == len(stages) - 1, help="move down"):
             stages[i + 1], stages[i] = stages[i], stages[i + 1]
             save_stages(stages)
             st.rerun()
-        if c3.button("✕", key=f"pl_rm_{i}", help="remove"):
+        if row.button("", icon=icons[2], key=f"pl_rm_{i}", help="remove"):
             save_stages(stages[:i] + stages[i + 1 :])
             st.rerun()
     if not stages:
         st.info("No stage yet: add one below.")
-    with st.container(border=True):
+    with st.container(border=True):  # the kind on a row of its own (its titles are long), then its settings
         kinds = pipeline.STAGE_KINDS
-        c1, c2, c3, c4, c5 = st.columns([4, 2, 2, 1, 2], vertical_alignment="bottom")
-        kind = c1.selectbox("Add a stage", list(kinds), format_func=lambda k: kinds[k].title, key="pl_kind")
+        kind = st.selectbox("Add a stage", list(kinds), format_func=lambda k: kinds[k].title, key="pl_kind")
         spec = kinds[kind]
+        c2, c3, c4, c5 = st.columns([3, 3, 2, 3], vertical_alignment="bottom")
         value = spec.default
         if spec.knob:
             value = c2.number_input(
