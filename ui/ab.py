@@ -177,7 +177,7 @@ def cards(where: Any, base: Measurement, m: Measurement, metrics: Sequence[chart
             continue
         assert v is not None and vb is not None
         if metric is charts.ACCURACY:
-            slot.metric(metric.label, metric.text(v), f"{(v - vb) * 100:+.2f} pts")
+            slot.metric(metric.label, metric.text(v), **measured.points_delta(v - vb))
         elif metric.higher_is_better is None:
             slot.metric(metric.label, metric.text(v))
         else:

@@ -431,7 +431,9 @@ def _record_ctx(ctx: sidebar.Context) -> sidebar.Context:
 
 
 def _model_cards(col: Any, title: str, m: metrics.Measurement, base: metrics.Measurement) -> None:
-    col.metric(f"{title}: test top-1", f"{m.top1:.2%}", f"{100 * (m.top1 - base.top1):+.2f} pts vs baseline")
+    col.metric(
+        f"{title}: test top-1", f"{m.top1:.2%}", **measured.points_delta(m.top1 - base.top1, "baseline")
+    )
     ratio = m.params_total / max(1, base.params_total)
     col.metric(
         f"{title}: parameters",

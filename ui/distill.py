@@ -293,7 +293,7 @@ def training(ctx: sidebar.Context, config: DistillConfig) -> None:
     cols[0].metric(
         "Distilled top-1",
         f"{ms.top1:.2%}",
-        f"{(ms.top1 - mt.top1) * 100:+.2f} pts vs scratch twin",
+        **measured.points_delta(ms.top1 - mt.top1, "scratch twin"),
         help="Test split; the twin is the same student trained without the teacher.",
     )
     cols[1].metric(

@@ -31,6 +31,16 @@ def remeasure_baseline() -> None:
     _baseline.clear()
 
 
+def points_delta(change: float, against: str = "") -> dict[str, Any]:
+    """`st.metric` delta arguments for a top-1 change (a fraction) in points: grey and without an arrow
+    when it rounds to zero (Streamlit would draw '+0.00 pts' green with an up arrow)."""
+    text = f"{100 * change:+.2f} pts" + (f" vs {against}" if against else "")
+    return {
+        "delta": text,
+        **({"delta_arrow": "off", "delta_color": "off"} if round(100 * change, 2) == 0 else {}),
+    }
+
+
 def speed_help(m: metrics.Measurement) -> str:
     return (
         f"Paired: the baseline and this model timed interleaved (A, B, B, A, ...) in one process with "

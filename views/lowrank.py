@@ -69,11 +69,11 @@ c[2].metric(
     "Layer MACs / image", f"{int(n['macs_after']):,}",
     **measured.ratio_delta(m_ratio, f"{m_ratio:.2f}x of {int(n['macs_before']):,}"),
 )  # fmt: skip
-drop = 100 * (n["top1"] - n["base_top1"])
 c[3].metric(
-    "Top-1 (1,000 test images)", f"{n['top1']:.1%}", f"{drop:+.1f} pts vs whole",
-    **({"delta_arrow": "off", "delta_color": "off"} if abs(drop) < 0.05 else {}),  # no arrow for +0.0
-)  # fmt: skip
+    "Top-1 (1,000 test images)",
+    f"{n['top1']:.1%}",
+    **measured.points_delta(n["top1"] - n["base_top1"], "whole"),
+)
 s = block.spectrum(ctx.weights_hash, layer, ctx)
 title = f"{layer}: singular values" + (" of the output-channel unfolding" if method != "svd" else "")
 present.plotly(
@@ -133,7 +133,7 @@ if job is not None:
         out, m = job.result
         base = measured.baseline(ctx)
         c = st.columns(4)
-        c[0].metric("Top-1", f"{m.top1:.2%}", f"{100 * (m.top1 - base.top1):+.2f} pts")
+        c[0].metric("Top-1", f"{m.top1:.2%}", **measured.points_delta(m.top1 - base.top1))
         c[1].metric(
             "Parameters",
             f"{m.params_total:,}",

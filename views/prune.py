@@ -359,7 +359,7 @@ else:
     cols[0].metric(
         "Top-1 accuracy",
         f"{mp.top1:.2%}",
-        f"{(mp.top1 - mb.top1) * 100:+.2f} pts",
+        **measured.points_delta(mp.top1 - mb.top1),
         help=f"On the {scope_note}; delta vs the unpruned baseline.",
     )
     cols[1].metric(
@@ -565,7 +565,7 @@ with tab_sens:
                 r1.metric(
                     "Top-1 (full test set)",
                     f"{m_rates.top1:.2%}",
-                    f"{100 * (m_rates.top1 - base_m.top1):+.2f} pts",
+                    **measured.points_delta(m_rates.top1 - base_m.top1),
                 )
                 r2.metric("Weights gone", f"{m_rates.sparsity:.1%}", delta_arrow="off")
                 r3.metric(

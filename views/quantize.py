@@ -431,7 +431,7 @@ if lay:
     )
 else:
     cols = present.metric_grid(controls, 5)  # the numbers under the slider, beside the chart
-    cols[0].metric("Top-1 accuracy", f"{m.top1:.2%}", f"{100 * (m.top1 - base.top1):+.2f} pts vs float32")
+    cols[0].metric("Top-1 accuracy", f"{m.top1:.2%}", **measured.points_delta(m.top1 - base.top1, "float32"))
     cols[1].metric(
         "File size",
         fmt.bytes_(m.size_artifact_bytes),
@@ -451,7 +451,7 @@ else:
     cols[3].metric(
         "Bits per weight",
         f"{m.effective_bits:.2f}",
-        f"{m.effective_bits - base.effective_bits:+.1f}",
+        f"{m.effective_bits - base.effective_bits:+.1f} vs float32",
         delta_color="inverse",  # fewer bits: a negative delta, green
     )
     if m.speedup_b256 is None:  # untimed fake quantization: float kernels, so the float model's speed

@@ -46,3 +46,15 @@ def test_metric_arrows_follow_the_number_and_colours_the_meaning() -> None:
     slower = ratio_delta(0.5, "0.50x speed", lower_is_better=False)
     assert (slower["delta_arrow"], slower["delta_color"]) == ("down", "inverse")
     assert ratio_delta(1.0, "same")["delta_arrow"] == "off"
+
+
+def test_a_top1_change_that_rounds_to_zero_has_no_arrow() -> None:
+    from ui.measured import points_delta
+
+    assert points_delta(0.0, "float32") == {
+        "delta": "+0.00 pts vs float32",
+        "delta_arrow": "off",
+        "delta_color": "off",
+    }
+    assert points_delta(-0.00001)["delta_arrow"] == "off"  # -0.001 points reads -0.00
+    assert points_delta(-0.0123) == {"delta": "-1.23 pts"}  # Streamlit's own arrow and colour
