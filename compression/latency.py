@@ -2,11 +2,11 @@
 
 Two medians taken at different moments on a shared machine are not comparable (2 threads on a
 loaded 2-core machine gave ratios from 0.02x to 436x for the same pair); a ratio from one paired
-run is. `paired_latency` times A, B, B, A, A, B ... in short rounds with `torch.utils.benchmark`,
-takes the ratio of each round and reports the median ratio with its interquartile range, both
-medians, the thread count, the load and the CPU (model and ISA flags), so a result says where it
-came from. The pairing and the per-round ratios are ours: torch.utils.benchmark times one
-statement at a time and has no notion of a paired comparison.
+run is. `paired_latency` times A, B, B, A, A, B ... in short rounds (each with timeit, as
+torch.utils.benchmark does inside), takes the ratio of each round and reports the median ratio with
+its interquartile range, both medians, the thread count, the load and the CPU (model and ISA flags),
+so a result says where it came from. The pairing and the per-round ratios are ours:
+torch.utils.benchmark times one statement at a time and has no notion of a paired comparison.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import os
 import platform
 import time
 import timeit
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.utils.benchmark as benchmark
 from torch import nn
 
 DEFAULT_THREADS = 1  # pinned: on a shared 2-core machine 2 threads can stall 100x when another process runs
@@ -113,10 +113,12 @@ def fastest_form(model: nn.Module, x: torch.Tensor, threads: int) -> nn.Module:
     forms = inference_forms(model, x[:2])
     if len(forms) == 1:
         return forms[0]
+    best_s = []
     with _threads(threads):
-        times = [_time(f, x, max(1, _calibrate(f, x, 0.01))) for f in forms for _ in range(3)]
-    best = int(np.argmin([min(times[i * 3 : i * 3 + 3]) for i in range(len(forms))]))
-    return forms[best]
+        for form in forms:  # calibrated once per form (it was once per repeat), then its best of 3
+            n = _calibrate(form, x, 0.01)
+            best_s.append(min(_time(form, x, n) for _ in range(3)))
+    return forms[int(np.argmin(best_s))]
 
 
 class _threads:
@@ -136,19 +138,23 @@ def clock_name(threads: int) -> str:
     return "thread CPU time" if threads == 1 else "wall time"
 
 
-def _time(model: nn.Module, x: torch.Tensor, number: int) -> float:
+def _time(model: nn.Module, x: torch.Tensor, number: int, clock: Callable[[], float] | None = None) -> float:
     """Seconds per forward pass, averaged over `number` back-to-back calls.
 
     At one thread the forward pass runs in this thread, so it is timed in this thread's CPU time: time
     spent waiting for a core that another process holds is left out. Under load that kept ten repeats of
     a paired ratio within 1.11x of each other where wall time spread 3.5x (bench/results/latency.md).
-    With more threads the work runs elsewhere too, and wall time is the only honest clock."""
-    timer = benchmark.Timer(
-        stmt="with torch.inference_mode(): model(x)",
-        globals={"model": model, "x": x, "torch": torch},
-        timer=time.thread_time if torch.get_num_threads() == 1 else timeit.default_timer,
+    With more threads the work runs elsewhere too, and wall time is the only honest clock.
+
+    The standard library's timeit, which torch.utils.benchmark.Timer wraps: Timer.timeit first makes
+    max(number // 100, 2) untimed calls every time, which tripled the cost of a round of one batch-256
+    call of a large model (bn-cnn's baseline took 83 s to measure); `_calibrate` warms up once instead."""
+    if clock is None:
+        clock = time.thread_time if torch.get_num_threads() == 1 else timeit.default_timer
+    timer = timeit.Timer(
+        "with torch.inference_mode(): model(x)", globals={"model": model, "x": x, "torch": torch}, timer=clock
     )
-    return float(timer.timeit(number).mean)
+    return timer.timeit(number) / number
 
 
 def _calibrate(model: nn.Module, x: torch.Tensor, round_s: float) -> int:
@@ -178,10 +184,15 @@ def paired_latency(
     x = torch.randn(batch, *input_shape)
     baseline.eval()
     candidate.eval()
-    a_model, b_model = fastest_form(baseline, x, threads), fastest_form(candidate, x, threads)
+    same = (
+        candidate is baseline
+    )  # a model timed against itself (its own measurement): choose and calibrate once
+    a_model = fastest_form(baseline, x, threads)
+    b_model = a_model if same else fastest_form(candidate, x, threads)
     a_t, b_t = [], []
     with _threads(threads):
-        na, nb = _calibrate(a_model, x, round_s), _calibrate(b_model, x, round_s)
+        na = _calibrate(a_model, x, round_s)
+        nb = na if same else _calibrate(b_model, x, round_s)
         for r in range(rounds):
             if r % 2 == 0:
                 a_t.append(_time(a_model, x, na))

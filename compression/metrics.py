@@ -41,7 +41,7 @@ class Measurement:
     size_artifact_bytes: int  # bytes of the artifact really written to disk
     macs: int  # executed multiply-accumulates per image (torch.utils.flop_counter)
     macs_effective: int  # what zero-skipping hardware would execute
-    latency_b1_ms: float | None  # median, torch.utils.benchmark
+    latency_b1_ms: float | None  # median over paired rounds (compression.latency)
     latency_b256_ms: float | None
     threads: int
     runs_dense: bool  # True when the model executes in float with every weight (masks, fake quant)

@@ -64,7 +64,7 @@ with lazy.expander("What these numbers mean", key="m_explain") as shown:
 - **MACs** are multiply-accumulates per image counted by running the model under `torch.utils.flop_counter`.
   **Effective MACs** ({fmt.count(m.macs_effective)}) skip multiplications by zero weights: only hardware that skips
   zeros gets them.
-- **Latency** is timed with `torch.utils.benchmark` at batch 1 (one request) and batch 256 (throughput) with
+- **Latency** is timed with `timeit` in short rounds at batch 1 (one request) and batch 256 (throughput) with
   {m.threads} pinned CPU thread(s) (`COMPRESSION_THREADS`), in eval mode without autograd; for a model with
   BatchNorm, the faster of the model as it is and a copy with each BatchNorm folded into the layer before it. CPU:
   {m.cpu}. Absolute times vary between machines and moments, so the labs never compare two of them: every
