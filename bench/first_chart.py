@@ -41,6 +41,7 @@ OUT = Path(__file__).parent / "results"
 CHART = "[data-testid=stPlotlyChart] .main-svg"
 ROUNDS = 3  # new-browser visits of each link to the warmed server: the median is reported
 NUMBERS = "[data-testid=stMetricValue]"
+HISTORY = "## History"  # the hand-written part of first_chart.md, which a run keeps
 
 
 def links() -> list[tuple[str, str, str]]:
@@ -258,7 +259,10 @@ Median over the warmed links: server {med["server"]:.2f} s, new browser {med["ne
 {med["returning"]:.2f} s; cold (new browser) {statistics.median(cold["new"][n][0] for n in warmed):.2f} s.
 """
     OUT.mkdir(exist_ok=True)
-    (OUT / "first_chart.md").write_text(text)
+    out = OUT / "first_chart.md"
+    old = out.read_text() if out.exists() else ""
+    history = old[old.index(HISTORY) :] if HISTORY in old else ""  # hand-written: kept under the new run
+    out.write_text(text + ("\n" + history if history else ""))
     print(text)
 
 
