@@ -341,8 +341,13 @@ manager = sidebar.job_manager()
 qmodel = m = None
 result_key = cfg_json  # what the shown model is: this config's PTQ, or a QAT job below
 
-if spec.qat:
-    with st.container(border=True):
+if spec.qat:  # in the A/B view folded (it is A's alone), so the comparison comes first
+    qat_box = (
+        st.expander("Quantization-aware training (setting A)", expanded="qat_job" in st.query_params)
+        if lay
+        else st.container(border=True)
+    )
+    with qat_box:
         st.markdown(
             ("For setting A: " if lay else "")
             + "**Quantization-aware training** fine-tunes the model with the quantizer in the forward pass "
