@@ -184,9 +184,8 @@ def paired_latency(
     x = torch.randn(batch, *input_shape)
     baseline.eval()
     candidate.eval()
-    same = (
-        candidate is baseline
-    )  # a model timed against itself (its own measurement): choose and calibrate once
+    # a model timed against itself (its own measurement): its form is chosen and calibrated once
+    same = candidate is baseline
     a_model = fastest_form(baseline, x, threads)
     b_model = a_model if same else fastest_form(candidate, x, threads)
     a_t, b_t = [], []

@@ -316,8 +316,9 @@ def _check_lowrank(p: dict[str, str]) -> dict[str, str]:
     module = base.get_submodule(layer)
     full = explore.full_rank(module, method)
     rank = int(_num(p, "rank", max(1, full // 4), 1, full))
-    cost = explore.layer_cost(base, layer, method, rank, ds.input_shape)
-    top1 = metrics.evaluate(explore.one_layer(base, layer, method, rank), ds.x_test, ds.y_test)[0]
+    f = explore.one_layer(base, layer, method, rank)
+    cost = explore.layer_cost(base, layer, method, rank, ds.input_shape, factorised=f)
+    top1 = metrics.evaluate(f, ds.x_test, ds.y_test)[0]
     top1_base = metrics.evaluate(base, ds.x_test, ds.y_test)[0]
     return {
         "rank": str(rank),

@@ -27,8 +27,8 @@ def rank_numbers(
 ) -> dict[str, float]:
     """Layer cost at this rank and the preview accuracy of the model with only this layer factorised."""
     ds = _ctx.ds
-    out = explore.layer_cost(_ctx.model, layer, method, rank, ds.input_shape)
     f = explore.one_layer(_ctx.model, layer, method, rank)
+    out = explore.layer_cost(_ctx.model, layer, method, rank, ds.input_shape, factorised=f)
     x, y = ds.x_test[:PREVIEW_IMAGES], ds.y_test[:PREVIEW_IMAGES]
     out["top1"] = metrics.evaluate(f, x, y)[0]
     out["base_top1"] = base_preview(weights_hash, dataset, _ctx)

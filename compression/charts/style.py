@@ -53,11 +53,9 @@ TITLE_CHARS = 56  # what one line of a title holds in the lab stage's chart colu
 def wrap_title(text: str, limit: int = TITLE_CHARS) -> str:
     """`text` on two lines when longer than `limit` (Plotly does not wrap titles; a narrow chart cut them):
     after a colon when both lines fit and the first holds a quarter of it, else at the space nearest the middle."""
-    if len(text) <= limit or "<br>" in text:
+    if len(text) <= limit or "<br>" in text or " " not in text:
         return text
     spaces = [k for k, ch in enumerate(text) if ch == " "]
-    if not spaces:
-        return text
     colons = [k for k in spaces if text[k - 1] == ":" and k >= len(text) // 4 and len(text) - k - 1 <= limit]
     cut = colons[0] if colons else min(spaces, key=lambda k: abs(2 * k - len(text)))
     return f"{text[:cut]}<br>{text[cut + 1 :]}"

@@ -49,12 +49,18 @@ def one_layer(model: nn.Module, layer: str, method: str, rank: int) -> nn.Module
 
 
 def layer_cost(
-    model: nn.Module, layer: str, method: str, rank: int, input_shape: tuple[int, ...]
+    model: nn.Module,
+    layer: str,
+    method: str,
+    rank: int,
+    input_shape: tuple[int, ...],
+    factorised: nn.Module | None = None,
 ) -> dict[str, float]:
-    """Weights and MACs of `layer` whole and factorised at `rank`, and the energy kept."""
+    """Weights and MACs of `layer` whole and factorised at `rank`, and the energy kept. `factorised`:
+    `one_layer(model, layer, method, rank)` when the caller has it already (it also evaluates it)."""
     module = model.get_submodule(layer)
     before_macs = layer_macs(model, input_shape)[layer]
-    f = one_layer(model, layer, method, rank)
+    f = factorised if factorised is not None else one_layer(model, layer, method, rank)
     after_macs = sum(v for k, v in layer_macs(f, input_shape).items() if k.startswith(layer + "."))
     ranks = (
         (rank,)
