@@ -169,6 +169,7 @@ def plot_alphas(data: Mapping[str, Any]) -> go.Figure:
                 "y": 1.0,
                 "yanchor": "top",
                 "xanchor": "left",
+                "font": {"size": 12},  # the eight entries must fit above the last row, on a projector too
             }
         )
     else:

@@ -79,11 +79,38 @@ def style(fig: go.Figure, title: str | None = None, height: int = 380) -> go.Fig
     return fig
 
 
+STREAMLIT_SMALL_PX = 12  # the size Streamlit's chart theme gives tick labels and legend entries
+
+
+def _two_line_categories(fig: go.Figure) -> None:
+    """Category labels of the x axes on two lines, upright: larger, they no longer fit side by side and
+    Plotly turned them 45 degrees, into the legend below (an axis with its own tick values is left alone)."""
+    categories: dict[str, list[str]] = {}
+    for trace in fig.data:
+        xs = getattr(trace, "x", None)
+        if xs is not None and len(xs) and all(isinstance(x, str) for x in xs):
+            seen = categories.setdefault(getattr(trace, "xaxis", None) or "x", [])
+            seen.extend(x for x in xs if x not in seen)
+    for ref, cats in categories.items():
+        axis = fig.layout["xaxis" + ref[1:]]
+        if axis is not None and axis.tickvals is None:
+            axis.update(
+                tickmode="array", tickvals=cats, ticktext=[wrap_title(c, 10) for c in cats], tickangle=0
+            )
+
+
 def presented(fig: go.Figure, scale: float = 1.5) -> go.Figure:
     """A copy of `fig` for a projector: fonts and markers `scale` times larger, taller, no title overlap."""
     out = go.Figure(fig)
     size = (out.layout.font.size or 14) * scale
     out.update_layout(font={"size": size}, height=int((out.layout.height or 380) * 1.15))
+    # Streamlit's chart theme draws tick labels and legends at 12 px whatever the layout's font: name them
+    small = STREAMLIT_SMALL_PX * scale
+    out.update_xaxes(tickfont_size=small, title_font_size=size)
+    out.update_yaxes(tickfont_size=small, title_font_size=size)
+    if out.layout.legend.font.size is None:  # a chart that sized its legend placed it to fit that size
+        out.update_layout(legend_font_size=small)
+    _two_line_categories(out)
     if out.layout.title.text:
         out.update_layout(title_font_size=max(size, 20))  # long titles must still fit the half-width chart
         if "<br>" in out.layout.title.text:
