@@ -261,7 +261,13 @@ def plot_size_latency(data: Mapping[str, Any]) -> go.Figure:
     fig = make_subplots(
         rows=1,
         cols=2,
-        subplot_titles=("size (KB)", "pruned / dense (latency: IQR whiskers)"),
+        # the right title says whether latency is on it (a preview times nothing)
+        subplot_titles=(
+            "size (KB)",
+            "pruned / dense (latency: IQR whiskers)"
+            if data["latency"]
+            else "pruned / dense (latency not timed)",
+        ),
         horizontal_spacing=0.12,
     )
     kinds = list(data["size"])

@@ -418,14 +418,17 @@ def test_chart_data_and_figures() -> None:
     panel = charts.size_latency_data(mb, mp)
     assert panel["size"]["artifact (measured)"][1] < panel["size"]["artifact (measured)"][0]
     assert panel["macs"][1] < panel["macs"][0]
-    assert len(charts.plot_size_latency(panel).data) == 3
-    assert panel["latency"] == {}  # not timed: no latency bars
+    preview = charts.plot_size_latency(panel)
+    assert len(preview.data) == 3
+    assert panel["latency"] == {}  # not timed: no latency bars, and the panel's title says so
+    assert preview.layout.annotations[1].text == "pruned / dense (latency not timed)"
     timed = charts.size_latency_data(mb, metrics.measure(removed, ds, baseline=base, min_run_time=0.05))
     assert list(timed["latency"]) == ["batch 1", "batch 256"]
     assert all(lo <= rel <= hi for rel, lo, hi in timed["latency"].values())  # 1 / speed-up inside its IQR
     bars = charts.plot_size_latency(timed).data[-1]
     assert list(bars.x)[-2:] == ["latency batch 1 (paired)", "latency batch 256 (paired)"]
     assert bars.error_y.array is not None
+    assert charts.plot_size_latency(timed).layout.annotations[1].text.endswith("(latency: IQR whiskers)")
 
     scan = P.SensitivityScan(("a", "b"), (0.5, 0.9), ((0.9, 0.5), (0.95, 0.9)), 0.95, "weight")
     heat = charts.plot_sensitivity_heatmap(scan.rows(), scan.baseline)

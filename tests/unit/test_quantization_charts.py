@@ -71,6 +71,9 @@ def test_size_latency_bars() -> None:
     assert [v for _, v in d["size"]] == [400 / 1024, 50 / 1024, 80 / 1024]
     fig = charts.plot_size_latency(m, q)
     assert len(fig.data) == 2 and len(fig.data[1].x) == 2  # quantized latency unknown: float bars only
+    assert fig.layout.annotations[1].text == "latency (ms; this model not timed)"  # not called paired
+    timed = Measurement(0.9, 1.0, 0.3, 100, 100, 4.0, 400, 50, 80, 10, 10, 0.5, 1.5, 1, True)
+    assert charts.plot_size_latency(m, timed).layout.annotations[1].text == "latency (ms, paired medians)"
 
 
 def test_layer_bits_data_and_figure_show_the_parameter_weighted_mean() -> None:
