@@ -34,18 +34,21 @@ def active() -> bool:
     return st.query_params.get("present") == "1"
 
 
+def _flipped() -> None:
+    st.query_params["present"] = "1" if st.session_state["present"] else "0"
+
+
 def toggle() -> None:
-    """The sidebar switch (URL-backed, so a link opens in presenter mode)."""
-    if "present" not in st.session_state:
-        st.session_state["present"] = active()
+    """The sidebar switch. The URL holds the mode, so a link opens in it: every page draws its own switch
+    (a new widget that would start off, and then turn the mode off, after a link from a page in presenter
+    mode), set from the link on every run; flipping it writes the link before the page runs."""
+    st.session_state["present"] = active()
     on = st.sidebar.toggle(
         "Presenter mode",
         key="present",
+        on_change=_flipped,
         help="For a projector: bigger charts and fonts, the sidebar folded, no chart toolbar.",
     )
-    if on != active():
-        st.query_params["present"] = "1" if on else "0"
-        st.rerun()
     st.html(_CSS if on else _BASE_CSS)
 
 

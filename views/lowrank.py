@@ -70,7 +70,7 @@ c[2].metric(
     **measured.ratio_delta(m_ratio, f"{m_ratio:.2f}x of {int(n['macs_before']):,}"),
 )  # fmt: skip
 c[3].metric(
-    "Top-1 (1,000 test images)",
+    f"Top-1 ({min(block.PREVIEW_IMAGES, len(ctx.ds.y_test)):,} test images)",  # digits has 360
     f"{n['top1']:.1%}",
     **measured.points_delta(n["top1"] - n["base_top1"], "whole"),
 )

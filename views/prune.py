@@ -316,10 +316,12 @@ assert model is not None
 base_prev = preview(ctx.weights_hash, ctx.choice.dataset, None, ctx, ctx.model)
 res = preview(ctx.weights_hash, ctx.choice.dataset, cfg_json, ctx, model)
 mb, mp = base_prev["m"], res["m"]
+n_test = len(ctx.ds.y_test)
 want_full = st.toggle(
-    "Full measurement (10k+ test images and latency; needed to record)",
+    f"Full measurement (all {n_test:,} test images and latency; needed to record)",
     key="p_full",  # one key for every config: a method change keeps it on; in the URL
-    help=f"The slider shows a fast preview on the first {PREVIEW_IMAGES:,} test images without timing.",
+    help=f"The slider shows a fast preview on {min(PREVIEW_IMAGES, n_test):,} of the {n_test:,} test images, "
+    "without timing.",
 )
 if want_full:
     mb = measured.baseline(ctx)
@@ -327,9 +329,7 @@ if want_full:
 
 # ---------------------------------------------------------------- metric cards
 
-scope_note = (
-    "full test set" if want_full else f"first {min(PREVIEW_IMAGES, len(ctx.ds.x_test)):,} test images"
-)
+scope_note = "full test set" if want_full else f"first {min(PREVIEW_IMAGES, n_test):,} test images"
 if lay:
     ab.show(
         ab.Lab(

@@ -78,7 +78,8 @@ def plot_entropy(d: Mapping[str, Any]) -> go.Figure:
     )
     fig.add_hline(y=d["max"], line_dash="dot", line_color=SCRATCH, annotation_text="uniform (log2 classes)")
     fig.update_layout(
-        xaxis={"title": "temperature T (log scale)", "type": "log"},
+        # 1-2-5 ticks: Plotly's default log labels read "8 9 10 2 3 4" for 8, 9, 10, 20, 30, 40
+        xaxis={"title": "temperature T (log scale)", "type": "log", "tickvals": [1, 2, 5, 10, 20, 50]},
         yaxis={"title": "entropy (bits)", "range": [0, d["max"] * 1.08]},
     )
     return style(fig, f"Entropy of the soft targets: {d['at_t']:.2f} bits at T = {d['t']:g}", height=360)

@@ -104,6 +104,9 @@ def _codes_data(q: QTensor) -> np.ndarray:
     return codes[: CODES_MAX[0], : CODES_MAX[1]].numpy()
 
 
+# Codes are ordered: a sequential scale, perceptually even and readable with colour-blindness (Turbo, the
+# rainbow used before, is neither, and its reds and greens merge for deuteranopes)
+CODE_SCALE = "Viridis"
 DISCRETE_CODES = 16  # up to 4 bits one band per code; 255 bands drew 700 SVG nodes nobody can tell apart
 
 
@@ -111,7 +114,7 @@ def _discrete_scale(n: int) -> list[list[object]]:
     """A step colour scale with exactly n colours (one per code)."""
     import plotly.colors as pc
 
-    colours = pc.sample_colorscale("Turbo", [i / max(1, n - 1) for i in range(n)])
+    colours = pc.sample_colorscale(CODE_SCALE, [i / max(1, n - 1) for i in range(n)])
     scale: list[list[object]] = []
     for i, c in enumerate(colours):
         scale += [[i / n, c], [(i + 1) / n, c]]
@@ -127,7 +130,7 @@ def plot_codes(q: QTensor, title: str = "Codes of the weight matrix") -> go.Figu
             z=codes,
             zmin=-0.5,
             zmax=n - 0.5,
-            colorscale=_discrete_scale(n) if discrete else "Turbo",
+            colorscale=_discrete_scale(n) if discrete else CODE_SCALE,
             colorbar={"title": "code"},
         )
     )

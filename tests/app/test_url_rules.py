@@ -116,3 +116,15 @@ def test_write_url_sets_and_drops_in_one_change(isolated: None) -> None:
     at = AppTest.from_function(script).run()
     assert not at.exception
     assert at.session_state["after"] == {"a": "1", "c": "3"}
+
+
+def test_presenter_mode_follows_the_link_on_every_page_and_the_switch_writes_it(isolated: None) -> None:
+    at = open_page("lessons", present="1")
+    assert at.toggle(key="present").value is True
+    at.switch_page("views/prune.py")  # each page draws its own switch: it must not start off
+    at.run()
+    assert at.toggle(key="present").value is True and qp(at, "present") == "1"
+    at.toggle(key="present").set_value(False).run()
+    assert qp(at, "present") == "0" and at.toggle(key="present").value is False
+    at.toggle(key="present").set_value(True).run()
+    assert qp(at, "present") == "1"

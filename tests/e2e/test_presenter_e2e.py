@@ -4,6 +4,8 @@ the sidebar open)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -84,3 +86,27 @@ def test_the_normal_view_puts_the_main_slider_and_chart_side_by_side_on_a_laptop
     browser: Browser, app_url: str, lab: str
 ) -> None:
     _stage_fits(browser, app_url, lab, 1600, 1000, present=False)
+
+
+def test_a_lecture_stays_in_presenter_mode_from_a_lesson_into_its_lab_and_the_switch_turns_it_off(
+    browser: Browser, app_url: str
+) -> None:
+    # Every page draws its own switch: the lab's new one started off and wrote present=0 into the link
+    context = browser.new_context(viewport={"width": 1280, "height": 720})
+    context.set_default_timeout(IDLE_TIMEOUT_MS)
+    page = context.new_page()
+    try:
+        page.goto(f"{app_url}/lessons?lesson=why-prune&step=2&present=1")
+        wait_idle(page)
+        page.get_by_role("link", name="Open the Pruning lab at this step").click()
+        wait_idle(page)
+        expect(page.get_by_role("heading", name="Pruning lab")).to_be_visible()
+        page.wait_for_timeout(500)
+        assert "present=1" in page.url, page.url
+        assert page.locator(".modebar-container").first.is_hidden()  # presenter styling, not just the link
+        page.get_by_test_id("stExpandSidebarButton").click()  # open the sidebar
+        page.locator("[data-testid=stSidebar]").get_by_text("Presenter mode").click()
+        wait_idle(page)
+        expect(page).to_have_url(re.compile(r"present=0"))
+    finally:
+        context.close()
