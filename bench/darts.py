@@ -152,7 +152,10 @@ def search_section(
         "selection_scores": result.selection_scores,
     }
     save(out)
-    label = "DARTS (PC K=4, cap-skips" + (", DARTS-PT selection)" if cfg.selection == "perturbation" else ")")
+    kind = f"PC K={args.search_k}" if args.search_k > 1 else "full channels"
+    label = f"DARTS ({kind}, cap-skips" + (
+        ", DARTS-PT selection)" if cfg.selection == "perturbation" else ")"
+    )
     out["derived"] = _retrained(result.genotype, cfg, ds, label)
     if cfg.selection == "perturbation" and args.also_alpha:  # the same supernet, its largest-α cell
         save(out)
@@ -165,7 +168,7 @@ def _target_config(args: argparse.Namespace) -> darts.DartsConfig:
     return _config(
         args,
         epochs=args.search_epochs,
-        partial_channels=4,
+        partial_channels=args.search_k,
         cure="cap-skips",
         search_subset=args.search_subset,
         warmup_epochs=args.warmup,
@@ -323,8 +326,12 @@ def _render_target(res: dict[str, Any], key: str) -> list[str]:
         g = t["genotype"]
         lines += [
             f"Search: {c['cells']} cells x {c['nodes']} nodes, C={t.get('search_channels', c['channels'])}, "
-            f"PC-DARTS K={c['partial_channels']}, "
-            f"first-order, cure {c['cure']}, seed {t.get('search_seed', c['seed'])}, {len(t['search_epochs'])} epochs (the first "
+            + (
+                f"PC-DARTS K={c['partial_channels']}, "
+                if c["partial_channels"] > 1
+                else "full channels (K=1), "
+            )
+            + f"first-order, cure {c['cure']}, seed {t.get('search_seed', c['seed'])}, {len(t['search_epochs'])} epochs (the first "
             f"{c.get('warmup_epochs', 0)} training the weights only) on {c['search_subset']:,} training "
             f"images (half weights, half alphas), batch {c['batch_size']}, 1 torch thread: wall {s['wall_s']:.0f} s, "
             f"process CPU {s['cpu_s']:.0f} s, load average {s['load_before']:.1f} -> {s['load_after']:.1f}."
@@ -503,6 +510,9 @@ def main() -> None:
         help="how the target search derives its cell",
     )
     p.add_argument("--search-seed", type=int, default=0, help="seed of the target search")
+    p.add_argument(
+        "--search-k", type=int, default=4, help="partial channels K of the target search (1: full)"
+    )
     p.add_argument("--retrain-seed", type=int, default=0, help="seed of every retraining (search, random)")
     p.add_argument(
         "--also-alpha",
