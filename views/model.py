@@ -11,7 +11,7 @@ from compression import fmt, metrics, models, runs, uploads
 from compression.charts import model as charts
 from ui import lazy, measured, present, sidebar, state
 
-state.keep_only("layer", "log")
+state.keep_only("layer", "log", lazy.VIEW)
 ctx = sidebar.render()
 
 
@@ -75,58 +75,63 @@ with lazy.expander("What these numbers mean", key="m_explain") as shown:
 for note in metrics.explain_gaps(m):
     st.info(note)
 
-st.subheader("Layers")
+st.subheader("Inside the model")
 st.caption(
-    "Every layer with weights: its shape, parameters, sparsity, bits per weight, MACs and share of the size."
+    "Every layer with weights: its shape, parameters, sparsity, bits per weight, MACs and share of the size; "
+    "one layer's weights, the mistakes and sample predictions in the other tabs."
 )
+t_layers, t_weights, t_mistakes, t_examples = lazy.tabs(["Layers", "Weights", "Mistakes", "Examples"])
 layers = pd.DataFrame(result["layers"])
-st.dataframe(
-    layers,
-    hide_index=True,
-    width="stretch",
-    column_config={
-        "sparsity": st.column_config.ProgressColumn("sparsity", format="percent", min_value=0, max_value=1),
-        "size_share": st.column_config.ProgressColumn(
-            "share of size", format="percent", min_value=0, max_value=1
-        ),
-        "macs": st.column_config.NumberColumn("MACs", format="localized"),
-        "params": st.column_config.NumberColumn("params", format="localized"),
-        "nonzero": st.column_config.NumberColumn("nonzero", format="localized"),
-    },
-)
-
-left, right = st.columns(2)
-weights = metrics.layer_weights(ctx.model)
-names = list(weights)
-with left:
-    layer = st.selectbox(
-        "Layer", names, index=names.index(state.url_choice("layer", names[0], names)), key="layer"
+if t_layers[1]:
+    t_layers[0].dataframe(
+        layers,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "sparsity": st.column_config.ProgressColumn(
+                "sparsity", format="percent", min_value=0, max_value=1
+            ),
+            "size_share": st.column_config.ProgressColumn(
+                "share of size", format="percent", min_value=0, max_value=1
+            ),
+            "macs": st.column_config.NumberColumn("MACs", format="localized"),
+            "params": st.column_config.NumberColumn("params", format="localized"),
+            "nonzero": st.column_config.NumberColumn("nonzero", format="localized"),
+        },
     )
-    log_y = st.toggle("Log scale", value=st.query_params.get("log") == "1", key="log")
-    state.write_url({"layer": layer, "log": "1" if log_y else "0"})
-    present.plotly(st, charts.plot_weight_histogram(weights[layer].numpy(), layer, log_y), key="hist")
-    w = weights[layer].abs()
-    near_zero = float((w < 0.1 * w.max()).float().mean()) if w.numel() else 0.0
-    st.caption(
-        f"{near_zero:.0%} of this layer's weights lie within 10% of its largest magnitude"
-        + (
-            ": they cluster near zero, which is why pruning the smallest ones costs little accuracy."
-            if near_zero >= 0.5
-            else ": this layer is not concentrated near zero, so pruning it costs more accuracy."
+if t_weights[1]:
+    weights = metrics.layer_weights(ctx.model)
+    names = list(weights)
+    with t_weights[0]:
+        left, right = st.columns([1, 3])
+        layer = left.selectbox(
+            "Layer", names, index=names.index(state.url_choice("layer", names[0], names)), key="layer"
         )
+        log_y = left.toggle("Log scale", value=st.query_params.get("log") == "1", key="log")
+        state.write_url({"layer": layer, "log": "1" if log_y else "0"})
+        present.plotly(right, charts.plot_weight_histogram(weights[layer].numpy(), layer, log_y), key="hist")
+        w = weights[layer].abs()
+        near_zero = float((w < 0.1 * w.max()).float().mean()) if w.numel() else 0.0
+        right.caption(
+            f"{near_zero:.0%} of this layer's weights lie within 10% of its largest magnitude"
+            + (
+                ": they cluster near zero, which is why pruning the smallest ones costs little accuracy."
+                if near_zero >= 0.5
+                else ": this layer is not concentrated near zero, so pruning it costs more accuracy."
+            )
+        )
+if t_mistakes[1]:
+    present.plotly(t_mistakes[0], charts.plot_confusion(result["confusion"], ctx.ds.classes), key="confusion")  # type: ignore[arg-type]
+    t_mistakes[0].caption("Off-diagonal cells are mistakes: the classes this model confuses.")
+if t_examples[1]:
+    images, labels, preds = metrics.sample_predictions(ctx.model, ctx.ds, 16)
+    present.plotly(
+        t_examples[0],
+        charts.plot_samples(
+            images.numpy(), [ctx.ds.classes[i] for i in labels], [ctx.ds.classes[i] for i in preds]
+        ),
+        key="samples",
     )
-with right:
-    present.plotly(st, charts.plot_confusion(result["confusion"], ctx.ds.classes), key="confusion")  # type: ignore[arg-type]
-    st.caption("Off-diagonal cells are mistakes: the classes this model confuses.")
-
-images, labels, preds = metrics.sample_predictions(ctx.model, ctx.ds, 16)
-present.plotly(
-    st,
-    charts.plot_samples(
-        images.numpy(), [ctx.ds.classes[i] for i in labels], [ctx.ds.classes[i] for i in preds]
-    ),
-    key="samples",
-)
 
 st.subheader("Use your own weights")
 st.caption(

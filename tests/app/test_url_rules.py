@@ -19,7 +19,7 @@ def qp(at: AppTest, key: str) -> str:
 
 
 def test_switching_the_model_drops_its_layer_without_a_warning(isolated: None) -> None:
-    at = open_page("model", layer="classifier.3")
+    at = open_page("model", layer="classifier.3", view="Weights")
     assert qp(at, "layer") == "classifier.3"
     at.selectbox(key="sb_model").set_value("lenet-300-100").run()
     assert not at.exception
@@ -97,7 +97,9 @@ def test_a_page_writes_its_link_in_one_change(
         original(self)
 
     monkeypatch.setattr(QueryParams, "_send_query_param_msg", counted)
-    at = open_page(page)
+    at = open_page(
+        page, **({"view": "Weights"} if page == "model" else {})
+    )  # the tab with the model's controls
     changes = sum(a != b for a, b in itertools.pairwise(sent))  # the first may re-send the opened link
     assert len(sent) <= 2 and changes <= 1, sent
     assert len(at.query_params) > 2  # more than dataset and model
