@@ -53,7 +53,14 @@ class Lab:
 
 SHARED = ("dataset", "model")
 LABS: dict[str, Lab] = {
-    "model": Lab("views/model.py", "model", "Model", ("layer", "log"), {"hist": "Weight histogram"}),
+    "model": Lab(
+        "views/model.py",
+        "model",
+        "Model",
+        ("layer", "log"),
+        {"hist": "Weight histogram", "confusion": "Confusion matrix", "samples": "Sample predictions"},
+        {"hist": "Weights", "confusion": "Mistakes", "samples": "Examples"},
+    ),
     "prune": Lab(
         "views/prune.py",
         "prune",

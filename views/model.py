@@ -7,7 +7,7 @@ import json
 import pandas as pd
 import streamlit as st
 
-from compression import fmt, metrics, models, runs, uploads
+from compression import fmt, lessons, metrics, models, runs, uploads
 from compression.charts import model as charts
 from ui import lazy, measured, present, sidebar, state
 
@@ -80,7 +80,7 @@ st.caption(
     "Every layer with weights: its shape, parameters, sparsity, bits per weight, MACs and share of the size; "
     "one layer's weights, the mistakes and sample predictions in the other tabs."
 )
-t_layers, t_weights, t_mistakes, t_examples = lazy.tabs(["Layers", "Weights", "Mistakes", "Examples"])
+t_layers, t_weights, t_mistakes, t_examples = lazy.tabs(["Layers", *lessons.LABS["model"].view_labels()])
 layers = pd.DataFrame(result["layers"])
 if t_layers[1]:
     t_layers[0].dataframe(
