@@ -80,10 +80,15 @@ st.caption(
     "Every layer with weights: its shape, parameters, sparsity, bits per weight, MACs and share of the size; "
     "one layer's weights, the mistakes and sample predictions in the other tabs."
 )
-t_layers, t_weights, t_mistakes, t_examples = lazy.tabs(["Layers", *lessons.LABS["model"].view_labels()])
+(
+    (t_layers, layers_open),
+    (t_weights, weights_open),
+    (t_mistakes, mistakes_open),
+    (t_examples, examples_open),
+) = lazy.tabs(["Layers", *lessons.LABS["model"].view_labels()])
 layers = pd.DataFrame(result["layers"])
-if t_layers[1]:
-    t_layers[0].dataframe(
+if layers_open:
+    t_layers.dataframe(
         layers,
         hide_index=True,
         width="stretch",
@@ -99,10 +104,10 @@ if t_layers[1]:
             "nonzero": st.column_config.NumberColumn("nonzero", format="localized"),
         },
     )
-if t_weights[1]:
+if weights_open:
     weights = metrics.layer_weights(ctx.model)
     names = list(weights)
-    with t_weights[0]:
+    with t_weights:
         left, right = st.columns([1, 3])
         layer = left.selectbox(
             "Layer", names, index=names.index(state.url_choice("layer", names[0], names)), key="layer"
@@ -120,13 +125,13 @@ if t_weights[1]:
                 else ": this layer is not concentrated near zero, so pruning it costs more accuracy."
             )
         )
-if t_mistakes[1]:
-    present.plotly(t_mistakes[0], charts.plot_confusion(result["confusion"], ctx.ds.classes), key="confusion")  # type: ignore[arg-type]
-    t_mistakes[0].caption("Off-diagonal cells are mistakes: the classes this model confuses.")
-if t_examples[1]:
+if mistakes_open:
+    present.plotly(t_mistakes, charts.plot_confusion(result["confusion"], ctx.ds.classes), key="confusion")  # type: ignore[arg-type]
+    t_mistakes.caption("Off-diagonal cells are mistakes: the classes this model confuses.")
+if examples_open:
     images, labels, preds = metrics.sample_predictions(ctx.model, ctx.ds, 16)
     present.plotly(
-        t_examples[0],
+        t_examples,
         charts.plot_samples(
             images.numpy(), [ctx.ds.classes[i] for i in labels], [ctx.ds.classes[i] for i in preds]
         ),
