@@ -83,8 +83,8 @@ STREAMLIT_SMALL_PX = 12  # the size Streamlit's chart theme gives tick labels an
 
 
 def _two_line_categories(fig: go.Figure) -> None:
-    """Category labels of the x axes on two lines, upright: larger, they no longer fit side by side and
-    Plotly turned them 45 degrees, into the legend below (an axis with its own tick values is left alone)."""
+    """Category labels of the x axes on two lines: larger, they no longer fit side by side and Plotly turned
+    them 45 degrees, into the legend below (an axis with its own tick values is left alone)."""
     categories: dict[str, list[str]] = {}
     for trace in fig.data:
         xs = getattr(trace, "x", None)
@@ -94,9 +94,8 @@ def _two_line_categories(fig: go.Figure) -> None:
     for ref, cats in categories.items():
         axis = fig.layout["xaxis" + ref[1:]]
         if axis is not None and axis.tickvals is None:
-            axis.update(
-                tickmode="array", tickvals=cats, ticktext=[wrap_title(c, 10) for c in cats], tickangle=0
-            )
+            # Plotly still turns them when even two lines collide (ten class names on a confusion matrix)
+            axis.update(tickmode="array", tickvals=cats, ticktext=[wrap_title(c, 10) for c in cats])
 
 
 def presented(fig: go.Figure, scale: float = 1.5) -> go.Figure:
