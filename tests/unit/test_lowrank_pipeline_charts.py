@@ -73,6 +73,8 @@ def test_waterfall_figure_bars_are_file_bytes_with_accuracy_on_the_right() -> No
     bars, acc = fig.data
     assert list(bars.y) == [1_000_000, 100_000, 30_000, 20_000]
     assert fig.layout.yaxis.type == "log" and acc.yaxis == "y2"
+    assert fig.layout.yaxis.dtick == "D2"  # log ticks at 1, 2, 5: every digit labelled crowded the axis
+    assert fig.layout.yaxis2.tickmode == "auto"  # not synced to the log grid: 98.7, 94.78, 88.09, ...
     assert "&lt;b&gt;" in bars.x[2]  # user text is escaped for Plotly's HTML
     assert pl_charts.plot_waterfall(STAGES, log=False).layout.yaxis.type == "linear"
 
