@@ -274,7 +274,9 @@ def plot_parallel(data: Mapping[str, Any]) -> go.Figure:
             },
         )
     )
-    return style(fig, "Per-layer choices of every trial (drag on an axis to filter)", height=420)
+    fig = style(fig, "Per-layer choices of every trial (drag on an axis to filter)", height=420)
+    # an axis's label and ticks are centred on it: the first one's ran out of a 10-px margin ("une f0")
+    return fig.update_layout(margin={"l": 45})
 
 
 def heatmap_data(df: pd.DataFrame, layers: Sequence[str], numbers: Sequence[int]) -> dict[str, Any]:
