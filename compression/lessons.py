@@ -378,7 +378,7 @@ def _check_search(p: dict[str, str]) -> dict[str, str]:
     space = problem.space
     per_layer = (round(space.prune_max / space.prune_step) + 1) * (space.bits_max - space.bits_min + 1)
     ref = ctx.reference(problem)
-    uniform = SP.evaluate_policy(problem, ctx, space.uniform(ctx.layers, 0.5, 4))
+    uniform = SP.evaluate(problem, ctx, space.uniform(ctx.layers, 0.5, 4))
     return {
         "layers": str(len(ctx.layers)),
         "per_layer": f"{per_layer:,}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import string
 
 import pytest
 
@@ -140,3 +141,15 @@ def test_every_chart_tab_names_a_chart_of_its_lab() -> None:
     for lab in L.LABS.values():
         assert set(lab.views) <= set(lab.charts), lab.title
         assert len(lab.view_labels()) != 1, f"{lab.title}: one tab is no choice"
+
+
+def test_every_shipped_lesson_step_checks_live_without_error() -> None:
+    """What a lecturer meets: each step's live check runs with its own settings and fills its sentence
+    (a renamed engine function once turned the search lesson's first step into 'could not run')."""
+    for lesson in L.load_dir():
+        for step in lesson.steps:
+            if step.check is None:
+                continue
+            values = L.run_check(step)
+            named = {name for _, name, _, _ in string.Formatter().parse(step.say or "") if name}
+            assert values and named <= set(values), (lesson.id, step.title, named - set(values))
