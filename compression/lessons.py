@@ -390,6 +390,36 @@ def _check_search(p: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _check_darts(p: dict[str, str]) -> dict[str, str]:
+    import torch
+
+    from compression import fmt, metrics
+    from compression.search.darts.genotype import edge_count, random_genotype
+    from compression.search.darts.network import SearchNetwork, build_network
+    from compression.search.darts.ops import OPS
+
+    ds, _ = _ds_model(p)
+    cells, nodes = int(_num(p, "cells", 2, 1, 8)), int(_num(p, "nodes", 3, 1, 4))
+    ch, k = int(_num(p, "ch", 8, 4, 32)), int(_num(p, "pc", 1, 1, 4))
+    shape, classes = ds.input_shape, len(ds.classes)
+    supernet = SearchNetwork(shape, classes, channels=ch, cells=cells, nodes=nodes, partial=k).eval()
+    arch = sum(a.numel() for a in supernet.arch_parameters())
+    share = torch.softmax(supernet.alphas_normal.detach(), dim=-1)
+    lo, hi = f"{float(share.min()):.1%}", f"{float(share.max()):.1%}"
+    one = build_network(random_genotype(nodes, 0), shape, classes, channels=ch, cells=cells)
+    macs_super, macs_one = metrics.macs(supernet, shape)[0], metrics.macs(one, shape)[0]
+    return {
+        "edges": str(edge_count(nodes)),
+        "ops": str(len(OPS)),
+        "alphas": f"{arch:,}",
+        "weights": f"{sum(w.numel() for w in supernet.parameters()) - arch:,}",
+        "macs_super": fmt.count(macs_super),
+        "macs_cell": fmt.count(macs_one),
+        "ratio": f"{macs_super / max(1, macs_one):.1f}x",
+        "share": lo if lo == hi else f"{lo} to {hi}",
+    }
+
+
 def _check_pipeline(p: dict[str, str]) -> dict[str, str]:
     import json
 
@@ -489,6 +519,20 @@ CHECKS: dict[str, Check] = {
             "drop": "Change in top-1 (points)",
         },
         "factorises the step's layer at the step's rank and measures the model on the full test split",
+    ),
+    "darts": Check(
+        _check_darts,
+        {
+            "edges": "Edges per cell",
+            "ops": "Operations on each edge",
+            "alphas": "Architecture parameters (α, β)",
+            "weights": "Supernet weights",
+            "macs_super": "Supernet MACs / image",
+            "macs_cell": "A derived network's MACs / image",
+            "ratio": "Supernet / derived MACs",
+            "share": "Each op's share before the search",
+        },
+        "builds the step's supernet and a network from a derived cell (a random one: before the search) and counts their multiply-accumulates",
     ),
     "search": Check(
         _check_search,

@@ -153,3 +153,15 @@ def test_every_shipped_lesson_step_checks_live_without_error() -> None:
             values = L.run_check(step)
             named = {name for _, name, _, _ in string.Formatter().parse(step.say or "") if name}
             assert values and named <= set(values), (lesson.id, step.title, named - set(values))
+
+
+def test_the_darts_check_counts_the_supernet_the_learner_searches() -> None:
+    step = {"dataset": "digits", "model": "lenet5", "cells": "2", "nodes": "3", "ch": "8"}
+    full, partial = L.CHECKS["darts"].run({**step, "pc": "1"}), L.CHECKS["darts"].run({**step, "pc": "4"})
+    assert full["edges"] == "9" and full["ops"] == "8"  # 2 + 3 + 4 inputs for three nodes
+    assert full["alphas"] == str(
+        2 * 9 * 8 + 2 * 9
+    )  # alpha (edges x ops) and beta (edges), normal and reduction
+    assert full["share"] == "12.5%"  # near-zero alpha: every op 1/8 of its edge
+    ratio = lambda v: float(v["ratio"].rstrip("x"))  # noqa: E731
+    assert ratio(full) > ratio(partial) > 1  # all eight ops on every edge; partial channels cut that cost
