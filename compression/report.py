@@ -26,6 +26,7 @@ import plotly.io as pio
 from compression import fmt, metrics
 from compression.charts import compare as charts
 
+MAX_RUNS = 50  # a report of a filter (a tag): a review covers a decision, not the whole store
 MAX_CONTEXT = 2000  # runs drawn around the chosen ones on the front; beyond it, dominated runs are sampled
 PDF_TIMEOUT_S = 90.0
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome")

@@ -11,8 +11,6 @@ import streamlit as st
 from compression import fmt, report, runs
 from compression.runs import exchange
 
-MAX_REPORT_RUNS = 50  # the report of a tag: a review covers a decision, not the whole store
-
 
 def export_buttons(store: runs.RunStore, ids: tuple[int, ...], what: str, stem: str, key: str) -> None:
     """CSV and JSON (importable) downloads of these runs, built when clicked; no local paths in either."""
@@ -54,7 +52,7 @@ def panel(
     logx: bool,
 ) -> None:
     """Report of the chosen runs (or, with none chosen, of the shown runs of the tag filter), exports, link."""
-    ids = list(chosen) or ([int(i) for i in shown["id"]][:MAX_REPORT_RUNS] if tags else [])
+    ids = list(chosen) or ([int(i) for i in shown["id"]][: report.MAX_RUNS] if tags else [])
     st.markdown("**Review report**: the front with the chosen runs marked, their numbers against their own "
                 "baselines, recipes, notes, per-layer charts and why measured and promised differ; one file "
                 "that opens offline.")  # fmt: skip

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from compression import pareto, runs
+from compression import pareto, report, runs
 from compression.charts.compare import COST_AXES, recipe_text
 from compression.runs.store import DEFAULT_TIMEOUT_S
 
@@ -72,6 +72,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     fr.add_argument("--json", action="store_true")
     fr.set_defaults(func=cmd_front)
 
+    rp = rsub.add_parser(
+        "report", help="the review report of chosen runs: one HTML file that opens offline (and its PDF)"
+    )
+    common(rp)
+    rp.add_argument(
+        "--id", type=int, action="append", help="a run to report (repeatable; default: the filtered runs)"
+    )
+    rp.add_argument("--out", required=True, help="the HTML file to write")
+    rp.add_argument("--pdf", help="also print it to this PDF (Debian's chromium, headless, no network)")
+    rp.add_argument(
+        "--cost", choices=list(COST_AXES), default="size_artifact_bytes", help="the front's cost axis"
+    )
+    rp.add_argument("--accuracy", choices=["top1", "top5"], default="top1")
+    rp.set_defaults(func=cmd_report)
+
     de = rsub.add_parser("delete", help="delete runs (and their model files)")
     common(de, filters=False)
     de.add_argument("ids", type=int, nargs="+")
@@ -102,6 +117,9 @@ def _guard(fn):  # type: ignore[no-untyped-def]
         except runs.ImportRefused as exc:
             print(f"refused, nothing imported: {exc}", file=sys.stderr)
             return 2
+        except report.ReportError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
 
     return run
 
@@ -159,6 +177,28 @@ def cmd_import(args: argparse.Namespace) -> int:
     blob = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
     ids = runs.import_json(_store(args), blob)
     print(f"imported {len(ids)} runs (ids {ids[0]}..{ids[-1]})" if ids else "the file holds no runs")
+    return 0
+
+
+@_guard
+def cmd_report(args: argparse.Namespace) -> int:
+    """The Compare page's report, headless: the chosen runs against the front of the filtered ones."""
+    store = _store(args)
+    shown = _frame(args, store)
+    ids = args.id or [int(i) for i in shown["id"]][: report.MAX_RUNS]
+    if not ids:
+        raise report.ReportError("no run matches the filters (name runs with --id)")
+    chosen = store.frame(ids=ids, with_layers=True)
+    missing = sorted(set(ids) - {int(i) for i in chosen["id"]})
+    if missing:
+        raise report.ReportError(f"no run #{', #'.join(map(str, missing))} in this store")
+    page = report.build_html(chosen, shown, cost=args.cost, accuracy=args.accuracy)
+    Path(args.out).write_text(page, encoding="utf-8")
+    done = f"wrote the report of {len(ids)} run(s) to {args.out} ({len(page.encode()) / 2**20:.1f} MB)"
+    if args.pdf:
+        Path(args.pdf).write_bytes(report.to_pdf(page))
+        done += f" and {args.pdf}"
+    print(done, file=sys.stderr)
     return 0
 
 

@@ -91,3 +91,24 @@ def test_pdf_renders(built: tuple[str, list[int], Path, RunStore]) -> None:
     store = built[3]
     pdf = report.to_pdf(report.build_html(store.frame(ids=built[1][1:4], with_layers=True)))
     assert pdf.startswith(b"%PDF") and len(pdf) > 10_000
+
+
+def test_the_cli_writes_the_report_of_chosen_or_tagged_runs(tmp_path: Path) -> None:
+    from compression.cli import main
+
+    _, ids = make_store(tmp_path)
+    url, out = f"sqlite:///{tmp_path / 'runs.db'}", tmp_path / "review.html"
+    assert (
+        main(["runs", "report", "--store", url, "--id", str(ids[2]), "--id", str(ids[5]), "--out", str(out)])
+        == 0
+    )
+    page = without_bundle(out.read_text(encoding="utf-8"))
+    assert f'id="run-{ids[2]}"' in page and f'id="run-{ids[5]}"' in page and f'id="run-{ids[3]}"' not in page
+    assert str(tmp_path) not in page  # no local path, as from the Compare page
+    tagged = tmp_path / "tag.html"
+    assert main(["runs", "report", "--store", url, "--tag", "tag4", "--out", str(tagged)]) == 0
+    assert f'id="run-{ids[4]}"' in without_bundle(tagged.read_text(encoding="utf-8"))
+    missing = tmp_path / "missing.html"
+    assert main(["runs", "report", "--store", url, "--id", "99999", "--out", str(missing)]) == 1
+    assert main(["runs", "report", "--store", url, "--tag", "no-such-tag", "--out", str(missing)]) == 1
+    assert not missing.exists()  # an error writes nothing
