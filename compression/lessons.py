@@ -390,6 +390,44 @@ def _check_search(p: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _check_distil(p: dict[str, str]) -> dict[str, str]:
+    from fractions import Fraction
+
+    from compression import metrics, train
+    from compression.distillation import DistillConfig, train_pair
+
+    ds, teacher = _ds_model(p)
+    try:
+        width = float(Fraction(p.get("width", "1/4")))
+    except (ValueError, ZeroDivisionError) as exc:
+        raise LessonError(f"width={p['width']!r} is not a fraction such as 1/4.") from exc
+    labels = int(_num(p, "labels", 0, 0, len(ds.y_train)))
+    cfg = DistillConfig(
+        student=p.get("student", "lenet-300-100"),
+        width=width,
+        temperature=_num(p, "T", 4.0, 1.0, 50.0),
+        alpha=_num(p, "alpha", 0.9, 0.0, 1.0),
+        loss=p.get("loss", "kl"),
+        epochs=int(_num(p, "epochs", 5, 1, 20)),  # a lecture waits for it: a few seconds on digits
+        labels=labels,
+        batch_size=train.DEFAULT_BATCH.get(p.get("dataset", "digits"), 128),
+    )
+    cfg.validate()
+    pair = train_pair(teacher, cfg, ds, evaluate_every_epoch=False)
+    assert pair.scratch is not None
+    distilled = metrics.evaluate(pair.student, ds.x_test, ds.y_test)[0]
+    scratch = metrics.evaluate(pair.scratch, ds.x_test, ds.y_test)[0]
+    n = len(ds.y_train)
+    return {
+        "distilled": _pct(distilled),
+        "scratch": _pct(scratch),
+        "gain": _pts(distilled - scratch),
+        "steps": f"{cfg.epochs * -(-n // cfg.batch_size):,}",
+        "labels": f"{labels or n:,}",
+        "transfer": f"{n - labels if labels else 0:,}",
+    }
+
+
 def _check_darts(p: dict[str, str]) -> dict[str, str]:
     import torch
 
@@ -519,6 +557,18 @@ CHECKS: dict[str, Check] = {
             "drop": "Change in top-1 (points)",
         },
         "factorises the step's layer at the step's rank and measures the model on the full test split",
+    ),
+    "distil": Check(
+        _check_distil,
+        {
+            "distilled": "Distilled student, top-1",
+            "scratch": "Scratch twin, top-1",
+            "gain": "Distilled - scratch (points)",
+            "steps": "Optimizer steps",
+            "labels": "Labelled training images",
+            "transfer": "Unlabelled (teacher only)",
+        },
+        "trains the step's student twice from the same start, with the teacher and from the labels alone",
     ),
     "darts": Check(
         _check_darts,

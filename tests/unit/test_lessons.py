@@ -165,3 +165,15 @@ def test_the_darts_check_counts_the_supernet_the_learner_searches() -> None:
     assert full["share"] == "12.5%"  # near-zero alpha: every op 1/8 of its edge
     ratio = lambda v: float(v["ratio"].rstrip("x"))  # noqa: E731
     assert ratio(full) > ratio(partial) > 1  # all eight ops on every edge; partial channels cut that cost
+
+
+def test_the_distil_check_trains_the_twin_from_the_same_start() -> None:
+    step = {"dataset": "digits", "model": "lenet5", "student": "lenet-300-100", "width": "1/4", "epochs": "2"}
+    plain = L.CHECKS["distil"].run({**step, "alpha": "0"})  # no soft term: the two trainings are one
+    assert plain["distilled"] == plain["scratch"] and plain["gain"] == "+0.00"
+    few = L.CHECKS["distil"].run({**step, "labels": "100", "T": "1"})
+    assert (
+        few["labels"] == "100" and few["transfer"] == "1,121" and few["steps"] == "40"
+    )  # 2 x ceil(1221 / 64)
+    with pytest.raises(L.LessonError):
+        L.CHECKS["distil"].run({**step, "width": "a/b"})
