@@ -394,7 +394,7 @@ def _check_distil(p: dict[str, str]) -> dict[str, str]:
     from fractions import Fraction
 
     from compression import metrics, train
-    from compression.distillation import DistillConfig, train_pair
+    from compression.distillation import DistillConfig, explore, train_pair
 
     ds, teacher = _ds_model(p)
     try:
@@ -422,7 +422,7 @@ def _check_distil(p: dict[str, str]) -> dict[str, str]:
         "distilled": _pct(distilled),
         "scratch": _pct(scratch),
         "gain": _pts(distilled - scratch),
-        "steps": f"{cfg.epochs * -(-n // cfg.batch_size):,}",
+        "steps": f"{explore.optimizer_steps(cfg.epochs, n, cfg.batch_size):,}",
         "labels": f"{labels or n:,}",
         "transfer": f"{n - labels if labels else 0:,}",
     }

@@ -319,6 +319,8 @@ def training(ctx: sidebar.Context, config: DistillConfig) -> None:
         help="Time in the distilled student's steps over the twin's, timed interleaved in one loop.",
     )
     st.caption(measured.speed_caption(ms))
+    steps = explore.optimizer_steps(config.epochs, len(ctx.ds.y_train), config.batch_size)
+    st.info(explore.explain_gap(100 * (ms.top1 - mt.top1), steps, config.temperature, config.labels))
     student_ctx = dataclasses.replace(ctx, choice=state.Choice(ctx.choice.dataset, config.student))
     c1, c2 = st.columns(2)
     with c1:

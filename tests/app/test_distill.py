@@ -79,6 +79,8 @@ def test_distillation_runs_as_a_job_and_records_both_students() -> None:
     assert not at.exception, at.exception
     assert metric(at, "Distilled top-1").endswith("%")
     assert "Scratch twin top-1" in {m.label for m in at.metric}
+    why = " ".join(i.value for i in at.info)
+    assert "20 optimizer steps" in why and ("twin" in why or "helped" in why)  # the gap is explained
     curves = [s for s in _charts(at) if "scratch" in _title(s)]
     assert curves and [t["name"] for t in curves[0]["data"]][:2] == ["distilled", "scratch twin"]
     records = [b for b in at.button if b.label == "Record as run"]

@@ -295,3 +295,17 @@ def test_class_similarity_and_confusions_in_words() -> None:
     assert conf[1][1][0][0] == "T-shirt"  # a shirt looks most like a T-shirt, never like itself
     assert all(name not in [o for o, _ in pairs] for name, pairs in conf)
     assert explore.confusion_sentences(conf)[1].startswith("a Shirt looks like a T-shirt ")
+
+
+def test_the_gap_is_explained_in_terms_the_user_can_change() -> None:
+    assert explore.optimizer_steps(5, 1221, 64) == 100  # 20 batches an epoch, the last one short
+    trails = explore.explain_gap(-19.72, 100, 4.0, 0)
+    assert "trails its twin by 19.72 points after 100 optimizer steps" in trails
+    assert "lower T" in trails and "Labels: 100" in trails
+    assert "more epochs" in explore.explain_gap(-3.0, 100, 1.0, 100)  # T is already 1; labels already few
+    assert "Labels: 100" not in explore.explain_gap(-3.0, 100, 1.0, 100)
+    assert (
+        "+3.89 points over the same student trained on the 100 labelled images alone"
+        in explore.explain_gap(3.89, 200, 1.0, 100)
+    )
+    assert "Within half a point" in explore.explain_gap(0.2, 100, 4.0, 0)
