@@ -10,6 +10,8 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -128,3 +130,14 @@ def wait_idle(page: Page, timeout_ms: int = IDLE_TIMEOUT_MS) -> None:
 def launch_browser(playwright: Playwright) -> Browser:
     """Headless Debian chromium with the flags that work in containers."""
     return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+
+
+@contextmanager
+def sized_page(browser: Browser, width: int, height: int) -> Iterator[Page]:
+    """A page in a new browser context of this window size (1280x720: a projector), closed afterwards."""
+    context = browser.new_context(viewport={"width": width, "height": height})
+    context.set_default_timeout(IDLE_TIMEOUT_MS)
+    try:
+        yield context.new_page()
+    finally:
+        context.close()

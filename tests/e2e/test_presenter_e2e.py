@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from compression import data, metrics, runs, train
-from tests.e2e.helpers import IDLE_TIMEOUT_MS, wait_idle
+from tests.e2e.helpers import sized_page, wait_idle
 
 LABS = {
     "prune": ("dataset=digits&model=lenet5&amount=0.5", "Prune rate"),
@@ -44,10 +44,7 @@ def app_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 
 
 def _stage_fits(browser: Browser, app_url: str, lab: str, width: int, height: int, present: bool) -> None:
-    context = browser.new_context(viewport={"width": width, "height": height})
-    context.set_default_timeout(IDLE_TIMEOUT_MS)
-    page = context.new_page()
-    try:
+    with sized_page(browser, width, height) as page:
         query, slider_label = LABS[lab]
         page.goto(f"{app_url}/{lab}?{query}" + ("&present=1" if present else ""))
         wait_idle(page)
@@ -70,8 +67,6 @@ def _stage_fits(browser: Browser, app_url: str, lab: str, width: int, height: in
         assert folded == present
         if present:  # the toolbar overprinted titles (elsewhere it shows on hover)
             assert page.locator(".modebar-container").first.is_hidden()
-    finally:
-        context.close()
 
 
 @pytest.mark.parametrize("lab", list(LABS))
@@ -92,10 +87,7 @@ def test_a_lecture_stays_in_presenter_mode_from_a_lesson_into_its_lab_and_the_sw
     browser: Browser, app_url: str
 ) -> None:
     # Every page draws its own switch: the lab's new one started off and wrote present=0 into the link
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    context.set_default_timeout(IDLE_TIMEOUT_MS)
-    page = context.new_page()
-    try:
+    with sized_page(browser, 1280, 720) as page:
         page.goto(f"{app_url}/lessons?lesson=why-prune&step=2&present=1")
         wait_idle(page)
         page.get_by_role("link", name="Open the Pruning lab at this step").click()
@@ -108,5 +100,3 @@ def test_a_lecture_stays_in_presenter_mode_from_a_lesson_into_its_lab_and_the_sw
         page.locator("[data-testid=stSidebar]").get_by_text("Presenter mode").click()
         wait_idle(page)
         expect(page).to_have_url(re.compile(r"present=0"))
-    finally:
-        context.close()

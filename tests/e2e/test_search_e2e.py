@@ -10,7 +10,7 @@ import time
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.helpers import IDLE_TIMEOUT_MS, wait_idle
+from tests.e2e.helpers import sized_page, wait_idle
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +51,7 @@ def test_start_a_search_and_see_trials_appear_live(app_url: str, page: Page) -> 
 
 
 def test_presenter_mode_puts_the_budget_slider_beside_the_live_front(app_url: str, browser: Browser) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 720})
-    context.set_default_timeout(IDLE_TIMEOUT_MS)
-    page = context.new_page()
-    try:
+    with sized_page(browser, 1280, 720) as page:
         page.goto(f"{app_url}/search?dataset=digits&model=lenet5&strategy=random&budget=5&val=250&present=1")
         wait_idle(page)
         page.get_by_role("button", name="Start new search").click()
@@ -71,5 +68,3 @@ def test_presenter_mode_puts_the_budget_slider_beside_the_live_front(app_url: st
             assert box["x"] >= 0 and box["x"] + box["width"] <= 1280, box
         assert c["x"] >= s["x"] + s["width"] - 1, "the chart sits beside the slider"
         assert c["y"] < s["y"] + s["height"], "side by side, not one under the other"
-    finally:
-        context.close()
