@@ -232,6 +232,10 @@ def _prune_config(p: dict[str, str]) -> Any:
         _num(p, "amount", 0.5, 0.0, 0.99),
         scope=p.get("scope", "layer"),
         granularity=p.get("gran", "weight") if not P.METHODS[method].removes else "weight",
+        schedule=p.get("sched", "one-shot"),
+        steps=int(_num(p, "steps", 1, 1, 10)),
+        finetune_epochs=int(_num(p, "ft", 0, 0, 5)),  # a lecture waits for the retraining: a few epochs
+        optimizer=p.get("opt", "sgd"),
     )
 
 

@@ -123,6 +123,11 @@ def test_checks_compute_what_the_learner_sees() -> None:
     )
     assert none["sparsity"] == "0.0%" and none["drop"] == "+0.00" and none["top1"] == none["top1_base"]
     assert float(most["sparsity"].rstrip("%")) > 85 and float(most["size_ratio"].rstrip("x")) > 3
+    retrained = L.CHECKS["prune"].run(
+        {"dataset": "digits", "model": "lenet-300-100", "amount": "0.9", "scope": "global", "ft": "1",
+         "sched": "iterative", "steps": "2"}
+    )  # fmt: skip
+    assert retrained["sparsity"] == most["sparsity"] and float(retrained["drop"]) > float(most["drop"])
     t = L.CHECKS["temperature"].run({"dataset": "digits", "model": "lenet5", "T": "8"})
     assert float(t["entropy_t"].split()[0]) > float(t["entropy_1"].split()[0])  # softer at higher T
     with pytest.raises(L.LessonError, match="outside"):
