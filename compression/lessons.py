@@ -308,11 +308,11 @@ def _check_quantize(p: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _check_lowrank(p: dict[str, str]) -> dict[str, str]:
-    from compression import lowrank, metrics
+def _lowrank_choice(p: dict[str, str], base: Any) -> tuple[str, str, Any, int, int]:
+    """(method, layer, the layer's module, its full rank, the step's rank), each checked against the model."""
+    from compression import lowrank
     from compression.lowrank import explore
 
-    ds, base = _ds_model(p)
     method = p.get("method", "svd")
     if method not in lowrank.core.METHODS:
         raise LessonError(
@@ -326,7 +326,15 @@ def _check_lowrank(p: dict[str, str]) -> dict[str, str]:
         )
     module = base.get_submodule(layer)
     full = explore.full_rank(module, method)
-    rank = int(_num(p, "rank", max(1, full // 4), 1, full))
+    return method, layer, module, full, int(_num(p, "rank", max(1, full // 4), 1, full))
+
+
+def _check_lowrank(p: dict[str, str]) -> dict[str, str]:
+    from compression import metrics
+    from compression.lowrank import explore
+
+    ds, base = _ds_model(p)
+    method, layer, module, full, rank = _lowrank_choice(p, base)
     f = explore.one_layer(base, layer, method, rank)
     cost = explore.layer_cost(base, layer, method, rank, ds.input_shape, factorised=f)
     top1 = metrics.evaluate(f, ds.x_test, ds.y_test)[0]
@@ -365,6 +373,22 @@ def _check_temperature(p: dict[str, str]) -> dict[str, str]:
         "entropy_t": f"{ht:.2f} bits",
         "entropy_max": f"{explore.max_entropy_bits(len(ds.classes)):.2f} bits",
         "lookalike": sentences[c],
+    }
+
+
+def _check_lowrank_speed(p: dict[str, str]) -> dict[str, str]:
+    from compression import fmt, latency
+    from compression.lowrank import explore
+
+    ds, base = _ds_model(p)
+    method, layer, module, full, rank = _lowrank_choice(p, base)
+    row = explore.speed_vs_rank(base, layer, method, [rank], ds.input_shape)[0]
+    return {
+        "rank": str(rank),
+        "full": str(full),
+        "speedup": fmt.speedup(row["speedup"], row["lo"], row["hi"]) + (" (noisy)" if row["noisy"] else ""),
+        "breakeven": f"{explore.params_breakeven(module, method):.0f}",
+        "cpu": latency.cpu_info().describe(),
     }
 
 
@@ -587,6 +611,17 @@ CHECKS: dict[str, Check] = {
             "share": "Each op's share before the search",
         },
         "builds the step's supernet and a network from a derived cell (a random one: before the search) and counts their multiply-accumulates",
+    ),
+    "lowrank-speed": Check(
+        _check_lowrank_speed,
+        {
+            "rank": "Rank kept",
+            "full": "Full rank",
+            "speedup": "Factorised layer vs whole, batch 256 (paired)",
+            "breakeven": "Break-even rank (weights)",
+            "cpu": "Timed on",
+        },
+        "factorises the step's layer at the step's rank and times it interleaved with the whole layer",
     ),
     "search": Check(
         _check_search,

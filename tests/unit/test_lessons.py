@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import string
 
 import pytest
@@ -140,6 +141,8 @@ def test_checks_compute_what_the_learner_sees() -> None:
     assert float(past["params_ratio"].rstrip("x")) > 1 and float(few["drop"]) < 0
     with pytest.raises(L.LessonError, match="does not factorise"):
         L.CHECKS["lowrank"].run({**svd, "layer": "features.0"})
+    timed = L.CHECKS["lowrank-speed"].run({**svd, "rank": "10"})  # a paired ratio, not a time: no bound on it
+    assert timed["breakeven"] == few["breakeven"] and re.match(r"^\d+\.\d\dx \(IQR ", timed["speedup"])
 
 
 def test_every_chart_tab_names_a_chart_of_its_lab() -> None:
