@@ -486,6 +486,42 @@ def _check_darts(p: dict[str, str]) -> dict[str, str]:
     }
 
 
+def _check_search_run(p: dict[str, str]) -> dict[str, str]:
+    """The step's search, run now with random sampling and with TPE (same budget, seed and problem)."""
+    import tempfile
+
+    from compression.search import PolicySpace, Problem
+    from compression.search import problem as SP
+    from compression.search import study as SS
+
+    dataset, model = p.get("dataset", "digits"), p.get("model", "lenet5")
+    _ds_model(p)  # a clear message when there is no baseline
+    budget, seed = int(_num(p, "budget", 20, 2, 40)), int(_num(p, "seed", 0, 0, 10_000))
+    problem = Problem(
+        dataset=dataset,
+        model=model,
+        space=PolicySpace(),
+        objectives=("acc", "size"),
+        val_images=int(_num(p, "val", 500, 100, 2000)),
+    )
+    ctx = SP.load_context(dataset, model)
+    out: dict[str, str] = {"budget": str(budget)}
+    with tempfile.TemporaryDirectory() as folder:  # a throwaway study store: the lab's list stays clean
+        url = f"sqlite:///{folder}/lesson.db"
+        for strategy in ("random", "tpe"):
+            name = SS.create(problem, strategy, seed=seed, budget=budget, storage_url=url, ctx=ctx)
+            SS.run(name, url, ctx=ctx)
+            study = SS.load(name, url)
+            info = SS.Info.of(study)
+            df = SS.trials_frame(study, info)
+            front = df[df["front"]]
+            out[f"hv_{strategy}"] = f"{SS.hv_history(df, info)[-1]:.3f}"
+            out[f"front_{strategy}"] = str(len(front))
+            out[f"best_{strategy}"] = _pct(float(front["acc"].max()))
+            out[f"smallest_{strategy}"] = f"{float(front['size_kb'].min()):.1f} KB"
+    return out
+
+
 def _check_pipeline(p: dict[str, str]) -> dict[str, str]:
     import json
 
@@ -622,6 +658,21 @@ CHECKS: dict[str, Check] = {
             "cpu": "Timed on",
         },
         "factorises the step's layer at the step's rank and times it interleaved with the whole layer",
+    ),
+    "search-run": Check(
+        _check_search_run,
+        {
+            "budget": "Trials per search",
+            "hv_random": "Hypervolume, random",
+            "hv_tpe": "Hypervolume, TPE",
+            "front_random": "Policies on the front, random",
+            "front_tpe": "Policies on the front, TPE",
+            "best_random": "Best on the front, random",
+            "best_tpe": "Best on the front, TPE",
+            "smallest_random": "Smallest on the front, random",
+            "smallest_tpe": "Smallest on the front, TPE",
+        },
+        "runs the step's search budget twice, random sampling and TPE, with the same seed, on validation images",
     ),
     "search": Check(
         _check_search,
