@@ -268,6 +268,28 @@ _ACC_FIELDS = {
 }
 
 
+def _check_weights(p: dict[str, str]) -> dict[str, str]:
+    """How a trained network's weights sit around zero: the reason magnitude pruning costs little."""
+    import torch
+
+    from compression import metrics
+
+    _, base = _ds_model(p)
+    weights = metrics.layer_weights(base)
+    n = sum(w.numel() for w in weights.values())
+    small = sum(int((w.abs() < 0.1 * w.abs().max()).sum()) for w in weights.values())
+    flat = torch.cat([w.detach().flatten().abs() for w in weights.values()])
+    biggest = max(weights, key=lambda k: weights[k].numel())
+    return {
+        "weights": f"{n:,}",
+        "layers": str(len(weights)),
+        "small": _pct(small / n),
+        "median": f"{float(flat.median()):.3f}",
+        "max": f"{float(flat.max()):.3f}",
+        "biggest": f"{biggest} ({weights[biggest].numel() / n:.0%} of the weights)",
+    }
+
+
 def _check_prune(p: dict[str, str]) -> dict[str, str]:
     mb, mp = _measure(p, _prune_config(p), latency=False)
     return {"sparsity": _pct(mp.sparsity), **_accuracy_values(mb, mp)}
@@ -558,6 +580,18 @@ def fmt_bytes(n: float) -> str:
 
 
 CHECKS: dict[str, Check] = {
+    "weights": Check(
+        _check_weights,
+        {
+            "weights": "Weights (conv and linear)",
+            "layers": "Layers",
+            "small": "Within 10 % of their layer's largest",
+            "median": "Median |w|",
+            "max": "Largest |w|",
+            "biggest": "Largest layer",
+        },
+        "reads the trained baseline's weights and measures how many lie close to zero",
+    ),
     "prune": Check(
         _check_prune,
         {"sparsity": "Weights gone", **_ACC_FIELDS},

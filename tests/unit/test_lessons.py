@@ -129,6 +129,9 @@ def test_checks_compute_what_the_learner_sees() -> None:
          "sched": "iterative", "steps": "2"}
     )  # fmt: skip
     assert retrained["sparsity"] == most["sparsity"] and float(retrained["drop"]) > float(most["drop"])
+    w = L.CHECKS["weights"].run({"dataset": "digits", "model": "lenet-300-100"})
+    assert w["weights"] == f"{64 * 300 + 300 * 100 + 100 * 10:,}" and w["biggest"].startswith("fc2 (60%")
+    assert 0 < float(w["small"].rstrip("%")) < 100 and float(w["median"]) < float(w["max"])
     t = L.CHECKS["temperature"].run({"dataset": "digits", "model": "lenet5", "T": "8"})
     assert float(t["entropy_t"].split()[0]) > float(t["entropy_1"].split()[0])  # softer at higher T
     with pytest.raises(L.LessonError, match="outside"):
