@@ -277,7 +277,7 @@ def _check_weights(p: dict[str, str]) -> dict[str, str]:
     _, base = _ds_model(p)
     weights = metrics.layer_weights(base)
     n = sum(w.numel() for w in weights.values())
-    small = sum(int((w.abs() < 0.1 * w.abs().max()).sum()) for w in weights.values())
+    small = sum(metrics.near_zero(w) for w in weights.values())
     flat = torch.cat([w.detach().flatten().abs() for w in weights.values()])
     biggest = max(weights, key=lambda k: weights[k].numel())
     return {

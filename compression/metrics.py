@@ -70,6 +70,11 @@ class Measurement:
         """Dense fp32 size of the original baseline over the bytes of this model's file."""
         return self.size_dense_bytes / max(1, self.size_artifact_bytes)
 
+    @property
+    def timed(self) -> bool:
+        """Whether this model's own latency was measured (an untimed one has only its baseline's)."""
+        return self.latency_b1_ms is not None or self.latency_b256_ms is not None
+
     def as_dict(self) -> dict[str, float | int | bool | None]:
         return asdict(self)
 
@@ -468,6 +473,12 @@ def layer_table(model: nn.Module, input_shape: tuple[int, int, int]) -> list[dic
     for r in rows:
         r["size_share"] = int(r["params"]) / max(1, total_bytes)  # type: ignore[arg-type]
     return rows
+
+
+def near_zero(w: torch.Tensor, frac: float = 0.1) -> int:
+    """How many of a layer's weights lie within `frac` of its largest magnitude (0 for an empty layer)."""
+    a = w.detach().abs()
+    return int((a < frac * a.max()).sum()) if a.numel() else 0
 
 
 def layer_weights(model: nn.Module) -> dict[str, torch.Tensor]:

@@ -115,8 +115,7 @@ if weights_open:
         log_y = left.toggle("Log scale", value=st.query_params.get("log") == "1", key="log")
         state.write_url({"layer": layer, "log": "1" if log_y else "0"})
         present.plotly(right, charts.plot_weight_histogram(weights[layer].numpy(), layer, log_y), key="hist")
-        w = weights[layer].abs()
-        near_zero = float((w < 0.1 * w.max()).float().mean()) if w.numel() else 0.0
+        near_zero = metrics.near_zero(weights[layer]) / max(1, weights[layer].numel())
         right.caption(
             f"{near_zero:.0%} of this layer's weights lie within 10% of its largest magnitude"
             + (

@@ -528,13 +528,12 @@ with t_side:
         present.plotly(st, side_by_side(ctx.weights_hash, layer, int(bits), ctx), key="q_side")
 with t_size:
     if size_open:
-        timed = m.latency_b1_ms is not None or m.latency_b256_ms is not None
         st.caption(
             "Left: float32 size, what the bits promise, and the bytes really written. Right: "
             + (
                 "the float baseline's latency next to this model's, timed interleaved in one run (for fake "
                 "quantization they are the same kernels)."
-                if timed
+                if m.timed
                 else "the float baseline's latency alone: this model was not timed (turn on 'Also time the "
                 "fake-quantized model'; fake quantization runs the same float kernels)."
             )

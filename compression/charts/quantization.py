@@ -330,8 +330,7 @@ def _size_latency_data(base: Measurement, q: Measurement) -> dict[str, list[tupl
 
 def plot_size_latency(base: Measurement, q: Measurement, title: str | None = None) -> go.Figure:
     d = _size_latency_data(base, q)
-    timed = q.latency_b1_ms is not None or q.latency_b256_ms is not None  # else the float32 times alone
-    right = "latency (ms, paired medians)" if timed else "latency (ms; this model not timed)"
+    right = "latency (ms, paired medians)" if q.timed else "latency (ms; this model not timed)"
     fig = make_subplots(rows=1, cols=2, subplot_titles=["size (KiB)", right])
     colours = [BEFORE, PALETTE[2], AFTER]
     fig.add_trace(
