@@ -133,7 +133,9 @@ def quantize(
             out = torch.ao.quantization.quantize_dynamic(float_model, {nn.Linear}, dtype=torch.qint8)
             reduce_range = True  # torch.ao's dynamic Linear passes reduce_range=True to its kernel itself
         else:
-            from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+            from torch.ao.quantization.quantize_fx import convert_fx
+
+            from compression.quantization.fx_trace import prepare_fx
 
             prepared = prepare_fx(float_model, qconfig_mapping(choice), (calib[:1],))  # fuses conv+bn+relu
             with torch.inference_mode():
