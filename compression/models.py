@@ -13,6 +13,8 @@ import torch
 import torchvision
 from torch import nn
 
+from compression import rng
+
 InputShape = tuple[int, int, int]
 
 
@@ -247,8 +249,8 @@ def _builder(name: str) -> Callable[[InputShape, int, float], nn.Module]:
 def build(name: str, input_shape: InputShape, num_classes: int, width: float = 1.0) -> nn.Module:
     """Build a zoo model in eval mode with seeded, reproducible initial weights."""
     make = _builder(name)
-    torch.manual_seed(0)
-    model = make(input_shape, num_classes, width).eval()
+    with rng.seeded(0):
+        model = make(input_shape, num_classes, width).eval()
     # what a model file needs to rebuild it (model_file.load); copies made by techniques keep it
     model._cla_meta = {  # type: ignore[assignment]
         "model": name,

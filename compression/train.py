@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from compression import data as data_mod
-from compression import models
+from compression import models, rng
 
 Progress = Callable[[float, str], None]  # (fraction done 0..1, message)
 StopFlag = Callable[[], bool]  # True when the user pressed cancel
@@ -111,7 +111,7 @@ def fit(
     loss_hook(model, x, y, logits) replaces cross-entropy (distillation, L1 on BN scales);
     after_step(model) runs after each optimiser step (re-applying pruning masks, clamping).
     """
-    torch.manual_seed(seed)
+    rng.seed(seed)
     opt = make_optimizer(model.parameters(), optimizer, lr, momentum, weight_decay)
     x, y = ds.x_train, ds.y_train
     steps_per_epoch = max(1, (len(x) + batch_size - 1) // batch_size)
@@ -147,11 +147,7 @@ def train_baseline(
     cfg: TrainConfig, progress: Progress | None = None, should_stop: StopFlag | None = None
 ) -> nn.Module:
     ds = data_mod.load(cfg.dataset)
-    model = models.build(cfg.model, ds.input_shape, ds.num_classes, cfg.width)
-    torch.manual_seed(cfg.seed)
-    for m in model.modules():  # re-seed init so the seed in the config means something
-        if hasattr(m, "reset_parameters"):
-            m.reset_parameters()
+    model = rng.reinit(models.build(cfg.model, ds.input_shape, ds.num_classes, cfg.width), cfg.seed)
     return fit(
         model,
         ds,

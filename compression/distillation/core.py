@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
-from compression import metrics, models, techniques, train
+from compression import metrics, models, rng, techniques, train
 from compression.data import Dataset
 from compression.distillation import cache
 from compression.distillation.losses import (
@@ -110,12 +110,7 @@ class PairResult:
 
 def build_student(config: DistillConfig, ds: Dataset) -> nn.Module:
     """The zoo student at its width, initialised from `config.seed`."""
-    student = models.build(config.student, ds.input_shape, ds.num_classes, config.width)
-    torch.manual_seed(config.seed)
-    for m in student.modules():
-        if hasattr(m, "reset_parameters"):
-            m.reset_parameters()
-    return student
+    return rng.reinit(models.build(config.student, ds.input_shape, ds.num_classes, config.width), config.seed)
 
 
 def labelled_mask(n: int, labels: int, seed: int) -> torch.Tensor:

@@ -17,7 +17,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from compression import data as data_mod
-from compression import models, train
+from compression import models, rng, train
 
 
 @dataclass(frozen=True)
@@ -52,11 +52,7 @@ def jitter(x: torch.Tensor, shift: int, generator: torch.Generator) -> torch.Ten
 def train_teacher(
     cfg: JitterTeacherConfig, ds: data_mod.Dataset, progress: train.Progress | None = None
 ) -> nn.Module:
-    model = models.build(cfg.model, ds.input_shape, ds.num_classes)
-    torch.manual_seed(cfg.seed)
-    for m in model.modules():
-        if hasattr(m, "reset_parameters"):
-            m.reset_parameters()
+    model = rng.reinit(models.build(cfg.model, ds.input_shape, ds.num_classes), cfg.seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     steps = cfg.epochs * ((len(ds.x_train) + cfg.batch_size - 1) // cfg.batch_size)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, steps))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
+from compression import rng
 from compression.search.darts.genotype import Genotype, edge_count
 from compression.search.darts.ops import OPS, FactorizedReduce, MixedOp, ReLUConvBN, build_op
 
@@ -229,8 +230,8 @@ def build_network(
     """The network of a genotype (eval mode, seeded init). Its `_cla_meta` holds the genotype, so the
     run file it is saved in rebuilds it (`from_meta`) without unpickling code."""
     genotype.validate()
-    torch.manual_seed(0)
-    model = GenotypeNetwork(genotype, input_shape, num_classes, channels=channels, cells=cells).eval()
+    with rng.seeded(0):
+        model = GenotypeNetwork(genotype, input_shape, num_classes, channels=channels, cells=cells).eval()
     model._cla_meta = {  # type: ignore[assignment]
         "model": "darts",
         "input_shape": [int(v) for v in input_shape],

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from compression import data as data_mod
+from compression import rng
 from compression.search.darts.config import (
     MAX_SKIPS,
     SELECTION_IMAGES,
@@ -207,15 +208,15 @@ def search(
     dev = pick_device(device)
     start = time.perf_counter()
     xw, yw, xa, ya = (t.to(dev) for t in search_halves(ds, cfg))
-    torch.manual_seed(cfg.seed)
-    net = SearchNetwork(
-        ds.input_shape,
-        ds.num_classes,
-        channels=cfg.channels,
-        cells=cfg.cells,
-        nodes=cfg.nodes,
-        partial=cfg.partial_channels,
-    ).to(dev)
+    with rng.seeded(cfg.seed):
+        net = SearchNetwork(
+            ds.input_shape,
+            ds.num_classes,
+            channels=cfg.channels,
+            cells=cfg.cells,
+            nodes=cfg.nodes,
+            partial=cfg.partial_channels,
+        ).to(dev)
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     a_opt = torch.optim.Adam(
         net.arch_parameters(), lr=cfg.arch_lr, betas=ARCH_BETAS, weight_decay=ARCH_WEIGHT_DECAY
