@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import platform
+import threading
 import time
 import timeit
 from collections.abc import Callable
@@ -121,17 +122,30 @@ def fastest_form(model: nn.Module, x: torch.Tensor, threads: int) -> nn.Module:
     return forms[int(np.argmin(best_s))]
 
 
+_PIN_LOCK = threading.RLock()
+
+
 class _threads:
-    """Pin torch's intra-op threads for the duration of a measurement."""
+    """Pin torch's intra-op threads for the duration of a measurement, one measurement at a time.
+
+    torch's thread count is not the measuring thread's own: set in one thread, it changes the count of
+    threads already running and of every thread started later (the server's next page run, a job). Two
+    measurements overlapping in two threads changed each other's count mid-run and could leave the
+    process at the pinned count; they would also compete for the same cores. So they take turns."""
 
     def __init__(self, n: int) -> None:
-        self.n, self.before = n, torch.get_num_threads()
+        self.n, self.before = n, 0
 
     def __enter__(self) -> None:
+        _PIN_LOCK.acquire()
+        self.before = torch.get_num_threads()
         torch.set_num_threads(self.n)
 
     def __exit__(self, *exc: object) -> None:
-        torch.set_num_threads(self.before)
+        try:
+            torch.set_num_threads(self.before)
+        finally:
+            _PIN_LOCK.release()
 
 
 def clock_name(threads: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import threading
 from pathlib import Path
 
 import pytest
@@ -172,3 +173,35 @@ def test_one_thread_is_timed_in_thread_cpu_time_and_says_so() -> None:
     m = build("lenet5")
     p = latency.paired_latency(m, m, digits().input_shape, 8, threads=1, rounds=2, round_s=0.002)
     assert p.cpu.endswith("; thread CPU time")
+
+
+def test_overlapping_measurements_take_turns_and_leave_the_thread_count_as_it_was() -> None:
+    """Two pages measuring at once: the second waits for the first, runs at its pinned count, and the
+    process is left at the count it had (torch's count is shared by every thread)."""
+    from compression.latency import _threads
+
+    torch.set_num_threads(2)  # not the pinned count, so a count left pinned shows
+    before = torch.get_num_threads()
+    first_in, second_in = threading.Event(), threading.Event()
+    seen: dict[str, int] = {}
+
+    def second() -> None:
+        first_in.wait(30)
+        with _threads(1):
+            second_in.set()
+            seen["second"] = torch.get_num_threads()
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    with _threads(1):
+        first_in.set()
+        seen["overlapped"] = int(second_in.wait(0.5))  # it must not get in while this one runs
+        seen["first"] = torch.get_num_threads()
+    thread.join(30)
+    later: list[int] = []
+    probe = threading.Thread(target=lambda: later.append(torch.get_num_threads()))
+    probe.start()
+    probe.join()
+    torch.set_num_threads(1)  # this file's count
+    assert seen == {"overlapped": 0, "first": 1, "second": 1}
+    assert later == [before] == [2]
