@@ -242,7 +242,9 @@ def empty_state() -> None:
         "**No runs recorded yet.** A run is one compressed (or baseline) model with its recipe and its "
         "measurement. To add runs:\n\n"
         "1. open the **Model** page and press **Record as run** to put the baseline on the chart;\n"
-        "2. in the **Pruning lab** or **Quantization lab**, compress the model and press **Record as run**;\n"
+        "2. in a lab (pruning, quantization, distillation, low rank, DARTS), compress the model and press "
+        "**Record as run**; in the **Search lab**, *Record chosen trials as runs*; in the **Pipeline**, "
+        "*Record every stage as a run*;\n"
         "3. or import a JSON export below, or headless: `python -m compression runs import runs.json`.\n\n"
         f"Runs are stored in `{store.display_url}` (set `COMPRESSION_STORE` to share one store with a team)."
     )
