@@ -229,6 +229,7 @@ def run(
                 who=who,
                 tags=tags,
                 store=store,
+                baseline=lambda: (baseline, stages[0].measurement),
             )
             prev_run = stage.run_id
         stages.append(stage)

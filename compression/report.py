@@ -62,7 +62,8 @@ def measurement_of(row: Any) -> metrics.Measurement:
 
 
 def baseline_top1(row: Any, pool: pd.DataFrame) -> float | None:
-    """Top-1 of this run's own baseline: the baseline run of the same dataset, architecture and weights."""
+    """Top-1 of this run's own baseline: the baseline run of the same dataset and weights (a distilled
+    student's or a searched network's baseline is another architecture: its teacher, the zoo model)."""
     if row["technique"] == "baseline":
         return _num(row["top1"])
     if pool.empty:
@@ -70,7 +71,6 @@ def baseline_top1(row: Any, pool: pd.DataFrame) -> float | None:
     m = pool[
         (pool["technique"] == "baseline")
         & (pool["dataset"] == row["dataset"])
-        & (pool["arch"] == row["arch"])
         & (pool["baseline_hash"] == row["baseline_hash"])
     ]
     return _num(m.iloc[0]["top1"]) if len(m) else None
@@ -163,7 +163,7 @@ def _run_section(r: Any, base: float | None) -> str:
         ("Recorded by", r["who"] or "(unnamed)"),
         ("Recorded", created),
         ("Tags", tags),
-        ("Top-1 / top-5", f"{m.top1:.2%} / {m.top5:.2%} ({_delta_pts(m.top1, base)} vs its own baseline)"),
+        ("Top-1 / top-5", f"{m.top1:.2%} ({_delta_pts(m.top1, base)} vs its own baseline) / {m.top5:.2%}"),
         ("Parameters", f"{m.params_nonzero:,} non-zero of {m.params_total:,} (baseline: {m.baseline_params or m.params_total:,})"),
         ("Size", f"dense fp32 {fmt.bytes_(m.size_dense_bytes)}, theory {fmt.bytes_(m.size_theoretical_bytes)}, file {fmt.bytes_(m.size_artifact_bytes)}"),
         ("MACs", f"{fmt.count(m.macs)} executed, {fmt.count(m.macs_effective)} effective"),

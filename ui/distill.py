@@ -383,6 +383,7 @@ def _sweep_work(ctx: sidebar.Context, config: DistillConfig, param: str, seeds: 
                             technique=tech,
                             who="distill-sweep",
                             tags=[f"sweep-{param}"],
+                            baseline=lambda: (teacher, metrics.measure(teacher, ds)),
                         )
                     except runs.StoreError as exc:
                         row["store_error"] = str(exc)

@@ -14,6 +14,7 @@ from torch import nn
 from compression import fmt, metrics, runs
 from compression.runs.record import _recipe_dicts
 from compression.runs.store import normalise_tags
+from ui import measured
 
 
 def _pending_key(key: str) -> str:
@@ -24,7 +25,7 @@ def _save(key: str) -> None:
     """Try to store the pending result; on failure keep it and remember the reason."""
     pending = st.session_state[_pending_key(key)]
     try:
-        run_id = runs.record_run(pending["model"], **pending["fields"])
+        run_id = runs.record_run(pending["model"], **pending["fields"], baseline=pending.get("baseline"))
     except runs.StoreError as exc:
         pending["error"] = str(exc)
         return
@@ -68,6 +69,7 @@ def record_button(
             st.session_state["_run_who"] = who
             st.session_state[_pending_key(key)] = {
                 "model": model,  # kept for "Retry saving"; never mutated
+                "baseline": lambda: (ctx.model, measured.baseline(ctx)),  # recorded too if not yet
                 "fingerprint": fingerprint,
                 "error": None,
                 "fields": {

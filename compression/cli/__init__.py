@@ -65,6 +65,18 @@ def record_and_dump(
     return None
 
 
+def baseline_source(args: argparse.Namespace, base: nn.Module) -> Any:
+    """For `runs.record_run(baseline=...)`: the lineage's original and its measurement, measured only
+    when the store has no run of it yet (then it is recorded too, so the run's accuracy change shows)."""
+
+    def source() -> tuple[nn.Module, Any]:
+        from compression import data, metrics
+
+        return base, metrics.measure(base, data.load(args.dataset), latency=not args.no_latency)
+
+    return source
+
+
 def record(args: argparse.Namespace, model: nn.Module, base: nn.Module, config: Any, m: Any) -> int | None:
     """`--record`: store a technique's result as a run; None (after saying why) when the store fails."""
     from compression import runs, train
@@ -80,6 +92,7 @@ def record(args: argparse.Namespace, model: nn.Module, base: nn.Module, config: 
             technique=type(config).technique,
             who=args.who,
             store=args.store,
+            baseline=baseline_source(args, base),
         )
     except runs.StoreError as exc:
         print(f"error: the run was not recorded: {exc}", file=sys.stderr)

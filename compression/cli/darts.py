@@ -18,7 +18,7 @@ from typing import Any
 from torch import nn
 
 from compression import data, metrics, runs, techniques, train
-from compression.cli import ProgressBar, speed_line
+from compression.cli import ProgressBar, baseline_source, speed_line
 
 REFERENCE = "lenet5"  # the zoo baseline a DARTS run is compared against (same dataset)
 
@@ -107,6 +107,7 @@ def _record(args: argparse.Namespace, model: nn.Module, base: nn.Module, cfg: An
         technique=cfg.technique,
         who=args.who,
         store=args.store,
+        baseline=baseline_source(args, base),
         notes=f"genotype {json.dumps(model._cla_meta['darts']['genotype'])}",  # type: ignore[index]
     )
 

@@ -13,7 +13,7 @@ from typing import Any
 from torch import nn
 
 from compression import data, metrics, models, runs, techniques, train, uploads
-from compression.cli import ProgressBar, speed_line
+from compression.cli import ProgressBar, baseline_source, speed_line
 from compression.distillation import LOSSES, DistillConfig, train_pair, twin_recipe
 
 
@@ -94,6 +94,7 @@ def _record(
         technique="scratch-twin" if twin else cfg.technique,
         who=args.who,
         store=args.store,
+        baseline=baseline_source(args, teacher),
     )
 
 

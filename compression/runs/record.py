@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,32 @@ def save_artifact(model: nn.Module, folder: Path, meta: dict[str, Any]) -> Path:
     return path
 
 
+BaselineSource = Callable[[], tuple[nn.Module, metrics.Measurement]]  # the lineage's original, measured
+
+
+def ensure_baseline(
+    target: RunStore, dataset: str, baseline_hash: str, source: BaselineSource, who: str = ""
+) -> int:
+    """The run of a lineage's original model, recorded from `source` first when the store has none:
+    every run's accuracy change (the Compare page, the review report) is read against it."""
+    found = target.baseline_run(dataset, None, baseline_hash)  # the weights' hash names the model
+    if found is not None:
+        return found
+    model, measurement = source()
+    arch = str((getattr(model, "_cla_meta", None) or {}).get("model", ""))
+    return record_run(
+        model,
+        dataset=dataset,
+        arch=arch,
+        baseline_hash=baseline_hash,
+        recipe=[],
+        measurement=measurement,
+        technique="baseline",
+        who=who,
+        store=target,
+    )
+
+
 def record_run(
     model: nn.Module,
     *,
@@ -90,12 +116,15 @@ def record_run(
     notes: str = "",
     store: RunStore | str | None = None,
     layers: list[dict[str, Any]] | None = None,
+    baseline: BaselineSource | None = None,
 ) -> int:
     """Save the model's artifact and insert the run; returns the run id (a baseline already
     recorded with the same weights returns its existing run).
 
     `store`: a RunStore, a SQLAlchemy URL, or None for the default store (COMPRESSION_STORE).
     `layers`: the per-layer table; computed with `metrics.layer_table` when not given.
+    `baseline`: the lineage's original model and its measurement, recorded too when the store has
+    no run of it yet (called only then).
     Raises StoreError (nothing half-written: the artifact is removed if the insert fails).
     """
     target = store if isinstance(store, RunStore) else open_store(store)
@@ -122,6 +151,8 @@ def record_run(
         layers=layers,
     )
     target._ensure_schema()  # fail on an unreachable store before writing any file
+    if baseline is not None and technique != "baseline" and baseline_hash:
+        ensure_baseline(target, dataset, baseline_hash, baseline, who)
     if technique == "baseline" and not recipe and baseline_hash:
         same = target.baseline_run(dataset, arch, baseline_hash)
         if same is not None:  # the same weights once on the front, however often "record" is pressed

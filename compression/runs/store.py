@@ -376,20 +376,13 @@ class RunStore:
         if n == 0:
             raise StoreError(f"Run #{run_id} is not in the store (deleted by someone else?).")
 
-    def baseline_run(self, dataset: str, arch: str, baseline_hash: str) -> int | None:
-        """The id of the run that already records these baseline weights, if any."""
+    def baseline_run(self, dataset: str, arch: str | None, baseline_hash: str) -> int | None:
+        """The id of the run that already records these baseline weights, if any (arch None: any)."""
         c = schema.runs.c
-        q = (
-            sa.select(c.id)
-            .where(
-                c.technique == "baseline",
-                c.dataset == dataset,
-                c.arch == arch,
-                c.baseline_hash == baseline_hash,
-            )
-            .order_by(c.id)
-            .limit(1)
-        )
+        where = [c.technique == "baseline", c.dataset == dataset, c.baseline_hash == baseline_hash]
+        if arch is not None:
+            where.append(c.arch == arch)
+        q = sa.select(c.id).where(*where).order_by(c.id).limit(1)
         with self._conn() as conn:
             found = conn.execute(q).scalar()
         return None if found is None else int(found)

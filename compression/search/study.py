@@ -431,6 +431,7 @@ def record_trial(
         notes=f"Search study {name} ({info.strategy}, seed {info.seed}, {space.title} space), trial {number}: "
         f"{space.proxy_text()}, scored on {info.ref.images or info.problem.val_images} validation images{tuned}.",
         store=store,
+        baseline=lambda: (ctx.baseline, metrics.measure(ctx.baseline, ctx.ds, latency=latency)),
     )
     if not finetune_epochs or space.kind == "arch":
         study.set_user_attr(f"run:{number}", run_id)

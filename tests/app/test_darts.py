@@ -151,7 +151,8 @@ def test_tiny_search_runs_to_completion_then_retrains_and_records() -> None:
     record = next(b for b in at.button if b.label == "Record as run")
     record.click().run()
     assert not at.exception, at.exception
-    (run,) = runs.open_store().runs()
+    original, run = runs.open_store().runs()  # the lineage's baseline is recorded first
+    assert original.technique == "baseline" and original.baseline_hash == run.baseline_hash
     assert run.technique == "darts" and run.arch == "darts" and "darts" in run.tags
     assert run.recipe[0]["technique"] == "darts" and run.recipe[0]["epochs"] == 2
 

@@ -88,8 +88,8 @@ def test_distillation_runs_as_a_job_and_records_both_students() -> None:
     records[0].click().run()
     assert not at.exception, at.exception
     df = runs.open_store().frame()
-    assert list(df["technique"]) == ["distill"]
-    assert df["arch"].iloc[0] == "lenet-300-100"
+    assert sorted(df["technique"]) == ["baseline", "distill"]  # the teacher, recorded as its baseline
+    assert df.set_index("technique")["arch"].to_dict() == {"baseline": "lenet5", "distill": "lenet-300-100"}
 
 
 def test_temperature_sweep_draws_a_curve_and_records_every_student() -> None:
@@ -105,5 +105,9 @@ def test_temperature_sweep_draws_a_curve_and_records_every_student() -> None:
     sweep = [s for s in _charts(at) if "Accuracy against temperature" in _title(s)]
     assert sweep and list(sweep[0]["data"][0]["x"]) == [1, 2, 4, 8, 16, 20]
     df = runs.open_store().frame()
-    assert sorted(df["technique"].value_counts().to_dict().items()) == [("distill", 6), ("scratch-twin", 6)]
+    assert sorted(df["technique"].value_counts().to_dict().items()) == [
+        ("baseline", 1),
+        ("distill", 6),
+        ("scratch-twin", 6),
+    ]
     assert df["baseline_hash"].nunique() == 1

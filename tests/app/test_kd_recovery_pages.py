@@ -39,7 +39,8 @@ def test_prune_kd_checkbox_runs_kd_recovery() -> None:
     next(b for b in at.button if b.label == "Record as run").click().run()
     from compression import runs
 
-    run = runs.open_store().runs()[0]
+    original, run = runs.open_store().runs()
+    assert original.technique == "baseline"
     assert run.recipe[0]["technique"] == "kd-recovery"
     assert json.loads(run.recipe[0]["step"])["finetune_epochs"] == 1
     at.checkbox(key="p_kd").uncheck().run()

@@ -79,7 +79,8 @@ def test_start_shows_trials_reattaches_and_records() -> None:
     again.button(key="s_record").click().run()
     assert not again.exception, again.exception
     assert any("Recorded" in s.value for s in again.success)
-    stored = runs.open_store().runs()
+    original, *stored = runs.open_store().runs()  # the lineage's baseline is recorded first
+    assert original.technique == "baseline"
     assert len(stored) == len(chosen) and all(
         r.technique == "search-policy" and name in r.tags for r in stored
     )

@@ -59,7 +59,10 @@ def test_darts_json_and_record(env: str, capsys: pytest.CaptureFixture[str]) -> 
     assert 0.0 <= m["top1"] <= 1.0 and m["params_total"] > 0
     base = train.load_baseline(train.default_config("digits", "lenet5"))
     assert base is not None
-    (run,) = runs.open_store(env).runs()
+    by_technique = {r.technique: r for r in runs.open_store(env).runs()}
+    assert sorted(by_technique) == ["baseline", "darts"]  # the lineage's original is recorded too
+    run, original = by_technique["darts"], by_technique["baseline"]
+    assert original.arch == "lenet5" and original.baseline_hash == run.baseline_hash
     assert run.id == out["run_id"] and run.technique == "darts" and run.arch == "darts"
     assert run.baseline_hash == train.weights_hash(base)  # lineage: the dataset's LeNet-5
     assert techniques.from_dict(run.recipe[0]).cure == "cap-skips"

@@ -48,9 +48,13 @@ def test_distill_json_seeds_and_record(env: str, capsys: pytest.CaptureFixture[s
     teacher = train.load_baseline(train.default_config("digits", "lenet5"))
     assert teacher is not None
     recorded = runs.open_store(env).runs()
-    assert sorted(r.technique for r in recorded) == ["distill", "scratch-twin"]
+    assert sorted(r.technique for r in recorded) == ["baseline", "distill", "scratch-twin"]
     assert {r.baseline_hash for r in recorded} == {train.weights_hash(teacher)}
-    assert {r.arch for r in recorded} == {"lenet-300-100"}
+    assert {r.technique: r.arch for r in recorded} == {  # the teacher is the students' recorded baseline
+        "baseline": "lenet5",
+        "distill": "lenet-300-100",
+        "scratch-twin": "lenet-300-100",
+    }
 
 
 def test_teacher_weights_from_a_file_and_errors(

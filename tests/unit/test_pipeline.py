@@ -116,7 +116,9 @@ def test_cli_pipeline_json_record_and_errors(
     out = json.loads(capsys.readouterr().out)
     assert out["model"] == "lenet-300-100" and len(out["stages"]) == 4 and out["ratio"] > 10
     assert all(s["run_id"] for s in out["stages"][1:])
-    assert len(runs.open_store(env).runs()) == 3
+    recorded = runs.open_store(env).runs()
+    assert recorded[0].technique == "baseline" and len(recorded) == 4  # the original, then 3 stages
+    assert recorded[0].measurement.top1 == out["stages"][0]["measurement"]["top1"]
     bad = tmp_path / "bad.json"
     bad.write_text('{"stages": [{"technique": "nope"}]}')
     assert main(["pipeline", "--recipe", str(bad)]) == 2
@@ -142,7 +144,7 @@ def test_cli_lowrank_json_and_errors(env: str, capsys: pytest.CaptureFixture[str
         out["config"]["technique"] == "kd-recovery"
         and json.loads(out["config"]["step"])["technique"] == "low-rank"
     )
-    assert [r.technique for r in runs.open_store(env).runs()] == ["kd-recovery"]
+    assert sorted(r.technique for r in runs.open_store(env).runs()) == ["baseline", "kd-recovery"]
     assert main([*args, "--layers", "conv9"]) == 2
     assert "unknown layer" in capsys.readouterr().err
     assert main(["lowrank", "--dataset", "digits", "--model", "lenet-300-100", "--method", "tucker"]) == 2

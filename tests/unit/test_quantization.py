@@ -475,5 +475,6 @@ def test_cli_quantize_json_and_record(
         "layer_bits": [],
     }
     assert out["kind"] == "simulated" and out["measurement"]["effective_bits"] < 4
-    assert out["run_id"] >= 1 and len(runs.open_store(store).runs()) == 1
+    assert [r.technique for r in runs.open_store(store).runs()] == ["baseline", "quant-kmeans"]
+    assert out["run_id"] == runs.open_store(store).runs()[1].id
     assert main(["quantize", "--scheme", "linear", "--layer-bits", "features.0=x"]) == 2

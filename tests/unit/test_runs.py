@@ -20,7 +20,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compression import artifact, data, metrics, model_file, models, runs, train
+from compression import artifact, data, metrics, model_file, models, pruning, runs, techniques, train
 from compression.runs import schema
 from compression.runs.store import get_engine, new_row
 from tests.pg import pg_base_url
@@ -705,3 +705,43 @@ def test_the_same_baseline_is_recorded_once(
     assert runs.record_run(model, baseline_hash="w1", **kw) == first  # type: ignore[arg-type]
     assert runs.record_run(model, baseline_hash="w2", **kw) != first  # other weights: a run of their own  # type: ignore[arg-type]
     assert store.count() == 2
+
+
+def test_a_run_records_its_lineages_baseline_once_and_its_report_shows_the_change(
+    tmp_path: Path, digits: data.Dataset, trained: tuple[torch.nn.Module, metrics.Measurement]
+) -> None:
+    """A run recorded with `baseline=` brings its original along (measured only when the store lacks
+    it), so the report's accuracy change has its reference, also for a student of another architecture."""
+    from compression import report
+
+    base, base_m = trained
+    base._cla_meta = {**base._cla_meta, "model": "lenet-300-100"}  # type: ignore[assignment]
+    store = runs.RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
+    calls: list[int] = []
+
+    def source() -> tuple[torch.nn.Module, metrics.Measurement]:
+        calls.append(1)
+        return base, base_m
+
+    pruned = techniques.apply(base, pruning.MagnitudePrune(amount=0.5), digits)
+    pm = metrics.measure(pruned, digits, baseline=base, latency=False)
+    kw = {"dataset": "digits", "baseline_hash": "w1", "store": store, "baseline": source}
+    first = runs.record_run(
+        pruned, arch="lenet-300-100", recipe=[], measurement=pm, technique="magnitude-prune", **kw
+    )  # type: ignore[arg-type]
+    student = runs.record_run(pruned, arch="lenet5", recipe=[], measurement=pm, technique="distill", **kw)  # type: ignore[arg-type]
+    assert calls == [1]  # measured once: the second run found the baseline already recorded
+    recorded = {r.id: r for r in store.runs()}
+    (original,) = [r for r in recorded.values() if r.technique == "baseline"]
+    assert (
+        original.arch == "lenet-300-100"
+        and original.baseline_hash == "w1"
+        and original.measurement.top1 == base_m.top1
+    )
+    assert original.id < first < student
+    pool = store.frame()
+    for rid in (first, student):
+        row = pool[pool["id"] == rid].iloc[0]
+        assert report.baseline_top1(row, pool) == pytest.approx(base_m.top1)
+    runs.record_run(base, arch="lenet-300-100", recipe=[], measurement=base_m, technique="baseline", **kw)  # type: ignore[arg-type]
+    assert calls == [1] and store.count() == 3  # recording the baseline itself adds nothing
