@@ -61,21 +61,6 @@ def measurement_of(row: Any) -> metrics.Measurement:
     return metrics.Measurement(**vals)
 
 
-def baseline_top1(row: Any, pool: pd.DataFrame) -> float | None:
-    """Top-1 of this run's own baseline: the baseline run of the same dataset and weights (a distilled
-    student's or a searched network's baseline is another architecture: its teacher, the zoo model)."""
-    if row["technique"] == "baseline":
-        return _num(row["top1"])
-    if pool.empty:
-        return None
-    m = pool[
-        (pool["technique"] == "baseline")
-        & (pool["dataset"] == row["dataset"])
-        & (pool["baseline_hash"] == row["baseline_hash"])
-    ]
-    return _num(m.iloc[0]["top1"]) if len(m) else None
-
-
 def _context(chosen: pd.DataFrame, context: pd.DataFrame | None) -> tuple[pd.DataFrame, str]:
     """The runs drawn on the front: the shown runs (capped) plus every chosen run."""
     cols = [c for c in chosen.columns if c != "layers"]
@@ -116,7 +101,7 @@ def summary_rows(chosen: pd.DataFrame, pool: pd.DataFrame) -> list[dict[str, str
     """The table: every number against the run's own original baseline (paired speed-ups with IQR)."""
     out = []
     for _, r in chosen.iterrows():
-        top1, base = _num(r["top1"]), baseline_top1(r, pool)
+        top1, base = _num(r["top1"]), charts.baseline_top1(r, pool)
         speed = {b: fmt.speedup(_num(r.get(f"speedup_b{b}")), _num(r.get(f"speedup_b{b}_lo")), _num(r.get(f"speedup_b{b}_hi"))) for b in (256, 1)}  # fmt: skip
         dense, file = _num(r["size_dense_bytes"]) or 0.0, _num(r["size_artifact_bytes"]) or 1.0
         out.append(
@@ -249,7 +234,7 @@ def build_html(
             )
     parts.append("<h2>Each run in full</h2>")
     for _, r in chosen.iterrows():
-        parts.append(_run_section(r, baseline_top1(r, pool)))
+        parts.append(_run_section(r, charts.baseline_top1(r, pool)))
     body = "\n".join(parts)
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'

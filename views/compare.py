@@ -469,7 +469,7 @@ else:
         draw_chart()
         st.stop()
     picked = picked.set_index("id").loc[[i for i in chosen if i in set(picked["id"])]].reset_index()
-    table = charts.side_by_side(picked.head(8))
+    table = charts.side_by_side(picked.head(8), all_runs)
     table.loc[charts.TEXT_ROWS] = table.loc[charts.TEXT_ROWS].map(fmt.md)  # teammates' and imported text
     st.table(table)
     if len(picked) > 8:

@@ -338,6 +338,7 @@ ROWS: list[tuple[str, str]] = [
     ("dataset", "Dataset"),
     ("arch", "Architecture"),
     ("top1", "Top-1 accuracy"),
+    ("top1_change", "Top-1 change vs own baseline"),
     ("top5", "Top-5 accuracy"),
     ("loss", "Test loss"),
     ("params_total", "Parameters"),
@@ -371,11 +372,38 @@ TEXT_ROWS = [
 ]
 
 
-def side_by_side(df: pd.DataFrame) -> pd.DataFrame:
-    """Chosen runs as columns ("#12 magnitude-prune"), measurements as rows, formatted as text."""
+def _number(v: Any) -> float | None:
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(f) else f
+
+
+def baseline_top1(row: Any, pool: pd.DataFrame) -> float | None:
+    """Top-1 of this run's own baseline: the baseline run of the same dataset and weights (a distilled
+    student's or a searched network's baseline is another architecture: its teacher, the zoo model)."""
+    if row["technique"] == "baseline":
+        return _number(row["top1"])
+    if pool.empty:
+        return None
+    m = pool[
+        (pool["technique"] == "baseline")
+        & (pool["dataset"] == row["dataset"])
+        & (pool["baseline_hash"] == row["baseline_hash"])
+    ]
+    return _number(m.iloc[0]["top1"]) if len(m) else None
+
+
+def side_by_side(df: pd.DataFrame, pool: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Chosen runs as columns ("#12 magnitude-prune"), measurements as rows, formatted as text.
+
+    pool: the runs to find each run's own baseline in (its top-1 change); None: not shown."""
     out: dict[str, list[str]] = {}
     for _, r in df.iterrows():
+        base = None if pool is None else baseline_top1(r, pool)
         derived = {
+            "top1_change": None if base is None else (float(r["top1"]) - base) * 100,
             "recipe_text": recipe_text(r["recipe"], limit=80),
             "sparsity": sparsity(r),
             "compression": r["size_dense_bytes"] / max(1, r["size_artifact_bytes"]),
@@ -408,6 +436,8 @@ def _fmt(key: str, v: Any) -> str:
         return "—"
     if key in ("top1", "top5", "sparsity"):
         return f"{float(v):.2%}"
+    if key == "top1_change":
+        return f"{float(v):+.2f} pts"
     if key == "compression":
         return f"{float(v):.1f}×"
     if key in ("loss", "effective_bits"):

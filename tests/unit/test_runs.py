@@ -712,7 +712,7 @@ def test_a_run_records_its_lineages_baseline_once_and_its_report_shows_the_chang
 ) -> None:
     """A run recorded with `baseline=` brings its original along (measured only when the store lacks
     it), so the report's accuracy change has its reference, also for a student of another architecture."""
-    from compression import report
+    from compression.charts import compare as compare_charts
 
     base, base_m = trained
     base._cla_meta = {**base._cla_meta, "model": "lenet-300-100"}  # type: ignore[assignment]
@@ -742,6 +742,8 @@ def test_a_run_records_its_lineages_baseline_once_and_its_report_shows_the_chang
     pool = store.frame()
     for rid in (first, student):
         row = pool[pool["id"] == rid].iloc[0]
-        assert report.baseline_top1(row, pool) == pytest.approx(base_m.top1)
+        assert compare_charts.baseline_top1(row, pool) == pytest.approx(base_m.top1)
+    table = compare_charts.side_by_side(pool[pool["id"] == first], pool)
+    assert table.loc["Top-1 change vs own baseline"].iloc[0] == f"{(pm.top1 - base_m.top1) * 100:+.2f} pts"
     runs.record_run(base, arch="lenet-300-100", recipe=[], measurement=base_m, technique="baseline", **kw)  # type: ignore[arg-type]
     assert calls == [1] and store.count() == 3  # recording the baseline itself adds nothing
