@@ -190,13 +190,20 @@ def build_html(
     log_x: bool = False,
     view_url: str = "",
     generated: dt.datetime | None = None,
+    baselines: pd.DataFrame | None = None,
 ) -> str:
-    """The report for `chosen` (a RunStore.frame(..., with_layers=True)), with the front of `context` (the shown runs)."""
+    """The report for `chosen` (a RunStore.frame(..., with_layers=True)), with the front of `context` (the shown runs).
+
+    baselines: the store's baseline runs, where each chosen run's accuracy change is read even when
+    a filter (a tag) left its baseline out of `context`."""
     if chosen.empty:
         raise ReportError("Choose at least one run for the report.")
     chosen = chosen.reset_index(drop=True)
     front_runs, sample_note = _context(chosen, context)
-    pool = pd.concat([front_runs, chosen[[c for c in chosen.columns if c != "layers"]]], ignore_index=True)
+    plain = chosen[[c for c in chosen.columns if c != "layers"]]
+    pool = pd.concat(
+        [f for f in (front_runs, plain, baselines) if f is not None and not f.empty], ignore_index=True
+    )
     ids = [int(i) for i in chosen["id"]]
     generated = generated or dt.datetime.now(dt.UTC)
     cpus = sorted({str(c) for c in chosen.get("cpu", pd.Series(dtype=str)).fillna("") if c})
@@ -221,7 +228,8 @@ def build_html(
         _table(summary_rows(chosen, pool)),
         "<p>Speed-ups are paired: each run was timed interleaved with its own original baseline in one process "
         "(median of the per-round ratios, interquartile range in brackets). Sizes and sparsity are against the "
-        "original baseline's dense fp32 weights. Δ top-1 needs the baseline recorded as a run (— otherwise).</p>",
+        "original baseline's dense fp32 weights. Δ top-1 is against the baseline's own run (— where the store holds none: "
+        "runs recorded before baselines were recorded with them, or imported without theirs).</p>",
     ]
     if charts._layers_data(chosen).empty:
         parts.append("<h2>Per layer</h2><p>These runs were recorded without a per-layer table.</p>")

@@ -70,7 +70,7 @@ def panel(
         def page() -> str:
             return report.build_html(
                 store.frame(ids=ids, with_layers=True), shown, cost=cost, accuracy=acc, symbol_by=sym,
-                log_x=logx, view_url=url,
+                log_x=logx, view_url=url, baselines=store.frame(technique=["baseline"]),
             )  # fmt: skip
 
         r1, r2 = st.columns(2)

@@ -47,6 +47,13 @@ def add_result_args(p: argparse.ArgumentParser) -> None:
         help="SQLAlchemy URL of the run store for --record (default: $COMPRESSION_STORE or the user's data folder)",
     )
     p.add_argument("--who", default="cli")
+    add_label_args(p)
+
+
+def add_label_args(p: argparse.ArgumentParser) -> None:
+    """--tag and --notes of a recorded run (a meeting's runs then come back by tag: `runs report --tag`)."""
+    p.add_argument("--tag", action="append", default=[], help="a tag of the recorded run (repeatable)")
+    p.add_argument("--notes", default="", help="notes of the recorded run")
 
 
 def record_and_dump(
@@ -91,6 +98,8 @@ def record(args: argparse.Namespace, model: nn.Module, base: nn.Module, config: 
             measurement=m,
             technique=type(config).technique,
             who=args.who,
+            tags=args.tag,
+            notes=args.notes,
             store=args.store,
             baseline=baseline_source(args, base),
         )

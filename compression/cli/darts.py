@@ -18,7 +18,7 @@ from typing import Any
 from torch import nn
 
 from compression import data, metrics, runs, techniques, train
-from compression.cli import ProgressBar, baseline_source, speed_line
+from compression.cli import ProgressBar, add_label_args, baseline_source, speed_line
 
 REFERENCE = "lenet5"  # the zoo baseline a DARTS run is compared against (same dataset)
 
@@ -68,6 +68,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--store", help="SQLAlchemy URL of the run store for --record (default: $COMPRESSION_STORE)"
     )
     p.add_argument("--who", default="cli")
+    add_label_args(p)
     p.set_defaults(func=handle)
 
 
@@ -106,9 +107,14 @@ def _record(args: argparse.Namespace, model: nn.Module, base: nn.Module, cfg: An
         measurement=m,
         technique=cfg.technique,
         who=args.who,
+        tags=args.tag,
         store=args.store,
         baseline=baseline_source(args, base),
-        notes=f"genotype {json.dumps(model._cla_meta['darts']['genotype'])}",  # type: ignore[index]
+        notes="\n\n".join(  # the genotype, then the user's notes
+            n
+            for n in (f"genotype {json.dumps(model._cla_meta['darts']['genotype'])}", args.notes)
+            if n  # type: ignore[index]
+        ),
     )
 
 

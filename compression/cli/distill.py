@@ -13,7 +13,7 @@ from typing import Any
 from torch import nn
 
 from compression import data, metrics, models, runs, techniques, train, uploads
-from compression.cli import ProgressBar, baseline_source, speed_line
+from compression.cli import ProgressBar, add_label_args, baseline_source, speed_line
 from compression.distillation import LOSSES, DistillConfig, train_pair, twin_recipe
 
 
@@ -59,6 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--store", help="SQLAlchemy URL of the run store for --record (default: $COMPRESSION_STORE)"
     )
     p.add_argument("--who", default="cli")
+    add_label_args(p)
     p.set_defaults(func=handle)
 
 
@@ -93,6 +94,8 @@ def _record(
         measurement=m,
         technique="scratch-twin" if twin else cfg.technique,
         who=args.who,
+        tags=args.tag,
+        notes=args.notes,
         store=args.store,
         baseline=baseline_source(args, teacher),
     )

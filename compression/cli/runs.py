@@ -192,7 +192,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     missing = sorted(set(ids) - {int(i) for i in chosen["id"]})
     if missing:
         raise report.ReportError(f"no run #{', #'.join(map(str, missing))} in this store")
-    page = report.build_html(chosen, shown, cost=args.cost, accuracy=args.accuracy)
+    baselines = store.frame(technique=["baseline"])
+    page = report.build_html(chosen, shown, cost=args.cost, accuracy=args.accuracy, baselines=baselines)
     Path(args.out).write_text(page, encoding="utf-8")
     done = f"wrote the report of {len(ids)} run(s) to {args.out} ({len(page.encode()) / 2**20:.1f} MB)"
     if args.pdf:

@@ -465,7 +465,8 @@ def test_cli_quantize_json_and_record(
     store = f"sqlite:///{tmp_path}/runs.db"
     monkeypatch.setenv("COMPRESSION_STORE", store)
     args = ["quantize", "--dataset", "digits", "--model", "lenet5", "--scheme", "kmeans", "--bits", "2"]
-    assert main([*args, "--json", "--no-latency", "--record"]) == 0
+    labels = ["--tag", "review-dec", "--tag", "2-bit, kmeans", "--notes", "for <b>Tuesday</b>"]
+    assert main([*args, "--json", "--no-latency", "--record", *labels]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["config"] == {
         "technique": "quant-kmeans",
@@ -476,5 +477,7 @@ def test_cli_quantize_json_and_record(
     }
     assert out["kind"] == "simulated" and out["measurement"]["effective_bits"] < 4
     assert [r.technique for r in runs.open_store(store).runs()] == ["baseline", "quant-kmeans"]
-    assert out["run_id"] == runs.open_store(store).runs()[1].id
+    original, run = runs.open_store(store).runs()
+    assert out["run_id"] == run.id and run.tags == ("review-dec", "2-bit", "kmeans")
+    assert run.notes == "for <b>Tuesday</b>" and original.tags == ()  # the baseline is not the meeting's
     assert main(["quantize", "--scheme", "linear", "--layer-bits", "features.0=x"]) == 2

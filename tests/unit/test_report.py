@@ -107,7 +107,9 @@ def test_the_cli_writes_the_report_of_chosen_or_tagged_runs(tmp_path: Path) -> N
     assert str(tmp_path) not in page  # no local path, as from the Compare page
     tagged = tmp_path / "tag.html"
     assert main(["runs", "report", "--store", url, "--tag", "tag4", "--out", str(tagged)]) == 0
-    assert f'id="run-{ids[4]}"' in without_bundle(tagged.read_text(encoding="utf-8"))
+    tagged_page = without_bundle(tagged.read_text(encoding="utf-8"))
+    assert f'id="run-{ids[4]}"' in tagged_page
+    assert "-4.00 pts" in tagged_page  # against its baseline, which the tag filter left out (0.95 -> 0.91)
     missing = tmp_path / "missing.html"
     assert main(["runs", "report", "--store", url, "--id", "99999", "--out", str(missing)]) == 1
     assert main(["runs", "report", "--store", url, "--tag", "no-such-tag", "--out", str(missing)]) == 1
