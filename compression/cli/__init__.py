@@ -9,9 +9,13 @@ import pkgutil
 import sys
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
+
+if TYPE_CHECKING:
+    from compression.metrics import Measurement
+    from compression.runs.record import BaselineSource
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,11 +76,11 @@ def record_and_dump(
     return None
 
 
-def baseline_source(args: argparse.Namespace, base: nn.Module) -> Any:
+def baseline_source(args: argparse.Namespace, base: nn.Module) -> BaselineSource:
     """For `runs.record_run(baseline=...)`: the lineage's original and its measurement, measured only
     when the store has no run of it yet (then it is recorded too, so the run's accuracy change shows)."""
 
-    def source() -> tuple[nn.Module, Any]:
+    def source() -> tuple[nn.Module, Measurement]:
         from compression import data, metrics
 
         return base, metrics.measure(base, data.load(args.dataset), latency=not args.no_latency)

@@ -98,6 +98,7 @@ def ensure_baseline(
         measurement=measurement,
         technique="baseline",
         who=who,
+        notes="Recorded with the first run of this lineage, as its reference.",
         store=target,
     )
 
