@@ -29,7 +29,8 @@ def test_search_cli_runs_records_resumes_and_lists(
     assert out["study"] == "cli-study" and out["complete"] == 6 and out["failed"] == 0
     assert 0 < out["hypervolume"] <= 1 and out["front"]
     assert len(out["recorded"]) == len(out["front"])
-    stored = runs.open_store().runs()
+    original, *stored = runs.open_store().runs()  # the lineage's baseline is recorded first
+    assert original.technique == "baseline" and len(stored) == len(out["recorded"])
     assert {r.technique for r in stored} == {"search-policy"} and all("cli-study" in r.tags for r in stored)
 
     # the same name resumes the study with a larger budget; a worker then finds nothing left to do
