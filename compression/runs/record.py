@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -76,6 +77,7 @@ def save_artifact(model: nn.Module, folder: Path, meta: dict[str, Any]) -> Path:
     return path
 
 
+_BASELINE_LOCK = threading.RLock()  # one server: one check-then-insert of a baseline run at a time
 BaselineSource = Callable[[], tuple[nn.Module, metrics.Measurement]]  # the lineage's original, measured
 
 
@@ -84,23 +86,24 @@ def ensure_baseline(
 ) -> int:
     """The run of a lineage's original model, recorded from `source` first when the store has none:
     every run's accuracy change (the Compare page, the review report) is read against it."""
-    found = target.baseline_run(dataset, None, baseline_hash)  # the weights' hash names the model
-    if found is not None:
-        return found
-    model, measurement = source()
-    arch = str((getattr(model, "_cla_meta", None) or {}).get("model", ""))
-    return record_run(
-        model,
-        dataset=dataset,
-        arch=arch,
-        baseline_hash=baseline_hash,
-        recipe=[],
-        measurement=measurement,
-        technique="baseline",
-        who=who,
-        notes="Recorded with the first run of this lineage, as its reference.",
-        store=target,
-    )
+    with _BASELINE_LOCK:  # two sessions recording runs of one lineage at once: one baseline run
+        found = target.baseline_run(dataset, None, baseline_hash)  # the weights' hash names the model
+        if found is not None:
+            return found
+        model, measurement = source()
+        arch = str((getattr(model, "_cla_meta", None) or {}).get("model", ""))
+        return record_run(
+            model,
+            dataset=dataset,
+            arch=arch,
+            baseline_hash=baseline_hash,
+            recipe=[],
+            measurement=measurement,
+            technique="baseline",
+            who=who,
+            notes="Recorded with the first run of this lineage, as its reference.",
+            store=target,
+        )
 
 
 def record_run(
@@ -155,9 +158,14 @@ def record_run(
     if baseline is not None and technique != "baseline" and baseline_hash:
         ensure_baseline(target, dataset, baseline_hash, baseline, who)
     if technique == "baseline" and not recipe and baseline_hash:
-        same = target.baseline_run(dataset, arch, baseline_hash)
-        if same is not None:  # the same weights once on the front, however often "record" is pressed
-            return same
+        with _BASELINE_LOCK:  # the same weights once on the front, however often "record" is pressed
+            same = target.baseline_run(dataset, arch, baseline_hash)
+            return same if same is not None else _insert(target, model, meta, row)
+    return _insert(target, model, meta, row)
+
+
+def _insert(target: RunStore, model: nn.Module, meta: dict[str, Any], row: dict[str, Any]) -> int:
+    """Write the run's file under a partial name, insert the run, then give the file its final name."""
     sweep_partials(target)
     partial = save_artifact(model, artifact_dir(target), meta)
     final = partial.with_name(partial.name.removesuffix(PARTIAL))

@@ -747,3 +747,31 @@ def test_a_run_records_its_lineages_baseline_once_and_its_report_shows_the_chang
     assert table.loc["Top-1 change vs own baseline"].iloc[0] == f"{(pm.top1 - base_m.top1) * 100:+.2f} pts"
     runs.record_run(base, arch="lenet-300-100", recipe=[], measurement=base_m, technique="baseline", **kw)  # type: ignore[arg-type]
     assert calls == [1] and store.count() == 3  # recording the baseline itself adds nothing
+
+
+def test_runs_of_one_lineage_recorded_at_once_bring_one_baseline(
+    tmp_path: Path, digits: data.Dataset, trained: tuple[torch.nn.Module, metrics.Measurement]
+) -> None:
+    """Four sessions record at the same moment; each finds no baseline run yet: one is recorded."""
+    base, base_m = trained
+    store = runs.RunStore(f"sqlite:///{tmp_path / 'runs.db'}")
+    store._ensure_schema()
+    start = threading.Barrier(4)
+
+    def source() -> tuple[torch.nn.Module, metrics.Measurement]:
+        time.sleep(0.2)  # a measurement takes a while: the others reach their check meanwhile
+        return base, base_m
+
+    def session(i: int) -> None:
+        start.wait(30)
+        runs.record_run(
+            base, dataset="digits", arch="lenet-300-100", baseline_hash="w1", recipe=[], measurement=base_m,
+            technique="magnitude-prune", who=f"s{i}", store=store, baseline=source,
+        )  # fmt: skip
+
+    threads = [threading.Thread(target=session, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(r.technique for r in store.runs()) == ["baseline"] + ["magnitude-prune"] * 4
