@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--study", default=None, help="study name: resume it, or name the new one")
     p.add_argument("--workers", type=int, default=1, help="processes sharing the study (this one included)")
-    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)  # None: a joining worker
     p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--record-front", action="store_true", help="record the front's trials as runs")
     p.add_argument("--no-latency", action="store_true", help="record without timing latency")

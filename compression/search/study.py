@@ -114,9 +114,12 @@ class Info:
             stopped=bool(attrs.get("stopped", False)),
         )
 
-    def setup(self, worker_index: int = 0) -> S.Setup:
+    def setup(self, worker_index: int = 0, trials_before: int = 0) -> S.Setup:
+        """The sampler's setup. Its seed is the study's for the first worker of a new study, so a seed
+        gives the same trials in any process; another worker, or a resumed run (`trials_before` trials
+        already in the study), draws from a stream of its own instead of repeating the first trials."""
         shared = S.STRATEGIES[self.strategy].shared
-        seed = self.seed if shared else self.seed + 7919 * worker_index
+        seed = self.seed if shared else self.seed + 7919 * worker_index + 104729 * trials_before
         return S.Setup(self.problem, self.ref, self.layers, seed, self.budget, self.knobs)
 
 
@@ -225,11 +228,13 @@ def run(
     should_stop: StopFlag | None = None,
     progress: Progress | None = None,
     worker: str | None = None,
-    worker_index: int = 0,
+    worker_index: int | None = 0,
 ) -> int:
     """Run trials of study `name` until its budget is complete, the time is up, or Stop.
 
     Any number of processes may call this on one study. Returns the trials this worker ran.
+    worker_index: 0 for the study's own worker (the page, the CLI), 1.. for the helpers it starts;
+    None for a worker that joins on its own (its index is derived from its name).
     """
     study = load(name, storage_url)
     info = Info.of(study)
@@ -239,9 +244,9 @@ def run(
             f"Study {name} searched a baseline with weights {info.weights_hash}, not {ctx.weights_hash}"
         )
     worker = worker or f"{socket.gethostname()}:{os.getpid()}"
-    study.sampler = S.make_sampler(
-        info.strategy, info.setup(worker_index or zlib.crc32(worker.encode()) % 1000)
-    )
+    index = zlib.crc32(worker.encode()) % 1000 + 1 if worker_index is None else worker_index
+    begun = sum(t.state != optuna.trial.TrialState.WAITING for t in study.trials)  # not the enqueued
+    study.sampler = S.make_sampler(info.strategy, info.setup(index, trials_before=begun))
     space = info.problem.space.distributions(info.layers)
 
     def objective(trial: optuna.Trial) -> tuple[float, ...]:

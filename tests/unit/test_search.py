@@ -190,6 +190,27 @@ def test_study_runs_to_budget_and_records_a_trial(
     assert "fine-tuned" in tuned_run.tags and tuned.top1 > 0.1
 
 
+def test_a_seed_gives_the_same_trials_in_any_process_and_a_resume_draws_new_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, digits_ctx
+) -> None:
+    """The page and the CLI (other worker names, other processes) search the same seed alike; a resumed
+    study goes on with new points instead of repeating its first ones."""
+    monkeypatch.setenv("COMPRESSION_CACHE", str(tmp_path))
+    problem = Problem(dataset="digits", val_images=100)
+
+    def params(name: str) -> list[dict[str, object]]:
+        return [t.params for t in St.load(name).trials]
+
+    names = [St.create(problem, "random", seed=3, budget=4, ctx=digits_ctx) for _ in range(2)]
+    St.run(names[0], ctx=digits_ctx, worker="page")
+    St.run(names[1], ctx=digits_ctx, worker=f"cli-host:{os.getpid() + 1}")
+    assert params(names[0]) == params(names[1]) and len(params(names[0])) == 4
+    St.set_budget(names[0], 8)
+    St.run(names[0], ctx=digits_ctx, worker="page")
+    first, resumed = params(names[0])[:4], params(names[0])[4:]
+    assert len(resumed) == 4 and not any(p in first for p in resumed)
+
+
 def test_storage_refuses_the_run_store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path}/runs.db"
     monkeypatch.setenv("COMPRESSION_STORE", url)
