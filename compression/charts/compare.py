@@ -408,6 +408,7 @@ def side_by_side(df: pd.DataFrame, pool: pd.DataFrame | None = None) -> pd.DataF
             "sparsity": sparsity(r),
             "compression": r["size_dense_bytes"] / max(1, r["size_artifact_bytes"]),
             **{f"speed_b{b}": _speed(r, b) for b in (1, 256)},
+            **_timing(r),
         }
         col = []
         for key, _label in ROWS:
@@ -421,6 +422,14 @@ def sparsity(r: Any) -> float:
     """Share of the original baseline's weights that are zero or removed (older runs: their own count)."""
     reference = r.get("baseline_params") or r["params_total"]
     return 1 - r["params_nonzero"] / max(1, reference)
+
+
+def _timing(r: Any) -> dict[str, str | None]:
+    """Whether the timing is noisy, and where it ran: '—' for a run recorded without timing."""
+    timed = any(_number(r.get(f"latency_b{b}_ms")) is not None for b in (1, 256))
+    if not timed:
+        return {"latency_noisy": None, "cpu": "not timed"}
+    return {"latency_noisy": "yes" if bool(r.get("latency_noisy")) else "no", "cpu": r.get("cpu") or None}
 
 
 def _speed(r: Any, batch: int) -> str | None:
@@ -442,7 +451,7 @@ def _fmt(key: str, v: Any) -> str:
         return f"{float(v):.1f}×"
     if key in ("loss", "effective_bits"):
         return f"{float(v):.3g}"
-    if key.startswith("latency"):
+    if key.startswith("latency_b"):
         return f"{float(v):.3f}"
     if key == "tags":
         return ", ".join(v)

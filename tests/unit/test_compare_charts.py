@@ -178,3 +178,20 @@ def test_a_single_run_gets_readable_axes() -> None:
     assert (
         compare.plot_pareto(runs_frame(), "size_artifact_bytes").layout.xaxis.range is None
     )  # several: auto
+
+
+def test_a_run_recorded_without_timing_says_so_and_each_run_reads_its_change_against_its_baseline() -> None:
+    """'Noisy timing: 0.000' and an empty 'Timed on' read like numbers; a run never timed says so."""
+    df = runs_frame()
+    df["latency_b256_ms"] = [1.0, 1.0, 1.0, None, 1.0]  # run 4 was recorded without timing
+    df["latency_noisy"], df["cpu"] = (
+        [False, True, False, float("nan"), False],
+        ["CPU X", "CPU X", "CPU X", "", ""],
+    )
+    df["baseline_hash"] = ["w1", "w1", "w1", "w2", "w3"]
+    table = compare.side_by_side(df[df["id"].isin([2, 4])], df)
+    assert table.loc["Noisy timing (re-measure)"].tolist() == ["yes", "—"]
+    assert table.loc["Timed on"].tolist() == ["CPU X", "not timed"]
+    assert table.loc["Top-1 change vs own baseline"].tolist() == ["-1.00 pts", "—"]  # run 4: no baseline run
+    without_pool = compare.side_by_side(df.iloc[[1]])  # no runs to find the baseline in
+    assert without_pool.loc["Top-1 change vs own baseline"].iloc[0] == "—"
