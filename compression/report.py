@@ -117,7 +117,9 @@ def summary_rows(chosen: pd.DataFrame, pool: pd.DataFrame) -> list[dict[str, str
                 "Theory size": fmt.bytes_(_num(r["size_theoretical_bytes"])),
                 "Speed-up b256 (paired, IQR)": speed[256],
                 "Speed-up b1 (paired, IQR)": speed[1],
-                "Timing": "noisy: re-measure" if bool(r.get("latency_noisy") or False) else "ok",
+                "Timing": "not timed"
+                if not charts.was_timed(r)
+                else ("noisy: re-measure" if bool(r.get("latency_noisy") or False) else "ok"),
             }
         )
     return out
@@ -154,7 +156,7 @@ def _run_section(r: Any, base: float | None) -> str:
         ("MACs", f"{fmt.count(m.macs)} executed, {fmt.count(m.macs_effective)} effective"),
         ("Speed-up (paired)", f"b256 {fmt.speedup(m.speedup_b256, m.speedup_b256_lo, m.speedup_b256_hi)}, b1 {fmt.speedup(m.speedup_b1, m.speedup_b1_lo, m.speedup_b1_hi)}"),
         ("Latency", f"b1 {fmt.ms(m.latency_b1_ms)}, b256 {fmt.ms(m.latency_b256_ms)}"),
-        ("Timed on", f"{m.cpu or 'a CPU not recorded'}, {m.threads} thread(s)"),
+        ("Timed on", f"{m.cpu or 'a CPU not recorded'}, {m.threads} thread(s)" if charts.was_timed(r) else "not timed"),
         ("Runs as", "dense float (masks or fake quantization)" if m.runs_dense else "real quantized / narrower kernels"),
     ]  # fmt: skip
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)

@@ -424,10 +424,14 @@ def sparsity(r: Any) -> float:
     return 1 - r["params_nonzero"] / max(1, reference)
 
 
+def was_timed(r: Any) -> bool:
+    """Whether a run's latency was measured (a run can be recorded without timing)."""
+    return any(_number(r.get(f"latency_b{b}_ms")) is not None for b in (1, 256))
+
+
 def _timing(r: Any) -> dict[str, str | None]:
     """Whether the timing is noisy, and where it ran: '—' for a run recorded without timing."""
-    timed = any(_number(r.get(f"latency_b{b}_ms")) is not None for b in (1, 256))
-    if not timed:
+    if not was_timed(r):
         return {"latency_noisy": None, "cpu": "not timed"}
     return {"latency_noisy": "yes" if bool(r.get("latency_noisy")) else "no", "cpu": r.get("cpu") or None}
 

@@ -114,3 +114,13 @@ def test_the_cli_writes_the_report_of_chosen_or_tagged_runs(tmp_path: Path) -> N
     assert main(["runs", "report", "--store", url, "--id", "99999", "--out", str(missing)]) == 1
     assert main(["runs", "report", "--store", url, "--tag", "no-such-tag", "--out", str(missing)]) == 1
     assert not missing.exists()  # an error writes nothing
+
+
+def test_a_run_recorded_without_timing_is_not_called_ok(tmp_path: Path) -> None:
+    store, ids = make_store(tmp_path, n=2)
+    chosen = store.frame(ids=ids[1:], with_layers=True)
+    chosen.loc[chosen["id"] == ids[2], ["latency_b1_ms", "latency_b256_ms"]] = float("nan")
+    rows = report.summary_rows(chosen, store.frame())
+    assert [r["Timing"] for r in rows] == ["ok", "not timed"]
+    page = without_bundle(report.build_html(chosen, store.frame()))
+    assert page.count("not timed") == 2  # the table's column and the run's own section
