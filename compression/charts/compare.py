@@ -372,7 +372,8 @@ TEXT_ROWS = [
 ]
 
 
-def _number(v: Any) -> float | None:
+def number(v: Any) -> float | None:
+    """A stored value as a float; None for a missing one (None, NaN, text)."""
     try:
         f = float(v)
     except (TypeError, ValueError):
@@ -384,7 +385,7 @@ def baseline_top1(row: Any, pool: pd.DataFrame) -> float | None:
     """Top-1 of this run's own baseline: the baseline run of the same dataset and weights (a distilled
     student's or a searched network's baseline is another architecture: its teacher, the zoo model)."""
     if row["technique"] == "baseline":
-        return _number(row["top1"])
+        return number(row["top1"])
     if pool.empty:
         return None
     m = pool[
@@ -392,7 +393,7 @@ def baseline_top1(row: Any, pool: pd.DataFrame) -> float | None:
         & (pool["dataset"] == row["dataset"])
         & (pool["baseline_hash"] == row["baseline_hash"])
     ]
-    return _number(m.iloc[0]["top1"]) if len(m) else None
+    return number(m.iloc[0]["top1"]) if len(m) else None
 
 
 def side_by_side(df: pd.DataFrame, pool: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -426,7 +427,7 @@ def sparsity(r: Any) -> float:
 
 def was_timed(r: Any) -> bool:
     """Whether a run's latency was measured (a run can be recorded without timing)."""
-    return any(_number(r.get(f"latency_b{b}_ms")) is not None for b in (1, 256))
+    return any(number(r.get(f"latency_b{b}_ms")) is not None for b in (1, 256))
 
 
 def _timing(r: Any) -> dict[str, str | None]:
