@@ -24,12 +24,18 @@ def _pending_key(key: str) -> str:
 def _save(key: str) -> None:
     """Try to store the pending result; on failure keep it and remember the reason."""
     pending = st.session_state[_pending_key(key)]
+    fields = pending["fields"]
     try:
-        run_id = runs.record_run(pending["model"], **pending["fields"], baseline=pending.get("baseline"))
+        run_id = runs.record_run(pending["model"], **fields, baseline=pending.get("baseline"))
+        base_id = runs.open_store().baseline_run(fields["dataset"], None, fields["baseline_hash"])
     except runs.StoreError as exc:
         pending["error"] = str(exc)
         return
-    st.session_state[f"_run_saved_{key}"] = {"id": run_id, "fingerprint": pending["fingerprint"]}
+    st.session_state[f"_run_saved_{key}"] = {
+        "id": run_id,
+        "baseline_id": None if base_id == run_id else base_id,
+        "fingerprint": pending["fingerprint"],
+    }
     del st.session_state[_pending_key(key)]
 
 
@@ -100,6 +106,7 @@ def record_button(
                 if saved:
                     st.rerun()
         elif saved and saved["fingerprint"] == fingerprint:
-            st.success(f"Recorded as run #{saved['id']}; it is on the Compare page's front.")
+            base = f" (its baseline: run #{saved['baseline_id']})" if saved.get("baseline_id") else ""
+            st.success(f"Recorded as run #{saved['id']}{base}; it is on the Compare page's front.")
             return int(saved["id"])
     return None

@@ -135,7 +135,7 @@ def test_sensitivity_scan_and_method_curves_run_as_jobs() -> None:
         "ms"
     )
     at.button(key="p_sens_rates_record").click().run()  # the result outlives the button's rerun: recordable
-    assert any("Recorded as run" in s.value for s in at.success)
+    assert any("Recorded as run #2 (its baseline: run #1)" in s.value for s in at.success)
 
 
 def test_fine_tuning_not_run_yet_keeps_the_live_preview() -> None:
