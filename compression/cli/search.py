@@ -42,7 +42,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--proxy-epochs", type=int, default=None, help="--space arch: epochs of a trial's proxy")
     p.add_argument("--strategy", default="tpe", choices=list(STRATEGIES))
-    p.add_argument("--budget", type=int, default=None, help="completed trials (default 40)")
+    p.add_argument("--budget", type=_trials, default=None, help="completed trials (default 40)")
     p.add_argument(
         "--objectives", default="acc,size", help=f"acc plus one or two of {', '.join(list(OBJECTIVES)[1:])}"
     )
@@ -72,6 +72,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=handle)
+
+
+def _trials(text: str) -> int:
+    """A budget of at least one trial (argparse says so and exits 2 otherwise)."""
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"a budget is at least 1 trial (got {n})")
+    return n
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -131,7 +139,7 @@ def handle(args: argparse.Namespace) -> int:
             problem,
             args.strategy,
             seed=args.seed,
-            budget=args.budget or 40,
+            budget=40 if args.budget is None else args.budget,
             name=args.study,
             storage_url=args.storage,
         )

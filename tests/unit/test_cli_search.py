@@ -51,6 +51,10 @@ def test_search_cli_refuses_bad_input(
     assert main(["search", "--dataset", "digits", "--objectives", "size,acc"]) == 2
     assert "must start with 'acc'" in capsys.readouterr().err
     assert main(["search", "worker"]) == 2
+    for budget in ("0", "-3"):  # refused before any study is made (0 once meant "the default, 40")
+        with pytest.raises(SystemExit) as exc:
+            main(["search", "--dataset", "digits", "--budget", budget])
+        assert exc.value.code == 2 and "at least 1 trial" in capsys.readouterr().err
 
 
 def test_search_cli_arch_space_records_a_named_architecture(
