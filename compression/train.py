@@ -52,6 +52,12 @@ class TrainConfig:
     seed: int = 0
     schedule: str = "cosine"  # cosine | constant learning rate
 
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batch_size < 1 or not self.width > 0 or not self.lr > 0:
+            raise ValueError("epochs and batch size must be at least 1, width and learning rate positive")
+        if self.optimizer not in ("adam", "sgd") or self.schedule not in ("cosine", "constant"):
+            raise ValueError("optimizer is adam or sgd, schedule cosine or constant")
+
     def key(self) -> str:
         """Everything that determines the weights, hashed: the baseline cache key."""
         blob = json.dumps({**asdict(self), "v": CACHE_VERSION}, sort_keys=True)

@@ -120,6 +120,9 @@ def _guard(fn):  # type: ignore[no-untyped-def]
         except report.ReportError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 1
+        except OSError as exc:  # an output file that cannot be written (no such folder, no permission)
+            print(f"error: cannot write {exc.filename or 'the file'}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
 
     return run
 

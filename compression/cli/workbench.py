@@ -50,13 +50,29 @@ def _progress_bar(desc: str) -> tuple[tqdm, train.Progress]:
     return bar, update
 
 
+MAX_INPUT = 3 * 1024 * 1024  # values per image: --input-size measures one image at a time
+
+
+def _input_size(text: str) -> tuple[int, int, int]:
+    """CxHxW from '3x224x224': three positive sizes, at most MAX_INPUT values in all."""
+    try:
+        c, h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SystemExit("--input-size must be CxHxW, e.g. 3x224x224") from None
+    if min(c, h, w) < 1 or c * h * w > MAX_INPUT:
+        raise SystemExit(f"--input-size: C, H and W at least 1 and C*H*W at most {MAX_INPUT:,} (3x1024x1024)")
+    return c, h, w
+
+
 def cmd_info(args: argparse.Namespace) -> int:
     if args.input_size:
-        shape = tuple(int(v) for v in args.input_size.lower().split("x"))
-        if len(shape) != 3:
-            raise SystemExit("--input-size must be CxHxW, e.g. 3x224x224")
-        model = models.build(args.model, shape, args.classes)  # type: ignore[arg-type]
-        executed, effective = metrics.macs(model, shape)
+        shape = _input_size(args.input_size)
+        try:
+            model = models.build(args.model, shape, args.classes)
+            executed, effective = metrics.macs(model, shape)
+        except RuntimeError as exc:  # e.g. an image smaller than the model's kernels
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SystemExit(f"error: {args.model} cannot take a {args.input_size} input: {first}") from None
         out: dict[str, object] = {
             "model": args.model,
             "input_size": list(shape),
@@ -123,7 +139,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         }.items()
         if v is not None
     }
-    cfg = replace(cfg, **overrides)
+    try:
+        cfg = replace(cfg, **overrides)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
     if train.baseline_path(cfg) is not None and not args.force and not args.out:
         print(f"already cached: {train.baseline_path(cfg)}")
         return 0
