@@ -77,8 +77,13 @@ def handle(args: argparse.Namespace) -> int:
     kd = (
         recovery.kd_context(base, args.kd_temperature, args.kd_alpha) if args.kd else contextlib.nullcontext()
     )
-    with kd:  # QAT's training loop distils from the float baseline
-        quantized, m = catalog.run(base, ds, config, latency=not args.no_latency, progress=progress)
+    try:
+        with kd:  # QAT's training loop distils from the float baseline
+            quantized, m = catalog.run(base, ds, config, latency=not args.no_latency, progress=progress)
+    except ValueError as exc:  # a value only the model can refuse (a bit budget below every width)
+        progress.close()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.kd:  # the recipe says so: kd-recovery wrapping the quantization config
         config = recovery.KDRecovery.wrap(config, args.kd_temperature, args.kd_alpha)
     progress.close()

@@ -115,6 +115,8 @@ def test_cli_prints_the_bits_it_chose(
     chosen = out["layer_bits"]
     assert set(chosen) == {"fc1", "fc2", "fc3"}
     assert analysis.mean_bits(chosen, {"fc1": 64 * 300, "fc2": 300 * 100, "fc3": 100 * 10}) <= 2.0
+    assert main([*args[:-1], "0", "--no-latency"]) == 2  # below every width: one line, no traceback
+    assert "below the narrowest candidate width" in capsys.readouterr().err
 
 
 # ---------------------------------------------------------------- k-means
