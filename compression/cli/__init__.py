@@ -70,10 +70,26 @@ def record_and_dump(
         if run_id is None:
             return 1
         result["run_id"] = run_id
+        result["baseline_run_id"] = _baseline_run_id(args, base)
     if args.json:
         print(json.dumps(result, indent=2, default=str))
         return 0
     return None
+
+
+def _baseline_run_id(args: argparse.Namespace, base: nn.Module) -> int | None:
+    from compression import runs, train
+
+    try:
+        return runs.open_store(args.store).baseline_run(args.dataset, None, train.weights_hash(base))
+    except runs.StoreError:
+        return None
+
+
+def recorded_line(result: dict[str, Any]) -> str:
+    """'  recorded as run #5 (its baseline: run #1)' for the text output of --record."""
+    base = result.get("baseline_run_id")
+    return f"  recorded as run #{result['run_id']}" + (f" (its baseline: run #{base})" if base else "")
 
 
 def baseline_source(args: argparse.Namespace, base: nn.Module) -> BaselineSource:

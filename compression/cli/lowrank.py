@@ -7,7 +7,14 @@ import sys
 from typing import Any
 
 from compression import data, metrics, techniques, train
-from compression.cli import ProgressBar, add_baseline_args, add_result_args, record_and_dump, speed_line
+from compression.cli import (
+    ProgressBar,
+    add_baseline_args,
+    add_result_args,
+    record_and_dump,
+    recorded_line,
+    speed_line,
+)
 from compression.distillation import recovery
 from compression.lowrank import METHODS, LowRank, plan
 
@@ -124,5 +131,5 @@ def handle(args: argparse.Namespace) -> int:
     if m.speedup_b256 is not None:
         print(f"  {speed_line(m)}")
     if "run_id" in result:
-        print(f"  recorded as run #{result['run_id']}")
+        print(recorded_line(result))
     return 0

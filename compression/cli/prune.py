@@ -8,7 +8,14 @@ from typing import Any
 
 from compression import data, metrics, techniques, train
 from compression import pruning as P
-from compression.cli import ProgressBar, add_baseline_args, add_result_args, record_and_dump, speed_line
+from compression.cli import (
+    ProgressBar,
+    add_baseline_args,
+    add_result_args,
+    record_and_dump,
+    recorded_line,
+    speed_line,
+)
 from compression.distillation import recovery
 
 
@@ -113,5 +120,5 @@ def handle(args: argparse.Namespace) -> int:
     for note in result["notes"]:
         print(f"  - {note}")
     if "run_id" in result:
-        print(f"  recorded as run #{result['run_id']}")
+        print(recorded_line(result))
     return 0

@@ -7,7 +7,14 @@ import contextlib
 import sys
 
 from compression import data, metrics, techniques, train
-from compression.cli import ProgressBar, add_baseline_args, add_result_args, record_and_dump, speed_line
+from compression.cli import (
+    ProgressBar,
+    add_baseline_args,
+    add_result_args,
+    record_and_dump,
+    recorded_line,
+    speed_line,
+)
 from compression.distillation import recovery
 from compression.quantization import catalog, core, schemes, storage
 
@@ -117,5 +124,5 @@ def handle(args: argparse.Namespace) -> int:
     for note in result["notes"]:  # type: ignore[union-attr]
         print(f"  - {note}")
     if "run_id" in result:
-        print(f"  recorded as run #{result['run_id']}")
+        print(recorded_line(result))
     return 0

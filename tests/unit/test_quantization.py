@@ -479,5 +479,6 @@ def test_cli_quantize_json_and_record(
     assert [r.technique for r in runs.open_store(store).runs()] == ["baseline", "quant-kmeans"]
     original, run = runs.open_store(store).runs()
     assert out["run_id"] == run.id and run.tags == ("review-dec", "2-bit", "kmeans")
+    assert out["baseline_run_id"] == original.id
     assert run.notes == "for <b>Tuesday</b>" and original.tags == ()  # the baseline is not the meeting's
     assert main(["quantize", "--scheme", "linear", "--layer-bits", "features.0=x"]) == 2
