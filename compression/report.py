@@ -93,12 +93,10 @@ def summary_rows(chosen: pd.DataFrame, pool: pd.DataFrame) -> list[dict[str, str
     """The table: every number against the run's own original baseline (paired speed-ups with IQR)."""
     out = []
     for _, r in chosen.iterrows():
-        top1, base = charts.number(r["top1"]), charts.baseline_top1(r, pool)
-        speed = {b: fmt.speedup(charts.number(r.get(f"speedup_b{b}")), charts.number(r.get(f"speedup_b{b}_lo")), charts.number(r.get(f"speedup_b{b}_hi"))) for b in (256, 1)}  # fmt: skip
-        dense, file = (
-            charts.number(r["size_dense_bytes"]) or 0.0,
-            charts.number(r["size_artifact_bytes"]) or 1.0,
-        )
+        num = charts.number
+        top1, base = num(r["top1"]), charts.baseline_top1(r, pool)
+        speed = {b: fmt.speedup(num(r.get(f"speedup_b{b}")), num(r.get(f"speedup_b{b}_lo")), num(r.get(f"speedup_b{b}_hi"))) for b in (256, 1)}  # fmt: skip
+        dense, file = num(r["size_dense_bytes"]) or 0.0, num(r["size_artifact_bytes"]) or 1.0
         out.append(
             {
                 "Run": f"#{int(r['id'])}",
@@ -109,7 +107,7 @@ def summary_rows(chosen: pd.DataFrame, pool: pd.DataFrame) -> list[dict[str, str
                 else f"{top1:.2%} ({_delta_pts(top1, base)})",
                 "Sparsity": f"{charts.sparsity(r):.1%}",
                 "File (vs dense fp32)": f"{fmt.bytes_(file)} ({dense / max(1.0, file):.1f}x smaller)",
-                "Theory size": fmt.bytes_(charts.number(r["size_theoretical_bytes"])),
+                "Theory size": fmt.bytes_(num(r["size_theoretical_bytes"])),
                 "Speed-up b256 (paired, IQR)": speed[256],
                 "Speed-up b1 (paired, IQR)": speed[1],
                 "Timing": "not timed"

@@ -98,6 +98,7 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def _record(args: argparse.Namespace, model: nn.Module, base: nn.Module, cfg: Any, m: Any) -> int:
+    genotype = f"genotype {json.dumps(model._cla_meta['darts']['genotype'])}"  # type: ignore[index]
     return runs.record_run(
         model,
         dataset=args.dataset,
@@ -110,11 +111,7 @@ def _record(args: argparse.Namespace, model: nn.Module, base: nn.Module, cfg: An
         tags=args.tag,
         store=args.store,
         baseline=baseline_source(args, base),
-        notes="\n\n".join(  # the genotype, then the user's notes
-            n
-            for n in (f"genotype {json.dumps(model._cla_meta['darts']['genotype'])}", args.notes)
-            if n  # type: ignore[index]
-        ),
+        notes="\n\n".join(n for n in (genotype, args.notes) if n),  # the genotype, then the user's notes
     )
 
 
