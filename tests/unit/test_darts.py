@@ -66,6 +66,25 @@ def test_mixed_op_is_the_alpha_weighted_sum_of_the_ops(stride: int) -> None:
     torch.testing.assert_close(mixed(x, one_hot), mixed.ops[darts.OPS.index("sep_conv_3x3")](x))
 
 
+def test_mixed_op_skips_none_yet_its_gradients_equal_the_full_sum() -> None:
+    torch.manual_seed(0)
+    mixed = MixedOp(4, 1).train()
+    x = torch.randn(3, 4, 7, 7)
+    alpha = torch.randn(len(darts.OPS), requires_grad=True)
+    grads = []
+    for forward in (
+        lambda w: mixed(x, w),
+        lambda w: sum(wi * op(x) for wi, op in zip(w, mixed.ops, strict=True)),  # "none" included
+    ):
+        alpha.grad = None
+        mixed.zero_grad()
+        (forward(torch.softmax(alpha, dim=0)) ** 2).sum().backward()
+        grads.append([alpha.grad.clone(), *(p.grad.clone() for p in mixed.parameters())])
+    assert grads[0][0][darts.OPS.index("none")] != 0  # its alpha still learns, through the softmax
+    for got, want in zip(*grads, strict=True):
+        torch.testing.assert_close(got, want)
+
+
 def test_partial_channels_mix_a_quarter_and_shuffle_the_rest_through() -> None:
     torch.manual_seed(0)
     mixed = MixedOp(8, 1, partial=4).eval()
