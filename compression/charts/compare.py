@@ -431,10 +431,15 @@ def was_timed(r: Any) -> bool:
 
 
 def _timing(r: Any) -> dict[str, str | None]:
-    """Whether the timing is noisy, and where it ran: '—' for a run recorded without timing."""
+    """Whether the timing is noisy, where and on how many threads it ran: '—' for a run recorded without
+    timing (its stored thread count is the configured one, not a measurement's)."""
     if not was_timed(r):
-        return {"latency_noisy": None, "cpu": "not timed"}
-    return {"latency_noisy": "yes" if bool(r.get("latency_noisy")) else "no", "cpu": r.get("cpu") or None}
+        return {"latency_noisy": None, "cpu": "not timed", "threads": None}
+    return {
+        "latency_noisy": "yes" if bool(r.get("latency_noisy")) else "no",
+        "cpu": r.get("cpu") or None,
+        "threads": r.get("threads"),
+    }
 
 
 def _speed(r: Any, batch: int) -> str | None:

@@ -189,9 +189,11 @@ def test_a_run_recorded_without_timing_says_so_and_each_run_reads_its_change_aga
         ["CPU X", "CPU X", "CPU X", "", ""],
     )
     df["baseline_hash"] = ["w1", "w1", "w1", "w2", "w3"]
+    df["threads"] = [1, 1, 1, 1, 1]
     table = compare.side_by_side(df[df["id"].isin([2, 4])], df)
     assert table.loc["Noisy timing (re-measure)"].tolist() == ["yes", "—"]
     assert table.loc["Timed on"].tolist() == ["CPU X", "not timed"]
+    assert table.loc["Threads"].tolist() == ["1", "—"]  # the configured count is no measurement's
     assert table.loc["Top-1 change vs own baseline"].tolist() == ["-1.00 pts", "—"]  # run 4: no baseline run
     without_pool = compare.side_by_side(df.iloc[[1]])  # no runs to find the baseline in
     assert without_pool.loc["Top-1 change vs own baseline"].iloc[0] == "—"
