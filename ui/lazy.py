@@ -32,10 +32,18 @@ def tabs(labels: Sequence[str], key: str = VIEW) -> list[tuple[Any, bool]]:
     parameter `key` names the open tab (a label; the first tab drops it, a wrong one is ignored).
 
     Not Streamlit's `bind="query-params"`: a bound tab kept the tab of an earlier visit to the page
-    over the one a later link (a lesson's next step) asked for."""
+    over the one a later link (a lesson's next step) asked for. The default is part of the tabs' identity:
+    it follows the URL only when a link changed it, not when this page wrote the tab just clicked into the
+    URL (a new identity would drop the next click)."""
     wanted = st.query_params.get(key)
-    made = st.tabs(list(labels), default=wanted if wanted in labels else None, on_change="rerun", key=key)
+    wanted = wanted if wanted in labels else None
+    written, default = f"_{key}_written", f"_{key}_default"  # this page's last URL value; the default in use
+    kept = st.session_state.get(default, "")
+    if wanted != st.session_state.get(written) or (kept is not None and kept not in labels):
+        st.session_state[default] = wanted  # a new visit, a link's choice or another page's tabs
+    made = st.tabs(list(labels), default=st.session_state[default], on_change="rerun", key=key)
     opened = [bool(tab.open) for tab in made]
     chosen = labels[opened.index(True)] if True in opened else labels[0]
-    state.write_url({key: None if chosen == labels[0] else chosen})
+    st.session_state[written] = None if chosen == labels[0] else chosen
+    state.write_url({key: st.session_state[written]})
     return list(zip(made, opened, strict=True))

@@ -108,3 +108,22 @@ def test_absurd_link_value_warns(app_url: str, page: Page) -> None:
     # The app fell back to the default dataset and still shows the page.
     expect(page.locator(METRIC).first).to_be_visible()
     expect(page).to_have_url(re.compile(r"dataset=digits"))
+
+
+def test_every_tab_opens_at_the_first_click_and_the_link_names_it(app_url: str, page: Page) -> None:
+    """The page writes the open tab into the URL; a tab whose default followed that URL became a new
+    widget on the next run, so the click after a tab switch was lost (every second click did nothing)."""
+    page.goto(f"{app_url}/model?dataset=digits&model=lenet5")
+    wait_idle(page)
+    tabs = page.get_by_role("tab")
+    names = [t.strip() for t in tabs.all_inner_texts()]
+    assert len(names) == 4, names
+    for name in [*names[1:], names[0], names[2]]:
+        tabs.filter(has_text=name).click()
+        wait_idle(page)
+        expect(tabs.filter(has_text=name)).to_have_attribute("aria-selected", "true")
+        if name == names[0]:
+            expect(page).not_to_have_url(re.compile(r"view="))  # the first tab drops the parameter
+        else:
+            expect(page).to_have_url(re.compile(rf"view={re.escape(name.split()[0])}"))
+    expect(page.get_by_test_id("stException")).to_have_count(0)
