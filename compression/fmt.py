@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import re
 
+KB = 1000  # decimal units everywhere (the search's size budget, the pipeline, every card and chart)
+
 
 def bytes_(n: float | None) -> str:
     if n is None:
         return "n/a"
     for unit in ("B", "KB", "MB", "GB"):
-        if abs(n) < 1024 or unit == "GB":
+        if abs(n) < KB or unit == "GB":
             return f"{n:,.0f} {unit}" if unit == "B" else f"{n:,.1f} {unit}"
-        n /= 1024
+        n /= KB
     return f"{n:.1f} GB"
 
 

@@ -21,8 +21,10 @@ from typing import Any
 
 import yaml
 
+from compression import fmt
+
 LESSON_DIR = Path(__file__).resolve().parent.parent / "assets" / "lessons"
-MAX_BYTES = 64 * 1024  # a lesson is prose: 64 KB is ten times the longest shipped one
+MAX_BYTES = 64 * fmt.KB  # a lesson is prose: 64 KB is ten times the longest shipped one
 MAX_STEPS = 30
 _ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _VALUE = re.compile(r"^[A-Za-z0-9_.,;=+\-/ ]{0,200}$")  # what a lab's URL parameter may hold
@@ -296,8 +298,6 @@ def _check_prune(p: dict[str, str]) -> dict[str, str]:
 
 
 def _check_prune_speed(p: dict[str, str]) -> dict[str, str]:
-    from compression import fmt
-
     mb, mp = _measure(p, _prune_config(p), latency=True)
     return {
         "sparsity": _pct(mp.sparsity),
@@ -399,7 +399,7 @@ def _check_temperature(p: dict[str, str]) -> dict[str, str]:
 
 
 def _check_lowrank_speed(p: dict[str, str]) -> dict[str, str]:
-    from compression import fmt, latency
+    from compression import latency
     from compression.lowrank import explore
 
     ds, base = _ds_model(p)
@@ -481,7 +481,7 @@ def _check_distil(p: dict[str, str]) -> dict[str, str]:
 def _check_darts(p: dict[str, str]) -> dict[str, str]:
     import torch
 
-    from compression import fmt, metrics
+    from compression import metrics
     from compression.search.darts.genotype import edge_count, random_genotype
     from compression.search.darts.network import SearchNetwork, build_network
     from compression.search.darts.ops import OPS
@@ -574,8 +574,6 @@ def _check_pipeline(p: dict[str, str]) -> dict[str, str]:
 
 
 def fmt_bytes(n: float) -> str:
-    from compression import fmt
-
     return fmt.bytes_(n)
 
 
@@ -907,7 +905,7 @@ def parse(data: bytes | str, *, fallback_id: str = "lesson") -> Lesson:
     raw = data.encode() if isinstance(data, str) else bytes(data)
     if len(raw) > MAX_BYTES:
         raise LessonError(
-            f"The file is {len(raw) / 1024:.0f} KB; a lesson may be at most {MAX_BYTES // 1024} KB."
+            f"The file is {fmt.bytes_(len(raw))}; a lesson may be at most {fmt.bytes_(MAX_BYTES)}."
         )
     try:
         text = raw.decode("utf-8")

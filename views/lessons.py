@@ -46,7 +46,7 @@ def upload_panel() -> None:
             "A lesson is a Markdown file with a YAML (or JSON) header between `---` lines: the steps, each with "
             "a lab, its URL parameters, the chart to look at, a formula and an optional live check; then one "
             "`## ` section of text per step. Download a shipped lesson below as a template. At most "
-            f"{lessons.MAX_BYTES // 1024} KB. It stays in this browser tab only."
+            f"{fmt.bytes_(lessons.MAX_BYTES)}. It stays in this browser tab only."
         )
         up = st.file_uploader("Lesson file (.md)", type=["md"], max_upload_size=1, key="lesson_upload")
         if up is not None:

@@ -16,13 +16,6 @@ from compression import fmt
 from compression.charts.style import style, technique_colour
 
 
-def _human(n: float) -> str:
-    for unit, size in (("MB", 1e6), ("KB", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f} {unit}"
-    return f"{n:.0f} B"
-
-
 def waterfall_data(stages: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Stage dicts (`pipeline.StageResult.as_dict()`) -> one row per bar: label, technique, bytes,
     ratio against the first bar, the stage's own ratio (previous bytes / these), top-1 in percent."""
@@ -39,7 +32,7 @@ def waterfall_data(stages: Sequence[dict[str, Any]]) -> pd.DataFrame:
                 "ratio": first / max(1, b),
                 "stage_ratio": (prev or b) / max(1, b),
                 "top1": 100 * float(s["top1"]),
-                "text": f"{_human(b)} · {first / max(1, b):.1f}x",
+                "text": f"{fmt.bytes_(b)} · {first / max(1, b):.1f}x",
             }
         )
         prev = b

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 from torch import nn
 
+from compression import fmt
 from compression.charts.style import AFTER, BEFORE, PALETTE, style
 from compression.metrics import Measurement
 from compression.pruning import core
@@ -272,10 +273,20 @@ def plot_size_latency(data: Mapping[str, Any]) -> go.Figure:
     )
     kinds = list(data["size"])
     fig.add_bar(
-        x=kinds, y=[data["size"][k][0] / 1024 for k in kinds], name="dense", marker_color=BEFORE, row=1, col=1
+        x=kinds,
+        y=[data["size"][k][0] / fmt.KB for k in kinds],
+        name="dense",
+        marker_color=BEFORE,
+        row=1,
+        col=1,
     )
     fig.add_bar(
-        x=kinds, y=[data["size"][k][1] / 1024 for k in kinds], name="pruned", marker_color=AFTER, row=1, col=1
+        x=kinds,
+        y=[data["size"][k][1] / fmt.KB for k in kinds],
+        name="pruned",
+        marker_color=AFTER,
+        row=1,
+        col=1,
     )
     base_macs, macs, macs_eff = data["macs"]
     lat_x = ["MACs (theory)", "MACs, zero-skipping (theory)"]

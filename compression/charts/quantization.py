@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from compression import fmt
 from compression.charts.style import AFTER, BEFORE, PALETTE, style
 from compression.metrics import Measurement
 from compression.quantization.core import QTensor
@@ -312,7 +313,7 @@ def plot_sensitivity(rows: Sequence[Mapping[str, object]], title: str = "Per-lay
 
 
 def _size_latency_data(base: Measurement, q: Measurement) -> dict[str, list[tuple[str, float | None]]]:
-    kb = 1 / 1024
+    kb = 1 / fmt.KB
     return {
         "size": [
             ("float32 (dense)", base.size_dense_bytes * kb),
@@ -331,7 +332,7 @@ def _size_latency_data(base: Measurement, q: Measurement) -> dict[str, list[tupl
 def plot_size_latency(base: Measurement, q: Measurement, title: str | None = None) -> go.Figure:
     d = _size_latency_data(base, q)
     right = "latency (ms, paired medians)" if q.timed else "latency (ms; this model not timed)"
-    fig = make_subplots(rows=1, cols=2, subplot_titles=["size (KiB)", right])
+    fig = make_subplots(rows=1, cols=2, subplot_titles=["size (KB)", right])
     colours = [BEFORE, PALETTE[2], AFTER]
     fig.add_trace(
         go.Bar(

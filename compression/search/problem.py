@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from compression import data, latency, metrics, train
+from compression import data, fmt, latency, metrics, train
 from compression.pareto import Direction, hypervolume, non_dominated
 from compression.pruning import core as pruning_core
 from compression.search.arch import ArchSpace
@@ -152,7 +152,7 @@ class EvalContext:
             x, y = self.val(problem.val_images)
             acc = metrics.evaluate(self.baseline, x, y)[0]
             executed, _ = metrics.macs(self.baseline, self.ds.input_shape)
-            ref = Reference(metrics.dense_bytes(self.baseline) / 1000, executed / 1e6, acc, images=len(y))
+            ref = Reference(metrics.dense_bytes(self.baseline) / fmt.KB, executed / 1e6, acc, images=len(y))
         if timed and not ref.latency_ms:
             ref = replace(
                 ref, latency_ms=metrics.latency_ms(self.baseline, self.ds.input_shape, LATENCY_BATCH)
@@ -193,7 +193,7 @@ def evaluate(problem: Problem, ctx: EvalContext, params: dict[str, Any]) -> Tria
     model = problem.space.trial_model(ctx, params)
     x, y = ctx.val(problem.val_images)
     acc = metrics.evaluate(model, x, y)[0]
-    size_kb = metrics.artifact_bytes(model) / 1000
+    size_kb = metrics.artifact_bytes(model) / fmt.KB
     macs = metrics.macs(model, ctx.ds.input_shape)[1] / 1e6
     lat = trial_latency_ms(ctx, problem, model) if "latency" in problem.objectives else math.nan
     by_name = {"acc": acc, "size": size_kb, "macs": macs, "latency": lat}

@@ -68,7 +68,7 @@ def test_size_latency_bars() -> None:
     m = Measurement(0.9, 1.0, 0.3, 100, 100, 32.0, 400, 400, 450, 10, 10, 1.0, 2.0, 1, True)
     q = Measurement(0.9, 1.0, 0.3, 100, 100, 4.0, 400, 50, 80, 10, 10, None, None, 1, True)
     d = charts._size_latency_data(m, q)
-    assert [v for _, v in d["size"]] == [400 / 1024, 50 / 1024, 80 / 1024]
+    assert [v for _, v in d["size"]] == [0.4, 0.05, 0.08]  # KB: decimal, as every card
     fig = charts.plot_size_latency(m, q)
     assert len(fig.data) == 2 and len(fig.data[1].x) == 2  # quantized latency unknown: float bars only
     assert fig.layout.annotations[1].text == "latency (ms; this model not timed)"  # not called paired
