@@ -81,6 +81,7 @@ def plot_objective_space(data: Mapping[str, Any], selected: Sequence[int] = ()) 
         marker={
             "color": num[feasible],
             "colorscale": "Viridis",
+            "reversescale": True,  # late trials dark, as the caption says
             "size": 8,
             "showscale": True,
             "colorbar": {"title": "trial", "thickness": 12},

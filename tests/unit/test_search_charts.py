@@ -36,6 +36,7 @@ def test_objective_space_data_and_figure() -> None:
     assert names == ["over the size budget", "trials", "front", "chosen"]
     trials = fig.data[1]
     assert list(trials.marker.color) == [0, 1, 2]  # coloured by trial number
+    assert trials.marker.reversescale  # Viridis runs dark to light: reversed, the last trials are dark
     assert list(fig.data[0].customdata) == [3] and list(fig.data[3].customdata) == [2]
     assert fig.layout.dragmode == "select"
     empty = charts.plot_objective_space(charts.objective_space_data(pd.DataFrame(), "size"))
