@@ -431,7 +431,7 @@ def explain_gaps(m: Measurement) -> list[str]:
         )
     if m.macs_effective < 0.95 * m.macs and m.runs_dense:
         notes.append(
-            f"{sparsity:.0%} of weights are zero, so zero-skipping hardware would do "
+            f"{sparsity:.0%} of the parameters are zero, so zero-skipping hardware would do "
             f"{m.macs_effective / max(1, m.macs):.0%} of the MACs; but zero weights still run "
             "through dense kernels on this CPU, so measured latency does not drop."
         )

@@ -221,7 +221,8 @@ def pruned_model(whash: str, dataset: str, cfg: str, _ctx: sidebar.Context) -> A
 def preview(whash: str, dataset: str, cfg: str | None, _ctx: sidebar.Context, _model: Any) -> dict[str, Any]:
     """Fast numbers for a slider move: accuracy on the first test images, sizes, MACs; no latency."""
     m = metrics.measure(_model, _preview_ds(_ctx.ds), baseline=_ctx.model, latency=False)
-    return {"m": m, "sparsity": P.methods.removed_fraction(_ctx.model, _model)}
+    left, total = P.methods.weights_left(_ctx.model, _model)
+    return {"m": m, "sparsity": 1 - left / max(1, total), "left": left, "total": total}
 
 
 @st.cache_data(
@@ -365,7 +366,7 @@ else:
     cols[1].metric(
         "Weights gone",
         f"{res['sparsity']:.1%}",
-        f"{mp.params_nonzero:,} of {mb.params_total:,} left",
+        f"{res['left']:,} of {res['total']:,} left",
         delta_color="off",
         delta_arrow="off",
         help="Share of the baseline's conv/linear weights that are zero or removed.",

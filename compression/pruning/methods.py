@@ -85,10 +85,17 @@ def needs_training(config: Any) -> bool:
     return structured.needs_training(config)
 
 
-def removed_fraction(before: nn.Module, after: nn.Module) -> float:
-    """Share of the dense model's prunable weights that are gone: zero (masked) or removed (structured)."""
+def weights_left(before: nn.Module, after: nn.Module) -> tuple[int, int]:
+    """(non-zero prunable weights after, prunable weights of the dense model before): conv and linear
+    weights, biases and BatchNorm not counted."""
     n0 = sum(m.weight.numel() for _, m in core.prunable_layers(before))
     nz = sum(int((m.weight != 0).sum()) for _, m in core.prunable_layers(after))
+    return nz, n0
+
+
+def removed_fraction(before: nn.Module, after: nn.Module) -> float:
+    """Share of the dense model's prunable weights that are gone: zero (masked) or removed (structured)."""
+    nz, n0 = weights_left(before, after)
     return 1 - nz / max(1, n0)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
 
 import pytest
@@ -33,6 +34,11 @@ def test_page_runs_and_slider_changes_the_numbers() -> None:
     at.slider(key="p_amount").set_value(0.9).run()
     assert not at.exception, at.exception
     assert metric(at, "Weights gone").startswith("90")
+    card = next(m for m in at.metric if m.label == "Weights gone")
+    left, total = (int(n.replace(",", "")) for n in re.findall(r"\d[\d,]*", card.proto.delta))
+    assert 1 - left / total == pytest.approx(
+        0.9, abs=5e-4
+    )  # the line under the share counts the same weights
     assert metric(at, "Measured size (artifact)") != size
     assert chart_json(at, 1) != hist  # the histogram moved with the slider
     assert at.query_params["amount"] == ["0.90"] or at.query_params["amount"] == "0.90"
