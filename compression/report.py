@@ -230,7 +230,10 @@ def build_html(
         parts.append("<h2>Per layer</h2><p>These runs were recorded without a per-layer table.</p>")
     else:
         parts.append("<h2>Per layer</h2>")
-        for metric in ("sparsity", "bits"):
+        for metric in (
+            "nonzero",
+            "bits",
+        ):  # non-zero weights: what masked, structured pruning and low rank change
             parts.append(
                 f'<div class="figure"><h3>{_e(charts.LAYER_METRICS[metric])}</h3>'
                 f"{_fig_html(charts.plot_layers(chosen, metric), False)}</div>"

@@ -491,7 +491,10 @@ else:
     else:
         present.plotly(st, charts.plot_layers(picked.head(8), metric), key="cmp_layers")
         st.caption(
-            "Bars per layer, one colour per run: where pruning removed weights and how many bits remain."
+            "Bars per layer, in each run's technique colour (as on the front; a second run of one technique "
+            "hatched). Non-zero weights (log scale): masked pruning zeroes them, structured pruning removes "
+            "whole channels, low rank replaces a layer by two smaller ones (listed after it). Sparsity counts "
+            "only zeros, so a structured or low-rank run shows none there."
         )
 
     if runs.read_only():

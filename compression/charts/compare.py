@@ -16,7 +16,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from compression import fmt, pareto
-from compression.charts.style import PALETTE, style, technique_colour
+from compression.charts.style import style, technique_colour
 
 
 @dataclass(frozen=True)
@@ -477,14 +477,18 @@ def _fmt(key: str, v: Any) -> str:
 # ---------------------------------------------------------------- per layer
 
 LAYER_METRICS: dict[str, str] = {
+    "nonzero": "Non-zero weights",  # the one quantity masked, structured pruning and low rank all change
     "sparsity": "Sparsity (fraction of zero weights)",
     "bits": "Effective bits per weight",
     "params": "Parameters",
 }
+LAYER_COLUMNS = ["order", "nonzero", "sparsity", "bits", "params"]
+PATTERNS = ["", "/", "x", ".", "+", "\\", "-", "|"]  # the 2nd, 3rd... run of one technique
 
 
 def _layers_data(df: pd.DataFrame) -> pd.DataFrame:
-    """Long table (run, layer, order, sparsity, bits, params) from runs that stored per-layer rows."""
+    """Long table (run, technique, layer, order, nonzero, sparsity, bits, params) from runs that stored
+    per-layer rows."""
     rows: list[dict[str, Any]] = []
     for _, r in df.iterrows():
         layers = r.get("layers")
@@ -492,40 +496,68 @@ def _layers_data(df: pd.DataFrame) -> pd.DataFrame:
             continue
         label = f"#{int(r['id'])} {r['technique']}"
         for order, layer in enumerate(layers):
+            params = int(layer.get("params", 0))
+            sparsity = float(layer.get("sparsity", 0.0))
             rows.append(
                 {
                     "run": label,
+                    "technique": r["technique"],
                     "layer": fmt.plain(layer.get("layer", "?")),  # axis labels: Plotly renders HTML
                     "order": order,
-                    "sparsity": float(layer.get("sparsity", 0.0)),
+                    "nonzero": int(layer.get("nonzero", round(params * (1 - sparsity)))),
+                    "sparsity": sparsity,
                     "bits": float(layer.get("bits", 0.0)),
-                    "params": int(layer.get("params", 0)),
+                    "params": params,
                 }
             )
-    return pd.DataFrame(rows, columns=["run", "layer", "order", "sparsity", "bits", "params"])
+    return pd.DataFrame(rows, columns=["run", "technique", "layer", *LAYER_COLUMNS])
 
 
-def plot_layers(df: pd.DataFrame, metric: str = "sparsity", height: int = 380) -> go.Figure:
-    """Grouped bars: one group per layer, one bar per chosen run."""
+def layer_order(data: pd.DataFrame) -> list[str]:
+    """Every run's layers in network order, merged: a layer only some runs have goes after the one
+    before it in its run, or after its parent (low rank's 'fc.0' and 'fc.1' after 'fc')."""
+    order: list[str] = []
+    for _, g in data.groupby("run", sort=False):
+        prev: str | None = None
+        for name in g.sort_values("order")["layer"]:
+            if name not in order:
+                parent = name.rsplit(".", 1)[0]
+                anchor = parent if parent in order else prev
+                at = len(order) if anchor is None else order.index(anchor) + 1
+                while anchor is not None and at < len(order) and order[at].startswith(f"{anchor}."):
+                    at += 1  # after the anchor's own sub-layers
+                order.insert(at, name)
+            prev = name
+    return order
+
+
+def plot_layers(df: pd.DataFrame, metric: str = "nonzero", height: int = 380) -> go.Figure:
+    """Grouped bars: one group per layer, one bar per chosen run in its technique's colour (as on the
+    front); a second run of one technique hatched."""
     data = _layers_data(df)
     fig = go.Figure()
-    layer_order = list(dict.fromkeys(data.sort_values("order")["layer"])) if len(data) else []
-    for i, (run, g) in enumerate(data.groupby("run", sort=False)):
+    seen: dict[str, int] = {}
+    for run, g in data.groupby("run", sort=False):
+        technique = str(g["technique"].iloc[0])
+        nth = seen[technique] = seen.get(technique, -1) + 1
         fig.add_trace(
             go.Bar(
                 x=g["layer"],
                 y=g[metric],
                 name=str(run),
-                marker_color=PALETTE[i % len(PALETTE)],
+                marker={
+                    "color": technique_colour(technique),
+                    "pattern": {"shape": PATTERNS[nth % len(PATTERNS)]},
+                },
                 hovertemplate=f"{run}<br>%{{x}}: %{{y}}<extra></extra>",
             )
         )
     style(fig, None, height=height)
     fig.update_layout(barmode="group")
-    fig.update_xaxes(title="Layer", categoryorder="array", categoryarray=layer_order)
+    fig.update_xaxes(title="Layer", categoryorder="array", categoryarray=layer_order(data))
     fig.update_yaxes(
         title=LAYER_METRICS.get(metric, metric), tickformat=".0%" if metric == "sparsity" else None
     )
-    if metric == "params":
+    if metric in ("params", "nonzero"):
         fig.update_yaxes(type="log")
     return fig

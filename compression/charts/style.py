@@ -31,7 +31,7 @@ TECHNIQUE_COLOURS = {
     "quant-qat": "#E377C2",
     "distill": "#6A3D9A",
     "kd-recovery": "#9467BD",
-    "low-rank": "#1F3A93",
+    "low-rank": "#999933",  # olive (Tol): apart from the pruning blues
 }
 _SPARE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#6A3D9A", "#8C564B"]
 

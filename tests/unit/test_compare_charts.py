@@ -11,6 +11,7 @@ import pytest
 
 from compression import pareto
 from compression.charts import compare
+from compression.charts.style import technique_colour
 
 
 def runs_frame() -> pd.DataFrame:
@@ -131,6 +132,28 @@ def test_side_by_side_and_layers() -> None:
     fig = compare.plot_layers(df, "params")
     assert len(fig.data) == 1 and fig.layout.yaxis.type == "log"
     assert compare.plot_layers(df.iloc[1:2], "sparsity").data == ()  # no per-layer table: empty chart
+
+
+def test_per_layer_bars_wear_technique_colours_and_keep_network_order() -> None:
+    """A structured run's removed channels and a low-rank run's factors show in non-zero weights; a layer
+    low rank split goes after its parent, not among the others; two runs of one technique: one hatched."""
+    df = runs_frame().iloc[:4].copy()
+    df["technique"] = ["baseline", "structured-prune", "low-rank", "structured-prune"]
+    dense = [("conv", 100), ("fc", 50), ("out", 10)]
+    df["layers"] = [
+        [{"layer": n, "params": p, "sparsity": 0.0} for n, p in dense],
+        [{"layer": n, "params": p // 2, "nonzero": p // 2, "sparsity": 0.0} for n, p in dense],
+        [{"layer": n, "params": p} for n, p in [("conv", 100), ("fc.0", 8), ("fc.1", 9), ("out", 10)]],
+        [{"layer": n, "params": p // 4, "sparsity": 0.0} for n, p in dense],
+    ]
+    data = compare._layers_data(df)
+    assert compare.layer_order(data) == ["conv", "fc", "fc.0", "fc.1", "out"]
+    fig = compare.plot_layers(df)  # the default quantity: non-zero weights
+    assert fig.layout.yaxis.type == "log"
+    assert [list(t.y) for t in fig.data][1:] == [[50, 25, 5], [100, 8, 9, 10], [25, 12, 2]]
+    colours = [t.marker.color for t in fig.data]
+    assert colours[1] == colours[3] == technique_colour("structured-prune") != colours[2]
+    assert [t.marker.pattern.shape for t in fig.data] == ["", "", "", "/"]
 
 
 def test_recipe_text_is_one_bounded_line() -> None:
