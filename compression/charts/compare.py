@@ -88,7 +88,9 @@ def recipe_text(recipe: Sequence[dict[str, Any]], limit: int = 160) -> str:
         return "baseline (no compression)"
     parts = []
     for step in recipe:
-        args = ", ".join(f"{k}={v}" for k, v in step.items() if k != "technique")
+        args = ", ".join(
+            f"{k}={v}" for k, v in step.items() if k != "technique" and v is not None and v not in ([], {})
+        )  # unset options (defaults) left out: the report holds the recipe in full
         parts.append(f"{step.get('technique', '?')}({args})")
     text = " → ".join(parts)
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -343,7 +345,7 @@ ROWS: list[tuple[str, str]] = [
     ("loss", "Test loss"),
     ("params_total", "Parameters"),
     ("params_nonzero", "Non-zero parameters"),
-    ("sparsity", "Sparsity"),
+    ("sparsity", "Weights gone (zero or removed)"),
     ("effective_bits", "Effective bits"),
     ("size_dense_bytes", "Dense fp32 size (B)"),
     ("size_theoretical_bytes", "Theoretical size (B)"),
