@@ -112,8 +112,12 @@ def parse_state_dict(name: str, blob: bytes, max_inflated: int = MAX_BYTES) -> d
             ) from exc
         if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
             obj = obj["state_dict"]  # the common {"state_dict": ...} checkpoint layout
-        if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-            raise UploadError(f"'{name}' holds a {type(obj).__name__}, not a state_dict of tensors.")
+        if not isinstance(obj, dict) or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+        ):
+            raise UploadError(
+                f"'{name}' holds a {type(obj).__name__}, not a state_dict (tensors by parameter name)."
+            )
         state = obj
     return {re.sub(r"^(module\.|_orig_mod\.)", "", k): v for k, v in state.items()}
 
@@ -145,11 +149,16 @@ def accept(name: str, blob: bytes, dataset: str, model_name: str) -> str:
     need = sum(t.numel() * 8 for t in model.state_dict().values())  # even as float64
     state = parse_state_dict(name, blob, max_inflated=need + 2**20)  # + 1 MB of pickle and zip records
     check_against(model, state)
-    check_finite(name, state)
+    expected = model.state_dict()
+    for key, t in state.items():
+        want = expected[key].dtype
+        if t.is_complex() or t.dtype == torch.bool or t.is_floating_point() != want.is_floating_point:
+            raise UploadError(f"'{name}': '{key}' holds {t.dtype} values where the architecture has {want}.")
+    clean = {k: v.detach().to(expected[k].dtype).contiguous() for k, v in state.items()}
+    check_finite(name, clean)  # as stored: a float64 or an int64 can overflow float32
     digest = hashlib.sha256(blob).hexdigest()[:16]
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    clean = {k: v.detach().to(model.state_dict()[k].dtype).contiguous() for k, v in state.items()}
     save_file(
         clean, str(folder / f"{digest}.safetensors"), metadata={"dataset": dataset, "model": model_name}
     )

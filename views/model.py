@@ -153,8 +153,9 @@ if upload is not None:
         digest = uploads.accept(upload.name, upload.getvalue(), ctx.choice.dataset, ctx.choice.model)
     except uploads.UploadError as exc:
         st.error(f"Upload refused: {fmt.md(exc)}")
-    else:
-        if st.query_params.get("weights") != digest:
+    else:  # a file is applied once: "Back to the trained baseline" (or a link that fails) stays put
+        if st.session_state.get("_upload_applied") != digest:
+            st.session_state["_upload_applied"] = digest
             st.query_params["weights"] = digest
             st.rerun()
 

@@ -77,6 +77,11 @@ def test_upload_good_weights_switches_model() -> None:
     assert not at.exception
     assert "weights" in at.query_params
     assert metric(at, "Top-1 accuracy") != baseline_top1  # untrained weights score near chance
+    next(b for b in at.button if b.label == "Back to the trained baseline").click().run()
+    at.run()  # the uploader still holds the file: it was applied once, it is not applied again
+    assert not at.exception
+    assert "weights" not in at.query_params
+    assert metric(at, "Top-1 accuracy") == baseline_top1
 
 
 def test_upload_mismatched_weights_refused() -> None:

@@ -232,3 +232,31 @@ def test_non_finite_or_absurd_weights_are_refused(bad: float, message: str, suff
         uploads.accept(f"w{suffix}", blob, "digits", "lenet5")
     assert "classifier.1.weight" in str(exc.value)
     assert not uploads.uploads_dir().exists() or not list(uploads.uploads_dir().iterdir())
+
+
+@pytest.mark.parametrize(
+    ("cast", "message"),
+    [
+        (
+            lambda t: (t * 1e12).to(torch.int64),
+            "int64 values",
+        ),  # stored as float32 it read 1e12: a rerun loop
+        (lambda t: t.to(torch.complex64), "complex64 values"),  # the imaginary part was dropped silently
+        (lambda t: t > 0, "bool values"),
+        (lambda t: t.double() * 1e300, "infinite"),  # finite as float64, infinite as stored (float32)
+    ],
+)
+def test_values_the_architecture_cannot_hold_are_refused(
+    cast: Callable[..., torch.Tensor], message: str
+) -> None:
+    state = _trained_like_state()
+    state["classifier.1.weight"] = cast(state["classifier.1.weight"])
+    with pytest.raises(uploads.UploadError, match=message) as exc:
+        uploads.accept("w.pt", _torch_bytes(state), "digits", "lenet5")
+    assert "classifier.1.weight" in str(exc.value)
+    assert not uploads.uploads_dir().exists() or not list(uploads.uploads_dir().iterdir())
+
+
+def test_a_dict_keyed_by_numbers_is_no_state_dict() -> None:
+    with pytest.raises(uploads.UploadError, match="not a state_dict"):
+        uploads.accept("keys.pt", _torch_bytes({1: torch.zeros(3)}), "digits", "lenet5")
