@@ -36,6 +36,13 @@ def _mb(n: int) -> str:
     return f"{n / 2**20:,.1f} MB"
 
 
+def read_at_most(path: Path, limit: int) -> bytes:
+    """A file's bytes, reading at most limit + 1 (the caller refuses more): /dev/zero or a huge file given
+    as a path would otherwise be read whole into memory before any size check. OSError passes through."""
+    with path.open("rb") as f:
+        return f.read(limit + 1)
+
+
 def check_inflated_size(name: str, blob: bytes, limit: int) -> None:
     """Refuse a torch.save zip whose entries declare more bytes than `limit`, before anything is
     inflated: a few MB of zeros can deflate to gigabytes (a deflate bomb)."""
@@ -142,20 +149,25 @@ def uploads_dir() -> Path:
     return train.cache_dir() / "uploads"
 
 
-def accept(name: str, blob: bytes, dataset: str, model_name: str) -> str:
-    """Validate an upload for (dataset, model) and store it; return its content hash."""
-    spec = DATASETS[dataset]
-    model = models.build(model_name, spec.input_shape, len(spec.classes))
-    need = sum(t.numel() * 8 for t in model.state_dict().values())  # even as float64
+def weights_for(model: nn.Module, name: str, blob: bytes) -> dict[str, torch.Tensor]:
+    """The file's tensors as `model` holds them (its dtypes), every check passed; else UploadError."""
+    expected = model.state_dict()
+    need = sum(t.numel() * 8 for t in expected.values())  # even as float64
     state = parse_state_dict(name, blob, max_inflated=need + 2**20)  # + 1 MB of pickle and zip records
     check_against(model, state)
-    expected = model.state_dict()
     for key, t in state.items():
         want = expected[key].dtype
         if t.is_complex() or t.dtype == torch.bool or t.is_floating_point() != want.is_floating_point:
             raise UploadError(f"'{name}': '{key}' holds {t.dtype} values where the architecture has {want}.")
     clean = {k: v.detach().to(expected[k].dtype).contiguous() for k, v in state.items()}
     check_finite(name, clean)  # as stored: a float64 or an int64 can overflow float32
+    return clean
+
+
+def accept(name: str, blob: bytes, dataset: str, model_name: str) -> str:
+    """Validate an upload for (dataset, model) and store it; return its content hash."""
+    spec = DATASETS[dataset]
+    clean = weights_for(models.build(model_name, spec.input_shape, len(spec.classes)), name, blob)
     digest = hashlib.sha256(blob).hexdigest()[:16]
     folder = uploads_dir()
     folder.mkdir(parents=True, exist_ok=True)

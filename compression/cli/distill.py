@@ -69,13 +69,10 @@ def _teacher(args: argparse.Namespace, ds: data.Dataset, bar: ProgressBar) -> nn
     path = Path(args.teacher_weights)
     model = models.build(args.teacher, ds.input_shape, ds.num_classes)
     try:
-        blob = path.read_bytes()
+        blob = uploads.read_at_most(path, uploads.MAX_BYTES)
     except OSError as exc:
         raise uploads.UploadError(f"cannot read {path}: {exc}") from exc
-    state = uploads.parse_state_dict(path.name, blob)
-    uploads.check_against(model, state)
-    uploads.check_finite(path.name, state)
-    model.load_state_dict(state)
+    model.load_state_dict(uploads.weights_for(model, path.name, blob))
     return model.eval()
 
 

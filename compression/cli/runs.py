@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from compression import pareto, report, runs
+from compression import pareto, report, runs, uploads
 from compression.charts.compare import COST_AXES, recipe_text
+from compression.runs.exchange import MAX_BYTES as MAX_IMPORT_BYTES
 from compression.runs.store import DEFAULT_TIMEOUT_S
 
 LIST_COLUMNS = [
@@ -177,7 +178,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 @_guard
 def cmd_import(args: argparse.Namespace) -> int:
-    blob = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+    try:
+        blob = (
+            sys.stdin.buffer.read(MAX_IMPORT_BYTES + 1)
+            if args.file == "-"
+            else uploads.read_at_most(Path(args.file), MAX_IMPORT_BYTES)
+        )
+    except OSError as exc:
+        raise runs.ImportRefused(f"cannot read {args.file}: {exc.strerror or exc}") from exc
     ids = runs.import_json(_store(args), blob)
     print(f"imported {len(ids)} runs (ids {ids[0]}..{ids[-1]})" if ids else "the file holds no runs")
     return 0

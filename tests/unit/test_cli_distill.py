@@ -70,6 +70,10 @@ def test_teacher_weights_from_a_file_and_errors(
     bad.write_bytes(b"not a checkpoint")
     assert main([*BASE, "--teacher-weights", str(bad)]) == 2
     assert "not a readable PyTorch file" in capsys.readouterr().err
+    endless = tmp_path / "endless.pt"
+    endless.symlink_to("/dev/zero")
+    assert main([*BASE, "--teacher-weights", str(endless)]) == 2  # read to the size limit, not forever
+    assert "more than the limit" in capsys.readouterr().err
     assert main([*BASE, "--temperature", "0.1"]) == 2
     assert main([*BASE[:-4], "--student", "resnet18", "--width", "0.5"]) == 2
     assert "width multiplier" in capsys.readouterr().err

@@ -587,6 +587,10 @@ def test_cli_list_export_import_front(tmp_path: Path, capsys: pytest.CaptureFixt
     assert cli("runs", "import", str(bad), "--store", dst) == 2
     assert "nothing imported" in capsys.readouterr().err
     assert runs.RunStore(dst).count() == 3
+    assert cli("runs", "import", str(tmp_path / "missing.json"), "--store", dst) == 2
+    assert "cannot read" in capsys.readouterr().err  # it said 'cannot write'
+    assert cli("runs", "import", "/dev/zero", "--store", dst) == 2  # read to the size limit, not forever
+    assert "the limit is" in capsys.readouterr().err
 
     assert cli("runs", "delete", "1", "--store", dst) == 0  # without --yes: only says what would go
     assert runs.RunStore(dst).count() == 3
