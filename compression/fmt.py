@@ -41,13 +41,19 @@ def speedup(v: float | None, lo: float | None = None, hi: float | None = None) -
 _MARKDOWN_SPECIAL = "\\`*_{}[]()#+-.!|<>~:$&"
 
 
-def md(text: object) -> str:
+QUOTE_CHARS = 80  # how much of a link's value a message quotes (a link can carry 100,000 characters)
+
+
+def md(text: object, limit: int | None = None) -> str:
     """Any user-supplied text made inert for Streamlit's Markdown: every character that could start a
     link, an image, emphasis, HTML, an entity or LaTeX is backslash-escaped, so it shows as typed.
     Every page passes URL values, names, notes, tags and error texts that quote them through here.
     Bare addresses (http://, www., name@host) would still be linked by GFM's autolinks, which no escape
-    stops: an invisible word joiner (U+2060) breaks them."""
-    escaped = "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in str(text))
+    stops: an invisible word joiner (U+2060) breaks them. limit: quote at most this many characters."""
+    text = str(text)
+    if limit is not None and len(text) > limit:
+        text = f"{text[:limit]}… ({len(text):,} characters)"
+    escaped = "".join("\\" + c if c in _MARKDOWN_SPECIAL else c for c in text)
     return re.sub(r"(?i)(?<=:)(?=//)|(?<=www)(?=\\\.)|(?=@)", "\u2060", escaped)
 
 

@@ -37,7 +37,7 @@ def load_stages(model: str) -> list[dict[str, Any]]:
                     for c in pipeline.Recipe.from_dict({"stages": json.loads(raw)}).stages
                 ]
             except (ValueError, TypeError) as exc:
-                st.warning(f"Ignoring the recipe in the link: {fmt.md(exc)}")
+                st.warning(f"Ignoring the recipe in the link: {fmt.md(exc, 4 * fmt.QUOTE_CHARS)}")
                 del st.query_params["recipe"]
         st.session_state[KEY] = stages
         if "recipe" in st.query_params:  # the link's recipe in the page's own spelling

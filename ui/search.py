@@ -7,6 +7,7 @@ reattaches to the same study; the job that runs it lives in the process-wide job
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -197,7 +198,7 @@ def current_study() -> str | None:
         return None
     try:
         St.load(name)
-    except KeyError:
+    except ValueError:  # no such study
         st.warning(
             f"No study '{fmt.md(name)}' in the study storage ({fmt.md(St.default_storage())}); start a new search."
         )
@@ -281,9 +282,10 @@ def actions(settings: Settings, ctx: sidebar.Context, name: str | None) -> str |
         start_job(name, ectx, settings.time_limit_s)  # type: ignore[arg-type]
     if name:
         c5.caption(
-            f"Study `{name}` in `{St.default_storage()}`. Add processes (PostgreSQL: other machines too): "
-            f"`python -m compression search worker --study {name}`"
+            f"Study {fmt.md(name)} in {fmt.md(St.default_storage())}. Add processes (PostgreSQL: other "
+            "machines too):"
         )
+        c5.code(f"python -m compression search worker --study {shlex.quote(name)}", language="bash")
     return name
 
 

@@ -93,7 +93,7 @@ def render() -> Context:
         try:
             model_obj, whash = _load_upload(digest, choice.dataset, choice.model)
         except uploads.UploadError as exc:
-            st.warning(f"The uploaded weights in this link can't be used: {fmt.md(exc)}")
+            st.warning(f"The uploaded weights in this link can't be used: {fmt.md(exc, 4 * fmt.QUOTE_CHARS)}")
             del st.query_params["weights"]
         else:
             with st.sidebar:
@@ -144,7 +144,9 @@ def page_job(param: str, prefix: str, own_key: str) -> jobs.Job | None:
     manager = job_manager()
     job_id = st.query_params.get(param)
     if job_id and not job_id.startswith(prefix):
-        st.warning(f"'{param}={fmt.md(job_id)}' in the link is not a job of this page; ignoring it.")
+        st.warning(
+            f"'{param}={fmt.md(job_id, fmt.QUOTE_CHARS)}' in the link is not a job of this page; ignoring it."
+        )
         del st.query_params[param]
         job_id = None
     elif job_id and manager.get(job_id) is None:
@@ -164,16 +166,17 @@ def job_progress(job_id: str) -> None:
     job = manager.get(job_id)
     if job is None:
         return
+    title = fmt.md(job.title)  # titles and messages quote names (a study's) and errors: shown as typed
     if job.active:
         st.session_state[f"_running_{job_id}"] = True  # this tab watched it run
-        st.progress(job.progress, text=f"{job.title}: {job.message or 'starting'}")
+        st.progress(job.progress, text=f"{title}: {fmt.md(job.message or 'starting')}")
         if st.button("Cancel", key=f"cancel-{job_id}"):
             manager.cancel(job_id)
     elif job.state == "done":
-        st.success(f"{job.title}: done.")
+        st.success(f"{title}: done.")
         if st.session_state.pop(f"_running_{job_id}", False):  # finished while polled: redraw the page once
             st.rerun(scope="app")
     elif job.state == "cancelled":
-        st.warning(f"{job.title}: cancelled. Nothing was saved.")
+        st.warning(f"{title}: cancelled. Nothing was saved.")
     else:
-        st.error(f"{job.title} failed: {job.error}")
+        st.error(f"{title} failed: {fmt.md(job.error)}")

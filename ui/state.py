@@ -22,7 +22,10 @@ def _pick(key: str, allowed: list[str]) -> str:
     """URL first, then this tab's memory, then the default; a bad URL value gets a warning."""
     value = st.query_params.get(key) or st.session_state.get(f"_keep_{key}") or DEFAULTS[key]
     if value not in allowed:
-        _link_warning(key, f"Unknown {key} '{fmt.md(value)}' in the link; showing '{DEFAULTS[key]}' instead.")
+        _link_warning(
+            key,
+            f"Unknown {key} '{fmt.md(value, fmt.QUOTE_CHARS)}' in the link; showing '{DEFAULTS[key]}' instead.",
+        )
         value = DEFAULTS[key]
     return value
 
@@ -121,11 +124,17 @@ def url_int(key: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        _link_warning(key, f"Ignoring '{key}={fmt.md(raw)}' in the link: not a whole number.")
+        _link_warning(
+            key, f"Ignoring '{key}={fmt.md(raw, fmt.QUOTE_CHARS)}' in the link: not a whole number."
+        )
         return default
     if not lo <= value <= hi:
         value = max(lo, min(hi, value))
-        _link_warning(key, f"'{key}={fmt.md(raw)}' in the link is outside {lo}..{hi}; clamped.", str(value))
+        _link_warning(
+            key,
+            f"'{key}={fmt.md(raw, fmt.QUOTE_CHARS)}' in the link is outside {lo}..{hi}; clamped.",
+            str(value),
+        )
     return value
 
 
@@ -137,11 +146,15 @@ def url_float(key: str, default: float, lo: float, hi: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        _link_warning(key, f"Ignoring '{key}={fmt.md(raw)}' in the link: not a number.")
+        _link_warning(key, f"Ignoring '{key}={fmt.md(raw, fmt.QUOTE_CHARS)}' in the link: not a number.")
         return default
     if not lo <= value <= hi or value != value:
         value = max(lo, min(hi, default if value != value else value))
-        _link_warning(key, f"'{key}={fmt.md(raw)}' in the link is outside {lo}..{hi}; clamped.", str(value))
+        _link_warning(
+            key,
+            f"'{key}={fmt.md(raw, fmt.QUOTE_CHARS)}' in the link is outside {lo}..{hi}; clamped.",
+            str(value),
+        )
     return value
 
 
@@ -151,7 +164,8 @@ def url_choice(key: str, default: str, allowed: list[str]) -> str:
         return default
     if raw not in allowed:
         _link_warning(
-            key, f"Ignoring '{key}={fmt.md(raw)}' in the link; expected one of {', '.join(allowed)}."
+            key,
+            f"Ignoring '{key}={fmt.md(raw, fmt.QUOTE_CHARS)}' in the link; expected one of {', '.join(allowed)}.",
         )
         return default
     return raw

@@ -118,7 +118,9 @@ def _filter(label: str, key: str, options: list[str], default: list[str]) -> lis
         wanted = default if wanted is None else wanted
         unknown = [v for v in wanted if v not in options]
         if unknown:
-            st.warning(f"No runs have {label.lower()} {fmt.md(', '.join(unknown))}; ignoring it in the link.")
+            st.warning(
+                f"No runs have {label.lower()} {fmt.md(', '.join(unknown), fmt.QUOTE_CHARS)}; ignoring it in the link."
+            )
         st.session_state[wkey] = [v for v in wanted if v in options]
     st.session_state[wkey] = [v for v in st.session_state[wkey] if v in options]
     value = st.multiselect(label, options, key=wkey, placeholder="all")

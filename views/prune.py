@@ -89,7 +89,7 @@ seed("p_l1", state.url_choice("l1", "1e-4", ["1e-5", "1e-4", "1e-3", "1e-2"]))
 url_ex = [n for n in st.query_params.get("exclude", "").split(",") if n]
 bad_ex = [n for n in url_ex if n not in names]
 if bad_ex:
-    st.warning(f"Ignoring unknown layer(s) in the link: {fmt.md(', '.join(bad_ex))}.")
+    st.warning(f"Ignoring unknown layer(s) in the link: {fmt.md(', '.join(bad_ex), fmt.QUOTE_CHARS)}.")
 seed("p_exclude", [n for n in url_ex if n in names])
 
 ab_on = ab.toggle(*AB_MAIN)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import math
 import pkgutil
 import sys
 import warnings
@@ -31,6 +32,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
+
+
+def seed(text: str) -> int:
+    """A random seed: a whole number from 0 to 2**32 - 1 (what numpy and torch both take)."""
+    n = int(text)
+    if not 0 <= n < 2**32:
+        raise argparse.ArgumentTypeError(f"a seed is 0 to {2**32 - 1} (got {n})")
+    return n
+
+
+def time_limit(text: str) -> float:
+    """A time limit: a positive, finite number of seconds."""
+    t = float(text)
+    if not 0 < t < math.inf:
+        raise argparse.ArgumentTypeError(f"a time limit is a positive number of seconds (got {text})")
+    return t
 
 
 def add_baseline_args(p: argparse.ArgumentParser) -> None:

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 from compression import runs
-from compression.cli import add_baseline_args
+from compression.cli import add_baseline_args, seed, time_limit
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -53,14 +53,14 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--scheme", default="linear", choices=list(SCHEMES), help="how the per-layer bits are spent"
     )
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=seed, default=0)
     p.add_argument(
         "--storage", default=None, help="study storage URL (default: studies.db beside the run store)"
     )
     p.add_argument("--study", default=None, help="study name: resume it, or name the new one")
     p.add_argument("--workers", type=int, default=1, help="processes sharing the study (this one included)")
     p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)  # None: a joining worker
-    p.add_argument("--timeout", type=float, default=None, help="stop after this many seconds")
+    p.add_argument("--timeout", type=time_limit, default=None, help="stop after this many seconds")
     p.add_argument("--record-front", action="store_true", help="record the front's trials as runs")
     p.add_argument("--no-latency", action="store_true", help="record without timing latency")
     p.add_argument(
@@ -83,6 +83,15 @@ def _trials(text: str) -> int:
 
 
 def handle(args: argparse.Namespace) -> int:
+    """`_handle`, with a bad storage URL, an unknown study or a refused name as one error line."""
+    try:
+        return _handle(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _handle(args: argparse.Namespace) -> int:
     import torch
 
     from compression.search import Problem, study
@@ -123,18 +132,14 @@ def handle(args: argparse.Namespace) -> int:
             study.set_budget(name, args.budget, args.storage)
         study.set_stopped(name, False, args.storage)
     else:
-        try:
-            problem = Problem(
-                dataset=args.dataset,
-                model=args.model,
-                space=_space(args),
-                objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
-                max_size_kb=args.max_size_kb,
-                val_images=args.val_images,
-            )
-        except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
+        problem = Problem(
+            dataset=args.dataset,
+            model=args.model,
+            space=_space(args),
+            objectives=tuple(o.strip() for o in args.objectives.split(",") if o.strip()),
+            max_size_kb=args.max_size_kb,
+            val_images=args.val_images,
+        )
         name = study.create(
             problem,
             args.strategy,

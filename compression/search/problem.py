@@ -78,8 +78,8 @@ class Problem:
             raise ValueError(
                 f"the {self.space.title} space offers the costs {', '.join(self.space.costs)} (got {self.objectives})"
             )
-        if self.max_size_kb is not None and self.max_size_kb <= 0:
-            raise ValueError("max_size_kb must be positive")
+        if self.max_size_kb is not None and not 0 < self.max_size_kb < math.inf:
+            raise ValueError(f"max_size_kb must be a positive number of KB, got {self.max_size_kb}")
         if self.val_images < 10:
             raise ValueError("val_images must be at least 10")
 

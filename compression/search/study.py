@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import socket
 import threading
 import time
@@ -30,6 +31,7 @@ from typing import Any
 
 import optuna
 import pandas as pd
+import sqlalchemy
 from optuna.distributions import FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
@@ -39,6 +41,7 @@ from compression.search import strategies as S
 from compression.train import Progress, StopFlag
 
 ENV = "COMPRESSION_STUDIES"
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # safe in a link, a command line and Markdown
 HEARTBEAT_S = 5  # a running trial's heartbeat; one silent for GRACE_S is failed (its worker died)
 GRACE_S = 20
 WAIT_LIMIT_S = 6  # in grace periods: how long a worker waits on others' last running trials before giving up
@@ -71,11 +74,14 @@ def storage(url: str | None = None) -> optuna.storages.RDBStorage:
             kwargs: dict[str, Any] = {"pool_pre_ping": True}
             if url.startswith("sqlite"):
                 kwargs["connect_args"] = {"timeout": 60}
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                _STORAGES[url] = optuna.storages.RDBStorage(
-                    url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-                )
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    _STORAGES[url] = optuna.storages.RDBStorage(
+                        url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+                    )
+            except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:  # a mistyped URL, a missing driver
+                raise ValueError(f"cannot open the study storage {url}: {exc}") from exc
         return _STORAGES[url]
 
 
@@ -145,6 +151,11 @@ def create(
         raise ValueError("budget must be at least 1 trial")
     ctx = ctx or P.load_context(problem.dataset, problem.model)
     name = name or new_name(problem, strategy, seed)
+    if not NAME.fullmatch(name):
+        raise ValueError(
+            f"A study name is 1-100 letters, digits, '.', '_' or '-', starting with a letter or digit; "
+            f"not {name[:100]!r}."
+        )
     ref = ctx.reference(problem)
     directions = ["maximize" if d == "max" else "minimize" for d in problem.directions]
     study = optuna.create_study(study_name=name, storage=storage(storage_url), directions=directions)
@@ -169,7 +180,12 @@ def create(
 
 
 def load(name: str, storage_url: str | None = None) -> optuna.Study:
-    return optuna.load_study(study_name=name, storage=storage(storage_url))
+    """The study called `name`; ValueError when the storage holds none."""
+    store = storage(storage_url)
+    try:
+        return optuna.load_study(study_name=name, storage=store)
+    except KeyError as exc:
+        raise ValueError(f"no study named {name!r} in {storage_url or default_storage()}") from exc
 
 
 def set_budget(name: str, budget: int, storage_url: str | None = None) -> None:

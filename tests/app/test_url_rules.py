@@ -130,3 +130,12 @@ def test_presenter_mode_follows_the_link_on_every_page_and_the_switch_writes_it(
     assert qp(at, "present") == "0" and at.toggle(key="present").value is False
     at.toggle(key="present").set_value(True).run()
     assert qp(at, "present") == "1"
+
+
+def test_a_huge_link_value_is_quoted_short(isolated: None) -> None:
+    """A 100,000-character value came back as a 100,073-character warning."""
+    at = open_page("prune", amount="9" * 100_000, method="m" * 100_000, exclude="x" * 100_000)
+    model = open_page("model", weights="A" * 100_000)
+    warnings = [w.value for w in [*at.warning, *model.warning]]
+    assert len(warnings) == 4, warnings
+    assert all(len(w) < 600 and "characters" in w for w in warnings), warnings

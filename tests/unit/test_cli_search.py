@@ -55,6 +55,19 @@ def test_search_cli_refuses_bad_input(
         with pytest.raises(SystemExit) as exc:
             main(["search", "--dataset", "digits", "--budget", budget])
         assert exc.value.code == 2 and "at least 1 trial" in capsys.readouterr().err
+    storage = f"sqlite:///{tmp_path / 'studies.db'}"
+    for argv, said in [
+        (["worker", "--study", "nosuchstudy", "--storage", storage], "no study named 'nosuchstudy'"),
+        (["list", "--storage", "garbage://x"], "cannot open the study storage"),
+        (["--study", "x` [click me](https://evil.example/) `", "--storage", storage], "A study name is"),
+        (["--max-size-kb", "nan", "--storage", storage], "max_size_kb must be a positive number"),
+    ]:  # tracebacks (KeyError, NoSuchModuleError, 'trials failed') or a name that injects Markdown
+        assert main(["search", "--dataset", "digits", *argv]) == 2, argv
+        assert said in capsys.readouterr().err
+    for bad in (["--seed", "-1"], ["--seed", str(2**64)], ["--timeout", "-1"], ["--timeout", "nan"]):
+        with pytest.raises(SystemExit) as exc:
+            main(["search", "--dataset", "digits", *bad])
+        assert exc.value.code == 2
 
 
 def test_search_cli_arch_space_records_a_named_architecture(
