@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+import torch
 from torch import nn
 
 from compression.data import Dataset
@@ -78,10 +79,19 @@ def apply(
     progress: Progress | None = None,
     should_stop: StopFlag | None = None,
 ) -> nn.Module:
-    """Apply one technique through the registry."""
+    """Apply one technique through the registry; a result with NaN or infinite weights (fine-tuning that
+    diverged) raises ValueError rather than reaching a chart or the run store."""
     _load_all()
     tech = REGISTRY[type(config).technique]
-    return tech.apply(model, config, data, progress=progress, should_stop=should_stop)
+    out = tech.apply(model, config, data, progress=progress, should_stop=should_stop)
+    for name, t in [*out.named_parameters(), *out.named_buffers()]:
+        plain = type(t) in (torch.Tensor, nn.Parameter)  # not torchao's packed tensors (no isfinite)
+        if plain and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            raise ValueError(
+                f"{type(config).technique}: the result holds NaN or infinite values in '{name}' (its "
+                "fine-tuning diverged); lower the learning rate."
+            )
+    return out
 
 
 def apply_recipe(

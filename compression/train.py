@@ -38,6 +38,15 @@ def cache_dir() -> Path:
     return Path(os.environ.get("COMPRESSION_CACHE", "cache"))
 
 
+MAX_WIDTH = 4.0  # a width multiplier; beyond it a zoo model outgrows this machine's memory
+
+
+def check_lr(lr: float | None, name: str = "learning rate") -> None:
+    """A learning rate in (0, 10), or None for a default: NaN, inf or 0 would wreck or freeze the weights."""
+    if lr is not None and not 0 < lr < 10:
+        raise ValueError(f"the {name} must be in (0, 10), got {lr}")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     dataset: str = "digits"
@@ -53,8 +62,9 @@ class TrainConfig:
     schedule: str = "cosine"  # cosine | constant learning rate
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or not self.width > 0 or not self.lr > 0:
-            raise ValueError("epochs and batch size must be at least 1, width and learning rate positive")
+        if self.epochs < 1 or self.batch_size < 1 or not 0 < self.width <= MAX_WIDTH:
+            raise ValueError(f"epochs and batch size must be at least 1, the width in (0, {MAX_WIDTH:g}]")
+        check_lr(self.lr)
         if self.optimizer not in ("adam", "sgd") or self.schedule not in ("cosine", "constant"):
             raise ValueError("optimizer is adam or sgd, schedule cosine or constant")
 

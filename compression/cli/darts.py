@@ -18,7 +18,7 @@ from typing import Any
 from torch import nn
 
 from compression import data, metrics, runs, techniques, train
-from compression.cli import ProgressBar, add_label_args, baseline_source, speed_line
+from compression.cli import ProgressBar, add_label_args, baseline_source, seed, speed_line
 
 REFERENCE = "lenet5"  # the zoo baseline a DARTS run is compared against (same dataset)
 
@@ -59,7 +59,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate of the supernet's weights")
     p.add_argument("--retrain-subset", type=int, default=d.retrain_subset, help="0: the whole training split")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--seed", type=seed, default=d.seed)
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--no-latency", action="store_true", help="skip the paired latency timing")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

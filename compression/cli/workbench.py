@@ -6,11 +6,13 @@ import argparse
 import json
 import sys
 from dataclasses import asdict, replace
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
 
 from compression import data, fmt, metrics, models, train
+from compression.cli import seed
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     tr.add_argument("--optimizer", choices=["adam", "sgd"])
     tr.add_argument("--lr", type=float)
     tr.add_argument("--batch-size", type=int)
-    tr.add_argument("--seed", type=int)
+    tr.add_argument("--seed", type=seed)
     tr.add_argument("--width", type=float, default=1.0)
     tr.add_argument("--out", help="folder to save into (default: the cache; assets/baselines to ship)")
     tr.add_argument("--force", action="store_true", help="retrain even when cached")
@@ -87,11 +89,14 @@ def cmd_info(args: argparse.Namespace) -> int:
         return _print(out, args.json)
     if not args.dataset:
         raise SystemExit("give --dataset, or --input-size to measure compute only")
+    try:
+        ds = data.load(args.dataset)
+    except data.DatasetUnavailable as exc:
+        raise SystemExit(f"error: {exc}") from None
     cfg = train.default_config(args.dataset, args.model)
     bar, update = _progress_bar("baseline")
     model = train.get_baseline(cfg, update)
     bar.close()
-    ds = data.load(args.dataset)
     m = metrics.measure(model, ds, latency=not args.no_latency)
     out = {"dataset": args.dataset, "model": args.model, "weights": train.weights_hash(model), **m.as_dict()}
     if args.layers:
@@ -127,7 +132,6 @@ def _print(out: dict[str, object], as_json: bool) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    cfg = train.default_config(args.dataset, args.model, args.width)
     overrides = {
         k: v
         for k, v in {
@@ -139,9 +143,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         }.items()
         if v is not None
     }
-    try:
-        cfg = replace(cfg, **overrides)
-    except ValueError as exc:
+    try:  # every refusal before the training, not after it
+        cfg = replace(train.default_config(args.dataset, args.model, args.width), **overrides)
+        data.load(cfg.dataset)
+        if args.out:
+            Path(args.out).mkdir(parents=True, exist_ok=True)
+    except (ValueError, OSError, data.DatasetUnavailable) as exc:
         raise SystemExit(f"error: {exc}") from None
     if train.baseline_path(cfg) is not None and not args.force and not args.out:
         print(f"already cached: {train.baseline_path(cfg)}")
@@ -149,8 +156,6 @@ def cmd_train(args: argparse.Namespace) -> int:
     bar, update = _progress_bar(f"train {cfg.model} on {cfg.dataset}")
     model = train.train_baseline(cfg, update)
     bar.close()
-    from pathlib import Path
-
     path = train.save_baseline(model, cfg, Path(args.out) if args.out else None)
     ds = data.load(cfg.dataset)
     top1, _, _ = metrics.evaluate(model, ds.x_test, ds.y_test)

@@ -72,6 +72,7 @@ class DistillConfig:
             raise ValueError("jitter is 0..4 pixels, and works with the kl and mse losses (not hint)")
         if self.optimizer not in ("adam", "sgd") or self.schedule not in ("cosine", "constant"):
             raise ValueError("optimizer is adam|sgd and schedule is cosine|constant")
+        train.check_lr(self.lr)
 
 
 TWIN_FIELDS = (

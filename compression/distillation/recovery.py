@@ -35,6 +35,12 @@ class KDRecovery:
     def wrap(cls, config: Any, temperature: float = 4.0, alpha: float = 0.7) -> KDRecovery:
         return cls(json.dumps(techniques.to_dict(config), sort_keys=True), float(temperature), float(alpha))
 
+    def __post_init__(self) -> None:
+        if not 0.5 <= self.temperature <= 100.0:  # as distillation's: T -> 0 divides the logits by ~0
+            raise ValueError(f"the KD temperature must be in [0.5, 100], got {self.temperature}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"the KD alpha must be in [0, 1], got {self.alpha}")
+
     def inner(self) -> Any:
         return techniques.from_dict(json.loads(self.step))
 

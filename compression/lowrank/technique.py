@@ -45,6 +45,7 @@ class LowRank:
             raise ValueError(f"Unknown rule '{self.rule}' (use {', '.join(core.RANK_RULES)})")
         if self.rank < 1 or (self.rank_in is not None and self.rank_in < 1):
             raise ValueError("rank must be >= 1")
+        train.check_lr(self.lr, "fine-tuning learning rate")
         if not 0.0 < self.energy <= 1.0:
             raise ValueError("energy must be in (0, 1]")
         if self.finetune_epochs < 0:

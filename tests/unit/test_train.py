@@ -144,3 +144,46 @@ def test_weights_hash_and_clone() -> None:
         twin.classifier[1].weight[0, 0] += 1.0
     assert train.weights_hash(twin) != h
     assert train.weights_hash(model) == h  # the original is untouched
+
+
+@pytest.mark.parametrize("lr", [float("nan"), float("inf"), 0.0, -1e-3, 10.0])
+def test_a_learning_rate_that_wrecks_or_freezes_the_weights_is_refused_by_every_config(lr: float) -> None:
+    """`--lr nan` fine-tuned a pruned model to chance (8 %) and the run could be recorded."""
+    from compression.distillation import DistillConfig
+    from compression.lowrank import LowRank
+    from compression.pruning import MagnitudePrune, StructuredPrune
+    from compression.search.darts import DartsConfig
+
+    with pytest.raises(ValueError, match="learning rate"):
+        train.default_config("digits", "lenet5").__class__(dataset="digits", model="lenet5", lr=lr)
+    for make in (
+        lambda: MagnitudePrune(amount=0.5, finetune_epochs=1, lr=lr).validate(),
+        lambda: StructuredPrune(amount=0.5, finetune_epochs=1, lr=lr).validate(),
+        lambda: LowRank(lr=lr),
+        lambda: DistillConfig(lr=lr).validate(),
+        lambda: DartsConfig(lr=lr).validate(),
+        lambda: DartsConfig(arch_lr=lr).validate(),
+    ):
+        with pytest.raises(ValueError, match="learning rate"):
+            make()
+
+
+@pytest.mark.parametrize("width", [float("inf"), float("nan"), 1e9, 0.0])
+def test_an_absurd_width_is_refused_before_building(width: float) -> None:
+    with pytest.raises(ValueError, match="width"):
+        train.TrainConfig(dataset="digits", model="lenet5", width=width)
+
+
+def test_a_result_with_nan_weights_is_refused_not_measured(digits: data.Dataset) -> None:
+    from compression import techniques
+    from compression.distillation.recovery import KDRecovery
+    from compression.pruning import MagnitudePrune
+
+    model = models.build("lenet5", digits.input_shape, digits.num_classes)
+    with torch.no_grad():
+        next(model.parameters())[0] = float("nan")  # as a diverged fine-tuning leaves it
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        techniques.apply(model, MagnitudePrune(amount=0.0), digits)
+    for temperature, alpha in [(0.0, 0.7), (4.0, float("nan")), (4.0, 5.0)]:
+        with pytest.raises(ValueError, match="KD"):
+            KDRecovery.wrap(MagnitudePrune(amount=0.5), temperature, alpha)

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 import torch
 
+from compression import train
 from compression.search.darts.genotype import Genotype
 
 CURES: tuple[str, ...] = ("none", "early-stop", "cap-skips")
@@ -56,8 +57,8 @@ class DartsConfig:
             )
         if self.search_subset < 4 or self.batch_size < 1 or self.retrain_epochs < 0:
             raise ValueError("the search needs at least 4 images, a batch of 1, and retrain epochs >= 0")
-        if not (self.lr > 0 and self.arch_lr > 0):
-            raise ValueError("the weights' and the alphas' learning rates must be positive")
+        train.check_lr(self.lr, "weights' learning rate")
+        train.check_lr(self.arch_lr, "alphas' learning rate")
         if self.warmup_epochs < 0 or self.retrain_subset < 0:
             raise ValueError("warmup epochs and the retraining subset cannot be negative")
 
