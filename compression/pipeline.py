@@ -20,7 +20,7 @@ from typing import Any
 
 from torch import nn
 
-from compression import metrics, techniques, train
+from compression import metrics, techniques, train, uploads
 from compression.data import Dataset
 from compression.train import Progress, StopFlag
 
@@ -70,14 +70,26 @@ class Recipe:
 
     @classmethod
     def from_json(cls, text: str) -> Recipe:
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"Not valid JSON: {exc}") from exc
+        return cls.from_dict(parse_json(text))
+
+
+MAX_RECIPE_CHARS = 100_000  # a recipe of 20 stages is ~10,000
+
+
+def parse_json(text: str) -> Any:
+    """A recipe's JSON text, bounded: too long, too deeply nested or not JSON raises ValueError."""
+    if len(text) > MAX_RECIPE_CHARS:
+        raise ValueError(f"A recipe is at most {MAX_RECIPE_CHARS:,} characters (this one {len(text):,})")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"Not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # thousands of nested brackets
+        raise ValueError("Not a recipe: its JSON is nested too deeply") from exc
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    return Recipe.from_json(Path(path).read_text())
+    return Recipe.from_json(uploads.read_at_most(Path(path), MAX_RECIPE_CHARS * 4).decode("utf-8", "replace"))
 
 
 @dataclass

@@ -69,7 +69,13 @@ def from_dict(d: dict[str, Any]) -> Any:
     for f in dataclasses.fields(cls):  # JSON has lists where configs hold tuples
         if isinstance(d.get(f.name), list):
             d[f.name] = tuple(tuple(v) if isinstance(v, list) else v for v in d[f.name])
-    return cls(**d)
+    try:
+        config = cls(**d)
+        if hasattr(config, "validate"):  # pruning configs check their values here, the rest on creation
+            config.validate()
+    except TypeError as exc:  # a value of the wrong type: "abc" for an amount, a list for a rate
+        raise ValueError(f"Technique '{name}': a value of the wrong type ({exc})") from exc
+    return config
 
 
 def apply(

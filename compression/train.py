@@ -41,6 +41,14 @@ def cache_dir() -> Path:
 MAX_WIDTH = 4.0  # a width multiplier; beyond it a zoo model outgrows this machine's memory
 
 
+MAX_EPOCHS = 1000  # a training or fine-tuning; a recipe's 1e9 started a job that never ended
+
+
+def check_epochs(n: int, name: str = "epochs") -> None:
+    if not 0 <= n <= MAX_EPOCHS:
+        raise ValueError(f"{name} must be 0 to {MAX_EPOCHS}, got {n}")
+
+
 def check_lr(lr: float | None, name: str = "learning rate") -> None:
     """A learning rate in (0, 10), or None for a default: NaN, inf or 0 would wreck or freeze the weights."""
     if lr is not None and not 0 < lr < 10:
@@ -65,6 +73,7 @@ class TrainConfig:
         if self.epochs < 1 or self.batch_size < 1 or not 0 < self.width <= MAX_WIDTH:
             raise ValueError(f"epochs and batch size must be at least 1, the width in (0, {MAX_WIDTH:g}]")
         check_lr(self.lr)
+        check_epochs(self.epochs)
         if self.optimizer not in ("adam", "sgd") or self.schedule not in ("cosine", "constant"):
             raise ValueError("optimizer is adam or sgd, schedule cosine or constant")
 

@@ -34,7 +34,7 @@ def load_stages(model: str) -> list[dict[str, Any]]:
             try:
                 stages = [
                     techniques.to_dict(c)
-                    for c in pipeline.Recipe.from_dict({"stages": json.loads(raw)}).stages
+                    for c in pipeline.Recipe.from_dict({"stages": pipeline.parse_json(raw)}).stages
                 ]
             except (ValueError, TypeError) as exc:
                 st.warning(f"Ignoring the recipe in the link: {fmt.md(exc, 4 * fmt.QUOTE_CHARS)}")

@@ -73,6 +73,7 @@ class DistillConfig:
         if self.optimizer not in ("adam", "sgd") or self.schedule not in ("cosine", "constant"):
             raise ValueError("optimizer is adam|sgd and schedule is cosine|constant")
         train.check_lr(self.lr)
+        train.check_epochs(self.epochs)
 
 
 TWIN_FIELDS = (

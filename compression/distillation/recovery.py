@@ -36,6 +36,12 @@ class KDRecovery:
         return cls(json.dumps(techniques.to_dict(config), sort_keys=True), float(temperature), float(alpha))
 
     def __post_init__(self) -> None:
+        try:
+            inner = techniques.from_dict(json.loads(self.step))
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:  # a recipe's hand-written step
+            raise ValueError(f"kd-recovery: its step is not a technique's config ({exc})") from exc
+        if isinstance(inner, KDRecovery):
+            raise ValueError("kd-recovery: its step cannot be another kd-recovery")
         if not 0.5 <= self.temperature <= 100.0:  # as distillation's: T -> 0 divides the logits by ~0
             raise ValueError(f"the KD temperature must be in [0.5, 100], got {self.temperature}")
         if not 0.0 <= self.alpha <= 1.0:

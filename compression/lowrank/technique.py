@@ -46,6 +46,7 @@ class LowRank:
         if self.rank < 1 or (self.rank_in is not None and self.rank_in < 1):
             raise ValueError("rank must be >= 1")
         train.check_lr(self.lr, "fine-tuning learning rate")
+        train.check_epochs(self.finetune_epochs, "finetune_epochs")
         if not 0.0 < self.energy <= 1.0:
             raise ValueError("energy must be in (0, 1]")
         if self.finetune_epochs < 0:

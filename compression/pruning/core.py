@@ -52,6 +52,7 @@ def validate_common(config: object, choices: dict[str, tuple[str, ...]]) -> None
     if steps < 1 or epochs < 0:
         raise ValueError("steps must be >= 1 and finetune_epochs >= 0")
     train.check_lr(getattr(config, "lr", None), "fine-tuning learning rate")
+    train.check_epochs(epochs, "finetune_epochs")
 
 
 def prunable_layers(model: nn.Module, exclude: Iterable[str] = ()) -> list[tuple[str, nn.Module]]:

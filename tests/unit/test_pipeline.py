@@ -48,6 +48,23 @@ def test_recipe_json_round_trip_and_refusals() -> None:
         pipeline.Recipe.from_dict({"stages": [{"technique": "sparse-sharing", "bits": 12}]})
 
 
+@pytest.mark.parametrize(
+    ("stages", "said"),
+    [
+        ("[" * 5000 + "]" * 5000, "nested too deeply"),  # a RecursionError on the page
+        ('[{"technique": "kd-recovery", "step": "{}"}]', "not a technique"),  # a KeyError on the page
+        ('[{"technique": "magnitude-prune", "amount": 5}]', "amount must be in"),  # failed only at Run
+        ('[{"technique": "magnitude-prune", "amount": "abc"}]', "wrong type"),
+        ('[{"technique": "magnitude-prune", "amount": 0.5, "finetune_epochs": 1e9}]', "finetune_epochs"),
+        ('[{"technique": "magnitude-prune", "amount": 0.5, "lr": NaN}]', "learning rate"),
+        ("[" + "1," * 60_000 + "1]", "at most"),
+    ],
+)
+def test_a_recipe_from_a_link_or_a_file_is_checked_before_it_runs(stages: str, said: str) -> None:
+    with pytest.raises(ValueError, match=said):
+        pipeline.Recipe.from_json('{"stages": ' + stages + "}")
+
+
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_recipes_load_and_name_their_baseline(path: Path) -> None:
     r = pipeline.load_recipe(path)

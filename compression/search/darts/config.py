@@ -58,6 +58,8 @@ class DartsConfig:
         if self.search_subset < 4 or self.batch_size < 1 or self.retrain_epochs < 0:
             raise ValueError("the search needs at least 4 images, a batch of 1, and retrain epochs >= 0")
         train.check_lr(self.lr, "weights' learning rate")
+        train.check_epochs(self.epochs)
+        train.check_epochs(self.retrain_epochs, "retrain epochs")
         train.check_lr(self.arch_lr, "alphas' learning rate")
         if self.warmup_epochs < 0 or self.retrain_subset < 0:
             raise ValueError("warmup epochs and the retraining subset cannot be negative")
