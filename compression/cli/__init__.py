@@ -42,6 +42,14 @@ def seed(text: str) -> int:
     return n
 
 
+def count(text: str) -> int:
+    """A number of things: a whole number, 0 or more."""
+    n = int(text)
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"a count is 0 or more (got {n})")
+    return n
+
+
 def time_limit(text: str) -> float:
     """A time limit: a positive, finite number of seconds."""
     t = float(text)

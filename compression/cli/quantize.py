@@ -7,6 +7,7 @@ import contextlib
 import sys
 
 from compression import data, metrics, techniques, train
+from compression import pruning as P
 from compression.cli import (
     ProgressBar,
     add_baseline_args,
@@ -59,6 +60,8 @@ def _layer_bits(text: str) -> schemes.LayerBits:
 
 def handle(args: argparse.Namespace) -> int:
     try:
+        if args.scheme in ("kmeans", "log") and args.bits > 8:  # the page's slider clamps; a command says so
+            raise ValueError(f"--scheme {args.scheme} takes 1..8 bits, got {args.bits}")
         config = catalog.make_config(
             args.scheme,
             args.bits,
@@ -81,6 +84,14 @@ def handle(args: argparse.Namespace) -> int:
     progress = ProgressBar(enabled=not args.json)
     cfg = train.default_config(args.dataset, args.model)
     base = train.get_baseline(cfg, progress)
+    names = P.layer_names(base)
+    unknown = [n for n, _ in _layer_bits(args.layer_bits) if n not in names]
+    if unknown:  # pruning and low rank refuse them too; they were ignored here
+        progress.close()
+        print(
+            f"error: unknown layer(s) {', '.join(unknown)}; quantizable: {', '.join(names)}", file=sys.stderr
+        )
+        return 2
     kd = (
         recovery.kd_context(base, args.kd_temperature, args.kd_alpha) if args.kd else contextlib.nullcontext()
     )

@@ -13,6 +13,7 @@ import pandas as pd
 
 from compression import pareto, report, runs, uploads
 from compression.charts.compare import COST_AXES, recipe_text
+from compression.cli import count, time_limit
 from compression.runs.exchange import MAX_BYTES as MAX_IMPORT_BYTES
 from compression.runs.store import DEFAULT_TIMEOUT_S
 
@@ -37,7 +38,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         sp.add_argument(
             "--store", help="SQLAlchemy URL (default: $COMPRESSION_STORE or the user's data folder)"
         )
-        sp.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds to wait for a lock")
+        sp.add_argument(
+            "--timeout", type=time_limit, default=DEFAULT_TIMEOUT_S, help="seconds to wait for a lock"
+        )
         if filters:
             sp.add_argument("--dataset", action="append", help="only this dataset (repeatable)")
             sp.add_argument("--arch", action="append", help="only this architecture (repeatable)")
@@ -46,7 +49,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ls = rsub.add_parser("list", help="one line per run")
     common(ls)
-    ls.add_argument("--limit", type=int, default=50, help="the most recent N runs (0: all)")
+    ls.add_argument("--limit", type=count, default=50, help="the most recent N runs (0: all)")
     ls.add_argument("--json", action="store_true", help="machine-readable output")
     ls.set_defaults(func=cmd_list)
 
@@ -259,5 +262,10 @@ def cmd_delete(args: argparse.Namespace) -> int:
     if not args.yes:
         print(f"would delete {len(found)} runs: {', '.join(f'#{r.id}' for r in found)} (add --yes)")
         return 0
-    print(f"deleted {store.delete(args.ids, who=args.who)} runs (logged as deleted by {args.who!r})")
+    missing = sorted(set(args.ids) - {r.id for r in found})
+    deleted = store.delete(args.ids, who=args.who)
+    print(f"deleted {deleted} runs (logged as deleted by {args.who!r})")
+    if missing:
+        print(f"error: no run #{', #'.join(map(str, missing))} in this store", file=sys.stderr)
+        return 1
     return 0

@@ -12,7 +12,14 @@ import torch
 from tqdm import tqdm
 
 from compression import data, fmt, metrics, models, train
-from compression.cli import seed
+from compression.cli import count, seed
+
+
+def classes(text: str) -> int:
+    n = count(text)
+    if not 1 <= n <= 100_000:
+        raise argparse.ArgumentTypeError(f"classes are 1 to 100,000 (got {n})")
+    return n
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     info.add_argument("--model", required=True, choices=list(models.MODELS))
     info.add_argument("--input-size", help="CxHxW, e.g. 3x224x224 (no dataset: params, MACs, latency only)")
-    info.add_argument("--classes", type=int, default=1000, help="classes when --input-size is given")
+    info.add_argument("--classes", type=classes, default=1000, help="classes when --input-size is given")
     info.add_argument("--no-latency", action="store_true", help="skip the latency benchmark")
     info.add_argument("--layers", action="store_true", help="also print the per-layer table")
     info.add_argument("--json", action="store_true", help="machine-readable output")

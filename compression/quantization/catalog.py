@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from compression import metrics, techniques
+from compression import metrics, techniques, train
 from compression.data import Dataset
 from compression.quantization import int8, qat, schemes, storage
 from compression.train import Progress, StopFlag
@@ -66,6 +66,7 @@ def make_config(
     """The technique config for a scheme; QAT wraps it when qat_epochs > 0."""
     if scheme not in SCHEMES:
         raise ValueError(f"Unknown scheme '{scheme}'. Known: {', '.join(SCHEMES)}")
+    train.check_epochs(qat_epochs, "QAT epochs")
     if qat_epochs > 0:
         if not SCHEMES[scheme].qat:
             raise ValueError(f"Scheme '{scheme}' has no quantization-aware training")

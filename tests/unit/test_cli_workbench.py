@@ -35,6 +35,12 @@ def test_info_measures_a_baseline_and_a_bare_architecture(capsys: pytest.Capture
     assert bare["input_size"] == [1, 28, 28] and bare["params_total"] > 0 and "top1" not in bare
 
 
+def test_info_refuses_zero_classes() -> None:
+    with pytest.raises(SystemExit) as exc:  # a ZeroDivisionError in the MAC count
+        main(["info", "--model", "lenet5", "--input-size", "1x28x28", "--classes", "0"])
+    assert exc.value.code == 2
+
+
 @pytest.mark.parametrize("size", ["0x0x0", "3x99999x99999", "3xfoo", "3x224"])
 def test_info_refuses_an_absurd_input_size(size: str) -> None:
     with pytest.raises(SystemExit) as exc:

@@ -482,3 +482,11 @@ def test_cli_quantize_json_and_record(
     assert out["baseline_run_id"] == original.id
     assert run.notes == "for <b>Tuesday</b>" and original.tags == ()  # the baseline is not the meeting's
     assert main(["quantize", "--scheme", "linear", "--layer-bits", "features.0=x"]) == 2
+    capsys.readouterr()
+    for argv, said in [  # each was ignored or changed silently
+        (["--scheme", "linear", "--layer-bits", "foo=8"], "unknown layer(s) foo"),
+        (["--scheme", "kmeans", "--bits", "64"], "1..8 bits"),
+        (["--scheme", "linear", "--qat-epochs", "-1"], "QAT epochs"),
+    ]:
+        assert main(["quantize", "--no-latency", *argv]) == 2, argv
+        assert said in capsys.readouterr().err

@@ -596,6 +596,12 @@ def test_cli_list_export_import_front(tmp_path: Path, capsys: pytest.CaptureFixt
     assert runs.RunStore(dst).count() == 3
     assert cli("runs", "delete", "1", "--store", dst, "--yes") == 0
     assert runs.RunStore(dst).count() == 2
+    assert cli("runs", "delete", "999", "--store", dst, "--yes") == 1  # it said 'deleted 0 runs', exit 0
+    assert "no run #999" in capsys.readouterr().err
+    for bad in (["--limit", "-1"], ["--timeout", "nan"]):  # hid the oldest run; a traceback
+        with pytest.raises(SystemExit) as exc:
+            cli("runs", "list", "--store", dst, *bad)
+        assert exc.value.code == 2
     capsys.readouterr()
     assert cli("runs", "show", "2", "--store", dst) == 0
     shown = json.loads(capsys.readouterr().out)
