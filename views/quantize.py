@@ -97,10 +97,18 @@ seed("q_qat", state.url_int("qat", 2, 1, 50))
 seed("q_kd", st.query_params.get("kd") == "1")
 seed("q_sweep", st.query_params.get("sweep") == "1")
 url_lb: dict[str, str] = {}
+bad_lb: list[str] = []
 for item in filter(None, st.query_params.get("lb", "").split(";")):
     name, _, val = item.partition("=")
     if name in names and val in LAYER_CHOICES:
         url_lb[name] = val
+    else:
+        bad_lb.append(item)
+if bad_lb:  # named, as the pruning lab names unknown layers; the page writes its own `lb` back
+    st.warning(
+        f"Ignoring per-layer bits in the link: {fmt.md('; '.join(bad_lb), fmt.QUOTE_CHARS)} (a layer of this "
+        f"model and one of {', '.join(LAYER_CHOICES)})."
+    )
 for name in names:
     seed(f"q_lb_{name}", url_lb.get(name, "default"))
 

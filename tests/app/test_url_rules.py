@@ -139,3 +139,12 @@ def test_a_huge_link_value_is_quoted_short(isolated: None) -> None:
     warnings = [w.value for w in [*at.warning, *model.warning]]
     assert len(warnings) == 4, warnings
     assert all(len(w) < 600 and "characters" in w for w in warnings), warnings
+
+
+def test_unknown_per_layer_bits_are_named_not_dropped_silently(isolated: None) -> None:
+    at = open_page("quantize", lb="<script>=8;features.0=99;features.0=4")
+    said = [w.value for w in at.warning if "per-layer bits" in w.value]
+    assert len(said) == 1 and "\\<script\\>=8" in said[0] and "features\\.0=99" in said[0], said
+    assert qp(at, "lb") == "features.0=4"  # the good entry kept, the link corrected
+    at.run()
+    assert not [w.value for w in at.warning if "per-layer bits" in w.value]  # named once
