@@ -160,18 +160,24 @@ def results(done: list[dict[str, Any]]) -> None:
                 f"**{res['ratio']:.1f}x** smaller than the dense fp32 file ({first['artifact_bytes']:,} B -> "
                 f"{last['artifact_bytes']:,} B), top-1 {100 * last['top1']:.2f}% ({-drop:+.2f} points)."
             )
+            recorded = any(s["run_id"] is not None for s in stages)  # a run column only when there are runs
             rows = [
                 {
                     "stage": f"{s['index']}. {s['label']}",
                     "file bytes": s["artifact_bytes"],
                     "x vs dense": round(first["artifact_bytes"] / max(1, s["artifact_bytes"]), 2),
                     "top-1 %": round(100 * s["top1"], 2),
-                    "seconds": s["seconds"],
-                    "run": s["run_id"],
+                    "seconds": round(s["seconds"], 2),
+                    **({"run": f"#{s['run_id']}" if s["run_id"] is not None else "—"} if recorded else {}),
                 }
                 for s in stages
             ]
-            st.dataframe(rows, hide_index=True, width="stretch")
+            st.dataframe(
+                rows,
+                hide_index=True,
+                width="stretch",
+                column_config={"file bytes": st.column_config.NumberColumn(format="localized")},
+            )
     if len(done) == 2:
         a, b = (r["stages"][-1] for r in done)
         smaller = "the order built" if a["artifact_bytes"] <= b["artifact_bytes"] else "the reverse order"

@@ -6,11 +6,13 @@ data step is `waterfall_data`, the figure `plot_waterfall`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from compression import fmt
 from compression.charts.style import style, technique_colour
@@ -40,36 +42,43 @@ def waterfall_data(stages: Sequence[dict[str, Any]]) -> pd.DataFrame:
 
 
 def plot_waterfall(stages: Sequence[dict[str, Any]], title: str | None = None, log: bool = True) -> go.Figure:
-    """Bars: bytes of each stage's file (log scale by default: 1 MB and 20 KB on one chart);
-    line: top-1 after each stage (right axis); each bar says its size, ratio and the stage's own ratio."""
+    """Top: bars, the bytes of each stage's file (log scale by default: 1 MB and 20 KB on one chart), each
+    saying its size and ratio; below, on its own axis: top-1 after each stage (drawn over the bars, the
+    line crossed their labels)."""
     df = waterfall_data(stages)
+    x = [fmt.plain(s) for s in df["stage"]]
     hover = [
         f"{fmt.plain(r.stage)}<br>{r.bytes:,} bytes · {r.ratio:.1f}x vs the first bar<br>this stage: {r.stage_ratio:.2f}x<extra></extra>"
         for r in df.itertuples()
     ]
-    fig = go.Figure(
-        [
-            go.Bar(
-                x=[fmt.plain(s) for s in df["stage"]], y=df["bytes"], text=df["text"], textposition="outside",
-                marker_color=[technique_colour(t) for t in df["technique"]], name="file bytes", hovertemplate=hover,
-            ),
-            go.Scatter(
-                x=[fmt.plain(s) for s in df["stage"]], y=df["top1"], yaxis="y2", mode="lines+markers", name="top-1 %",
-                line={"color": "#dc2626"}, hovertemplate="top-1 %{y:.2f}%<extra></extra>",
-            ),
-        ]
+    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.7, 0.3], vertical_spacing=0.06)
+    fig.add_trace(
+        go.Bar(
+            x=x, y=df["bytes"], text=df["text"], textposition="outside", cliponaxis=False,
+            marker_color=[technique_colour(t) for t in df["technique"]], name="file bytes", hovertemplate=hover,
+        ),
+        row=1, col=1,
+    )  # fmt: skip
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=df["top1"], mode="lines+markers+text", name="top-1 %", text=[f"{v:.2f}" for v in df["top1"]],
+            textposition="top center", line={"color": "#dc2626"}, hovertemplate="top-1 %{y:.2f}%<extra></extra>",
+        ),
+        row=2, col=1,
     )  # fmt: skip
     lo = float(df["top1"].min()) if len(df) else 0.0
     hi = float(df["top1"].max()) if len(df) else 100.0
-    fig.update_layout(
-        # log ticks at 1, 2, 5 only (every digit labelled crowded the axis); the accuracy axis its own ticks:
-        # synced to the log grid (Streamlit's theme) it read 98.7, 94.78, 88.09, ... piled up at the bottom
-        yaxis={"title": "file bytes" + (" (log)" if log else ""), "type": "log" if log else "linear", **({"dtick": "D2"} if log else {})},
-        yaxis2={"title": "top-1 %", "overlaying": "y", "side": "right", "range": [max(0.0, lo - 5), min(100.0, hi + 2)], "showgrid": False, "tickmode": "auto", "nticks": 6},
-        showlegend=True,
-        uniformtext_minsize=10,
+    decades = [
+        math.log10(max(1, int(df["bytes"].min()))) - 0.5,
+        math.log10(max(1, int(df["bytes"].max()))) + 0.5,
+    ]
+    fig.update_yaxes(  # log ticks at powers of ten, read 10k, 100k, 1M (the 2s and 5s read as bare digits)
+        title="file bytes" + (" (log)" if log else ""), type="log" if log else "linear", row=1, col=1,
+        **({"dtick": 1, "tickformat": "~s", "range": decades} if log and len(df) else {}),
     )  # fmt: skip
-    return style(fig, title, height=420)
+    fig.update_yaxes(title="top-1 %", range=[max(0.0, lo - 3), min(100.0, hi + 2)], nticks=4, row=2, col=1)
+    fig.update_layout(showlegend=False, uniformtext_minsize=10)
+    return style(fig, title, height=460)
 
 
 # ---------------------------------------------------------------- a pipeline's path on a front

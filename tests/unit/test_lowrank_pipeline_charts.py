@@ -72,9 +72,12 @@ def test_waterfall_figure_bars_are_file_bytes_with_accuracy_on_the_right() -> No
     fig = pl_charts.plot_waterfall(STAGES, title="Deep Compression")
     bars, acc = fig.data
     assert list(bars.y) == [1_000_000, 100_000, 30_000, 20_000]
-    assert fig.layout.yaxis.type == "log" and acc.yaxis == "y2"
-    assert fig.layout.yaxis.dtick == "D2"  # log ticks at 1, 2, 5: every digit labelled crowded the axis
-    assert fig.layout.yaxis2.tickmode == "auto"  # not synced to the log grid: 98.7, 94.78, 88.09, ...
+    assert fig.layout.yaxis.type == "log" and acc.yaxis == "y2"  # accuracy below, on its own axis
+    assert fig.layout.yaxis2.domain[1] < fig.layout.yaxis.domain[0]  # not over the bars' labels
+    assert (
+        fig.layout.yaxis.dtick == 1 and fig.layout.yaxis.tickformat == "~s"
+    )  # 10k, 100k, 1M: no bare 2s, 5s
+    assert not fig.layout.showlegend  # one colour per technique: a legend's one swatch said nothing
     assert "&lt;b&gt;" in bars.x[2]  # user text is escaped for Plotly's HTML
     assert pl_charts.plot_waterfall(STAGES, log=False).layout.yaxis.type == "linear"
 
