@@ -134,6 +134,11 @@ bits = c2.select_slider(
     disabled=not spec.uses_bits,
     help="2^bits levels; 16 shows how close to float it gets. Fixed for binary, ternary, XNOR, FP16/BF16, INT8.",
 )
+if not spec.uses_bits:  # the disabled slider still shows the last width: say which width applies
+    c2.caption(f"{spec.title} fixes its own width (see above); this slider sets linear, k-means and log.")
+elif scheme == "mixed":
+    c2.caption("Mixed: the size budget below sets each layer's width; this one only the layers that per-layer "
+               "overrides leave out.")  # fmt: skip
 granularity = c3.radio(
     "Granularity", schemes.GRANULARITIES, key="q_gran", horizontal=True, disabled=not spec.uses_granularity
 )
@@ -273,7 +278,7 @@ def fast_result(cfg: str) -> tuple[Any, Any]:
 @st.cache_resource(show_spinner=False, max_entries=64)
 def layer_charts(weights_hash: str, result: str, layer: str, _w: Any, _q: core.QTensor) -> tuple[Any, ...]:
     """Grid, codes and error figures of one layer under the shown config (shared: plotly_chart copies)."""
-    return charts.plot_grid(_w, _q), charts.plot_codes(_q), charts.plot_error(_w, _q)
+    return charts.plot_grid(_w, _q, layer=layer), charts.plot_codes(_q), charts.plot_error(_w, _q)
 
 
 @st.cache_resource(show_spinner=False, max_entries=64)
@@ -464,7 +469,9 @@ else:
     cols[3].metric(
         "Bits per weight",
         f"{m.effective_bits:.2f}",
-        f"{m.effective_bits - base.effective_bits:+.1f} vs float32",
+        f"{m.effective_bits - base.effective_bits:+.1f} bits vs float32",
+        help="Measured over the stored weights: codebooks, scales and layers left float raise it above the "
+        "slider's width.",
         delta_color="inverse",  # fewer bits: a negative delta, green
     )
     if m.speedup_b256 is None:  # untimed fake quantization: float kernels, so the float model's speed
@@ -496,10 +503,14 @@ layer = ab_layer if lay else pick_layer()  # in the A/B view the layer is picked
 w = dict(model_ops.layers(ctx.model))[layer].weight.detach()
 q = recs.get(layer)
 if q is None:
-    st.caption(
+    no_grid = (
         "This layer has no grid to show for this scheme (kept float, half precision or a real INT8 kernel); "
         "pick a bit-width scheme to see the grid."
     )
+    st.caption(no_grid)
+    if not lay:  # beside the controls: what such a scheme changes (the chart column was left blank)
+        present.plotly(stage_chart, size_latency(base, m), key="q_stage_size_latency")
+        stage_chart.caption(f"{no_grid} Here: the size and, when timed, the latency it changes.")
 else:
     grid_fig, codes_fig, error_fig = layer_charts(ctx.weights_hash, result_key, layer, w, q)
     present.plotly(stage_chart, grid_fig, key="q_grid_chart")

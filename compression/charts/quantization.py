@@ -60,12 +60,22 @@ def _grid_data(w: torch.Tensor, q: QTensor, channel: int | None = None) -> dict[
     }
 
 
-def plot_grid(w: torch.Tensor, q: QTensor, title: str | None = None, channel: int | None = None) -> go.Figure:
+def plot_grid(
+    w: torch.Tensor,
+    q: QTensor,
+    title: str | None = None,
+    channel: int | None = None,
+    layer: str | None = None,
+) -> go.Figure:
     d = _grid_data(w, q, channel)
     n_levels = len(d["levels"])  # type: ignore[arg-type]
     shown = len(d["shown_levels"])  # type: ignore[arg-type]
     drawn = "" if shown == n_levels else f"; {shown} of them drawn"
-    title = title or f"Weights and the quantization grid: {n_levels:,} levels ({q.bits} bits{drawn})"
+    whose = (
+        f"{fmt.plain(layer)}: weights" if layer else "Weights"
+    )  # the layer is picked further down the page
+    width = f"{q.bits} bit" + ("" if q.bits == 1 else "s")
+    title = title or f"{whose} and the quantization grid: {n_levels:,} levels ({width}{drawn})"
     fig = go.Figure(go.Histogram(x=d["values"], nbinsx=120, marker_color=BEFORE, name="float weights"))
     lo, hi = d["clip"]  # type: ignore[misc]
     # One layout update with every shape: add_vline per level costs ~0.15 s each (10 s at 8 bits).

@@ -75,6 +75,10 @@ def test_real_int8_shows_real_latency_and_gap_notes() -> None:
     assert "ms" in metric(at, "Latency, batch 256")
     assert "b1:" in captions and "x (IQR" in captions and "paired" in captions
     assert any("INT8" in i.value for i in at.info)
+    assert at.get("plotly_chart")[0].key == "q_stage_size_latency"  # no blank chart column
+    assert "classifier.3: weights" in json.dumps(
+        chart(open_page(layer="classifier.3"), "q_grid_chart")["layout"]
+    )
 
 
 def test_per_layer_override_lands_in_the_url_and_changes_size() -> None:
