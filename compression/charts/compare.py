@@ -296,6 +296,8 @@ def pareto_figure(
             )
     style(fig, None, height=height)
     fig.update_layout(dragmode="select", clickmode="event+select", hovermode="closest", uirevision=cost)
+    # the legend below the axis: above it, two rows of techniques ran under the toolbar and the baselines' labels
+    fig.update_layout(legend={"yanchor": "top", "y": -0.2, "x": 0}, margin={"t": 30})
     fig.update_xaxes(
         title=f"{axis.label}: {axis.note}" if axis.note else axis.label, type="log" if log_x else "linear"
     )

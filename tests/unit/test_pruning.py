@@ -423,6 +423,8 @@ def test_chart_data_and_figures() -> None:
     assert panel["latency"] == {}  # not timed: no latency bars, and the panel's title says so
     assert preview.layout.annotations[1].text == "pruned / dense (latency not timed)"
     timed = charts.size_latency_data(mb, metrics.measure(removed, ds, baseline=base, min_run_time=0.05))
+    dense, shrunk_dense = timed["size"]["dense fp32"]  # measured against the original, as the page does
+    assert shrunk_dense < dense  # channels removed: its own dense file is smaller (it read the original's)
     assert list(timed["latency"]) == ["batch 1", "batch 256"]
     assert all(lo <= rel <= hi for rel, lo, hi in timed["latency"].values())  # 1 / speed-up inside its IQR
     bars = charts.plot_size_latency(timed).data[-1]
