@@ -480,7 +480,10 @@ else:
             fmt.ms(base.latency_b256_ms),
             help="Fake quantization runs float32 kernels: this is the float model's speed (not timed again).",
         )
-        cols[4].caption(f"b1: {fmt.ms(base.latency_b1_ms)} · simulated: runs in float")
+        cols[4].caption(
+            f"the float model's (same kernels; not timed again) · b1: {fmt.ms(base.latency_b1_ms)} · simulated: "
+            "runs in float"
+        )
     else:
         measured.speed_card(cols[4], m, 256)
         kernels = {"int8": "real INT8 kernels", "simulated": "float kernels (simulated)"}.get(

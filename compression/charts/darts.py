@@ -450,6 +450,9 @@ def plot_skips(data: Mapping[str, Any]) -> go.Figure:
         y=data["skips"],
         name="skips derived (no cap)",
         marker_color=OP_COLOURS["skip_connect"],
+        text=data["skips"],  # a count of 0 draws no bar: the number says it
+        textposition="outside",
+        cliponaxis=False,
         hovertemplate="epoch %{x}: %{y} skip(s)<extra></extra>",
     )
     if data["cure"] == "cap-skips":
@@ -465,7 +468,7 @@ def plot_skips(data: Mapping[str, Any]) -> go.Figure:
         y=data["param_free"],
         mode="lines+markers",
         name="all parameter-free ops (skips + pools)",
-        line={"color": OP_COLOURS["avg_pool_3x3"], "width": 2, "dash": "dot"},
+        line={"color": OP_COLOURS["avg_pool_3x3"], "width": 3},  # solid: at 2 it lay hidden under the dashes
         hovertemplate="epoch %{x}: %{y} parameter-free op(s)<extra></extra>",
     )
     label = {
@@ -476,7 +479,9 @@ def plot_skips(data: Mapping[str, Any]) -> go.Figure:
     fig.add_hline(
         y=MAX_SKIPS,
         line_dash="dash",
-        line_color="#111827",
+        line_color="#6b7280",
+        line_width=1.5,
+        layer="below",  # under the lines and bars that may sit on it
         annotation_text=label,
         annotation_position="top left",
         annotation_bgcolor="rgba(255,255,255,0.85)",

@@ -266,7 +266,10 @@ def parallel_data(df: pd.DataFrame, layers: Sequence[str], params: Sequence[str]
 def plot_parallel(data: Mapping[str, Any]) -> go.Figure:
     fig = go.Figure(
         go.Parcoords(
-            dimensions=[{"label": d["label"], "values": d["values"]} for d in data["dims"]],
+            # ticks to 3 significant digits: an axis's ends read 93.519, 22.888 (raw floats) before
+            dimensions=[
+                {"label": d["label"], "values": d["values"], "tickformat": ".3~g"} for d in data["dims"]
+            ],
             line={
                 "color": data["color"],
                 "colorscale": "Viridis",
