@@ -273,22 +273,9 @@ def plot_size_latency(data: Mapping[str, Any]) -> go.Figure:
         horizontal_spacing=0.12,
     )
     kinds = list(data["size"])
-    fig.add_bar(
-        x=kinds,
-        y=[data["size"][k][0] / fmt.KB for k in kinds],
-        name="dense",
-        marker_color=BEFORE,
-        row=1,
-        col=1,
-    )
-    fig.add_bar(
-        x=kinds,
-        y=[data["size"][k][1] / fmt.KB for k in kinds],
-        name="pruned",
-        marker_color=AFTER,
-        row=1,
-        col=1,
-    )
+    for i, (name, colour) in enumerate((("dense", BEFORE), ("pruned", AFTER))):
+        y = [data["size"][k][i] / fmt.KB for k in kinds]
+        fig.add_bar(x=kinds, y=y, name=name, marker_color=colour, row=1, col=1)
     base_macs, macs, macs_eff = data["macs"]
     lat_x = ["MACs (theory)", "MACs, zero-skipping (theory)"]
     lat_y = [macs / max(1, base_macs), macs_eff / max(1, base_macs)]
