@@ -417,7 +417,7 @@ def explain_gaps(m: Measurement) -> list[str]:
     sparsity = m.sparsity
     if m.size_artifact_bytes > 1.15 * max(1, m.size_theoretical_bytes):
         why = []
-        if sparsity > 0.01:
+        if m.params_nonzero < 0.99 * m.params_total:  # zeros in the file (a structured model has none)
             why.append(
                 "theory counts zero weights as free, but a file must store where each non-zero weight sits "
                 "(indices) or keep the zeros as codes"

@@ -137,8 +137,8 @@ bits = c2.select_slider(
 if not spec.uses_bits:  # the disabled slider still shows the last width: say which width applies
     c2.caption(f"{spec.title} fixes its own width (see above); this slider sets linear, k-means and log.")
 elif scheme == "mixed":
-    c2.caption("Mixed: the size budget below sets each layer's width; this one only the layers that per-layer "
-               "overrides leave out.")  # fmt: skip
+    c2.caption("Mixed precision: the size budget below picks every layer's width. This slider counts only "
+               "with per-layer overrides, for the layers they leave out.")  # fmt: skip
 granularity = c3.radio(
     "Granularity", schemes.GRANULARITIES, key="q_gran", horizontal=True, disabled=not spec.uses_granularity
 )

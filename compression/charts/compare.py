@@ -562,6 +562,6 @@ def plot_layers(df: pd.DataFrame, metric: str = "nonzero", height: int = 380) ->
     fig.update_yaxes(
         title=LAYER_METRICS.get(metric, metric), tickformat=".0%" if metric == "sparsity" else None
     )
-    if metric in ("params", "nonzero"):
-        fig.update_yaxes(type="log")
+    if metric in ("params", "nonzero"):  # ticks at powers of ten: 1k, 10k (the 2s and 5s read as bare digits)
+        fig.update_yaxes(type="log", dtick=1, tickformat="~s")
     return fig

@@ -76,7 +76,7 @@ def plot_waterfall(stages: Sequence[dict[str, Any]], title: str | None = None, l
         title="file bytes" + (" (log)" if log else ""), type="log" if log else "linear", row=1, col=1,
         **({"dtick": 1, "tickformat": "~s", "range": decades} if log and len(df) else {}),
     )  # fmt: skip
-    fig.update_yaxes(title="top-1 %", range=[max(0.0, lo - 3), min(100.0, hi + 2)], nticks=4, row=2, col=1)
+    fig.update_yaxes(title="top-1 %", range=[max(0.0, lo - 3), min(100.0, hi + 4)], nticks=4, row=2, col=1)
     fig.update_layout(showlegend=False, uniformtext_minsize=10)
     return style(fig, title, height=460)
 

@@ -65,9 +65,15 @@ def top_confusions(
 def confusion_sentences(confusions: list[tuple[str, list[tuple[str, float]]]]) -> list[str]:
     """'a Shirt looks like a T-shirt (18%), a Pullover (9%)' for each class (digits' 'a 8 7%' read 87%)."""
     return [
-        f"a {name} looks like " + ", ".join(f"a {other} ({share:.0%})" for other, share in pairs)
+        f"{_a(name)} {name} looks like " + ", ".join(f"{_a(o)} {o} ({share:.0%})" for o, share in pairs)
         for name, pairs in confusions
     ]
+
+
+def _a(word: str) -> str:
+    """'an' before a vowel sound ('an 8', 'an Ankle boot', 'an 11'), else 'a'."""
+    w = word.lower()
+    return "an" if w[:1] in ("a", "e", "i", "o") or w.startswith("8") or w[:2] in ("11", "18") else "a"
 
 
 def optimizer_steps(epochs: int, images: int, batch_size: int) -> int:

@@ -295,7 +295,8 @@ def test_class_similarity_and_confusions_in_words() -> None:
     assert conf[1][1][0][0] == "T-shirt"  # a shirt looks most like a T-shirt, never like itself
     assert all(name not in [o for o, _ in pairs] for name, pairs in conf)
     assert explore.confusion_sentences(conf)[1].startswith("a Shirt looks like a T-shirt (")
-    assert explore.confusion_sentences([("1", [("8", 0.07)])]) == ["a 1 looks like a 8 (7%)"]  # not '8 7%
+    assert explore.confusion_sentences([("1", [("8", 0.07)])]) == ["a 1 looks like an 8 (7%)"]  # not '8 7%'
+    assert explore.confusion_sentences([("Ankle boot", [("Sneaker", 0.2)])])[0].startswith("an Ankle boot")
 
 
 def test_the_gap_is_explained_in_terms_the_user_can_change() -> None:

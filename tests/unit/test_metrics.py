@@ -174,6 +174,15 @@ def test_explain_gaps_wording() -> None:
     assert "indices" in text
     assert "zero-skipping" in text and "dense kernels" in text
     assert "90%" in text
+    structured = " ".join(  # channels removed: fewer weights than the original, none of them zero
+        metrics.explain_gaps(
+            _measurement(
+                params_total=300, params_nonzero=300, baseline_params=1000, size_theoretical_bytes=1200,
+                size_artifact_bytes=1900,
+            )
+        )
+    )  # fmt: skip
+    assert "header" in structured and "indices" not in structured  # no zeros: no index to store
     fake_quant = " ".join(metrics.explain_gaps(_measurement(effective_bits=4.0, size_theoretical_bytes=500)))
     assert "float32" in fake_quant and "codebooks" in fake_quant
     real_int8 = " ".join(metrics.explain_gaps(_measurement(runs_dense=False, effective_bits=8.0)))
