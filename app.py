@@ -17,6 +17,7 @@ st.set_page_config(
 )
 
 state.one_history_entry_per_page()
+state.count_run()
 
 st.navigation(
     [

@@ -37,10 +37,13 @@ def tabs(labels: Sequence[str], key: str = VIEW) -> list[tuple[Any, bool]]:
     URL (a new identity would drop the next click)."""
     wanted = st.query_params.get(key)
     wanted = wanted if wanted in labels else None
-    written, default = f"_{key}_written", f"_{key}_default"  # this page's last URL value; the default in use
-    kept = st.session_state.get(default, "")
-    if wanted != st.session_state.get(written) or (kept is not None and kept not in labels):
-        st.session_state[default] = wanted  # a new visit, a link's choice or another page's tabs
+    group = f"{key}:{'|'.join(labels)}"  # one page's tabs: another page's never change this one's default
+    written, default, drawn = (f"_tabs_{what}:{group}" for what in ("written", "default", "drawn"))
+    run = st.session_state.get(state.RUN, 0)
+    alive = st.session_state.get(drawn) == run - 1  # drawn in the run before: Streamlit kept its state
+    if not alive or wanted != st.session_state.get(written):
+        st.session_state[default] = wanted  # a new visit, or a link's choice
+    st.session_state[drawn] = run
     made = st.tabs(list(labels), default=st.session_state[default], on_change="rerun", key=key)
     opened = [bool(tab.open) for tab in made]
     chosen = labels[opened.index(True)] if True in opened else labels[0]

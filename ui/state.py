@@ -82,6 +82,14 @@ def one_history_entry_per_page() -> None:
     st.sidebar.html(_ONE_ENTRY_PER_PAGE, unsafe_allow_javascript=True)  # the main column would get a gap
 
 
+RUN = "_run"  # full script runs of this session (fragment reruns not counted)
+
+
+def count_run() -> None:
+    """Number this session's full runs: a widget drawn in the run before is still alive (its state kept)."""
+    st.session_state[RUN] = st.session_state.get(RUN, 0) + 1
+
+
 def keep_only(*keys: str) -> None:
     """Drop the parameters of other pages from the URL (browser Back can carry them over)."""
     write_url(

@@ -127,3 +127,15 @@ def test_every_tab_opens_at_the_first_click_and_the_link_names_it(app_url: str, 
         else:
             expect(page).to_have_url(re.compile(rf"view={re.escape(name.split()[0])}"))
     expect(page.get_by_test_id("stException")).to_have_count(0)
+    # a link that opened the Weights tab, a click back to the first, a visit elsewhere, the page again:
+    # its first tab, as its address says (not the Weights of the earlier link)
+    page.goto(f"{app_url}/model?dataset=digits&model=lenet5&view=Weights")
+    wait_idle(page)
+    tabs.filter(has_text=names[0]).click()
+    wait_idle(page)
+    links = page.get_by_test_id("stSidebarNavLink")
+    links.filter(has_text="Pruning").click()
+    wait_idle(page)
+    links.filter(has_text="Model").click()
+    wait_idle(page)
+    expect(page.get_by_role("tab").filter(has_text=names[0])).to_have_attribute("aria-selected", "true")
