@@ -216,6 +216,10 @@ def run(
         def sub(frac: float, msg: str, span: tuple[float, float] = span, i: int = i) -> None:
             say(span[0] + (span[1] - span[0]) * 0.9 * frac, f"stage {i}/{n}: {msg}")
 
+        try:
+            techniques.check_layers(model, config)  # the model as this stage meets it (low rank renames)
+        except ValueError as exc:
+            raise ValueError(f"Stage {i}: {exc}") from exc
         t0 = time.perf_counter()
         model = techniques.apply(model, config, ds, sub, should_stop)
         seconds = time.perf_counter() - t0

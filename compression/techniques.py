@@ -73,9 +73,34 @@ def from_dict(d: dict[str, Any]) -> Any:
         config = cls(**d)
         if hasattr(config, "validate"):  # pruning configs check their values here, the rest on creation
             config.validate()
+        named_layers(config)  # layer lists are lists (a text would be read letter by letter)
     except TypeError as exc:  # a value of the wrong type: "abc" for an amount, a list for a rate
         raise ValueError(f"Technique '{name}': a value of the wrong type ({exc})") from exc
     return config
+
+
+LAYER_FIELDS = ("exclude", "layers", "layer_amounts", "layer_bits", "layer_ranks")  # fields naming layers
+
+
+def named_layers(config: Any) -> list[str]:
+    """The layer names a config refers to (excluded, chosen, or given their own amount, bits or rank)."""
+    names: list[str] = []
+    for field in LAYER_FIELDS:
+        value = getattr(config, field, ())
+        if isinstance(value, str):
+            raise ValueError(
+                f"{config.technique}: '{field}' is a list of layer names, not the text {value!r}"
+            )
+        names += [v[0] if isinstance(v, tuple | list) else v for v in value]
+    return [str(n) for n in names]
+
+
+def check_layers(model: nn.Module, config: Any) -> None:
+    """ValueError naming the layers a config refers to that `model` does not have (they were ignored)."""
+    have = {name for name, _ in model.named_modules()}
+    unknown = [n for n in named_layers(config) if n not in have]
+    if unknown:
+        raise ValueError(f"{config.technique}: no layer(s) {', '.join(unknown)} in this model")
 
 
 def apply(

@@ -114,6 +114,15 @@ def test_reordered_runs_the_same_stages_in_another_order() -> None:
         len(res.stages) == 3
         and res.stages[-1].measurement.params_total < res.stages[0].measurement.params_total
     )
+    # layers a stage names must exist in the model as that stage meets it (they were ignored)
+    after_lowrank = pipeline.Recipe("renamed", (LowRank(method="svd", rule="rank", rank=8),
+                                                MagnitudePrune(amount=0.5, exclude=("classifier.0.0",))))  # fmt: skip
+    with pytest.raises(ValueError, match="Stage 2: magnitude-prune: no layer"):
+        pipeline.run(after_lowrank, base, ds)
+    with pytest.raises(ValueError, match=r"Stage 1: .*no layer.*nope"):
+        pipeline.run(pipeline.Recipe("typo", (MagnitudePrune(amount=0.5, exclude=("nope",)),)), base, ds)
+    with pytest.raises(ValueError, match="list of layer names"):
+        pipeline.Recipe.from_json('{"stages": [{"technique": "magnitude-prune", "exclude": "features.0"}]}')
 
 
 @pytest.fixture
