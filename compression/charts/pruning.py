@@ -275,7 +275,10 @@ def plot_size_latency(data: Mapping[str, Any]) -> go.Figure:
     kinds = list(data["size"])
     for i, (name, colour) in enumerate((("dense", BEFORE), ("pruned", AFTER))):
         y = [data["size"][k][i] / fmt.KB for k in kinds]
-        fig.add_bar(x=kinds, y=y, name=name, marker_color=colour, row=1, col=1)
+        fig.add_bar(
+            x=kinds, y=y, name=name, marker_color=colour, row=1, col=1,
+            hovertemplate=f"{name}, %{{x}}: %{{y:.1f}} KB<extra></extra>",
+        )  # fmt: skip
     base_macs, macs, macs_eff = data["macs"]
     lat_x = ["MACs (theory)", "MACs, zero-skipping (theory)"]
     lat_y = [macs / max(1, base_macs), macs_eff / max(1, base_macs)]
@@ -293,6 +296,7 @@ def plot_size_latency(data: Mapping[str, Any]) -> go.Figure:
         marker_color=[PALETTE[2], PALETTE[2]] + [AFTER] * (len(lat_x) - 2),
         text=[f"{v:.2f}x" for v in lat_y],
         textposition="outside",
+        hovertemplate="%{x}: %{y:.2f}x of dense<extra></extra>",  # not the error bars' '1 +0 / -0'
         row=1,
         col=2,
         showlegend=False,
