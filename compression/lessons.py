@@ -185,7 +185,7 @@ class Check:
 
 
 def _pct(v: float) -> str:
-    return f"{v:.1%}"
+    return f"{v:.2%}"  # as the labs' cards
 
 
 def _pts(v: float) -> str:
@@ -241,14 +241,16 @@ def _prune_config(p: dict[str, str]) -> Any:
     )
 
 
-def _measure(p: dict[str, str], config: Any, latency: bool) -> tuple[Any, Any]:
+def _measure_pruned(p: dict[str, str], latency: bool) -> tuple[Any, Any, str]:
+    """Baseline and pruned measurements, and the share of conv and linear weights gone (the lab's card)."""
     from compression import metrics, techniques
+    from compression import pruning as P
 
     ds, base = _ds_model(p)
-    model = techniques.apply(base, config, ds)
+    model = techniques.apply(base, _prune_config(p), ds)
     mb = metrics.measure(base, ds, latency=False)
     mp = metrics.measure(model, ds, baseline=base, latency=latency, min_run_time=0.2)
-    return mb, mp
+    return mb, mp, f"{P.methods.removed_fraction(base, model):.1%}"
 
 
 def _accuracy_values(mb: Any, mp: Any) -> dict[str, str]:
@@ -293,14 +295,14 @@ def _check_weights(p: dict[str, str]) -> dict[str, str]:
 
 
 def _check_prune(p: dict[str, str]) -> dict[str, str]:
-    mb, mp = _measure(p, _prune_config(p), latency=False)
-    return {"sparsity": _pct(mp.sparsity), **_accuracy_values(mb, mp)}
+    mb, mp, gone = _measure_pruned(p, latency=False)
+    return {"sparsity": gone, **_accuracy_values(mb, mp)}
 
 
 def _check_prune_speed(p: dict[str, str]) -> dict[str, str]:
-    mb, mp = _measure(p, _prune_config(p), latency=True)
+    mb, mp, gone = _measure_pruned(p, latency=True)
     return {
-        "sparsity": _pct(mp.sparsity),
+        "sparsity": gone,
         "drop": _pts(mp.top1 - mb.top1),
         "macs_ratio": f"{mp.macs / max(1, mp.baseline_macs or mb.macs):.0%}",
         "macs_effective_ratio": f"{mp.macs_effective / max(1, mp.baseline_macs or mb.macs):.0%}",
@@ -316,16 +318,27 @@ def _check_quantize(p: dict[str, str]) -> dict[str, str]:
     scheme = p.get("scheme", "linear")
     if scheme not in catalog.SCHEMES or scheme.startswith("int8") or scheme == "mixed":
         raise LessonError(f"A quantization check needs a weight scheme (not {scheme!r}).")
+    from compression import metrics
+    from compression.quantization import model_ops
+
     config = catalog.make_config(
         scheme,
         int(_num(p, "bits", 8, 1, 16)),
         granularity=p.get("gran", "per-channel"),
         symmetric=p.get("sym", "1") == "1",
+        calibration=p.get("calib", "minmax"),
+        kmeans_init=p.get("init", "linear"),
     )
-    mb, mp = _measure(p, config, latency=False)
+    ds, base = _ds_model(p)
+    quantized, mp = catalog.run(base, ds, config, latency=False)  # measured as the lab measures it
+    mb = metrics.measure(base, ds, latency=False)
+    names = model_ops.layer_names(base)
+    layer = p.get("layer") if p.get("layer") in names else names[min(len(names) - 1, 1)]  # the lab's default
+    q = model_ops.records(quantized).get(layer)
     return {
         "bits": f"{mp.effective_bits:.2f}",
-        "levels": f"{2**mp.effective_bits:,.0f}",
+        "levels": f"{len(q.levels()):,}" if q is not None else "no grid",  # what the grid chart draws
+        "layer": layer,
         **_accuracy_values(mb, mp),
     }
 
@@ -610,7 +623,12 @@ CHECKS: dict[str, Check] = {
     ),
     "quantize": Check(
         _check_quantize,
-        {"bits": "Effective bits per weight", "levels": "Levels per tensor", **_ACC_FIELDS},
+        {
+            "bits": "Effective bits per weight",
+            "levels": "Levels on the grid",
+            "layer": "Layer drawn",
+            **_ACC_FIELDS,
+        },
         "quantizes the baseline's weights with the step's scheme and bits and measures it",
     ),
     "temperature": Check(

@@ -82,3 +82,31 @@ def test_a_lessons_pipeline_link_replaces_the_tabs_recipe() -> None:
     at.run()
     after = [m.value for m in at.markdown if m.value.startswith("**1.**")]
     assert not at.exception and before != after and "gradual" in after[0].replace("\\", "")
+
+
+def test_a_quantization_steps_numbers_are_the_labs() -> None:
+    """The lesson read 4.49 bits and '22 levels' where the lab it opens read 1.92 bits and 3 levels."""
+    import json
+
+    from tests.app.pages import metric, open_page
+
+    at = open_lessons(lesson="bits-and-grids", step="2")
+    said = metrics(at)
+    lab = open_page("quantize", scheme="linear", bits="2", gran="per-channel", sym="1")
+    assert said["Effective bits per weight"] == metric(lab, "Bits per weight")
+    assert said["Top-1 after"] == metric(lab, "Top-1 accuracy")
+    grid = json.loads(next(c for c in lab.get("plotly_chart") if c.key == "q_grid_chart").proto.spec)
+    title = json.dumps(grid["layout"]["title"])
+    assert said["Layer drawn"] in title and f"{said['Levels on the grid']} levels" in title, (said, title)
+
+
+def test_a_pruning_steps_numbers_are_the_labs() -> None:
+    """The lesson counted every parameter (49.4 %) where the lab's card counts conv and linear weights."""
+    from tests.app.pages import metric, open_page
+
+    said = metrics(open_lessons(lesson="why-prune", step="3"))
+    lab = open_page(
+        "prune", model="lenet-300-100", method="magnitude", amount="0.9", scope="global", gran="weight"
+    )
+    assert said["Weights gone"] == metric(lab, "Weights gone")
+    assert said["Top-1 after"] == metric(lab, "Top-1 accuracy")
