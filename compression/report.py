@@ -126,6 +126,16 @@ def _table(rows: list[dict[str, str]]) -> str:
     return f'<table class="runs"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def runs_as(m: Any) -> str:
+    """What executes the run: real quantized kernels, float kernels on a smaller network, or float kernels
+    on every weight (a structurally pruned run was called 'masks or fake quantization')."""
+    if not m.runs_dense:
+        return "real quantized (or half-precision) kernels"
+    if m.baseline_params and m.params_total < m.baseline_params:
+        return "float kernels on a smaller network (channels removed or layers factorised)"
+    return "float kernels on every weight (zeros and fake-quantized values computed like any other)"
+
+
 def _run_section(r: Any, base: float | None) -> str:
     rid = int(r["id"])
     m = measurement_of(r)
@@ -150,7 +160,7 @@ def _run_section(r: Any, base: float | None) -> str:
         ("Speed-up (paired)", f"b256 {fmt.speedup(m.speedup_b256, m.speedup_b256_lo, m.speedup_b256_hi)}, b1 {fmt.speedup(m.speedup_b1, m.speedup_b1_lo, m.speedup_b1_hi)}"),
         ("Latency", f"b1 {fmt.ms(m.latency_b1_ms)}, b256 {fmt.ms(m.latency_b256_ms)}"),
         ("Timed on", f"{m.cpu or 'a CPU not recorded'}, {m.threads} thread(s)" if charts.was_timed(r) else "not timed"),
-        ("Runs as", "dense float (masks or fake quantization)" if m.runs_dense else "real quantized / narrower kernels"),
+        ("Runs as", runs_as(m)),
     ]  # fmt: skip
     dl = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts)
     notes = _e(r["notes"]) if r["notes"] else "<em>none</em>"

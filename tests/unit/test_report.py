@@ -124,3 +124,13 @@ def test_a_run_recorded_without_timing_is_not_called_ok(tmp_path: Path) -> None:
     assert [r["Timing"] for r in rows] == ["ok", "not timed"]
     page = without_bundle(report.build_html(chosen, store.frame()))
     assert page.count("not timed") == 2  # the table's column and the run's own section
+
+
+def test_what_a_run_executes_is_named_for_its_kind() -> None:
+    """A structurally pruned run read 'dense float (masks or fake quantization)'."""
+    from types import SimpleNamespace as M
+
+    assert "real quantized" in report.runs_as(M(runs_dense=False, baseline_params=100, params_total=100))
+    assert "smaller network" in report.runs_as(M(runs_dense=True, baseline_params=100, params_total=30))
+    assert "every weight" in report.runs_as(M(runs_dense=True, baseline_params=100, params_total=100))
+    assert "every weight" in report.runs_as(M(runs_dense=True, baseline_params=None, params_total=100))
