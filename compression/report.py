@@ -180,7 +180,7 @@ table.runs th,table.runs td{border:1px solid #cbd5e1;padding:4px 6px;text-align:
 table.runs th{background:#f1f5f9} dl{display:grid;grid-template-columns:12rem 1fr;gap:2px 12px}
 dt{font-weight:600} dd{margin:0} pre.recipe{background:#f8fafc;border:1px solid #e2e8f0;padding:8px;white-space:pre-wrap}
 .notes{white-space:pre-wrap;border-left:3px solid #cbd5e1;padding-left:8px} section.run{break-inside:avoid;margin-top:1.5rem}
-.figure{break-inside:avoid} @page{size:A4 landscape;margin:12mm} @media print{body{margin:0;max-width:none}}
+.figure{break-inside:avoid} @page{size:A4 landscape;margin:12mm} @media print{body{margin:0;max-width:none} .modebar-container{display:none!important}}
 """
 
 
@@ -298,6 +298,8 @@ def to_pdf(page: str, *, timeout: float = PDF_TIMEOUT_S, chromium: str | None = 
             "--no-pdf-header-footer",
             "--run-all-compositor-stages-before-draw",
             "--virtual-time-budget=15000",  # let plotly draw before printing
+            "--window-size=1032,1460",  # A4 landscape less the margins at 96 dpi: charts laid out at the page's
+            # width (printing does not resize them: at the default 800 px they filled half the page)
             f"--user-data-dir={Path(tmp) / 'profile'}",
             f"--print-to-pdf={out}",
             src.as_uri(),
