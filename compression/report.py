@@ -105,7 +105,7 @@ def summary_rows(chosen: pd.DataFrame, pool: pd.DataFrame) -> list[dict[str, str
                 "Top-1 (Δ vs own baseline)": "—"
                 if top1 is None
                 else f"{top1:.2%} ({_delta_pts(top1, base)})",
-                "Weights gone (zero or removed)": f"{charts.sparsity(r):.1%}",
+                "Parameters gone (zero or removed)": f"{charts.sparsity(r):.1%}",
                 "File (vs dense fp32)": f"{fmt.bytes_(file)} ({dense / max(1.0, file):.1f}x smaller)",
                 "Theory size": fmt.bytes_(num(r["size_theoretical_bytes"])),
                 "Speed-up b256 (paired, IQR)": speed[256],
@@ -232,7 +232,7 @@ def build_html(
         "<h2>Chosen runs against their own baselines</h2>",
         _table(summary_rows(chosen, pool)),
         "<p>Speed-ups are paired: each run was timed interleaved with its own original baseline in one process "
-        "(median of the per-round ratios, interquartile range in brackets). Sizes and weights gone are against the "
+        "(median of the per-round ratios, interquartile range in brackets). Sizes and parameters gone are against the "
         "original baseline's dense fp32 weights. Δ top-1 is against the baseline's own run (— where the store holds none: "
         "runs recorded before baselines were recorded with them, or imported without theirs).</p>",
     ]

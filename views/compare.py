@@ -133,7 +133,7 @@ def speed_panel(store: runs.RunStore, picked: pd.DataFrame) -> None:
     st.caption(
         "Speed-ups are paired: each run was timed interleaved with its own original baseline in one process "
         "(median of the per-round ratios, IQR in brackets), so two runs' speed-ups are comparable even when "
-        "their milliseconds, taken at different moments, are not. Weights gone (zeroed by masked pruning, removed by structured pruning or low rank) and compression are against the "
+        "their milliseconds, taken at different moments, are not. Parameters gone (every parameter, biases too: zeroed by masked pruning, removed by structured pruning or low rank) and compression are against the "
         "original baseline, also for structurally pruned runs."
     )
     noisy = picked.loc[

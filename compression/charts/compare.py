@@ -347,7 +347,7 @@ ROWS: list[tuple[str, str]] = [
     ("loss", "Test loss"),
     ("params_total", "Parameters"),
     ("params_nonzero", "Non-zero parameters"),
-    ("sparsity", "Weights gone (zero or removed)"),
+    ("sparsity", "Parameters gone (zero or removed)"),
     ("effective_bits", "Effective bits"),
     ("size_dense_bytes", "Dense fp32 size (B)"),
     ("size_theoretical_bytes", "Theoretical size (B)"),

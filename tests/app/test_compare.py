@@ -110,7 +110,7 @@ def test_axis_filters_and_selection_live_in_the_url(seeded: dict[str, object]) -
         f"#{ids['baseline']} baseline",
         f"#{ids['magnitude-prune']} magnitude-prune",
     ]
-    sparsity = table.loc["Weights gone (zero or removed)"].tolist()
+    sparsity = table.loc["Parameters gone (zero or removed)"].tolist()
     assert sparsity[0] == "0.00%" and float(sparsity[1].rstrip("%")) > 50  # the pruned run really is sparse
     assert len(at.get("plotly_chart")) == 2  # per-layer comparison drawn
 
@@ -283,7 +283,7 @@ def test_a_noisy_run_is_named_and_remeasured_paired_with_its_baseline(
     assert any("Noisy measurement" in w.value and f"#{rid}" in w.value for w in at.warning)
     table = at.table[0].value
     assert (
-        float(table.loc["Weights gone (zero or removed)"].iloc[0].rstrip("%")) > 40
+        float(table.loc["Parameters gone (zero or removed)"].iloc[0].rstrip("%")) > 40
     )  # against the original, not its own shape
     at.button(key="cmp_remeasure").click().run()
     assert not at.exception, at.exception

@@ -76,7 +76,7 @@ def test_box_select_two_runs_shows_them_side_by_side(app_url: str, page: Page) -
     expect(table).to_have_count(1)
     expect(table).to_contain_text("#1 baseline")
     expect(table).to_contain_text("#2 magnitude-prune")
-    expect(table).to_contain_text("Weights gone (zero or removed)")
+    expect(table).to_contain_text("Parameters gone (zero or removed)")
     expect(page).to_have_url(re.compile(r"sel=1(%2C|,)2"))  # the selection lives in the URL
     expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2)  # + the per-layer comparison
     expect(page.get_by_test_id("stException")).to_have_count(0)

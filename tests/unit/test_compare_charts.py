@@ -185,9 +185,9 @@ def test_paired_axis_is_one_over_the_speedup_with_its_iqr_as_error_bars() -> Non
 def test_sparsity_is_against_the_original_baseline_when_known() -> None:
     df = runs_frame().iloc[[1]].copy()
     df["params_total"], df["params_nonzero"], df["baseline_params"] = 50, 50, 100  # half the channels removed
-    assert compare.side_by_side(df).loc["Weights gone (zero or removed)"].iloc[0] == "50.00%"
+    assert compare.side_by_side(df).loc["Parameters gone (zero or removed)"].iloc[0] == "50.00%"
     df["baseline_params"] = 0  # a run recorded before lineage counts: its own shape
-    assert compare.side_by_side(df).loc["Weights gone (zero or removed)"].iloc[0] == "0.00%"
+    assert compare.side_by_side(df).loc["Parameters gone (zero or removed)"].iloc[0] == "0.00%"
 
 
 def test_a_single_run_gets_readable_axes() -> None:
