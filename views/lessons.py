@@ -38,6 +38,14 @@ def open_lesson(lesson_id: str | None, step: int = 1) -> None:
     else:
         st.session_state[AT] = (lesson_id, step)
         st.query_params.update({"lesson": lesson_id, "step": str(step)})
+    st.session_state[SCROLL] = st.session_state.get(SCROLL, 0) + 1  # the new step starts at its title
+
+
+SCROLL = "_lesson_scroll"
+# Next and Back are at the bottom of a step: the next step's title was above the screen on a projector
+_TO_TOP = """<script data-n="{n}">
+document.querySelector('[data-testid="stMain"]')?.scrollTo({{top: 0}});
+</script>"""
 
 
 def upload_panel() -> None:
@@ -131,6 +139,8 @@ def show_step(lesson: lessons.Lesson, key: str, n: int) -> None:
             st.caption("Settings:")
             st.code(step.url(), language=None, wrap_lines=True)
     show_check(step)
+    if st.session_state.get(SCROLL):
+        st.sidebar.html(_TO_TOP.format(n=st.session_state[SCROLL]), unsafe_allow_javascript=True)
     back, _, nxt = st.columns([1, 3, 1])
     back.button("Back", key="lesson_back", disabled=n <= 1, on_click=open_lesson, args=(key, n - 1),
                 icon=":material/arrow_back:", width="stretch")  # fmt: skip

@@ -46,6 +46,8 @@ def test_walk_one_whole_lesson(app_url: str, page: Page) -> None:
         if n < len(lesson.steps):
             page.get_by_role("button", name="Next").click()
             wait_idle(page)
+            main = page.get_by_test_id("stMain")  # the next step starts at its title, not scrolled past it
+            expect(main).to_have_js_property("scrollTop", 0)
     page.get_by_role("button", name="Finish").click()
     wait_idle(page)
     expect(page.get_by_role("button", name="Start").first).to_be_visible()  # back at the list
