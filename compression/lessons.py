@@ -847,7 +847,47 @@ def _strict(d: Any, allowed: set[str], where: str) -> dict[str, Any]:
     return d
 
 
-def _params(raw: Any, allowed: tuple[str, ...], where: str) -> dict[str, str]:
+def _number(lo: float, hi: float) -> Callable[[str], bool]:
+    def ok(v: str) -> bool:
+        try:
+            return lo <= float(v) <= hi
+        except ValueError:
+            return False
+
+    return ok
+
+
+@functools.cache
+def value_rules() -> dict[tuple[str, str], tuple[Callable[[str], bool], str]]:
+    """(lab, parameter) -> (accepts a value?, what it takes): a lesson file is checked when it is loaded,
+    not mid-lecture when its lab warns and clamps (the labs' own URL rules, for their main settings)."""
+    from compression import data, models
+    from compression import pruning as P
+    from compression.quantization import catalog, core, schemes
+
+    def one_of(options: Any) -> tuple[Callable[[str], bool], str]:
+        return (lambda v: v in options), "one of " + ", ".join(options)
+
+    def number(lo: float, hi: float) -> tuple[Callable[[str], bool], str]:
+        return _number(lo, hi), f"a number from {lo:g} to {hi:g}"
+
+    rules = {("*", "dataset"): one_of(list(data.DATASETS)), ("*", "model"): one_of(list(models.MODELS))}
+    rules |= {
+        ("prune", "amount"): number(0, 0.99),
+        ("prune", "method"): one_of(list(P.METHODS)),
+        ("prune", "scope"): one_of(P.SCOPES),
+        ("prune", "gran"): one_of(P.GRANULARITIES),
+        ("prune", "sched"): one_of(P.SCHEDULES),
+        ("quantize", "scheme"): one_of(list(catalog.SCHEMES)),
+        ("quantize", "bits"): number(1, 16),
+        ("quantize", "gran"): one_of(schemes.GRANULARITIES),
+        ("quantize", "calib"): one_of(core.RANGE_METHODS),
+        ("quantize", "init"): one_of(core.KMEANS_INITS),
+    }
+    return rules
+
+
+def _params(raw: Any, allowed: tuple[str, ...], where: str, lab: str | None = None) -> dict[str, str]:
     if raw is None:
         return {}
     if not isinstance(raw, dict):
@@ -865,6 +905,9 @@ def _params(raw: Any, allowed: tuple[str, ...], where: str) -> dict[str, str]:
         v = f"{v:g}" if isinstance(v, float) else str(v)
         if not (_JSON_VALUE if k in JSON_PARAMS else _VALUE).match(v):
             raise LessonError(f"{where}: '{k}' holds characters a lab parameter never has.")
+        rule = value_rules().get((lab or "", k)) or value_rules().get(("*", k))
+        if rule is not None and not rule[0](v):
+            raise LessonError(f"{where}: '{k}: {v}' is not a value the lab takes ({rule[1]}).")
         out[str(k)] = v
     return out
 
@@ -880,7 +923,7 @@ def _step(raw: Any, body: str, i: int) -> Step:
     lab = _text(d, "lab", where) or None
     if lab is not None and lab not in LABS:
         raise LessonError(f"{where}: unknown lab '{lab}'; lessons can open {', '.join(LABS)}.")
-    params = _params(d.get("params"), (*SHARED, *LABS[lab].params) if lab else (), f"{where}.params")
+    params = _params(d.get("params"), (*SHARED, *LABS[lab].params) if lab else (), f"{where}.params", lab)
     chart = _text(d, "chart", where) or None
     if chart is not None and (lab is None or chart not in LABS[lab].charts):
         names = ", ".join(LABS[lab].charts) if lab else "none (no lab)"
@@ -889,7 +932,7 @@ def _step(raw: Any, body: str, i: int) -> Step:
     if check is not None and check not in CHECKS:
         raise LessonError(f"{where}: unknown check '{check}'; known: {', '.join(CHECKS)}.")
     check_args = _params(
-        d.get("check_args"), (*SHARED, *(LABS[lab].params if lab else ()), "val"), f"{where}.check_args"
+        d.get("check_args"), (*SHARED, *(LABS[lab].params if lab else ()), "val"), f"{where}.check_args", lab
     )
     text = _text(d, "say", where, limit=1000)
     try:

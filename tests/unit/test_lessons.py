@@ -101,6 +101,17 @@ def test_json_header_is_accepted() -> None:
             "not valid YAML",
         ),
         ("---\na: &x [1,2]\nb: *x\n---\n", "alias"),
+        # values the lab would warn about and clamp mid-lecture: refused when the file is loaded
+        (GOOD.replace("amount: 0.5", "amount: 5"), "'amount: 5' is not a value the lab takes"),
+        (GOOD.replace("method: magnitude", "method: bogus"), "'method: bogus' is not a value"),
+        (GOOD.replace("model: lenet5", "model: gpt"), "'model: gpt' is not a value"),
+        (
+            GOOD.replace("lab: prune", "lab: quantize")
+            .replace("chart: p_hist", "chart: q_grid_chart")
+            .replace("amount: 0.5, method: magnitude", "scheme: bogus, bits: 99")
+            .replace("check: prune", "check: quantize"),
+            "'scheme: bogus' is not a value",
+        ),
         ("---\n[unclosed\n---\n", "not valid YAML"),
     ],
 )
