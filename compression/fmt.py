@@ -57,6 +57,11 @@ def md(text: object, limit: int | None = None) -> str:
     return re.sub(r"(?i)(?<=:)(?=//)|(?<=www)(?=\\\.)|(?=@)", "\u2060", escaped)
 
 
+def quote(text: object) -> str:
+    """A link's value in a message: inert (`md`) and at most QUOTE_CHARS characters."""
+    return md(text, QUOTE_CHARS)
+
+
 def plain(text: object) -> str:
     """User text for Plotly labels and hovers, which render a subset of HTML (<a>, <b>, <br>): escaped."""
     import html

@@ -333,7 +333,7 @@ def _check_quantize(p: dict[str, str]) -> dict[str, str]:
     quantized, mp = catalog.run(base, ds, config, latency=False)  # measured as the lab measures it
     mb = metrics.measure(base, ds, latency=False)
     names = model_ops.layer_names(base)
-    layer = p.get("layer") if p.get("layer") in names else names[min(len(names) - 1, 1)]  # the lab's default
+    layer = p.get("layer") if p.get("layer") in names else model_ops.default_layer(names)
     q = model_ops.records(quantized).get(layer)
     return {
         "bits": f"{mp.effective_bits:.2f}",

@@ -144,9 +144,7 @@ def page_job(param: str, prefix: str, own_key: str) -> jobs.Job | None:
     manager = job_manager()
     job_id = st.query_params.get(param)
     if job_id and not job_id.startswith(prefix):
-        st.warning(
-            f"'{param}={fmt.md(job_id, fmt.QUOTE_CHARS)}' in the link is not a job of this page; ignoring it."
-        )
+        st.warning(f"'{param}={fmt.quote(job_id)}' in the link is not a job of this page; ignoring it.")
         del st.query_params[param]
         job_id = None
     elif job_id and manager.get(job_id) is None:

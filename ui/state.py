@@ -24,7 +24,7 @@ def _pick(key: str, allowed: list[str]) -> str:
     if value not in allowed:
         _link_warning(
             key,
-            f"Unknown {key} '{fmt.md(value, fmt.QUOTE_CHARS)}' in the link; showing '{DEFAULTS[key]}' instead.",
+            f"Unknown {key} '{fmt.quote(value)}' in the link; showing '{DEFAULTS[key]}' instead.",
         )
         value = DEFAULTS[key]
     return value
@@ -132,15 +132,13 @@ def url_int(key: str, default: int, lo: int, hi: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        _link_warning(
-            key, f"Ignoring '{key}={fmt.md(raw, fmt.QUOTE_CHARS)}' in the link: not a whole number."
-        )
+        _link_warning(key, f"Ignoring '{key}={fmt.quote(raw)}' in the link: not a whole number.")
         return default
     if not lo <= value <= hi:
         value = max(lo, min(hi, value))
         _link_warning(
             key,
-            f"'{key}={fmt.md(raw, fmt.QUOTE_CHARS)}' in the link is outside {lo}..{hi}; clamped.",
+            f"'{key}={fmt.quote(raw)}' in the link is outside {lo}..{hi}; clamped.",
             str(value),
         )
     return value
@@ -154,13 +152,13 @@ def url_float(key: str, default: float, lo: float, hi: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        _link_warning(key, f"Ignoring '{key}={fmt.md(raw, fmt.QUOTE_CHARS)}' in the link: not a number.")
+        _link_warning(key, f"Ignoring '{key}={fmt.quote(raw)}' in the link: not a number.")
         return default
     if not lo <= value <= hi or value != value:
         value = max(lo, min(hi, default if value != value else value))
         _link_warning(
             key,
-            f"'{key}={fmt.md(raw, fmt.QUOTE_CHARS)}' in the link is outside {lo}..{hi}; clamped.",
+            f"'{key}={fmt.quote(raw)}' in the link is outside {lo}..{hi}; clamped.",
             str(value),
         )
     return value
@@ -173,7 +171,7 @@ def url_choice(key: str, default: str, allowed: list[str]) -> str:
     if raw not in allowed:
         _link_warning(
             key,
-            f"Ignoring '{key}={fmt.md(raw, fmt.QUOTE_CHARS)}' in the link; expected one of {', '.join(allowed)}.",
+            f"Ignoring '{key}={fmt.quote(raw)}' in the link; expected one of {', '.join(allowed)}.",
         )
         return default
     return raw

@@ -119,7 +119,7 @@ def _filter(label: str, key: str, options: list[str], default: list[str]) -> lis
         unknown = [v for v in wanted if v not in options]
         if unknown:
             st.warning(
-                f"No runs have {label.lower()} {fmt.md(', '.join(unknown), fmt.QUOTE_CHARS)}; ignoring it in the link."
+                f"No runs have {label.lower()} {fmt.quote(', '.join(unknown))}; ignoring it in the link."
             )
         st.session_state[wkey] = [v for v in wanted if v in options]
     st.session_state[wkey] = [v for v in st.session_state[wkey] if v in options]
@@ -133,7 +133,8 @@ def speed_panel(store: runs.RunStore, picked: pd.DataFrame) -> None:
     st.caption(
         "Speed-ups are paired: each run was timed interleaved with its own original baseline in one process "
         "(median of the per-round ratios, IQR in brackets), so two runs' speed-ups are comparable even when "
-        "their milliseconds, taken at different moments, are not. Parameters gone (every parameter, biases too: zeroed by masked pruning, removed by structured pruning or low rank) and compression are against the "
+        "their milliseconds, taken at different moments, are not. Parameters gone (every parameter, biases "
+        "too: zeroed by masked pruning, removed by structured pruning or low rank) and compression are against the "
         "original baseline, also for structurally pruned runs."
     )
     noisy = picked.loc[

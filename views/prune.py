@@ -89,7 +89,7 @@ seed("p_l1", state.url_choice("l1", "1e-4", ["1e-5", "1e-4", "1e-3", "1e-2"]))
 url_ex = [n for n in st.query_params.get("exclude", "").split(",") if n]
 bad_ex = [n for n in url_ex if n not in names]
 if bad_ex:
-    st.warning(f"Ignoring unknown layer(s) in the link: {fmt.md(', '.join(bad_ex), fmt.QUOTE_CHARS)}.")
+    st.warning(f"Ignoring unknown layer(s) in the link: {fmt.quote(', '.join(bad_ex))}.")
 seed("p_exclude", [n for n in url_ex if n in names])
 
 ab_on = ab.toggle(*AB_MAIN)
@@ -222,7 +222,7 @@ def preview(whash: str, dataset: str, cfg: str | None, _ctx: sidebar.Context, _m
     """Fast numbers for a slider move: accuracy on the first test images, sizes, MACs; no latency."""
     m = metrics.measure(_model, _preview_ds(_ctx.ds), baseline=_ctx.model, latency=False)
     left, total = P.methods.weights_left(_ctx.model, _model)
-    return {"m": m, "sparsity": 1 - left / max(1, total), "left": left, "total": total}
+    return {"m": m, "left": left, "total": total}
 
 
 @st.cache_data(
@@ -365,7 +365,7 @@ else:
     )
     cols[1].metric(
         "Weights gone",
-        f"{res['sparsity']:.1%}",
+        f"{1 - res['left'] / max(1, res['total']):.1%}",
         f"{res['left']:,} of {res['total']:,} left",
         delta_color="off",
         delta_arrow="off",

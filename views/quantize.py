@@ -92,7 +92,7 @@ seed("q_init", state.url_choice("init", "linear", list(core.KMEANS_INITS)))
 seed("q_avg", state.url_float("avg", 4.0, 1.0, 8.0))
 if st.session_state.get("q_layer") not in names:  # another model was picked in the sidebar
     st.session_state.pop("q_layer", None)
-    seed("q_layer", state.url_choice("layer", names[min(len(names) - 1, 1)], names))
+    seed("q_layer", state.url_choice("layer", model_ops.default_layer(names), names))
 seed("q_qat", state.url_int("qat", 2, 1, 50))
 seed("q_kd", st.query_params.get("kd") == "1")
 seed("q_sweep", st.query_params.get("sweep") == "1")
@@ -106,7 +106,7 @@ for item in filter(None, st.query_params.get("lb", "").split(";")):
         bad_lb.append(item)
 if bad_lb:  # named, as the pruning lab names unknown layers; the page writes its own `lb` back
     st.warning(
-        f"Ignoring per-layer bits in the link: {fmt.md('; '.join(bad_lb), fmt.QUOTE_CHARS)} (a layer of this "
+        f"Ignoring per-layer bits in the link: {fmt.quote('; '.join(bad_lb))} (a layer of this "
         f"model and one of {', '.join(LAYER_CHOICES)})."
     )
 for name in names:

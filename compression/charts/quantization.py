@@ -71,9 +71,8 @@ def plot_grid(
     n_levels = len(d["levels"])  # type: ignore[arg-type]
     shown = len(d["shown_levels"])  # type: ignore[arg-type]
     drawn = "" if shown == n_levels else f"; {shown} of them drawn"
-    whose = (
-        f"{fmt.plain(layer)}: weights" if layer else "Weights"
-    )  # the layer is picked further down the page
+    # the layer is picked further down the page: the title names it
+    whose = f"{fmt.plain(layer)}: weights" if layer else "Weights"
     width = f"{q.bits} bit" + ("" if q.bits == 1 else "s")
     title = title or f"{whose} and the quantization grid: {n_levels:,} levels ({width}{drawn})"
     fig = go.Figure(go.Histogram(x=d["values"], nbinsx=120, marker_color=BEFORE, name="float weights"))

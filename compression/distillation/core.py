@@ -25,6 +25,7 @@ from compression.distillation.losses import (
     LOSSES,
     FeatureTap,
     batch_loss,
+    check_soft_targets,
     hint_adapter,
     hint_loss,
 )
@@ -62,10 +63,7 @@ class DistillConfig:
             raise ValueError(f"Unknown loss '{self.loss}' (use {', '.join(LOSSES)})")
         if not 0.0 < self.width <= 4.0:
             raise ValueError(f"width must be in (0, 4], got {self.width}")
-        if not 0.5 <= self.temperature <= 100.0:
-            raise ValueError(f"temperature must be in [0.5, 100], got {self.temperature}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"alpha must be in [0, 1], got {self.alpha}")
+        check_soft_targets(self.temperature, self.alpha)
         if self.epochs < 0 or self.labels < 0 or self.batch_size < 1:
             raise ValueError("epochs, labels and batch_size must be non-negative (batch_size >= 1)")
         if not 0 <= self.jitter <= 4 or (self.jitter and self.loss == "hint"):

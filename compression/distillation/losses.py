@@ -13,6 +13,16 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+
+def check_soft_targets(temperature: float, alpha: float, prefix: str = "") -> None:
+    """ValueError for a temperature outside [0.5, 100] (T -> 0 divides the logits by ~0) or an alpha outside
+    [0, 1]: the limits of distillation and of a KD recovery."""
+    if not 0.5 <= temperature <= 100.0:
+        raise ValueError(f"{prefix}temperature must be in [0.5, 100], got {temperature}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"{prefix}alpha must be in [0, 1], got {alpha}")
+
+
 LOSSES = {
     "kl": "Hinton: alpha x T^2 x KL(teacher_T || student_T) + (1 - alpha) x CE",
     "mse": "logit matching: alpha x MSE(student logits, teacher logits) + (1 - alpha) x CE",

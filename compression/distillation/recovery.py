@@ -19,7 +19,7 @@ from torch import nn
 
 from compression import techniques, train
 from compression.data import Dataset
-from compression.distillation.losses import distill_loss
+from compression.distillation.losses import check_soft_targets, distill_loss
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,7 @@ class KDRecovery:
             raise ValueError(f"kd-recovery: its step is not a technique's config ({exc})") from exc
         if isinstance(inner, KDRecovery):
             raise ValueError("kd-recovery: its step cannot be another kd-recovery")
-        if not 0.5 <= self.temperature <= 100.0:  # as distillation's: T -> 0 divides the logits by ~0
-            raise ValueError(f"the KD temperature must be in [0.5, 100], got {self.temperature}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise ValueError(f"the KD alpha must be in [0, 1], got {self.alpha}")
+        check_soft_targets(self.temperature, self.alpha, "the KD ")
 
     def inner(self) -> Any:
         return techniques.from_dict(json.loads(self.step))

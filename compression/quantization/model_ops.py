@@ -35,6 +35,11 @@ def layer_names(model: nn.Module) -> list[str]:
     return [n for n, _ in layers(model)]
 
 
+def default_layer(names: list[str]) -> str:
+    """The layer the quantization lab draws unless told: the second (the first is often tiny)."""
+    return names[min(len(names) - 1, 1)]
+
+
 def records(model: nn.Module) -> dict[str, core.QTensor]:
     return getattr(model, "_cla_quant", {})
 
