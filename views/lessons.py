@@ -120,6 +120,7 @@ def show_step(lesson: lessons.Lesson, key: str, n: int) -> None:
     step = lesson.steps[n - 1]
     total = len(lesson.steps)
     st.progress(n / total, text=f"Step {n} of {total}")
+    nav(key, n, total, "top")
     st.subheader(f"{n}. {step.title}")
     if step.body:
         st.markdown(step.body)
@@ -141,14 +142,20 @@ def show_step(lesson: lessons.Lesson, key: str, n: int) -> None:
     show_check(step)
     if st.session_state.get(SCROLL):
         st.sidebar.html(_TO_TOP.format(n=st.session_state[SCROLL]), unsafe_allow_javascript=True)
+    nav(key, n, total, "bottom")
+
+
+def nav(key: str, n: int, total: int, where: str) -> None:
+    """Back and Next (Finish on the last step); drawn above the step too: on a 1280x720 projector the bottom
+    ones are a scroll away."""
     back, _, nxt = st.columns([1, 3, 1])
-    back.button("Back", key="lesson_back", disabled=n <= 1, on_click=open_lesson, args=(key, n - 1),
+    back.button("Back", key=f"lesson_back_{where}", disabled=n <= 1, on_click=open_lesson, args=(key, n - 1),
                 icon=":material/arrow_back:", width="stretch")  # fmt: skip
     if n < total:
-        nxt.button("Next", key="lesson_next", type="primary", on_click=open_lesson, args=(key, n + 1),
+        nxt.button("Next", key=f"lesson_next_{where}", type="primary", on_click=open_lesson, args=(key, n + 1),
                    icon=":material/arrow_forward:", width="stretch")  # fmt: skip
     else:
-        nxt.button("Finish", key="lesson_done", type="primary", on_click=open_lesson, args=(None,),
+        nxt.button("Finish", key=f"lesson_done_{where}", type="primary", on_click=open_lesson, args=(None,),
                    width="stretch")  # fmt: skip
 
 

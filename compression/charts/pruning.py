@@ -244,8 +244,9 @@ def size_latency_data(base: Measurement, pruned: Measurement) -> dict[str, Any]:
         "size": {
             # each model's own weights at 4 bytes (a Measurement's size_dense_bytes is the original's)
             "dense fp32": (base.params_total * 4, pruned.params_total * 4),
-            "theoretical": (base.size_theoretical_bytes, pruned.size_theoretical_bytes),
-            "artifact (measured)": (base.size_artifact_bytes, pruned.size_artifact_bytes),
+            # short names: three groups must fit side by side in a half-width (A/B) chart on a projector
+            "theory": (base.size_theoretical_bytes, pruned.size_theoretical_bytes),
+            "file": (base.size_artifact_bytes, pruned.size_artifact_bytes),  # measured: the file's bytes
         },
         # pruned / dense latency from the paired timing (1 / speed-up) with its IQR; absent when not timed
         "latency": {

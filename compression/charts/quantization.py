@@ -325,9 +325,9 @@ def _size_latency_data(base: Measurement, q: Measurement) -> dict[str, list[tupl
     kb = 1 / fmt.KB
     return {
         "size": [
-            ("float32 (dense)", base.size_dense_bytes * kb),
-            ("theoretical", q.size_theoretical_bytes * kb),
-            ("measured file", q.size_artifact_bytes * kb),
+            ("dense fp32", base.size_dense_bytes * kb),
+            ("theory", q.size_theoretical_bytes * kb),
+            ("file", q.size_artifact_bytes * kb),  # measured: the file's bytes
         ],
         "latency": [  # the float32 times paired with this model's (timed interleaved), when measured
             ("float32 b1", q.baseline_latency_b1_ms or base.latency_b1_ms),

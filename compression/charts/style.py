@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
@@ -79,6 +80,7 @@ def style(fig: go.Figure, title: str | None = None, height: int = 380) -> go.Fig
     return fig
 
 
+CATEGORY_CHARS = 8  # a category label longer than this goes on two lines (at a space) on a projector
 STREAMLIT_SMALL_PX = 12  # the size Streamlit's chart theme gives tick labels and legend entries
 
 
@@ -88,14 +90,17 @@ def _two_line_categories(fig: go.Figure) -> None:
     categories: dict[str, list[str]] = {}
     for trace in fig.data:
         xs = getattr(trace, "x", None)
-        if xs is not None and len(xs) and all(isinstance(x, str) for x in xs):
+        xs = xs.tolist() if isinstance(xs, np.ndarray) else xs
+        # a list of names only: numbers copied through to_dict() arrive as a {"dtype", "bdata"} dict, whose
+        # keys are strings too (the A/B view's grids lost their x numbers to tick labels "dtype", "bdata")
+        if isinstance(xs, list | tuple) and xs and all(isinstance(x, str) for x in xs):
             seen = categories.setdefault(getattr(trace, "xaxis", None) or "x", [])
             seen.extend(x for x in xs if x not in seen)
     for ref, cats in categories.items():
         axis = fig.layout["xaxis" + ref[1:]]
         if axis is not None and axis.tickvals is None:
             # Plotly still turns them when even two lines collide (ten class names on a confusion matrix)
-            axis.update(tickmode="array", tickvals=cats, ticktext=[wrap_title(c, 10) for c in cats])
+            axis.update(tickmode="array", tickvals=cats, ticktext=[wrap_title(c, CATEGORY_CHARS) for c in cats])
 
 
 def presented(fig: go.Figure, scale: float = 1.5) -> go.Figure:

@@ -40,13 +40,13 @@ def test_walk_steps_with_live_numbers_and_lab_links() -> None:
     assert "Weight histogram" in " ".join(m.value for m in at.markdown)  # the chart to look at is named
     settings = at.code[0].value  # shown as it is: no Markdown escapes (backslashes) in the link text
     assert settings.startswith("prune?") and "&" in settings and "\\" not in settings
-    at.button(key="lesson_next").click().run()
+    at.button(key="lesson_next_top").click().run()
     assert at.query_params["step"] == "3" and at.subheader[0].value.startswith("3. ")
     gone_most = metrics(at)["Weights gone"]
     assert (
         float(gone_most.rstrip("%")) > float(gone_half.rstrip("%")) + 30
     )  # computed for this step's settings
-    at.button(key="lesson_back").click().run()
+    at.button(key="lesson_back_bottom").click().run()
     assert at.query_params["step"] == "2" and metrics(at)["Weights gone"] == gone_half
 
 

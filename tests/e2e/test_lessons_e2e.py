@@ -44,10 +44,26 @@ def test_walk_one_whole_lesson(app_url: str, page: Page) -> None:
         wait_idle(page)
         expect(page.get_by_role("heading", name=f"{n}. {step.title}")).to_be_visible()
         if n < len(lesson.steps):
-            page.get_by_role("button", name="Next").click()
+            page.get_by_role("button", name="Next").last.click()  # the one under the step
             wait_idle(page)
             main = page.get_by_test_id("stMain")  # the next step starts at its title, not scrolled past it
             expect(main).to_have_js_property("scrollTop", 0)
-    page.get_by_role("button", name="Finish").click()
+    page.get_by_role("button", name="Finish").last.click()
     wait_idle(page)
     expect(page.get_by_role("button", name="Start").first).to_be_visible()  # back at the list
+
+
+def test_a_projected_lesson_has_back_and_next_on_its_first_screen(app_url: str, page: Page) -> None:
+    """At 1280x720 in presenter mode the step's own Back and Next are a scroll away: a pair sits above the step
+    too, and it moves the lesson on."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto(f"{app_url}/lessons?lesson={LESSON}&step=2&present=1")
+    wait_idle(page)
+    nxt = page.get_by_role("button", name="Next")
+    expect(nxt).to_have_count(2)
+    box = nxt.first.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 720, box
+    nxt.first.click()
+    wait_idle(page)
+    expect(page).to_have_url(re.compile(r"step=3\b"))
+    expect(page.get_by_role("heading", name=re.compile(r"^3\. "))).to_be_visible()

@@ -51,7 +51,7 @@ def test_presented_ticks_and_legend_are_named_larger_than_streamlits_12_px() -> 
     assert big.layout.legend.font.size >= 18
     # larger category labels no longer fit side by side: two lines, every category kept in order
     assert list(big.layout.xaxis.tickvals) == ["dense fp32", "artifact (measured)", "theoretical"]
-    assert list(big.layout.xaxis.ticktext) == ["dense fp32", "artifact<br>(measured)", "theoretical"]
+    assert list(big.layout.xaxis.ticktext) == ["dense<br>fp32", "artifact<br>(measured)", "theoretical"]
     placed = go.Figure(go.Scatter(x=[1, 2], y=[1, 2]), layout={"legend": {"font": {"size": 12}}})
     assert presented(placed).layout.legend.font.size == 12  # a legend sized to fit a spot keeps its size
     assert presented(placed).layout.xaxis.tickvals is None  # numbers are not categories
@@ -72,3 +72,15 @@ def test_a_long_title_goes_on_two_lines_that_each_fit_the_stage_column() -> None
     fig = style(go.Figure(), colon)
     assert fig.layout.title.text.count("<br>") == 1 and fig.layout.title.pad.t > 0  # the first line stays in
     assert presented(fig).layout.title.pad.t > fig.layout.title.pad.t  # larger font, larger first line
+
+
+def test_presented_keeps_the_numbers_of_a_numeric_axis_copied_through_to_dict() -> None:
+    """A figure copied through to_dict() (the A/B view's half-width titles) carries its numbers as a typed
+    array, {"dtype": ..., "bdata": ...}: its x axis must keep numeric ticks, not become categories."""
+    import numpy as np
+
+    hist = style(go.Figure(go.Histogram(x=np.linspace(-1.0, 1.0, 50))), "grid")
+    copied = go.Figure(hist.to_dict(), _validate=False)
+    assert presented(copied).layout.xaxis.tickvals is None
+    names = go.Figure(go.Bar(x=np.array(["dense fp32", "theoretical"]), y=[1, 2]))
+    assert list(presented(names).layout.xaxis.tickvals) == ["dense fp32", "theoretical"]  # names still are
