@@ -100,7 +100,9 @@ def _two_line_categories(fig: go.Figure) -> None:
         axis = fig.layout["xaxis" + ref[1:]]
         if axis is not None and axis.tickvals is None:
             # Plotly still turns them when even two lines collide (ten class names on a confusion matrix)
-            axis.update(tickmode="array", tickvals=cats, ticktext=[wrap_title(c, CATEGORY_CHARS) for c in cats])
+            axis.update(
+                tickmode="array", tickvals=cats, ticktext=[wrap_title(c, CATEGORY_CHARS) for c in cats]
+            )
 
 
 def presented(fig: go.Figure, scale: float = 1.5) -> go.Figure:
