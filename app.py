@@ -5,13 +5,18 @@ Streamlit's legacy auto-discovery runs a page file without this router on the fi
 of a fresh server (a deep link then has no layout, title or navigation).
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui import state
 
+# A local file: a ":material/...:" icon is fetched from fonts.gstatic.com, which an offline lecture hall lacks
+ICON = Path(__file__).parent / "assets" / "icon.png"
+
 st.set_page_config(
     page_title="Compression Lab",
-    page_icon=":material/compress:",
+    page_icon=str(ICON),
     layout="wide",
     initial_sidebar_state="collapsed" if st.query_params.get("present") == "1" else "auto",  # projector
 )

@@ -46,6 +46,8 @@ def app_env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
 def _stage_fits(browser: Browser, app_url: str, lab: str, width: int, height: int, present: bool) -> None:
     with sized_page(browser, width, height) as page:
         query, slider_label = LABS[lab]
+        elsewhere: list[str] = []  # a lecture hall may be offline: nothing may come from another host
+        page.on("request", lambda r: elsewhere.append(r.url) if not r.url.startswith(app_url) else None)
         page.goto(f"{app_url}/{lab}?{query}" + ("&present=1" if present else ""))
         wait_idle(page)
         if lab in CLICK_FIRST:
@@ -65,6 +67,7 @@ def _stage_fits(browser: Browser, app_url: str, lab: str, width: int, height: in
         sidebar = page.locator("[data-testid=stSidebar]").first.bounding_box()
         folded = sidebar is None or sidebar["width"] == 0 or sidebar["x"] + sidebar["width"] <= 0
         assert folded == present
+        assert not elsewhere, elsewhere  # the tab's icon came from fonts.gstatic.com
         if present:  # the toolbar overprinted titles (elsewhere it shows on hover)
             assert page.locator(".modebar-container").first.is_hidden()
 
