@@ -114,8 +114,13 @@ def presented(fig: go.Figure, scale: float = 1.5) -> go.Figure:
     small = STREAMLIT_SMALL_PX * scale
     out.update_xaxes(tickfont_size=small, title_font_size=size)
     out.update_yaxes(tickfont_size=small, title_font_size=size)
-    if out.layout.legend.font.size is None:  # a chart that sized its legend placed it to fit that size
-        out.update_layout(legend_font_size=small)
+    # a chart that sized its legend or labels smaller, to fit a crowded grid (DARTS's edges), still gets the
+    # projector's smallest size: 12 px names were unreadable projected
+    legend = out.layout.legend.font.size
+    out.update_layout(legend_font_size=small if legend is None else max(legend, small))
+    for note in out.layout.annotations:
+        if note.font.size is not None and note.font.size < small:
+            note.font.size = small
     _two_line_categories(out)
     if out.layout.title.text:
         out.update_layout(title_font_size=max(size, 20))  # long titles must still fit the half-width chart

@@ -53,7 +53,13 @@ def test_presented_ticks_and_legend_are_named_larger_than_streamlits_12_px() -> 
     assert list(big.layout.xaxis.tickvals) == ["dense fp32", "artifact (measured)", "theoretical"]
     assert list(big.layout.xaxis.ticktext) == ["dense<br>fp32", "artifact<br>(measured)", "theoretical"]
     placed = go.Figure(go.Scatter(x=[1, 2], y=[1, 2]), layout={"legend": {"font": {"size": 12}}})
-    assert presented(placed).layout.legend.font.size == 12  # a legend sized to fit a spot keeps its size
+    placed.add_annotation(text="c[k-2] -> n0", font={"size": 12})
+    placed.add_annotation(text="big", font={"size": 30})
+    shown = presented(
+        placed
+    )  # text sized small to fit a crowded grid still gets the projector's smallest size
+    assert shown.layout.legend.font.size >= 18 and shown.layout.annotations[0].font.size >= 18
+    assert shown.layout.annotations[1].font.size == 30  # larger text stays as it was
     assert presented(placed).layout.xaxis.tickvals is None  # numbers are not categories
 
 
