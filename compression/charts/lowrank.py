@@ -22,6 +22,9 @@ def spectrum_data(s: np.ndarray, rank: int) -> pd.DataFrame:
     )  # fmt: skip
 
 
+HEADROOM = 1.2  # the axes' top over their largest value: room for the cut's label
+
+
 def plot_spectrum(s: np.ndarray, rank: int, title: str | None = None) -> go.Figure:
     """Singular values (kept in blue, cut in grey), the cut as a line, cumulative energy on the right axis."""
     df = spectrum_data(s, rank)
@@ -39,12 +42,16 @@ def plot_spectrum(s: np.ndarray, rank: int, title: str | None = None) -> go.Figu
         line_color="#111827",
         annotation_text=f"rank {rank}: {kept:.1%} energy",
         annotation_position="top left" if rank > len(df) / 2 else "top right",  # inside the plot
-        annotation_bgcolor="rgba(255,255,255,0.85)",  # readable over the energy curve
+        annotation_bgcolor="rgba(255,255,255,0.85)",
     )
+    # both axes end HEADROOM above their data: the label sits in a band neither the bars nor the energy curve
+    # reach (the curve, near 100% beyond the cut, ran through it)
+    top = float(df["sigma"].max()) if len(df) else 1.0
     fig.update_layout(
         xaxis_title="singular value index",
         yaxis_title="σ",
-        yaxis2={"title": "cumulative energy", "overlaying": "y", "side": "right", "range": [0, 1.02], "tickformat": ".0%", "dtick": 0.25, "showgrid": False},
+        yaxis_range=[0, max(top, 1e-12) * HEADROOM],
+        yaxis2={"title": "cumulative energy", "overlaying": "y", "side": "right", "range": [0, HEADROOM], "tickformat": ".0%", "tickvals": [0, 0.25, 0.5, 0.75, 1], "showgrid": False},
         bargap=0.05,
     )  # fmt: skip
     return style(fig, title)

@@ -24,6 +24,8 @@ def test_spectrum_figure_draws_the_cut_where_the_rank_is() -> None:
     cut = [s for s in fig.layout.shapes if s.type == "line"]
     assert len(cut) == 1 and cut[0].x0 == pytest.approx(7.5)
     assert "rank 7" in fig.layout.annotations[0].text
+    # the label's band at the top is above the bars and the energy curve (the curve crossed the label)
+    assert fig.layout.yaxis2.range[1] > 1.1 and fig.layout.yaxis.range[1] > 1.1 * max(bars.y)
 
 
 def test_speed_data_interpolates_the_break_even_rank() -> None:
