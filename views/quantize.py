@@ -467,7 +467,7 @@ else:
         help="Non-zero weights x bits per weight, no headers, scales or codebooks.",
     )
     cols[3].metric(
-        "Bits per weight",
+        "Effective bits per weight",  # not the slider's width: codebooks, scales and float layers count
         f"{m.effective_bits:.2f}",
         f"{m.effective_bits - base.effective_bits:+.1f} bits vs float32",
         help="Measured over the stored weights: codebooks, scales and layers left float raise it above the "

@@ -69,7 +69,12 @@ SPEED = Metric(
     5e-3,
 )
 BITS = Metric(
-    "effective_bits", "Bits per weight", lambda v: f"{v:.2f}", lambda a, b: f"{b - a:+.2f}", False, 5e-3
+    "effective_bits",
+    "Effective bits per weight",
+    lambda v: f"{v:.2f}",
+    lambda a, b: f"{b - a:+.2f}",
+    False,
+    5e-3,
 )
 HEADLINE = (ACCURACY, FILE_SIZE, THEORY_SIZE, MACS, SPEED)  # what every lab shows on both sides
 

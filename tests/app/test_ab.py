@@ -112,16 +112,16 @@ def test_quantization_b_bits_moves_b_only() -> None:
     at = open_page("quantize", bits="8", ab="1", b_bits="eight")
     assert sum("b_bits=eight" in w.value for w in at.warning) == 1
     assert at.select_slider(key="ab_b_bits").value == 8  # B starts as a copy of A
-    bits_a, _ = sides(at, "Bits per weight")
+    bits_a, _ = sides(at, "Effective bits per weight")
     acc_a, _ = sides(at, "Top-1 accuracy")
     at.select_slider(key="ab_b_bits").set_value(2).run()
     assert not at.exception, at.exception
-    assert sides(at, "Bits per weight")[0] == bits_a and sides(at, "Top-1 accuracy")[0] == acc_a
-    assert float(sides(at, "Bits per weight")[1]) < float(bits_a)
+    assert sides(at, "Effective bits per weight")[0] == bits_a and sides(at, "Top-1 accuracy")[0] == acc_a
+    assert float(sides(at, "Effective bits per weight")[1]) < float(bits_a)
     rows = deltas(at)
-    assert rows["Bits per weight"]["verdict"] == "B better" and rows["Bits per weight"]["B - A"].startswith(
-        "-"
-    )
+    assert rows["Effective bits per weight"]["verdict"] == "B better" and rows["Effective bits per weight"][
+        "B - A"
+    ].startswith("-")
     assert rows["Measured size (file)"]["verdict"] == "B better"
     assert "Bits per weight: 8 → 2" in changed(at) and "Scheme" not in changed(at)
     assert qp(at, "b_bits") == "2" and qp(at, "bits") == "8"

@@ -93,7 +93,7 @@ def test_a_quantization_steps_numbers_are_the_labs() -> None:
     at = open_lessons(lesson="bits-and-grids", step="2")
     said = metrics(at)
     lab = open_page("quantize", scheme="linear", bits="2", gran="per-channel", sym="1")
-    assert said["Effective bits per weight"] == metric(lab, "Bits per weight")
+    assert said["Effective bits per weight"] == metric(lab, "Effective bits per weight")
     assert said["Top-1 after"] == metric(lab, "Top-1 accuracy")
     grid = json.loads(next(c for c in lab.get("plotly_chart") if c.key == "q_grid_chart").proto.spec)
     title = json.dumps(grid["layout"]["title"])

@@ -47,7 +47,10 @@ def test_verdicts_follow_each_metrics_sense() -> None:
 def test_fewer_bits_is_better_and_an_untimed_side_is_not_judged() -> None:
     a, b = BASE, dataclasses.replace(BASE, effective_bits=4.0, speedup_b256=2.0)
     rows = rows_by_metric(a, b, (*ab.HEADLINE, ab.BITS))
-    assert rows["Bits per weight"]["verdict"] == ab.BETTER and rows["Bits per weight"]["B - A"] == "-28.00"
+    assert (
+        rows["Effective bits per weight"]["verdict"] == ab.BETTER
+        and rows["Effective bits per weight"]["B - A"] == "-28.00"
+    )
     speed = rows["Speed-up, batch 256"]
     assert speed["verdict"] == ab.UNMEASURED and speed["A"] == "not timed" and speed["B - A"] == ""
 
