@@ -136,7 +136,8 @@ def test_a_huge_link_value_is_quoted_short(isolated: None) -> None:
     """A 100,000-character value came back as a 100,073-character warning."""
     at = open_page("prune", amount="9" * 100_000, method="m" * 100_000, exclude="x" * 100_000)
     model = open_page("model", weights="A" * 100_000)
-    warnings = [w.value for w in [*at.warning, *model.warning]]
+    # the link's warnings only: a busy machine adds the Model page's "overloaded" note about its latency
+    warnings = [w.value for w in [*at.warning, *model.warning] if "overloaded" not in w.value]
     assert len(warnings) == 4, warnings
     assert all(len(w) < 600 and "characters" in w for w in warnings), warnings
 
