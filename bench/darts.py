@@ -153,7 +153,8 @@ def search_section(
     }
     save(out)
     kind = f"PC K={args.search_k}" if args.search_k > 1 else "full channels"
-    label = f"DARTS ({kind}, cap-skips" + (
+    penalty = f", size penalty λ = {cfg.size_penalty:g}" if cfg.size_penalty else ""
+    label = f"DARTS ({kind}, cap-skips{penalty}" + (
         ", DARTS-PT selection)" if cfg.selection == "perturbation" else ")"
     )
     out["derived"] = _retrained(result.genotype, cfg, ds, label)
@@ -174,6 +175,7 @@ def _target_config(args: argparse.Namespace) -> darts.DartsConfig:
         warmup_epochs=args.warmup,
         arch_lr=args.arch_lr,
         selection=args.selection,
+        size_penalty=args.size_penalty,
     )
 
 
@@ -510,6 +512,9 @@ def main() -> None:
         help="how the target search derives its cell",
     )
     p.add_argument("--search-seed", type=int, default=0, help="seed of the target search")
+    p.add_argument(
+        "--size-penalty", type=float, default=0.0, help="λ of the target search's size term (0: plain DARTS)"
+    )
     p.add_argument(
         "--search-k", type=int, default=4, help="partial channels K of the target search (1: full)"
     )

@@ -136,6 +136,7 @@ LABS: dict[str, Lab] = {
             "seed",
             "alr",
             "wlr",
+            "size",
         ),
         {
             "da_alphas": "softmax(α) per edge",

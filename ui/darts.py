@@ -39,7 +39,8 @@ ARCH_LRS = ["3e-4", "3e-3", "3e-2", "1e-1"]
 # collapse: to 4 skips of 6 edges with all channels, to average pooling on every edge with K = 4
 # (bench/results/darts_collapse.md).
 WEIGHT_LRS = ["0.05", "0.005"]
-SELECTIONS = {"alpha": "largest α (DARTS)", "perturbation": "removal test (DARTS-PT)"}
+SIZE_PENALTIES = ["0", "0.03", "0.1", "0.3", "1"]  # lambda of resource-aware DARTS (0: plain DARTS)
+SELECTIONS = {"alpha": "largest α", "perturbation": "removal test"}  # DARTS, DARTS-PT (the help says)
 CURES = {  # short enough for the stage's narrow controls column
     "none": "none (plain DARTS)",
     "early-stop": "stop at > 2 skips (DARTS+)",
@@ -59,6 +60,7 @@ DEFAULTS = {  # a small digits search: 13 s for 4 epochs on a quiet 2-core CPU (
     "seed": 0,
     "alr": "3e-2",
     "wlr": "0.05",
+    "size": "0",
 }
 
 
@@ -81,6 +83,7 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
     seed("da_seed", state.url_int("seed", DEFAULTS["seed"], 0, 10_000))
     seed("da_alr", state.url_choice("alr", str(DEFAULTS["alr"]), ARCH_LRS))
     seed("da_wlr", state.url_choice("wlr", str(DEFAULTS["wlr"]), WEIGHT_LRS))
+    seed("da_size", state.url_choice("size", str(DEFAULTS["size"]), SIZE_PENALTIES))
     with where:
         epochs = st.slider(
             "Search budget (epochs)",
@@ -137,7 +140,7 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
             "slowly for α and the parameter-free operations take the cell: a collapse (skips with K = 1, pooling "
             "with K = 4 on fashion-mnist).",
         )
-        c1, c2, c3 = st.columns([2, 1, 1])
+        c1, c2, c3, c4 = st.columns([1.7, 1, 1.4, 1])  # "Retrain epochs" on one line at 1280 px
         selection = c1.selectbox(
             "Cell chosen by",
             list(SELECTIONS),
@@ -149,8 +152,17 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
             f"{selection_passes(int(nodes))} forward passes over {min(SELECTION_IMAGES, int(images) // 2):,} "
             "α-half images after the search: with few search images, longer than the search itself.",
         )
-        retrain_epochs = c2.number_input("Retrain epochs", 1, 30, key="da_retrain")
-        seed_value = c3.number_input("Seed", 0, 10_000, key="da_seed")
+        size_penalty = c2.selectbox(
+            "Size λ",
+            SIZE_PENALTIES,
+            key="da_size",
+            help="Resource-aware DARTS (the cost terms of SNAS and FBNet): α's loss adds λ x the cells' expected "
+            "op size, Σ softmax(α)·cost over every edge, cost = an op's weights as a share of sep conv 5x5's "
+            "(0 for pools and skips). Cheaper ops win where the validation loss barely tells them apart: a "
+            "smaller cell. 0 = plain DARTS.",
+        )
+        retrain_epochs = c3.number_input("Retrain epochs", 1, 30, key="da_retrain")
+        seed_value = c4.number_input("Seed", 0, 10_000, key="da_seed")
     values = {
         "epochs": epochs,
         "cells": cells,
@@ -165,6 +177,7 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
         "seed": seed_value,
         "alr": arch_lr,
         "wlr": weight_lr,
+        "size": size_penalty,
     }
     state.write_url({k: str(v) for k, v in values.items()})
     return darts.DartsConfig(
@@ -182,6 +195,7 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
         seed=int(seed_value),
         arch_lr=float(arch_lr),
         lr=float(weight_lr),
+        size_penalty=float(size_penalty),
     )
 
 

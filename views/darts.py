@@ -73,6 +73,16 @@ with lazy.expander(
             "edges whose best op scores highest; the skip cap applies). Simplified from the paper: every edge is "
             "scored against the same supernet, without re-training between edges."
         )
+        st.markdown(
+            "**A size penalty (resource-aware DARTS).** A compression search wants a small cell, not only an "
+            "accurate one. *Size λ* adds the cells' expected op size to $\\alpha$'s loss, the cost terms of SNAS "
+            "and FBNet with weights for latency; $c_o$ is op $o$'s weights as a share of a 5x5 separable "
+            "convolution's (0 for pools and skips, 0.31 for a 3x3 dilated convolution):"
+        )
+        st.latex(
+            r"\min_\alpha\ \mathcal L_{val}(w,\alpha)+\lambda\,\frac{1}{|E|}\sum_{e\in E}\sum_{o\in\mathcal O}"
+            r"\mathrm{softmax}(\alpha^{e})_o\,c_o"
+        )
 
 controls, chart = present.stage()
 cfg = darts.controls(ctx, controls)

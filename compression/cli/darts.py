@@ -57,6 +57,13 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     )
     p.add_argument("--arch-lr", type=float, default=d.arch_lr, help="Adam learning rate of the alphas")
     p.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate of the supernet's weights")
+    p.add_argument(
+        "--size-penalty",
+        type=float,
+        default=d.size_penalty,
+        help="lambda of resource-aware DARTS: alpha's loss adds lambda x the cells' expected op size (0..1); "
+        "0 = plain DARTS",
+    )
     p.add_argument("--retrain-subset", type=int, default=d.retrain_subset, help="0: the whole training split")
     p.add_argument("--batch-size", type=int, default=d.batch_size)
     p.add_argument("--seed", type=seed, default=d.seed)
@@ -90,6 +97,7 @@ def _config(args: argparse.Namespace) -> Any:
         retrain_subset=args.retrain_subset,
         arch_lr=args.arch_lr,
         lr=args.lr,
+        size_penalty=args.size_penalty,
         batch_size=args.batch_size,
         seed=args.seed,
     )

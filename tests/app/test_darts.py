@@ -58,7 +58,9 @@ def test_url_drives_the_settings_and_the_start_chart_is_uniform() -> None:
         alr="3e-4",
         wlr="0.005",
         sel="perturbation",
+        size="0.3",
     )
+    assert at.selectbox(key="da_size").value == "0.3"
     assert at.slider(key="da_epochs").value == 7
     assert at.slider(key="da_cells").value == 3 and at.slider(key="da_nodes").value == 2
     assert at.select_slider(key="da_ch").value == 16
@@ -93,6 +95,7 @@ def test_hostile_link_values_are_named_once_and_corrected() -> None:
         ch="7",
         wlr="9",
         sel="<i>magnitude</i>",
+        size="-5",
         cell="x",
         job="lowrank-model-x",
     )
@@ -103,6 +106,7 @@ def test_hostile_link_values_are_named_once_and_corrected() -> None:
     assert any("'ch=7'" in t for t in texts) and any("'cell=x'" in t for t in texts)
     assert any("'wlr=9'" in t for t in texts) and at.selectbox(key="da_wlr").value == "0.05"
     assert any("'sel=<i>magnitude</i>'" in t for t in texts) and at.selectbox(key="da_sel").value == "alpha"
+    assert any("'size=-5'" in t for t in texts) and at.selectbox(key="da_size").value == "0"
     assert any("not a job of this page" in t for t in texts)
     assert at.slider(key="da_epochs").value == 50
     assert _qp(at, "epochs") == "50" and _qp(at, "cure") == "none" and _qp(at, "ch") == "8"

@@ -78,3 +78,6 @@ def test_darts_text_output_and_errors(env: str, capsys: pytest.CaptureFixture[st
     assert "'selection': 'perturbation'" in text and "cell chosen by perturbation (DARTS-PT)" in text
     assert main([*TINY, "--partial-channels", "3"]) == 2
     assert "must divide" in capsys.readouterr().err
+    for bad in ("-1", "nan", "11"):
+        assert main([*TINY, "--size-penalty", bad]) == 2
+        assert "size penalty" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from compression import data, model_file, techniques
 from compression.search import darts
 from compression.search.darts.genotype import edge_count
 from compression.search.darts.network import SearchNetwork, reduction_cells
-from compression.search.darts.ops import MixedOp, build_op, channel_shuffle
+from compression.search.darts.ops import MixedOp, build_op, channel_shuffle, op_costs
 from compression.search.darts.search import (
     early_stop_fires,
     final_genotype,
@@ -331,3 +331,45 @@ def test_retrain_returns_a_trained_cpu_network_and_darts_is_a_registered_techniq
 def test_build_op_refuses_unknown_names() -> None:
     with pytest.raises(ValueError, match="Unknown DARTS operation"):
         build_op("conv_7x7", 4, 1)
+
+
+def test_op_costs_are_each_ops_weights_as_a_share_of_the_largest_and_leave_the_seed_alone() -> None:
+    op_costs.cache_clear()
+    torch.manual_seed(0)
+    expected_draw = torch.rand(3)
+    torch.manual_seed(0)
+    costs = dict(zip(darts.OPS, op_costs(12).tolist(), strict=True))
+    assert torch.equal(torch.rand(3), expected_draw)  # building the ops to count them drew nothing seen
+    assert all(costs[op] == 0 for op in ("none", "max_pool_3x3", "avg_pool_3x3", "skip_connect"))
+    assert costs["sep_conv_5x5"] == 1.0
+    counts = {op: sum(p.numel() for p in build_op(op, 12, 1).parameters()) for op in darts.OPS}
+    assert costs["dil_conv_3x3"] == pytest.approx(counts["dil_conv_3x3"] / counts["sep_conv_5x5"])
+    assert costs["sep_conv_3x3"] > costs["dil_conv_5x5"] > costs["dil_conv_3x3"] > 0
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_a_size_penalty_moves_the_alphas_towards_cheaper_ops(digits: data.Dataset, order: int) -> None:
+    x, y = digits.x_train[:32], digits.y_train[:32]
+    xv, yv = digits.x_train[32:64], digits.y_train[32:64]
+
+    def cost_after(penalty: float) -> float:
+        torch.manual_seed(0)
+        net = SearchNetwork(digits.input_shape, 10, channels=4, cells=2, nodes=2).train()
+        uniform = float(net.expected_cost())
+        assert uniform == pytest.approx(float(op_costs().mean()), rel=1e-2)  # near-zero alphas: the mean
+        w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.1, momentum=0.9)
+        a_opt = torch.optim.SGD(net.arch_parameters(), lr=1.0)
+        for _ in range(3):
+            if order == 2:
+                second_order_step(net, a_opt, w_opt, (x, y), xv, yv, penalty)
+            else:
+                first_order_step(net, a_opt, xv, yv, penalty)
+        return float(net.expected_cost())
+
+    assert cost_after(10.0) < cost_after(0.0) - 0.01
+
+
+@pytest.mark.parametrize("bad", [-0.1, float("nan"), 11.0])
+def test_the_size_penalty_is_checked(bad: float) -> None:
+    with pytest.raises(ValueError, match="size penalty"):
+        dataclasses.replace(TINY, size_penalty=bad).validate()

@@ -13,6 +13,7 @@ from compression.search.darts.genotype import Genotype
 CURES: tuple[str, ...] = ("none", "early-stop", "cap-skips")
 MAX_SKIPS = 2  # DARTS+ stops above it, P-DARTS caps the derived normal cell at it
 SELECTIONS: tuple[str, ...] = ("alpha", "perturbation")
+MAX_SIZE_PENALTY = 10.0
 SELECTION_IMAGES = 1000  # images of the alpha half that perturbation-based selection scores on
 
 
@@ -38,6 +39,9 @@ class DartsConfig:
     weight_decay: float = 3e-4
     arch_lr: float = 3e-3  # alphas and betas: Adam, betas (0.5, 0.999), weight decay 1e-3 (DARTS: 3e-4)
     warmup_epochs: int = 0  # epochs that train the weights only before the alphas move (PC-DARTS: 15)
+    # lambda: the alphas' loss adds lambda x the cells' expected op size (0..1, ops.op_costs): resource-aware
+    # DARTS, cheaper ops for a smaller network; 0 = plain DARTS
+    size_penalty: float = 0.0
     retrain_lr: float = 2e-3  # Adam with a cosine schedule
     retrain_subset: int = 0  # training images used by the retraining (0: the whole training split)
     retrain_batch_size: int = 128
@@ -61,6 +65,8 @@ class DartsConfig:
         train.check_epochs(self.epochs)
         train.check_epochs(self.retrain_epochs, "retrain epochs")
         train.check_lr(self.arch_lr, "alphas' learning rate")
+        if not 0 <= self.size_penalty <= MAX_SIZE_PENALTY:  # NaN fails both
+            raise ValueError(f"the size penalty must lie in [0, {MAX_SIZE_PENALTY:g}]")
         if self.warmup_epochs < 0 or self.retrain_subset < 0:
             raise ValueError("warmup epochs and the retraining subset cannot be negative")
 

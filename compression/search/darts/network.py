@@ -15,7 +15,7 @@ from torch import nn
 
 from compression import rng
 from compression.search.darts.genotype import Genotype, edge_count
-from compression.search.darts.ops import OPS, FactorizedReduce, MixedOp, ReLUConvBN, build_op
+from compression.search.darts.ops import OPS, FactorizedReduce, MixedOp, ReLUConvBN, build_op, op_costs
 
 STEM_MULTIPLIER = 3  # stem channels = 3 C, as in DARTS
 InputShape = tuple[int, int, int]
@@ -189,6 +189,12 @@ class SearchNetwork(MacroNetwork):
         weights = torch.softmax(self.alphas_reduce if reduction else self.alphas_normal, dim=-1)
         mask = self.op_masks.get(reduction)
         return weights if mask is None else weights * mask
+
+    def expected_cost(self) -> torch.Tensor:
+        """The cells' expected op size under softmax(alpha): the mean over every edge of both cells of
+        sum_o softmax(alpha)_o * cost_o (ops.op_costs), 0 (all parameter-free) to 1 (all sep_conv_5x5)."""
+        costs = op_costs().to(self.alphas_normal.device)
+        return torch.cat([self.op_weights(r) @ costs for r in (False, True)]).mean()
 
     def selection_weights(self, reduction: bool) -> torch.Tensor:
         """What derivation ranks: softmax(alpha) scaled by the edge's normalised beta."""

@@ -7,6 +7,7 @@ ops; the rest bypass them, and a channel shuffle mixes the two parts for the nex
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 import torch
@@ -110,6 +111,18 @@ def build_op(
     if name not in BUILDERS:
         raise ValueError(f"Unknown DARTS operation '{name}'. Known: {', '.join(OPS)}")
     return BUILDERS[name](channels, stride, affine, search)
+
+
+@functools.cache
+def op_costs(channels: int = 16) -> torch.Tensor:
+    """Each op's weights in a derived normal cell as a share of the largest (sep_conv_5x5): 0 for the
+    parameter-free ops. What a size penalty on the alphas weighs (resource-aware DARTS, as in SNAS's and
+    FBNet's cost terms); counted on the built modules, not a formula, so it follows the ops above."""
+    with torch.random.fork_rng(
+        devices=[]
+    ):  # building draws initial weights: leave a seeded search's stream alone
+        counts = [sum(p.numel() for p in build_op(name, channels, 1).parameters()) for name in OPS]
+    return torch.tensor(counts, dtype=torch.float32) / max(counts)
 
 
 def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:

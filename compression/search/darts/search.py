@@ -52,13 +52,19 @@ def _grads(loss: torch.Tensor, params: Sequence[torch.Tensor]) -> list[torch.Ten
     return [torch.zeros_like(p) if g is None else g for p, g in zip(params, grads, strict=True)]
 
 
+def size_term(net: nn.Module, penalty: float) -> torch.Tensor | float:
+    """The size penalty added to the alphas' loss: penalty x the cells' expected op size (0 when off)."""
+    return penalty * net.expected_cost() if penalty > 0 else 0.0  # type: ignore[operator]
+
+
 def first_order_step(
-    net: nn.Module, a_opt: torch.optim.Optimizer, xv: torch.Tensor, yv: torch.Tensor
+    net: nn.Module, a_opt: torch.optim.Optimizer, xv: torch.Tensor, yv: torch.Tensor, penalty: float = 0.0
 ) -> torch.Tensor:
-    """alpha -= lr * grad_alpha L_val(w, alpha); returns the alpha-half logits."""
+    """alpha -= lr * grad_alpha (L_val(w, alpha) + penalty * expected size); returns the alpha-half logits."""
     arch = net.arch_parameters()  # type: ignore[operator]
     logits = net(xv)
-    for p, g in zip(arch, _grads(nn.functional.cross_entropy(logits, yv), arch), strict=True):
+    loss = nn.functional.cross_entropy(logits, yv) + size_term(net, penalty)
+    for p, g in zip(arch, _grads(loss, arch), strict=True):
         p.grad = g
     a_opt.step()
     return logits.detach()
@@ -85,8 +91,10 @@ def second_order_step(
     batch: tuple[torch.Tensor, torch.Tensor],
     xv: torch.Tensor,
     yv: torch.Tensor,
+    penalty: float = 0.0,
 ) -> torch.Tensor:
-    """The unrolled architecture step; returns the alpha-half logits (at w')."""
+    """The unrolled architecture step (the size penalty depends on alpha alone: its gradient is added as it
+    is); returns the alpha-half logits (at w')."""
     ce = nn.functional.cross_entropy
     xb, yb = batch
     arch = net.arch_parameters()  # type: ignore[operator]
@@ -110,8 +118,10 @@ def second_order_step(
     with torch.no_grad():
         for w, b in zip(weights, backup, strict=True):
             w.copy_(b)
-    for p, da, gp, gm in zip(arch, d_alpha, g_plus, g_minus, strict=True):
-        p.grad = da - xi * (gp - gm) / (2 * eps)
+    size = size_term(net, penalty)
+    d_size = _grads(size, arch) if isinstance(size, torch.Tensor) else [torch.zeros_like(p) for p in arch]
+    for p, da, gp, gm, ds in zip(arch, d_alpha, g_plus, g_minus, d_size, strict=True):
+        p.grad = da - xi * (gp - gm) / (2 * eps) + ds
     a_opt.step()
     return logits.detach()
 
@@ -242,9 +252,9 @@ def search(
                 with torch.no_grad():
                     val_logits = net(xv)
             elif cfg.order == 2:
-                val_logits = second_order_step(net, a_opt, w_opt, (xb, yb), xv, yv)
+                val_logits = second_order_step(net, a_opt, w_opt, (xb, yb), xv, yv, cfg.size_penalty)
             else:
-                val_logits = first_order_step(net, a_opt, xv, yv)
+                val_logits = first_order_step(net, a_opt, xv, yv, cfg.size_penalty)
             logits = weight_step(net, w_opt, xb, yb)
             sched.step()
             seen += len(yb)
