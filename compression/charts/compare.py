@@ -279,7 +279,8 @@ def pareto_figure(
                 showarrow=True,
                 arrowhead=0,
                 ax=0,
-                ay=-28,
+                ay=28,  # below the star: above it, the toolbar covered it on hover; under a baseline (as large,
+                # less accurate) few runs lie
                 font={"size": 12},
             )
     if len(symbol_of) > 1:  # a legend for the symbols: invisible dummy traces

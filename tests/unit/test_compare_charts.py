@@ -87,6 +87,8 @@ def test_figure_faded_dominated_step_front_star_baseline() -> None:
     assert prune.text[0] == "lenet5 on digits · magnitude-prune(amount=0.5) · tags: a"  # hover: the recipe
     assert all("<" not in s for t in fig.data if t.text is not None for s in t.text)  # no markup per point
     assert len({by_id[i][1] for i in by_id if i not in (1, 5)}) == 1  # symbol = dataset, all digits
+    named = [a for a in fig.layout.annotations if a.text.startswith("baseline ")]
+    assert named and all(a.ay > 0 for a in named)  # under the star: above it the toolbar covered it on hover
 
 
 def test_many_points_switch_to_webgl() -> None:
