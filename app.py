@@ -23,6 +23,7 @@ st.set_page_config(
 
 state.one_history_entry_per_page()
 state.count_run()
+state.focus_chart()  # before the page's keep_only drops the parameter
 
 st.navigation(
     [

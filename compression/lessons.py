@@ -787,11 +787,15 @@ class Step:
         return {**self.params, "view": tab} if tab else dict(self.params)
 
     def link(self) -> tuple[str, dict[str, str]] | None:
-        """(page file, query parameters) for st.page_link, or None when the step opens no lab."""
-        return None if self.lab is None else (LABS[self.lab].page, self.query())
+        """(page file, query parameters) for st.page_link, or None when the step opens no lab; the lab brings
+        the step's chart on screen (`focus`: often it is below the fold)."""
+        if self.lab is None:
+            return None
+        focus = {"focus": self.chart} if self.chart else {}
+        return LABS[self.lab].page, {**self.query(), **focus}
 
     def url(self) -> str | None:
-        """The same link as a relative URL ("prune?dataset=digits&amount=0.9")."""
+        """The step's settings as a relative URL ("prune?dataset=digits&amount=0.9"), what the page shows."""
         from urllib.parse import urlencode
 
         return None if self.lab is None else f"{LABS[self.lab].url}?{urlencode(self.query())}"

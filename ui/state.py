@@ -82,6 +82,38 @@ def one_history_entry_per_page() -> None:
     st.sidebar.html(_ONE_ENTRY_PER_PAGE, unsafe_allow_javascript=True)  # the main column would get a gap
 
 
+FOCUS = "focus"  # a link's chart to bring on screen once (a lesson step's named chart, often below the fold)
+# Polls for the chart (it arrives after this script, maybe in a closed tab opened by the link's view=) until
+# Plotly has drawn it, then centres it unless it is already wholly on screen; gives up after 20 s.
+_FOCUS = """<script data-key="{key}">
+(() => {{
+  const started = Date.now();
+  const timer = setInterval(() => {{
+    const chart = document.querySelector('.st-key-{key} .js-plotly-plot');
+    if (chart) {{
+      clearInterval(timer);
+      const box = chart.getBoundingClientRect();
+      if (box.top < 0 || box.bottom > window.innerHeight) chart.scrollIntoView({{block: 'center'}});
+    }} else if (Date.now() - started > 20000) clearInterval(timer);
+  }}, 200);
+}})();
+</script>"""
+
+
+def focus_chart() -> None:
+    """`?focus=<chart key>`: scroll that chart into view once, then drop the parameter (reruns stay put).
+    Only the labs' named charts (compression.lessons) are accepted: the key goes into a CSS selector."""
+    if FOCUS not in st.query_params:
+        return
+    from compression import lessons
+
+    charts = sorted({key for lab in lessons.LABS.values() for key in lab.charts})
+    key = url_choice(FOCUS, "", charts)
+    if key:
+        st.sidebar.html(_FOCUS.format(key=key), unsafe_allow_javascript=True)
+        del st.query_params[FOCUS]
+
+
 RUN = "_run"  # full script runs of this session (fragment reruns not counted)
 
 

@@ -149,3 +149,15 @@ def test_unknown_per_layer_bits_are_named_not_dropped_silently(isolated: None) -
     assert qp(at, "lb") == "features.0=4"  # the good entry kept, the link corrected
     at.run()
     assert not [w.value for w in at.warning if "per-layer bits" in w.value]  # named once
+
+
+def test_a_focus_link_takes_only_a_charts_key_and_is_used_once(isolated: None) -> None:
+    """`focus` goes into a CSS selector in the page's script: only the labs' chart keys pass."""
+    at = open_page("prune", focus="p_hist'],body{x:1}<script>")
+    said = [w.value for w in at.warning if "focus" in w.value]
+    assert len(said) == 1 and "Ignoring" in said[0], said
+    assert "focus" not in at.query_params
+    assert not any("st-key-p_hist'" in h.proto.body for h in at.get("html"))
+    at = open_page("prune", focus="p_hist")
+    assert any(".st-key-p_hist .js-plotly-plot" in h.proto.body for h in at.get("html"))
+    assert "focus" not in at.query_params and not [w for w in at.warning if "focus" in w.value]

@@ -67,3 +67,15 @@ def test_a_projected_lesson_has_back_and_next_on_its_first_screen(app_url: str, 
     wait_idle(page)
     expect(page).to_have_url(re.compile(r"step=3\b"))
     expect(page.get_by_role("heading", name=re.compile(r"^3\. "))).to_be_visible()
+    # the step's lab opens with its named chart on screen (it sits a tab below the fold)
+    step = next(x for x in L.load_dir() if x.id == LESSON).steps[2]
+    page.get_by_role("link", name=re.compile("Open the Pruning lab at this step")).click()
+    wait_idle(page)
+    chart = page.locator(f".st-key-{step.chart} .js-plotly-plot")
+    expect(chart).to_be_visible()
+    page.wait_for_function(
+        "sel => { const b = document.querySelector(sel)?.getBoundingClientRect();"
+        " return b && b.top >= 0 && b.top < window.innerHeight; }",
+        arg=f".st-key-{step.chart} .js-plotly-plot",
+    )
+    expect(page).not_to_have_url(re.compile(r"focus="))  # used once: a rerun does not scroll again
