@@ -593,7 +593,7 @@ if getattr(qmodel, "_cla_layer_bits", None):
     st.caption(
         "Size budget: the mean bits per weight, weighted by each layer's weights n_l: "
         r"mean bits = $\sum_l n_l b_l \,/\, \sum_l n_l$ (conv and linear weights; biases stay float32, "
-        "which is why the Bits per weight metric above can be a little higher). "
+        "which is why the Effective bits per weight metric above can be a little higher). "
         + (
             "The map was searched on the validation split: it starts from the best uniform width that fits "
             "the budget, moves only to maps that score better there, then spends what is left of the budget."
