@@ -333,6 +333,7 @@ def _render_target(res: dict[str, Any], key: str) -> list[str]:
                 if c["partial_channels"] > 1
                 else "full channels (K=1), "
             )
+            + (f"size penalty λ = {c['size_penalty']:g}, " if c.get("size_penalty") else "")
             + f"first-order, cure {c['cure']}, seed {t.get('search_seed', c['seed'])}, {len(t['search_epochs'])} epochs (the first "
             f"{c.get('warmup_epochs', 0)} training the weights only) on {c['search_subset']:,} training "
             f"images (half weights, half alphas), batch {c['batch_size']}, 1 torch thread: wall {s['wall_s']:.0f} s, "
