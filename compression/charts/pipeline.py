@@ -63,6 +63,7 @@ def plot_waterfall(stages: Sequence[dict[str, Any]], title: str | None = None, l
         go.Scatter(
             x=x, y=df["top1"], mode="lines+markers+text", name="top-1 %", text=[f"{v:.2f}" for v in df["top1"]],
             textposition="top center", line={"color": "#dc2626"}, hovertemplate="top-1 %{y:.2f}%<extra></extra>",
+            cliponaxis=False,  # a top-1 near 100 %: its label above the axis's top, in the gap (it was cut)
         ),
         row=2, col=1,
     )  # fmt: skip

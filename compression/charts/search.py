@@ -270,6 +270,8 @@ def plot_parallel(data: Mapping[str, Any]) -> go.Figure:
             dimensions=[
                 {"label": d["label"], "values": d["values"], "tickformat": ".3~g"} for d in data["dims"]
             ],
+            # turned, so that twelve axes' labels do not run into each other on a projector (18 px text)
+            labelangle=-30,
             line={
                 "color": data["color"],
                 "colorscale": "Viridis",
@@ -279,8 +281,9 @@ def plot_parallel(data: Mapping[str, Any]) -> go.Figure:
         )
     )
     fig = style(fig, "Per-layer choices of every trial (drag on an axis to filter)", height=420)
-    # an axis's label and ticks are centred on it: the first one's ran out of a 10-px margin ("une f0")
-    return fig.update_layout(margin={"l": 45})
+    # an axis's label and ticks are centred on it: the first one's ran out of a 10-px margin ("une f0");
+    # the turned labels rise above the axes: room for them under the title
+    return fig.update_layout(margin={"l": 45, "t": fig.layout.margin.t + 50})
 
 
 def heatmap_data(df: pd.DataFrame, layers: Sequence[str], numbers: Sequence[int]) -> dict[str, Any]:

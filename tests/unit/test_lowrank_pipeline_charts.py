@@ -79,6 +79,7 @@ def test_waterfall_figure_bars_are_file_bytes_with_accuracy_on_the_right() -> No
     assert (
         fig.layout.yaxis.dtick == 1 and fig.layout.yaxis.tickformat == "~s"
     )  # 10k, 100k, 1M: no bare 2s, 5s
+    assert acc.cliponaxis is False  # a label above a point near the axis's top (98 % of 100) is not cut
     assert not fig.layout.showlegend  # one colour per technique: a legend's one swatch said nothing
     assert "&lt;b&gt;" in bars.x[2]  # user text is escaped for Plotly's HTML
     assert pl_charts.plot_waterfall(STAGES, log=False).layout.yaxis.type == "linear"

@@ -79,6 +79,8 @@ def test_parallel_and_heatmap_data() -> None:
     ]
     par = charts.plot_parallel(p)
     assert par.data[0].type == "parcoords" and par.layout.margin.l >= 40  # the first axis label fits
+    # twelve labels side by side ran into each other on a projector: turned, with room under the title
+    assert par.data[0].labelangle < 0 and par.layout.margin.t >= 140
     h = charts.heatmap_data(df, LAYERS, [1, 2])
     assert h["trials"] == ["trial 1", "trial 2"]  # sorted by size
     assert h["prune"] == [[50.0, 80.0], [25.0, 30.0]] and h["bits"] == [[4, 3], [6, 5]]
