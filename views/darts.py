@@ -76,7 +76,7 @@ with lazy.expander(
         st.markdown(
             "**A size penalty (resource-aware DARTS).** A compression search wants a small cell, not only an "
             "accurate one. *Size λ* adds the cells' expected op size to $\\alpha$'s loss, the cost terms of SNAS "
-            "and FBNet with weights for latency; $c_o$ is op $o$'s weights as a share of a 5x5 separable "
+            "and FBNet, with an op's weights where FBNet uses its latency; $c_o$ is op $o$'s weights as a share of a 5x5 separable "
             "convolution's (0 for pools and skips, 0.31 for a 3x3 dilated convolution):"
         )
         st.latex(

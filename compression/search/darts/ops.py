@@ -118,9 +118,8 @@ def op_costs(channels: int = 16) -> torch.Tensor:
     """Each op's weights in a derived normal cell as a share of the largest (sep_conv_5x5): 0 for the
     parameter-free ops. What a size penalty on the alphas weighs (resource-aware DARTS, as in SNAS's and
     FBNet's cost terms); counted on the built modules, not a formula, so it follows the ops above."""
-    with torch.random.fork_rng(
-        devices=[]
-    ):  # building draws initial weights: leave a seeded search's stream alone
+    # building draws initial weights: leave a seeded search's random stream as it was
+    with torch.random.fork_rng(devices=[]):
         counts = [sum(p.numel() for p in build_op(name, channels, 1).parameters()) for name in OPS]
     return torch.tensor(counts, dtype=torch.float32) / max(counts)
 
