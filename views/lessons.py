@@ -42,7 +42,7 @@ def open_lesson(lesson_id: str | None, step: int = 1) -> None:
 
 
 SCROLL = "_lesson_scroll"
-# Next and Back are at the bottom of a step: the next step's title was above the screen on a projector
+# Next and Back also sit at the bottom of a step: pressed there, the next step's title was above a projector's screen
 _TO_TOP = """<script data-n="{n}">
 document.querySelector('[data-testid="stMain"]')?.scrollTo({{top: 0}});
 </script>"""
