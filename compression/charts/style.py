@@ -90,7 +90,8 @@ def _two_line_categories(fig: go.Figure) -> None:
     categories: dict[str, list[str]] = {}
     for trace in fig.data:
         xs = getattr(trace, "x", None)
-        xs = xs.tolist() if isinstance(xs, np.ndarray) else xs
+        if isinstance(xs, np.ndarray):  # names only: a histogram's 235,200 weights are not copied to a list
+            xs = xs.tolist() if xs.dtype.kind in "OUS" else None
         # a list of names only: numbers copied through to_dict() arrive as a {"dtype", "bdata"} dict, whose
         # keys are strings too (the A/B view's grids lost their x numbers to tick labels "dtype", "bdata")
         if isinstance(xs, list | tuple) and xs and all(isinstance(x, str) for x in xs):
