@@ -45,7 +45,7 @@ FASHION = "fashion-mnist"
 SEARCH_LIMIT_S = 15 * 60
 
 
-def _log(msg: str) -> None:
+def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
 
@@ -72,12 +72,14 @@ def _config(args: argparse.Namespace, dataset: str = FASHION, **kw: Any) -> dart
     )
 
 
-def _retrained(genotype: Genotype, cfg: darts.DartsConfig, ds: data.Dataset, label: str) -> dict[str, Any]:
+def retrained(
+    genotype: Genotype, cfg: darts.DartsConfig, ds: data.Dataset, label: str, device: str = "cpu"
+) -> dict[str, Any]:
     with _clock() as t:
-        model = darts.retrain(genotype, cfg, ds, device="cpu")
+        model = darts.retrain(genotype, cfg, ds, device=device)
     top1 = metrics.evaluate(model, ds.x_test, ds.y_test)[0]
     params = sum(p.numel() for p in model.parameters())
-    _log(f"{label}: test top-1 {top1:.2%}, {params:,} params, retrain {t['wall_s']:.0f} s")
+    log(f"{label}: test top-1 {top1:.2%}, {params:,} params, retrain {t['wall_s']:.0f} s")
     return {
         "label": label,
         "genotype": genotype.to_dict(),
@@ -88,12 +90,14 @@ def _retrained(genotype: Genotype, cfg: darts.DartsConfig, ds: data.Dataset, lab
     }
 
 
-def _search(cfg: darts.DartsConfig, ds: data.Dataset) -> tuple[darts.SearchResult, dict[str, float]]:
+def timed_search(
+    cfg: darts.DartsConfig, ds: data.Dataset, device: str = "cpu"
+) -> tuple[darts.SearchResult, dict[str, float]]:
     def epoch(r: darts.EpochRecord) -> None:
-        _log(f"  epoch {r.epoch}: acc {r.train_acc:.2%}/{r.val_acc:.2%}, {r.skips} skips, {r.seconds:.0f} s")
+        log(f"  epoch {r.epoch}: acc {r.train_acc:.2%}/{r.val_acc:.2%}, {r.skips} skips, {r.seconds:.0f} s")
 
     with _clock() as t:
-        result = darts.search(cfg, ds, on_epoch=epoch, device="cpu")
+        result = darts.search(cfg, ds, on_epoch=epoch, device=device)
     return result, t
 
 
@@ -114,7 +118,7 @@ def pc(ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
             row[f"k{k}_cpu_s"] = t["cpu_s"]
         row["ratio"] = row["k1_epoch_s"] / row["k4_epoch_s"]
         row["cpu_ratio"] = row["k1_cpu_s"] / row["k4_cpu_s"]
-        _log(f"pair {i}: K=1 {row['k1_epoch_s']:.1f} s, K=4 {row['k4_epoch_s']:.1f} s, {row['ratio']:.2f}x")
+        log(f"pair {i}: K=1 {row['k1_epoch_s']:.1f} s, K=4 {row['k4_epoch_s']:.1f} s, {row['ratio']:.2f}x")
         rows.append(row)
     ratios = [r["ratio"] for r in rows]
     return {
@@ -133,11 +137,11 @@ def search_section(
     ds: data.Dataset, args: argparse.Namespace, save: Callable[[dict[str, Any]], None]
 ) -> dict[str, Any]:
     """The target search (at most 15 minutes) and its derived genotype retrained."""
-    cfg = dataclasses.replace(_target_config(args), seed=args.search_seed)
+    cfg = dataclasses.replace(target_config(args), seed=args.search_seed)
     if args.search_channels:  # a wider supernet (DARTS searches at C=16, evaluates at another width)
         cfg = dataclasses.replace(cfg, channels=args.search_channels)
-    _log(f"target search: {cfg}")
-    result, t = _search(cfg, ds)
+    log(f"target search: {cfg}")
+    result, t = timed_search(cfg, ds)
     # every network retrains with the same seed, at the width of the random cells it is compared with
     cfg = dataclasses.replace(cfg, seed=args.retrain_seed, channels=args.channels)
     out: dict[str, Any] = {
@@ -157,15 +161,15 @@ def search_section(
     label = f"DARTS ({kind}, cap-skips{penalty}" + (
         ", DARTS-PT selection)" if cfg.selection == "perturbation" else ")"
     )
-    out["derived"] = _retrained(result.genotype, cfg, ds, label)
+    out["derived"] = retrained(result.genotype, cfg, ds, label)
     if cfg.selection == "perturbation" and args.also_alpha:  # the same supernet, its largest-α cell
         save(out)
         alpha = final_genotype(result.records)
-        out["derived_alpha"] = _retrained(alpha, cfg, ds, "DARTS, same supernet, largest-α cell")
+        out["derived_alpha"] = retrained(alpha, cfg, ds, "DARTS, same supernet, largest-α cell")
     return out
 
 
-def _target_config(args: argparse.Namespace) -> darts.DartsConfig:
+def target_config(args: argparse.Namespace) -> darts.DartsConfig:
     return _config(
         args,
         epochs=args.search_epochs,
@@ -181,9 +185,9 @@ def _target_config(args: argparse.Namespace) -> darts.DartsConfig:
 
 def random_section(ds: data.Dataset, args: argparse.Namespace, seed: int) -> dict[str, Any]:
     """A random genotype of the same space, retrained with the same budget as the derived one."""
-    cfg = dataclasses.replace(_target_config(args), seed=args.retrain_seed)
+    cfg = dataclasses.replace(target_config(args), seed=args.retrain_seed)
     label = f"random genotype {seed}" + (f", retrain seed {args.retrain_seed}" if args.retrain_seed else "")
-    return _retrained(darts.random_genotype(cfg.nodes, seed), cfg, ds, label)
+    return retrained(darts.random_genotype(cfg.nodes, seed), cfg, ds, label)
 
 
 def target_verdict(res: dict[str, Any], key: str = "search") -> dict[str, Any]:
@@ -218,8 +222,8 @@ def collapse(
         warmup_epochs=args.collapse_warmup,
         seed=args.collapse_seed,
     )
-    _log(f"collapse search: {cfg}")
-    result, t = _search(cfg, ds)
+    log(f"collapse search: {cfg}")
+    result, t = timed_search(cfg, ds)
     records = result.records
     last = records[-1]
     capped = Genotype(
@@ -244,7 +248,7 @@ def collapse(
     for name, g in (("none", last.genotype), ("cap-skips", capped), ("early-stop", stopped)):
         if g is None:
             continue
-        out["retrained"][name] = done[g] if g in done else _retrained(g, cfg, ds, f"collapse, cure {name}")
+        out["retrained"][name] = done[g] if g in done else retrained(g, cfg, ds, f"collapse, cure {name}")
         done[g] = out["retrained"][name]
         save(out)
     base = out["retrained"]["none"]
@@ -270,9 +274,11 @@ def _locked() -> Iterator[None]:
         yield
 
 
-def merge(section: str, value: dict[str, Any], sub: str | None = None) -> None:
+def merge(
+    section: str, value: dict[str, Any], sub: str | None = None, where: dict[str, Any] | None = None
+) -> None:
     """Merge one section (or one entry `sub` of it) into darts.json and rewrite darts.md (sections run
-    in separate processes at the same time)."""
+    in separate processes at the same time); `where`: the machine it ran on, when not this one."""
     with _locked():
         path = RESULTS / "darts.json"
         res = json.loads(path.read_text()) if path.exists() else {}
@@ -280,7 +286,7 @@ def merge(section: str, value: dict[str, Any], sub: str | None = None) -> None:
             res[section] = value
         else:
             res.setdefault(section, {})[sub] = value
-        res.setdefault("machines", {})[section if sub is None else f"{section}/{sub}"] = machine()
+        res.setdefault("machines", {})[section if sub is None else f"{section}/{sub}"] = where or machine()
         res["machine"] = machine()
         write_results("darts", res, render(res))
 
@@ -447,7 +453,12 @@ def _render_collapse(k: dict[str, Any], key: str) -> list[str]:
 
 
 def render(res: dict[str, Any]) -> str:
-    lines: list[str] = ["DARTS on fashion-mnist, CPU only (no GPU on this machine), 1 torch thread.", ""]
+    from bench import darts_gpu  # imports this module: here, not at the top
+
+    lines: list[str] = [
+        "DARTS on fashion-mnist, 1 torch thread, on the project's 2-core CPU machines; the last section on a lent GPU.",
+        "",
+    ]
     for key in sorted(k for k in res if k.startswith("pc")):
         lines += _render_pc({**res[key], "_machine": res.get("machines", {}).get(key, {})})
     for key in sorted(k for k in res if k.startswith("search")) or (["search"] if "random" in res else []):
@@ -455,6 +466,7 @@ def render(res: dict[str, Any]) -> str:
     for key in sorted(k for k in res if k.startswith("collapse")):
         lines += _render_collapse(res[key], key)
     lines += _render_retrain_noise(res)
+    lines += darts_gpu.render(res)
     return "\n".join(lines)
 
 
@@ -556,7 +568,7 @@ def main() -> None:
     torch.set_num_threads(1)
     ds = data.load(FASHION)
     for section in args.sections.split(","):
-        _log(f"section {section}")
+        log(f"section {section}")
         if section == "pc":
             merge(args.pc_key, pc(ds, args))
         elif section == "random":

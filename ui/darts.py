@@ -115,7 +115,8 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
             key="da_pc",
             horizontal=True,
             help="PC-DARTS: only 1/K of the channels go through the mixed ops (the rest bypass them), "
-            "with edge weights β normalising the edges. Faster on the CPU, less memory.",
+            "with edge weights β normalising the edges. Faster on the CPU (about 1.5-2x per epoch at C=8), less "
+            "memory; on a GPU a small cell is launch-bound and K=4 was slower (0.7x, bench/results/darts.md).",
         )
         images = c3.select_slider(
             "Search images",
