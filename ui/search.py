@@ -289,6 +289,26 @@ def actions(settings: Settings, ctx: sidebar.Context, name: str | None) -> str |
     return name
 
 
+def earlier_study(ctx: sidebar.Context) -> None:
+    """Before a search: this baseline's earlier studies, newest first, to open one (a lecture can start
+    from last week's front instead of an empty column)."""
+    mine = [i for i in St.studies() if i.weights_hash == ctx.weights_hash]
+    st.info("Press **Start new search**: trials appear as they finish.")
+    if not mine:
+        return
+    labels = {i.name: f"{STRATEGIES[i.strategy].title}, seed {i.seed}, budget {i.budget} ({i.name})" for i in mine}
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    chosen = c1.selectbox(
+        f"Or open one of this model's {len(mine)} earlier studies",
+        list(labels),
+        format_func=labels.get,
+        key="s_earlier",
+    )
+    if c2.button("Open", key="s_open_earlier"):
+        st.query_params["study"] = chosen
+        st.rerun()
+
+
 def pick_study(name: str) -> str:
     """Switch between the studies of this problem (every strategy and seed run on it)."""
     info = St.Info.of(St.load(name))

@@ -47,7 +47,8 @@ with controls:
     if name is not None:
         name = search.pick_study(name)
 if name is None:
-    chart.info("Press **Start new search**: trials appear as they finish.")
+    with chart:
+        search.earlier_study(ctx)
     st.stop()
 with chart:
     if search.is_live(name):

@@ -176,3 +176,21 @@ def test_space_selector_searches_architectures_and_names_the_proxy() -> None:
     assert {"depth", "width", "fc", "ch:1", "k:1"} <= set(labels)
     table = at.dataframe[0].value
     assert all(a.startswith("archnet:c") for a in table["architecture"])  # the chosen trials, named
+
+
+def test_an_earlier_study_of_this_model_opens_before_a_search() -> None:
+    at = open_search()
+    with pytest.raises(KeyError):  # nothing searched yet: only the hint
+        at.selectbox(key="s_earlier")
+    first = open_search(strategy="random", budget="5", val="250", tlimit="120")
+    first.button(key="s_start").click().run()
+    name = _qp(first, "study")
+    _wait_done(name)
+
+    at = open_search()  # a new visit, no study in the URL: the column offers the earlier one
+    assert any("Start new search" in i.value for i in at.info)
+    assert at.selectbox(key="s_earlier").value == name
+    at.button(key="s_open_earlier").click().run()
+    assert not at.exception, at.exception
+    assert _qp(at, "study") == name
+    assert metric(at, "Trials done") == "5/5"
