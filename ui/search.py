@@ -289,6 +289,10 @@ def actions(settings: Settings, ctx: sidebar.Context, name: str | None) -> str |
     return name
 
 
+def _label(i: St.Info) -> str:
+    return f"{STRATEGIES[i.strategy].title}, seed {i.seed}, budget {i.budget} ({i.name})"
+
+
 def earlier_study(ctx: sidebar.Context) -> None:
     """Before a search: this baseline's earlier studies, newest first, to open one (a lecture can start
     from last week's front instead of an empty column)."""
@@ -296,7 +300,7 @@ def earlier_study(ctx: sidebar.Context) -> None:
     st.info("Press **Start new search**: trials appear as they finish.")
     if not mine:
         return
-    labels = {i.name: f"{STRATEGIES[i.strategy].title}, seed {i.seed}, budget {i.budget} ({i.name})" for i in mine}
+    labels = {i.name: _label(i) for i in mine}
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     chosen = c1.selectbox(
         f"Or open one of this model's {len(mine)} earlier studies",
@@ -315,9 +319,7 @@ def pick_study(name: str) -> str:
     others = [i for i in St.studies(problem_key=info.problem.key()) if i.weights_hash == info.weights_hash]
     if len(others) < 2:
         return name
-    labels = {
-        i.name: f"{STRATEGIES[i.strategy].title}, seed {i.seed}, budget {i.budget} ({i.name})" for i in others
-    }
+    labels = {i.name: _label(i) for i in others}
     shown = st.selectbox(
         "Study shown",
         list(labels),
