@@ -151,6 +151,9 @@ def speed_only(model_name: str, baseline_epochs: int, clock: str = "wall") -> di
     with timing_clock(clock):
         b256 = _paired(model, pruned, ds.input_shape, 256)
         b1 = _paired(model, pruned, ds.input_shape, 1)
+    if clock == "wall":  # the bench swapped the clock under compression.latency, which names its own
+        for r in (b256, b1):
+            r["cpu"] = r["cpu"].replace(latency.clock_name(1), "wall time")
     return {
         "model": model_name,
         "clock": clock,
@@ -402,7 +405,7 @@ def _md(results: dict[str, Any]) -> str:
         lines.append("")
     for r in paired:
         a, b, met = r["b256"], r["b1"], r["met"]
-        clock = {"wall": "rounds in wall time", "cpu": "rounds in thread CPU time (proposal)"}[
+        clock = {"wall": "rounds in wall time", "cpu": "rounds in thread CPU time (as shipped)"}[
             r.get("clock", "wall")
         ]
         lines.append(
@@ -425,7 +428,9 @@ def main() -> None:
     )
     parser.add_argument("--finetune-epochs", type=int, default=2)
     parser.add_argument("--speed-only", action="store_true", help="section 2: paired speed only")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall", help="--speed-only: round timing")
+    parser.add_argument(
+        "--clock", choices=("wall", "cpu"), default="cpu", help="--speed-only: round timing (cpu: as shipped)"
+    )
     parser.add_argument("--models", default="bn-cnn,small-resnet", help="section 2's models")
     parser.add_argument("--han-models", default="lenet-300-100,lenet5", help="section 1's models")
     parser.add_argument("--han-epochs", type=int, default=None, help="section 1: fine-tune epochs per step")
