@@ -303,7 +303,9 @@ def earlier_study(ctx: sidebar.Context) -> None:
     labels = {i.name: _label(i) for i in mine}
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
     chosen = c1.selectbox(
-        f"Or open one of this model's {len(mine)} earlier studies",
+        "Or open this model's earlier study"
+        if len(mine) == 1
+        else f"Or open one of this model's {len(mine)} earlier studies",
         list(labels),
         format_func=labels.get,
         key="s_earlier",
