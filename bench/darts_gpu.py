@@ -357,4 +357,21 @@ def _gpu_comparison(res: dict[str, Any]) -> list[str]:
             "- the target asks this of a search on the 2-core CPU: the tables above hold those searches.",
             "",
         ]
+    cpu, rand_cpu = res.get("gpu_cell_cpu"), list(res.get("random10", {}).values())
+    if cpu and rand_cpu:
+        mean_cpu = statistics.mean(r["top1"] for r in rand_cpu)
+        moved = 100 * (t["derived"]["top1"] - cpu["top1"])
+        lines += [
+            f"Retrained on the CPU (1 thread, same seed and budget), the same cell reaches {100 * cpu['top1']:.2f} %, "
+            f"{moved:.2f} points below its GPU retraining and {100 * (cpu['top1'] - mean_cpu):+.2f} points from the "
+            f"random cells' CPU mean ({100 * mean_cpu:.2f} %, `random10`). One cell's single retraining moves by "
+            "more than the margin between devices (the random cells moved "
+            + ", ".join(
+                f"{100 * (done[f'random:{g}']['top1'] - r['top1']):+.2f}"
+                for g, r in sorted(res["random10"].items())
+                if f"random:{g}" in done
+            )
+            + " points GPU against CPU): the GPU margin is not a robust win either.",
+            "",
+        ]
     return lines
