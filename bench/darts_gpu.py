@@ -1,7 +1,9 @@
 """DARTS on a GPU (issue #15: "where a GPU machine is lent, record the GPU timing too").
 
-Runs on a lent GPU machine in one call and writes one JSON file (`--out`); `--merge FILE` here files it
-under `gpu` in bench/results/darts.json and rewrites darts.md. Three parts, in this order:
+Runs on a lent GPU machine in one call and writes one JSON file (`--out`); `--merge FILE...` here files
+the calls' files under `gpu` in bench/results/darts.json (each part from the last call that finished
+some of it) and rewrites darts.md; `--cell-on-cpu` here retrains the GPU search's cell on the CPU
+(`gpu_cell_cpu`). Three parts, in this order:
 
 1. paired: one search epoch on the CPU (1 torch thread) and one on CUDA, interleaved in one process
    (order alternating), with full channels (K=1) and PC-DARTS (K=4): the GPU speed-up, and PC's on each.
@@ -12,7 +14,9 @@ under `gpu` in bench/results/darts.json and rewrites darts.md. Three parts, in t
    (their times are not timings: they share the chip), retrained with the same budget on CUDA, until
    `--deadline-s`: the searched-vs-random comparison with more than one search.
 
-Run there: python -m bench.darts_gpu --out $OUT/darts_gpu.json (fashion-mnist via COMPRESSION_DATA).
+Run there: python -m bench.darts_gpu --out $OUT/darts_gpu.json (fashion-mnist via COMPRESSION_DATA;
+optuna, colorlog and torch-pruning carried as wheels). Recorded: one call ran parts 1 and 2 and ran out
+of time in part 3; a second ran part 3 with the random cells only (`--parts seeds --search-seeds ""`).
 """
 
 from __future__ import annotations
@@ -20,11 +24,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -125,12 +130,12 @@ def worker(ds: data.Dataset, args: argparse.Namespace, dev: str) -> dict[str, An
     return {**out, "derived": retrained(result.genotype, cfg, ds, f"DARTS seed {seed}", device=dev)}
 
 
-def seeds(args: argparse.Namespace, started: float, save: Any) -> dict[str, Any]:
+def seeds(args: argparse.Namespace, started: float, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     """Part 3: one process per job, all at once, until the deadline; what finished is kept."""
     jobs = [f"search:{s}" for s in args.search_seeds.split(",") if s] + [
         f"random:{s}" for s in args.random_seeds.split(",") if s
     ]
-    tmp = Path(os.environ.get("TMPDIR", "/tmp")) / "darts_gpu"
+    tmp = Path(tempfile.gettempdir()) / "darts_gpu"
     tmp.mkdir(parents=True, exist_ok=True)
     procs = {}
     for job in jobs:
