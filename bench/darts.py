@@ -11,7 +11,10 @@
    from this one trajectory. Each distinct genotype is retrained with the same budget.
    Target: the uncured search ends with more skips and a worse retrained accuracy than the cured one.
 
-Run: .venv/bin/python -m bench.darts [--sections pc,target,collapse] [sizes: see --help]
+4. retrain: a recorded search's cell retrained again with another budget (--from-key), for random cells
+   retrained with that budget (--random-key).
+
+Run: .venv/bin/python -m bench.darts [--sections pc,search,random,retrain,collapse] [sizes: see --help]
 Each section merges its result into bench/results/darts.json (under a file lock: sections may run
 in separate processes) and rewrites darts.md; wall time, process CPU time and the load average are
 recorded next to every timing.
@@ -204,6 +207,23 @@ def target_verdict(res: dict[str, Any], key: str = "search") -> dict[str, Any]:
         "params_at_most_100k": d["params"] <= 100_000 if d else None,
         "beats_random_mean": d["top1"] > mean if d and mean is not None and len(rand) == 3 else None,
     }
+
+
+def retrain_section(ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    """A recorded search's cell retrained again with this run's budget (--retrain-epochs, --retrain-seed),
+    to set against random cells retrained with that budget (--random-key): the search is not run again."""
+    src = json.loads((RESULTS / "darts.json").read_text())[args.from_key]
+    fields = {f.name for f in dataclasses.fields(darts.DartsConfig)}
+    cfg = darts.DartsConfig(**{k: v for k, v in src["config"].items() if k in fields})
+    cfg = dataclasses.replace(cfg, retrain_epochs=args.retrain_epochs, seed=args.retrain_seed)
+    out = {
+        k: src[k]
+        for k in ("search", "search_epochs", "genotype", "search_seed", "search_channels")
+        if k in src
+    }
+    label = f"DARTS ({args.from_key}'s cell)"
+    derived = retrained(Genotype.from_dict(src["genotype"]), cfg, ds, label)
+    return {**out, "config": dataclasses.asdict(cfg), "random_key": args.random_key, "derived": derived}
 
 
 def collapse(
@@ -539,6 +559,9 @@ def main() -> None:
     )
     p.add_argument("--search-key", default="search", help="the results key (search* sections all render)")
     p.add_argument(
+        "--from-key", default="search_w4", help="retrain: the recorded search whose cell is retrained"
+    )
+    p.add_argument(
         "--random-key", default="random", help="the random genotypes' key a search is compared with"
     )
     p.add_argument("--long-epochs", type=int, default=30)
@@ -574,6 +597,8 @@ def main() -> None:
         elif section == "random":
             for seed in args.random_seeds.split(","):
                 merge(args.random_key, random_section(ds, args, int(seed)), sub=seed)
+        elif section == "retrain":
+            merge(args.search_key, retrain_section(ds, args))
         elif section == "collapse":
             cds = ds if args.collapse_dataset == FASHION else data.load(args.collapse_dataset)
             key = args.collapse_key
