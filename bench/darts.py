@@ -212,18 +212,20 @@ def target_verdict(res: dict[str, Any], key: str = "search") -> dict[str, Any]:
 def retrain_section(ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
     """A recorded search's cell retrained again with this run's budget (--retrain-epochs, --retrain-seed),
     to set against random cells retrained with that budget (--random-key): the search is not run again."""
-    src = json.loads((RESULTS / "darts.json").read_text())[args.from_key]
+    res = json.loads((RESULTS / "darts.json").read_text())
+    src, when = res[args.from_key], res.get("machines", {}).get(args.from_key, {}).get("date", "?")
     fields = {f.name for f in dataclasses.fields(darts.DartsConfig)}
     cfg = darts.DartsConfig(**{k: v for k, v in src["config"].items() if k in fields})
     cfg = dataclasses.replace(cfg, retrain_epochs=args.retrain_epochs, seed=args.retrain_seed)
-    out = {
-        k: src[k]
-        for k in ("search", "search_epochs", "genotype", "search_seed", "search_channels")
-        if k in src
+    keep = ("search", "search_epochs", "genotype", "search_seed", "search_channels")
+    return {
+        **{k: src[k] for k in keep if k in src},
+        "config": dataclasses.asdict(cfg),
+        "random_key": args.random_key,
+        "note": f"The search is `{args.from_key}`'s ({when}), not run again; its cell and the random cells "
+        f"are retrained here with {args.retrain_epochs} epochs.",
+        "derived": retrained(Genotype.from_dict(src["genotype"]), cfg, ds, f"DARTS ({args.from_key}'s cell)"),
     }
-    label = f"DARTS ({args.from_key}'s cell)"
-    derived = retrained(Genotype.from_dict(src["genotype"]), cfg, ds, label)
-    return {**out, "config": dataclasses.asdict(cfg), "random_key": args.random_key, "derived": derived}
 
 
 def collapse(
@@ -373,6 +375,7 @@ def _render_target(res: dict[str, Any], key: str) -> list[str]:
             "",
             f"Derived normal cell: {_cell(g)}; reduction cell: {', '.join(f'{op}<-{i}' for op, i in g['reduce'])}.",
             "",
+            *([t["note"], ""] if t.get("note") else []),
             f"Retraining (every network the same budget, at C={c['channels']}): {c['retrain_epochs']} epoch(s) on "
             f"{c['retrain_subset'] or 55000:,} of the 55,000 training images, Adam lr {c['retrain_lr']:g} with a cosine schedule, batch "
             f"{c['retrain_batch_size']}, 1 torch thread; test top-1 on the 10,000 test images.",
