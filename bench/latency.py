@@ -89,16 +89,17 @@ def clock(kind: str) -> Iterator[None]:
     if kind == "cpu":
         yield
         return
-    original = latency._time
+    original, name = latency._time, latency.clock_name
 
     def wall_time(model: torch.nn.Module, x: torch.Tensor, number: int) -> float:
         return original(model, x, number, clock=timeit.default_timer)
 
-    latency._time = wall_time  # type: ignore[assignment]
+    # the measurement's description names its clock too: both swapped, both restored
+    latency._time, latency.clock_name = wall_time, lambda threads: "wall time"  # type: ignore[assignment]
     try:
         yield
     finally:
-        latency._time = original  # type: ignore[assignment]
+        latency._time, latency.clock_name = original, name  # type: ignore[assignment]
 
 
 def spread(values: list[float]) -> float:
