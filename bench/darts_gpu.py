@@ -104,9 +104,8 @@ def paired(ds: data.Dataset, args: argparse.Namespace, dev: str) -> dict[str, An
     return out
 
 
-def target(ds: data.Dataset, args: argparse.Namespace, dev: str) -> dict[str, Any]:
-    """The target search on `dev`, and its cell retrained on `dev`, each timed alone."""
-    cfg = target_config(args)
+def target(ds: data.Dataset, cfg: darts.DartsConfig, dev: str) -> dict[str, Any]:
+    """The target search on `dev`, and its cell retrained on `dev` (part 2: each timed alone)."""
     result, t = timed_search(cfg, ds, device=dev)
     out: dict[str, Any] = {
         "config": dataclasses.asdict(cfg),
@@ -115,19 +114,17 @@ def target(ds: data.Dataset, args: argparse.Namespace, dev: str) -> dict[str, An
         "search_epochs": [r.summary() for r in result.records],
         "genotype": result.genotype.to_dict(),
     }
-    out["derived"] = retrained(result.genotype, cfg, ds, f"DARTS on {dev}", device=dev)
+    out["derived"] = retrained(result.genotype, cfg, ds, f"DARTS seed {cfg.seed} on {dev}", device=dev)
     return out
 
 
 def worker(ds: data.Dataset, args: argparse.Namespace, dev: str) -> dict[str, Any]:
-    """One seed of part 3: a search and its retrained cell, or a random cell retrained."""
+    """One job of part 3: a search with another seed and its retrained cell, or a random cell retrained."""
     cfg = target_config(args)
     kind, seed = args.worker.split(":")
     if kind == "random":
         return retrained(darts.random_genotype(cfg.nodes, int(seed)), cfg, ds, f"random {seed}", device=dev)
-    result, t = timed_search(dataclasses.replace(cfg, seed=int(seed)), ds, device=dev)
-    out = {"search": t, "genotype": result.genotype.to_dict(), "skips": result.records[-1].skips}
-    return {**out, "derived": retrained(result.genotype, cfg, ds, f"DARTS seed {seed}", device=dev)}
+    return target(ds, dataclasses.replace(cfg, seed=int(seed)), dev)
 
 
 def seeds(args: argparse.Namespace, started: float, save: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
@@ -223,7 +220,7 @@ def main() -> None:
         if part == "paired":
             save(part, paired(ds, args, args.device))
         elif part == "target":
-            save(part, target(ds, args, args.device))
+            save(part, target(ds, target_config(args), args.device))
         elif part == "seeds":
             save(part, seeds(args, started, lambda v: save("seeds", v)))
     save("wall_s", time.perf_counter() - started)
