@@ -212,7 +212,7 @@ def target_verdict(res: dict[str, Any], key: str = "search") -> dict[str, Any]:
 def retrain_section(ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
     """A recorded search's cell retrained again with this run's budget (--retrain-epochs, --retrain-seed),
     to set against random cells retrained with that budget (--random-key): the search is not run again."""
-    res = json.loads((RESULTS / "darts.json").read_text())
+    res = recorded()
     src, when = res[args.from_key], res.get("machines", {}).get(args.from_key, {}).get("date", "?")
     fields = {f.name for f in dataclasses.fields(darts.DartsConfig)}
     cfg = darts.DartsConfig(**{k: v for k, v in src["config"].items() if k in fields})
@@ -294,6 +294,13 @@ def _locked() -> Iterator[None]:
     with open(Path(tempfile.gettempdir()) / "compression-bench-darts.lock", "w") as fh:  # not in the repo
         fcntl.flock(fh, fcntl.LOCK_EX)
         yield
+
+
+def recorded() -> dict[str, Any]:
+    """darts.json as it stands, read under the lock that `merge` writes it under."""
+    with _locked():
+        path = RESULTS / "darts.json"
+        return json.loads(path.read_text()) if path.exists() else {}
 
 
 def merge(

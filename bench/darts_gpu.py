@@ -35,8 +35,8 @@ from typing import Any
 
 import torch
 
-from bench.common import RESULTS, machine
-from bench.darts import FASHION, log, merge, retrained, target_config, timed_search
+from bench.common import machine
+from bench.darts import FASHION, log, merge, recorded, retrained, target_config, timed_search
 from compression import data
 from compression.search import darts
 from compression.search.darts.genotype import Genotype
@@ -170,7 +170,7 @@ def combined(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def cell_on_cpu(ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
     """The cell the GPU's target search derived, retrained on this machine's CPU (1 thread): is it the
     cell or the GPU's retraining that differs from the CPU search's result?"""
-    found = json.loads((RESULTS / "darts.json").read_text())["gpu"]["target"]["genotype"]
+    found = recorded()["gpu"]["target"]["genotype"]
     return retrained(Genotype.from_dict(found), target_config(args), ds, "the GPU search's cell, on the CPU")
 
 
