@@ -18,7 +18,6 @@ fresh zoo model from the keys and shapes alone, so a factorised model's file loa
 from __future__ import annotations
 
 import math
-import warnings
 
 import numpy as np
 import torch
@@ -197,9 +196,7 @@ def cp_conv(layer: nn.Conv2d, rank: int) -> CPConv:
     _tl()
     w = layer.weight.detach().double()
     r = max(1, rank)
-    with warnings.catch_warnings():  # an SVD start with R above a small mode (k = 3) pads, and says so
-        warnings.simplefilter("ignore", UserWarning)
-        weights, (a, b, c, d) = parafac(w, rank=r, init="random", n_iter_max=50, tol=1e-6, random_state=0)
+    weights, (a, b, c, d) = parafac(w, rank=r, init="random", n_iter_max=50, tol=1e-6, random_state=0)
     a = a * weights[None, :]
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = (
         layer.kernel_size,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,6 +33,17 @@ from torch import nn
 from compression import latency, models, techniques, train
 from compression.data import Dataset
 from compression.train import Progress, StopFlag
+
+# torch.ao's notices on every quantize and load (its deprecation, reduce_range's, quantized-tensor creation,
+# TypedStorage in its state dicts), filtered once for the process: `warnings.catch_warnings()` per call swaps the process-wide
+# filter list and is not thread-safe before Python 3.14 (two server sessions could leave "ignore all" behind)
+for _notice in (
+    "torch.ao.quantization is deprecated",
+    "Please use quant_min and quant_max",
+    "torch.quantize_per_tensor, torch.quantize_per_channel",
+    "TypedStorage is deprecated",
+):
+    warnings.filterwarnings("ignore", message=re.escape(_notice))
 
 MODES = ("dynamic", "static")
 BACKENDS = ("torch.ao", "torchao")
@@ -122,26 +134,24 @@ def quantize(
     choice = choice or engine_choice()
     torch.backends.quantized.engine = choice.engine
     reduce_range = choice.reduce_range
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao's deprecation notice on every call
-        if config.backend == "torchao":
-            from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
+    if config.backend == "torchao":
+        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, quantize_
 
-            quantize_(float_model, Int8DynamicActivationInt8WeightConfig())
-            out = float_model
-        elif config.mode == "dynamic":
-            out = torch.ao.quantization.quantize_dynamic(float_model, {nn.Linear}, dtype=torch.qint8)
-            reduce_range = True  # torch.ao's dynamic Linear passes reduce_range=True to its kernel itself
-        else:
-            from torch.ao.quantization.quantize_fx import convert_fx
+        quantize_(float_model, Int8DynamicActivationInt8WeightConfig())
+        out = float_model
+    elif config.mode == "dynamic":
+        out = torch.ao.quantization.quantize_dynamic(float_model, {nn.Linear}, dtype=torch.qint8)
+        reduce_range = True  # torch.ao's dynamic Linear passes reduce_range=True to its kernel itself
+    else:
+        from torch.ao.quantization.quantize_fx import convert_fx
 
-            from compression.quantization.fx_trace import prepare_fx
+        from compression.quantization.fx_trace import prepare_fx
 
-            prepared = prepare_fx(float_model, qconfig_mapping(choice), (calib[:1],))  # fuses conv+bn+relu
-            with torch.inference_mode():
-                for i in range(0, len(calib), 256):
-                    prepared(calib[i : i + 256])
-            out = convert_fx(prepared)
+        prepared = prepare_fx(float_model, qconfig_mapping(choice), (calib[:1],))  # fuses conv+bn+relu
+        with torch.inference_mode():
+            for i in range(0, len(calib), 256):
+                prepared(calib[i : i + 256])
+        out = convert_fx(prepared)
     engine = "torchao" if config.backend == "torchao" else choice.engine
     out._cla_int8 = {  # type: ignore[assignment]
         "mode": config.mode,
@@ -219,7 +229,5 @@ def load(
     )  # rebuilt with the engine and activation range it was calibrated with
     recorded = EngineChoice(engine, bool(mode.get("reduce_range")), "recorded in the file")
     shell = quantize(fresh, config, torch.zeros(2, *shape), recorded if engine in _engines() else None)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        shell.load_state_dict(state)
+    shell.load_state_dict(state)
     return shell.eval()

@@ -8,7 +8,6 @@ random first generation). Simulated annealing and REINFORCE are ours (compressio
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -72,9 +71,7 @@ def _nsga2(s: Setup) -> BaseSampler:
     its parent; Optuna's default re-draws it uniformly, which at 40 trials is mostly random search."""
     mutation = None
     if s.knobs.nsga_eta > 0:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            mutation = optuna.samplers.nsgaii.PolynomialMutation(eta=s.knobs.nsga_eta)
+        mutation = optuna.samplers.nsgaii.PolynomialMutation(eta=s.knobs.nsga_eta)
     return optuna.samplers.NSGAIISampler(population_size=_population(s), seed=s.seed, mutation=mutation)
 
 
@@ -92,9 +89,7 @@ def first_generation(name: str, setup: Setup) -> list[dict[str, Any]]:
 
 
 def _gp(s: Setup) -> BaseSampler:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.GPSampler(seed=s.seed, n_startup_trials=min(10, max(4, s.budget // 4)))
+    return optuna.samplers.GPSampler(seed=s.seed, n_startup_trials=min(10, max(4, s.budget // 4)))
 
 
 STRATEGIES: dict[str, Strategy] = {

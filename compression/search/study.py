@@ -75,11 +75,9 @@ def storage(url: str | None = None) -> optuna.storages.RDBStorage:
             if url.startswith("sqlite"):
                 kwargs["connect_args"] = {"timeout": 60}
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                    _STORAGES[url] = optuna.storages.RDBStorage(
-                        url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
-                    )
+                _STORAGES[url] = optuna.storages.RDBStorage(
+                    url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
+                )
             except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:  # a mistyped URL, a missing driver
                 raise ValueError(f"cannot open the study storage {url}: {exc}") from exc
         return _STORAGES[url]
@@ -295,9 +293,7 @@ def run(
             break
         if timeout_s is not None and time.monotonic() - started >= timeout_s:
             break
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # a dead worker's trial: failed, so it is redone
+        optuna.storages.fail_stale_trials(study)  # a dead worker's trial: failed, so it is redone
         attrs = study.user_attrs
         budget = int(attrs.get("budget", info.budget))
         if attrs.get("stopped"):

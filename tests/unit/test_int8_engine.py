@@ -98,3 +98,36 @@ def test_full_range_activations_use_all_256_levels(mlp: nn.Module, digits: data.
         codes = torch.quantize_per_tensor(digits.x_test, scale, zero, torch.quint8).int_repr()
         spans[rr] = int(codes.max()) - int(codes.min())
     assert spans[True] <= 127 < spans[False]
+
+
+def test_quantize_and_load_leave_the_process_warning_filters_alone(
+    mlp: nn.Module, digits: data.Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`warnings.catch_warnings()` around a call swaps the process-wide filter list (not thread-safe before
+    Python 3.14: two server sessions interleaving could leave "ignore everything" behind). The filter list
+    seen inside torch.ao's calls is the process's own."""
+    seen: list[list[object]] = []
+
+    def spy(fn):  # type: ignore[no-untyped-def]
+        def call(*a, **k):  # type: ignore[no-untyped-def]
+            seen.append(list(warnings.filters))
+            return fn(*a, **k)
+
+        return call
+
+    from torch.ao.quantization import quantize_fx
+
+    monkeypatch.setattr(quantize_fx, "convert_fx", spy(quantize_fx.convert_fx))
+    monkeypatch.setattr(
+        torch.ao.quantization, "quantize_dynamic", spy(torch.ao.quantization.quantize_dynamic)
+    )
+    monkeypatch.setattr(nn.Module, "load_state_dict", spy(nn.Module.load_state_dict))
+    before = list(warnings.filters)
+    q = int8.quantize(mlp, int8.Int8PTQ("static"), digits.x_train[:256])
+    int8.quantize(mlp, int8.Int8PTQ("dynamic"), digits.x_train[:256])
+    int8.save(q, tmp_path / "q.pt")
+    int8.load(
+        tmp_path / "q.pt", "lenet-300-100", digits.input_shape, digits.num_classes, int8.Int8PTQ("static")
+    )
+    assert len(seen) >= 3 and all(f == before for f in seen)
+    assert warnings.filters == before
