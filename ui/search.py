@@ -72,9 +72,32 @@ class Settings:
         )
 
 
-def controls(dataset: str, val_size: int) -> Settings:
+def _follow(info: St.Info) -> None:
+    """A study newly shown (a link, the pickers): the controls take its settings, once; then they are the
+    user's again (Resume continues it up to the budget slider's trials)."""
+    if st.session_state.get("_s_follows") == info.name:
+        return
+    st.session_state["_s_follows"] = info.name
+    p = info.problem
+    obj = ",".join(p.objectives)
+    wanted = {
+        "s_kind": p.space.kind,
+        "s_strategy": info.strategy,
+        "s_budget": min(300, max(5, info.budget)),
+        "s_obj": obj if obj in OBJECTIVE_SETS else None,  # a CLI study may name its costs in another order
+        "s_cap": float(p.max_size_kb or 0.0),
+        "s_seed": min(10_000, info.seed),
+        "s_val": str(p.val_images) if p.val_images in VAL_CHOICES else None,
+    }
+    st.session_state.update({k: v for k, v in wanted.items() if v is not None})
+
+
+def controls(dataset: str, val_size: int, shown: St.Info | None = None) -> Settings:
     """Budget (trials, time), space, strategy, objectives, size budget, seed, validation subset; all in the URL.
-    `val_size`: the dataset's validation images (a choice above it scores all of them, and says so)."""
+    `val_size`: the dataset's validation images (a choice above it scores all of them, and says so).
+    `shown`: the study the page shows, whose settings the controls take when it is newly opened."""
+    if shown is not None:
+        _follow(shown)
     seed = state.seed
     seed("s_kind", state.url_choice("space", "policy", list(SPACE_TITLES)))
     seed("s_strategy", state.url_choice("strategy", "tpe", list(STRATEGIES)))
@@ -191,20 +214,22 @@ def start_job(name: str, ectx: P.EvalContext, time_limit_s: int) -> None:
     sidebar.job_manager().submit(f"Search {name}", work, key=job_key(name))
 
 
-def current_study() -> str | None:
+def current_study() -> St.Info | None:
     """The study in the URL, if it exists in the storage (a stale link gets a warning)."""
     name = st.query_params.get("study")
     if not name:
         return None
     try:
-        St.load(name)
+        return St.Info.of(St.load(name))
     except ValueError:  # no such study
-        st.warning(
-            f"No study '{fmt.md(name)}' in the study storage ({fmt.md(St.default_storage())}); start a new search."
-        )
-        del st.query_params["study"]
-        return None
-    return name
+        why = "No study"
+    except (KeyError, TypeError):  # another program's Optuna study in the same storage
+        why = "Not a search lab study:"
+    st.warning(
+        f"{why} '{fmt.md(name)}' in the study storage ({fmt.md(St.default_storage())}); start a new search."
+    )
+    del st.query_params["study"]
+    return None
 
 
 def active_job(name: str | None) -> jobs.Job | None:

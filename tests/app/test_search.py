@@ -106,6 +106,16 @@ def test_stale_study_link_warns() -> None:
     assert "study" not in at.query_params
 
 
+def test_another_programs_optuna_study_in_the_storage_is_refused() -> None:
+    import optuna
+
+    optuna.create_study(study_name="not-ours", storage=St.storage())  # no search lab attributes
+    at = open_search(study="not-ours")
+    assert not at.exception, at.exception
+    assert any("Not a search lab study: 'not-ours'" in w.value.replace("\\", "") for w in at.warning)
+    assert "study" not in at.query_params
+
+
 def test_studies_of_the_same_problem_can_be_switched_and_stopped_ones_resume() -> None:
     from compression.search import Problem, load_context
 
@@ -116,6 +126,8 @@ def test_studies_of_the_same_problem_can_be_switched_and_stopped_ones_resume() -
     St.run(first, ctx=ctx, timeout_s=60)  # 5 annealing trials: the page draws the walk
     St.set_stopped(first, True)
     at = open_search(study=first, val="250")
+    # the controls show the study opened (the URL named no strategy or budget: tpe, 30 otherwise)
+    assert at.selectbox(key="s_strategy").value == "sa" and at.slider(key="s_budget").value == 5
     sa = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "annealing" in c.proto.spec)
     walked = [n for t in sa["data"] if t["name"] in ("accepted", "rejected") for n in _array(t["x"])]
     assert sorted(walked) == [0, 1, 2, 3, 4]
@@ -128,6 +140,9 @@ def test_studies_of_the_same_problem_can_be_switched_and_stopped_ones_resume() -
     assert not at.button(key="s_resume").disabled and at.button(key="s_stop").disabled
     shown.set_value(second).run()
     assert _qp(at, "study") == second
+    assert at.selectbox(key="s_strategy").value == "rl"  # switched: the controls follow
+    at.slider(key="s_budget").set_value(20).run()  # then they are the user's again (Resume's budget)
+    assert at.slider(key="s_budget").value == 20 and _qp(at, "budget") == "20"
 
 
 def test_run_every_strategy_creates_one_study_each_and_stop_ends_the_group() -> None:
@@ -194,3 +209,6 @@ def test_an_earlier_study_of_this_model_opens_before_a_search() -> None:
     assert not at.exception, at.exception
     assert _qp(at, "study") == name
     assert metric(at, "Trials done") == "5/5"
+    # the controls show the study's settings, not this visit's defaults (tpe, 30 trials, 1000 images)
+    assert at.selectbox(key="s_strategy").value == "random"
+    assert at.slider(key="s_budget").value == 5 and at.selectbox(key="s_val").value == "250"
