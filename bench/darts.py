@@ -222,6 +222,7 @@ def retrain_section(ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any
         **{k: src[k] for k in keep if k in src},
         "config": dataclasses.asdict(cfg),
         "random_key": args.random_key,
+        "from_key": args.from_key,
         "note": f"The search is `{args.from_key}`'s ({when}), not run again; its cell and the random cells "
         f"are retrained here with {args.retrain_epochs} epochs.",
         "derived": retrained(Genotype.from_dict(src["genotype"]), cfg, ds, f"DARTS ({args.from_key}'s cell)"),
@@ -495,9 +496,63 @@ def render(res: dict[str, Any]) -> str:
         lines += _render_target(res, key)
     for key in sorted(k for k in res if k.startswith("collapse")):
         lines += _render_collapse(res[key], key)
+    lines += _render_seeds(res)
     lines += _render_retrain_noise(res)
     lines += darts_gpu.render(res)
     return "\n".join(lines)
+
+
+def seed_groups(res: dict[str, Any]) -> list[tuple[str, list[str]]]:
+    """Searches that differ only in their search seed (same configuration and retraining budget, compared
+    with the same random cells): (random cells' key, search keys by seed), for groups of two or more."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for key in sorted(k for k in res if k.startswith("search")):
+        t = res[key]
+        if "derived" in t and "config" in t:
+            sig = (t.get("random_key", "random"), json.dumps(t["config"], sort_keys=True))
+            groups.setdefault(sig, []).append(key)
+    return [
+        (rk, sorted(keys, key=lambda k: res[k].get("search_seed", 0)))
+        for (rk, _), keys in groups.items()
+        if len(keys) > 1
+    ]
+
+
+def _render_seeds(res: dict[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for rk, keys in seed_groups(res):
+        c = res[keys[0]]["config"]
+        mean = target_verdict(res, keys[0])["random_mean"]
+        if mean is None:
+            continue
+        tops = [res[k]["derived"]["top1"] for k in keys]
+        ahead = sum(t > mean for t in tops)
+        lines += [
+            f"## `{keys[0]}` with other search seeds ({c['retrain_epochs']}-epoch retraining, against `{rk}`)",
+            "",
+            "The same configuration, only the search's seed changed (its initialisation, batches and α "
+            "halves); every cell retrained with the same seed and budget as the random cells.",
+            "",
+            "| search seed | key | search's CPU | search wall s | load | cell's params | test top-1 | margin over the random mean |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for k in keys:
+            t, d = res[k], res[k]["derived"]
+            s = t["search"]
+            cpu = res.get("machines", {}).get(t.get("from_key", k), {}).get("cpu", "?")  # the search's
+            lines.append(
+                f"| {t.get('search_seed', 0)} | {k} | {cpu} | {s['wall_s']:.0f} | {s['load_before']:.1f} -> "
+                f"{s['load_after']:.1f} | {d['params']:,} | {_pct(d['top1'])} | "
+                f"{100 * (d['top1'] - mean):+.2f} points |"
+            )
+        lines += [
+            "",
+            f"Searched cells: mean {_pct(statistics.mean(tops))} against the random cells' "
+            f"{_pct(mean)} ({100 * (statistics.mean(tops) - mean):+.2f} points); {ahead} of {len(tops)} "
+            "ahead of the random mean, " + f"{sum(t >= 0.91 for t in tops)} of {len(tops)} at 91 % or more.",
+            "",
+        ]
+    return lines
 
 
 def _render_retrain_noise(res: dict[str, Any]) -> list[str]:
