@@ -34,9 +34,10 @@ from compression import latency, models, techniques, train
 from compression.data import Dataset
 from compression.train import Progress, StopFlag
 
-# torch.ao's notices on every quantize and load (its deprecation, reduce_range's, quantized-tensor creation,
-# TypedStorage in its state dicts), filtered once for the process: `warnings.catch_warnings()` per call swaps the process-wide
-# filter list and is not thread-safe before Python 3.14 (two server sessions could leave "ignore all" behind)
+# torch.ao's notices on every quantize and load (its deprecation, reduce_range's, quantized-tensor
+# creation, TypedStorage in its state dicts), filtered once for the process: `warnings.catch_warnings()`
+# per call swaps the process-wide filter list and is not thread-safe before Python 3.14 (two server
+# sessions could leave "ignore everything" behind)
 for _notice in (
     "torch.ao.quantization is deprecated",
     "Please use quant_min and quant_max",

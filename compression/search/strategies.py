@@ -8,6 +8,7 @@ random first generation). Simulated annealing and REINFORCE are ours (compressio
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -17,6 +18,10 @@ from optuna.samplers import BaseSampler
 
 from compression.search import problem as P
 from compression.search import samplers
+
+# Optuna's notices for its experimental parts (RDB heartbeat, stale-trial failing, GPSampler, NSGA-II's
+# mutation), filtered once for the process (`warnings.catch_warnings()` per call is not thread-safe)
+warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 @dataclass(frozen=True)

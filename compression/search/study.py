@@ -24,7 +24,6 @@ import socket
 import threading
 import time
 import uuid
-import warnings
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -46,7 +45,6 @@ HEARTBEAT_S = 5  # a running trial's heartbeat; one silent for GRACE_S is failed
 GRACE_S = 20
 WAIT_LIMIT_S = 6  # in grace periods: how long a worker waits on others' last running trials before giving up
 optuna.logging.set_verbosity(optuna.logging.WARNING)
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)  # heartbeat, GPSampler
 
 
 def default_storage() -> str:
