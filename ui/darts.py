@@ -467,7 +467,10 @@ def retrain_block(ctx: sidebar.Context, result: darts.SearchResult, base: metric
         f"{cfg.retrain_epochs} epoch(s) on the training split (Adam, cosine), then measured on the test split "
         f"against the sidebar's baseline ({ctx.choice.model}). Random cells from the same space (2 distinct "
         "inputs per node, any op but none) get exactly the same budget: the baseline DARTS must beat "
-        "(Liu et al.: random 3.29 % vs DARTS 2.76 % test error on CIFAR-10)."
+        "(Liu et al.: random 3.29 % vs DARTS 2.76 % test error on CIFAR-10). In a small space with a short "
+        "search it often is not beaten: on fashion-mnist, this project's 15-minute searches at three seeds gave "
+        "cells that retrained no better than random ones on average (`bench/results/darts_target.md`; random "
+        "search is a strong NAS baseline: Li & Talwalkar 2019, Yu et al. 2020)."
     )
     c1, c2, c3 = st.columns([1.2, 1, 1.2])
     manager = sidebar.job_manager()
