@@ -85,8 +85,8 @@ def _follow(info: St.Info) -> None:
         "s_strategy": info.strategy,
         "s_budget": min(300, max(5, info.budget)),
         "s_obj": obj if obj in OBJECTIVE_SETS else None,  # a CLI study may name its costs in another order
-        "s_cap": float(p.max_size_kb or 0.0),
-        "s_seed": min(10_000, info.seed),
+        "s_cap": min(1e6, float(p.max_size_kb or 0.0)),  # the widgets' ranges: a CLI study may lie outside
+        "s_seed": min(10_000, max(0, info.seed)),
         "s_val": str(p.val_images) if p.val_images in VAL_CHOICES else None,
     }
     st.session_state.update({k: v for k, v in wanted.items() if v is not None})

@@ -116,6 +116,18 @@ def test_another_programs_optuna_study_in_the_storage_is_refused() -> None:
     assert "study" not in at.query_params
 
 
+def test_a_study_made_outside_the_controls_ranges_opens_within_them() -> None:
+    """The CLI accepts budgets, seeds, size budgets and validation subsets the page's widgets do not."""
+    from compression.search import Problem, load_context
+
+    problem = Problem(dataset="digits", model="lenet5", max_size_kb=2e6, val_images=5000)
+    name = St.create(problem, "random", seed=20_000, budget=400, ctx=load_context("digits", "lenet5"))
+    at = open_search(study=name)
+    assert not at.exception, at.exception
+    assert at.slider(key="s_budget").value == 300 and at.number_input(key="s_seed").value == 10_000
+    assert at.number_input(key="s_cap").value == 1e6 and at.selectbox(key="s_val").value == "1000"
+
+
 def test_studies_of_the_same_problem_can_be_switched_and_stopped_ones_resume() -> None:
     from compression.search import Problem, load_context
 
