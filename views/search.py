@@ -42,9 +42,9 @@ with lazy.expander("How the strategies work", key="s_explain") as shown:
 
 controls, chart = present.stage()  # the budget slider beside the live front
 with controls:
-    shown = search.current_study()
-    settings = search.controls(ctx.choice.dataset, len(ctx.ds.x_val), shown)
-    name = search.actions(settings, ctx, shown.name if shown else None)
+    study = search.current_study()
+    settings = search.controls(ctx.choice.dataset, len(ctx.ds.x_val), study)
+    name = search.actions(settings, ctx, study.name if study else None)
     if name is not None:
         name = search.pick_study(name)
 if name is None:
