@@ -123,14 +123,12 @@ def browse(
     times: dict[str, list[float]] = {name: [] for name, _, _ in todo}
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        shared = browser.new_context(viewport={"width": 1600, "height": 1000})
+        shared = browser.new_context(viewport=VIEWPORT)
         if returning:
             first_shown_s(shared, f"{base}/", "[data-testid=stApp][data-test-script-state=notRunning]")
         for _ in range(rounds):
             for name, page, query in todo:
-                context = (
-                    shared if returning else browser.new_context(viewport={"width": 1600, "height": 1000})
-                )
+                context = shared if returning else browser.new_context(viewport=VIEWPORT)
                 times[name].append(
                     first_shown_s(context, f"{base}/{page}?{query}", NUMBERS if page == "model" else CHART)
                 )
@@ -140,38 +138,77 @@ def browse(
     return times
 
 
-FLOOR_APP = """import plotly.graph_objects as go
+VIEWPORT = {"width": 1600, "height": 1000}  # every timed page, links and floors alike
+BARE = """import plotly.graph_objects as go
 import streamlit as st
 
 st.title("floor")
 st.plotly_chart(go.Figure(go.Bar(x=list(range(10)), y=list(range(10)))))
 """
+# the app's frame and a lab's first-screen widget kinds, nothing computed: what a lab costs before its own work
+LAB_SHAPED = """import plotly.graph_objects as go
+import streamlit as st
 
 
-def floor(rounds: int = 3) -> dict[str, list[float]]:
-    """The floor: a bare Streamlit page with one 10-bar Plotly chart, timed like the links (new, returning)."""
-    out: dict[str, list[float]] = {"new": [], "returning": []}
+def lab() -> None:
+    st.title("Lab")
+    st.caption("What the lab does.")
+    st.expander("How it works (formulas)")
+    left, right = st.columns([2, 3])
+    left.slider("Prune rate", 0.0, 0.99, 0.5)
+    a, b = left.columns(2)
+    a.selectbox("Method", ["magnitude", "random"])
+    b.selectbox("Scope", ["layer", "global"])
+    left.multiselect("Keep dense (exclude)", ["conv1", "fc1"])
+    left.number_input("Fine-tune epochs", 0, 30, 0)
+    left.toggle("Full measurement")
+    left.button("Run", type="primary")
+    m1, m2 = left.columns(2)
+    m1.metric("Top-1", "98.1 %", "-0.2 pts")
+    m2.metric("Size", "20.1 KB", "-0.5x")
+    right.plotly_chart(go.Figure(go.Bar(x=list(range(10)), y=list(range(10)))))
+
+
+st.sidebar.selectbox("Dataset", ["digits", "fashion-mnist"])
+st.sidebar.selectbox("Model", ["lenet5", "bn-cnn"])
+st.sidebar.toggle("Presenter mode")
+st.sidebar.caption("shipped baseline")
+others = [st.Page(lambda i=i: st.write(i), title=f"Page {i}", url_path=f"p{i}") for i in range(10)]
+st.navigation([st.Page(lab, title="Lab", default=True), *others]).run()  # the app's 11 pages
+"""
+FLOORS = {"bare": BARE, "lab-shaped": LAB_SHAPED}
+
+
+def floor(rounds: int = 3) -> dict[str, dict[str, list[float]]]:
+    """The floors, timed like the links (new, returning), round after round: a bare Streamlit page with one
+    10-bar Plotly chart, and the same chart on a lab-shaped page (FLOORS)."""
+    out: dict[str, dict[str, list[float]]] = {name: {"new": [], "returning": []} for name in FLOORS}
     with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "app.py").write_text(FLOOR_APP)
-        port = free_port()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", *server_opts(port)],
-            cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        url = wait_healthy(port, proc)
+        procs, urls = [], {}
         try:
+            for name, code in FLOORS.items():
+                (Path(tmp) / name).mkdir()
+                (Path(tmp) / name / "app.py").write_text(code)
+                port = free_port()
+                cmd = [sys.executable, "-m", "streamlit", "run", "app.py", *server_opts(port)]
+                quiet = subprocess.DEVNULL
+                procs.append(subprocess.Popen(cmd, cwd=Path(tmp) / name, stdout=quiet, stderr=quiet))
+                urls[name] = wait_healthy(port, procs[-1])
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                shared = browser.new_context()
-                first_shown_s(shared, url, CHART)  # fills the returning browser's cache: not timed
+                shared = {name: browser.new_context(viewport=VIEWPORT) for name in FLOORS}
+                for name, url in urls.items():
+                    first_shown_s(shared[name], url, CHART)  # fills the returning browser's cache: not timed
                 for _ in range(rounds):
-                    new = browser.new_context()
-                    out["new"].append(first_shown_s(new, url, CHART))
-                    new.close()
-                    out["returning"].append(first_shown_s(shared, url, CHART))
+                    for name, url in urls.items():
+                        new = browser.new_context(viewport=VIEWPORT)
+                        out[name]["new"].append(first_shown_s(new, url, CHART))
+                        new.close()
+                        out[name]["returning"].append(first_shown_s(shared[name], url, CHART))
                 browser.close()
         finally:
-            stop(proc)
+            for proc in procs:
+                stop(proc)
     return out
 
 
@@ -200,6 +237,10 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+def _span(times: list[float]) -> str:
+    return f"{min(times):.2f}-{max(times):.2f} s"
 
 
 def main() -> None:
@@ -251,9 +292,13 @@ The links are opened in the order below, so the fashion-mnist lines are also "sw
 |---|---|---|---|---|---|
 {rows}
 
-*Floor* (same load, right after the warmed links): a bare Streamlit page with one 10-bar Plotly chart, no
-computation, {min(bare["new"]):.2f}-{max(bare["new"]):.2f} s in a new browser and
-{min(bare["returning"]):.2f}-{max(bare["returning"]):.2f} s in a returning one (3 rounds each).
+*Floors* (same load, right after the warmed links, the same 1600x1000 window, 3 rounds each, the two
+alternating), the same 10-bar Plotly chart and no computation: on a bare Streamlit page
+{_span(bare["bare"]["new"])} in a new browser ({_span(bare["bare"]["returning"])} returning); on a *lab-shaped*
+page, the app's frame (11 pages in the navigation, the sidebar's two selectboxes and toggle) and a lab's
+first-screen widget kinds beside the chart (slider, selectboxes, multiselect, number input, toggle, button,
+metrics, an expander), {_span(bare["lab-shaped"]["new"])} ({_span(bare["lab-shaped"]["returning"])} returning).
+What a lab adds to the lab-shaped floor is its own work.
 
 Median over the warmed links: server {med["server"]:.2f} s, new browser {med["new"]:.2f} s, returning browser
 {med["returning"]:.2f} s; cold (new browser) {statistics.median(cold["new"][n][0] for n in warmed):.2f} s.
