@@ -549,7 +549,7 @@ def _render_seeds(res: dict[str, Any]) -> list[str]:
             "",
             f"Searched cells: mean {_pct(statistics.mean(tops))} against the random cells' "
             f"{_pct(mean)} ({100 * (statistics.mean(tops) - mean):+.2f} points); {ahead} of {len(tops)} "
-            "ahead of the random mean, " + f"{sum(t >= 0.91 for t in tops)} of {len(tops)} at 91 % or more.",
+            f"ahead of the random mean, {sum(t >= 0.91 for t in tops)} of {len(tops)} at 91 % or more.",
             "",
         ]
     return lines

@@ -247,7 +247,7 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     todo = links()  # once: a baseline shipped during the run must not change the rows
     warm = run_server(True, todo)
-    bare = floor()
+    floors = floor()
     load_mid = os.getloadavg()[0]
     cold = run_server(False, todo)
     load_after = os.getloadavg()[0]
@@ -294,10 +294,10 @@ The links are opened in the order below, so the fashion-mnist lines are also "sw
 
 *Floors* (same load, right after the warmed links, the same 1600x1000 window, 3 rounds each, the two
 alternating), the same 10-bar Plotly chart and no computation: on a bare Streamlit page
-{_span(bare["bare"]["new"])} in a new browser ({_span(bare["bare"]["returning"])} returning); on a *lab-shaped*
+{_span(floors["bare"]["new"])} in a new browser ({_span(floors["bare"]["returning"])} returning); on a *lab-shaped*
 page, the app's frame (11 pages in the navigation, the sidebar's two selectboxes and toggle) and a lab's
 first-screen widget kinds beside the chart (slider, selectboxes, multiselect, number input, toggle, button,
-metrics, an expander), {_span(bare["lab-shaped"]["new"])} ({_span(bare["lab-shaped"]["returning"])} returning).
+metrics, an expander), {_span(floors["lab-shaped"]["new"])} ({_span(floors["lab-shaped"]["returning"])} returning).
 What a lab adds to the lab-shaped floor is its own work.
 
 Median over the warmed links: server {med["server"]:.2f} s, new browser {med["new"]:.2f} s, returning browser
