@@ -61,16 +61,26 @@ def write_url(values: Mapping[str, str | None], *, resync: bool = False) -> None
 # Streamlit writes each change of the query string as a new browser history entry (pushState), so every
 # slider move was one more Back press before Back left a lab. Its own URL-bound widgets replace the entry
 # instead; this script does the same for ours (Streamlit has no Python switch for it): a change that keeps
-# the page's path replaces the current entry, a move to another page still adds one.
+# the page's path replaces the current entry, a move to another page still adds one, and so does a move from
+# one lesson step to another (browser Back then goes back a step, like the Lessons page's Back button; on
+# Back, Streamlit reruns the page with that entry's query string). A URL without a lesson on either side
+# replaces: opening or resuming a lesson from the list (Back from a resumed lesson must not land on the bare
+# list, which would resume it again), and the lab link's query string, which Streamlit writes under the
+# Lessons path for a moment before it moves to the lab's.
 _ONE_ENTRY_PER_PAGE = """<script>
 if (!window.__oneEntryPerPage) {
   window.__oneEntryPerPage = true;
   const push = history.pushState.bind(history);
+  const steps = ["lesson", "step"];
   history.pushState = (state, title, url) => {
-    if (url != null && new URL(url, location.href).pathname === location.pathname) {
-      history.replaceState(state, title, url);
-    } else {
+    const to = url == null ? null : new URL(url, location.href);
+    const here = new URL(location.href);
+    const moved = !to || to.pathname !== here.pathname || (here.searchParams.has("lesson")
+        && to.searchParams.has("lesson") && steps.some((k) => to.searchParams.get(k) !== here.searchParams.get(k)));
+    if (moved) {
       push(state, title, url);
+    } else {
+      history.replaceState(state, title, url);
     }
   };
 }

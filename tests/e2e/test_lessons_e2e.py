@@ -79,3 +79,52 @@ def test_a_projected_lesson_has_back_and_next_on_its_first_screen(app_url: str, 
         arg=f".st-key-{step.chart} .js-plotly-plot",
     )
     expect(page).not_to_have_url(re.compile(r"focus="))  # used once: a rerun does not scroll again
+
+
+def test_browser_back_steps_back_through_a_lesson(app_url: str, page: Page) -> None:
+    """Each Next adds a history entry, so the browser's Back goes back one step; opening a lesson from the list
+    and resuming it from the sidebar replace theirs, so Back never lands on the bare list (which would resume
+    the lesson again, a Back button that goes nowhere)."""
+    lesson = next(x for x in L.load_dir() if x.id == LESSON)
+    page.goto(f"{app_url}/model?dataset=digits&model=lenet5")
+    wait_idle(page)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Lessons").click()
+    wait_idle(page)
+    page.get_by_role("button", name="Start").first.click()  # the first card: why-prune
+    wait_idle(page)
+    expect(page).to_have_url(re.compile(rf"lesson={LESSON}&step=1\b"))
+    for n in (2, 3):
+        page.get_by_role("button", name="Next").first.click()
+        wait_idle(page)
+        expect(page).to_have_url(re.compile(rf"step={n}\b"))
+
+    def at_step(n: int) -> None:
+        expect(page).to_have_url(re.compile(rf"/lessons\?.*step={n}\b"))
+        wait_idle(page)
+        expect(page.get_by_role("heading", name=f"{n}. {lesson.steps[n - 1].title}")).to_be_visible()
+
+    page.go_back()
+    at_step(2)
+    page.go_back()
+    at_step(1)
+    page.go_forward()
+    at_step(2)
+    # to the step's lab and back through the sidebar: the lesson resumes at step 2
+    page.get_by_role("link", name=re.compile("Open the Pruning lab at this step")).click()
+    wait_idle(page)
+    expect(page).to_have_url(re.compile(r"/prune\?"))
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Lessons").click()
+    wait_idle(page)
+    at_step(2)
+    page.go_back()  # to the lab, not to a bare list that would resume the lesson again
+    expect(page).to_have_url(re.compile(r"/prune\?"))
+    wait_idle(page)
+    expect(page.get_by_role("heading", name="Pruning lab")).to_be_visible()
+    page.go_back()
+    at_step(2)
+    page.go_back()
+    at_step(1)
+    page.go_back()  # "Start" replaced the list's entry: one more Back leaves the Lessons page
+    expect(page).to_have_url(re.compile(r"/model\?"))
+    wait_idle(page)
+    expect(page.get_by_test_id("stException")).to_have_count(0)
