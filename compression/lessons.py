@@ -458,7 +458,7 @@ def _check_distil(p: dict[str, str]) -> dict[str, str]:
     from fractions import Fraction
 
     from compression import metrics, train
-    from compression.distillation import DistillConfig, explore, train_pair
+    from compression.distillation import DistillConfig, explore, start_settings, train_pair
 
     ds, teacher = _ds_model(p)
     try:
@@ -475,7 +475,7 @@ def _check_distil(p: dict[str, str]) -> dict[str, str]:
         epochs=int(_num(p, "epochs", 5, 1, 20)),  # a lecture waits for it: a few seconds on digits
         labels=labels,
         batch_size=train.DEFAULT_BATCH.get(p.get("dataset", "digits"), 128),
-        lr=train.DEFAULT_LR.get(p.get("dataset", "digits"), 1e-3),  # as the lab the step opens
+        lr=start_settings(p.get("dataset", "digits"))[1],  # as the lab the step opens
     )
     cfg.validate()
     pair = train_pair(teacher, cfg, ds, evaluate_every_epoch=False)

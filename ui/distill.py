@@ -14,7 +14,15 @@ import torch
 
 from compression import fmt, lessons, metrics, models, runs, techniques, train
 from compression.charts import distillation as charts
-from compression.distillation import LOSSES, DistillConfig, cache, explore, train_pair, twin_recipe
+from compression.distillation import (
+    LOSSES,
+    DistillConfig,
+    cache,
+    explore,
+    start_settings,
+    train_pair,
+    twin_recipe,
+)
 from ui import lazy, measured, present, record, sidebar, state
 
 WIDTHS = {"1/16": 1 / 16, "1/8": 1 / 8, "1/4": 0.25, "1/2": 0.5, "1": 1.0}
@@ -25,8 +33,6 @@ SWEEPS = {
     "width": [1 / 16, 1 / 8, 0.25, 0.5, 1.0],
 }
 MAX_EPOCHS = 50
-# digits: 30 epochs are 570 steps of 64 images, ~1 s a student; 5 left both students at 55-80 % top-1
-START_EPOCHS = {"digits": 30}
 
 
 def _label_text(n: int) -> str:
@@ -48,7 +54,8 @@ def controls(ctx: sidebar.Context, where: Any) -> tuple[DistillConfig, int]:
     seed("d_student", state.url_choice("student", "lenet-300-100", list(models.MODELS)))
     seed("d_width", state.url_choice("width", "1/4", list(WIDTHS)))
     dataset = ctx.choice.dataset
-    seed("d_epochs", state.url_int("epochs", START_EPOCHS.get(dataset, 5), 1, MAX_EPOCHS))
+    start_epochs, lr = start_settings(dataset)
+    seed("d_epochs", state.url_int("epochs", start_epochs, 1, MAX_EPOCHS))
     seed("d_labels", state.url_choice("labels", "0", [str(n) for n in LABELS]))
     seed("d_img", state.url_int("img", 0, 0, n_test - 1))
     seed("d_jitter", state.url_int("jitter", 0, 0, 4))
@@ -114,7 +121,7 @@ def controls(ctx: sidebar.Context, where: Any) -> tuple[DistillConfig, int]:
         labels=int(labels),
         jitter=0 if loss == "hint" else int(jitter),
         batch_size=train.DEFAULT_BATCH.get(dataset, 128),
-        lr=train.DEFAULT_LR.get(dataset, 1e-3),  # the dataset's own training rate (digits: 3e-3)
+        lr=lr,
     )
     return config, int(image)
 

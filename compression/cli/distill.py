@@ -14,7 +14,7 @@ from torch import nn
 
 from compression import data, metrics, models, runs, techniques, train, uploads
 from compression.cli import ProgressBar, add_label_args, baseline_source, speed_line
-from compression.distillation import LOSSES, DistillConfig, train_pair, twin_recipe
+from compression.distillation import LOSSES, DistillConfig, start_settings, train_pair, twin_recipe
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -40,9 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         "--alpha", type=float, default=0.9, help="weight of the soft term; 1 - alpha goes to CE on labels"
     )
     p.add_argument("--loss", default="kl", choices=list(LOSSES))
-    p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--epochs", type=int, help="default: as the lab, 30 on digits, 5 elsewhere")
     p.add_argument("--optimizer", default="adam", choices=["adam", "sgd"])
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, help="default: the dataset's training rate (digits 3e-3, else 1e-3)")
     p.add_argument(
         "--labels", type=int, default=0, help="labelled training images (0: all); the rest a transfer set"
     )
@@ -100,6 +100,9 @@ def _record(
 
 def handle(args: argparse.Namespace) -> int:
     try:
+        epochs, lr = start_settings(args.dataset)
+        args.epochs = epochs if args.epochs is None else args.epochs
+        args.lr = lr if args.lr is None else args.lr
         base_cfg = DistillConfig(
             student=args.student,
             width=args.width,

@@ -11,6 +11,7 @@ from compression.distillation.core import (
     apply,
     build_student,
     labelled_mask,
+    start_settings,
     train_pair,
     twin_recipe,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "explore",
     "labelled_mask",
     "losses",
+    "start_settings",
     "train_pair",
     "twin_recipe",
 ]
