@@ -55,7 +55,7 @@ DEFAULTS = {  # a small digits search: 13 s for 4 epochs on a quiet 2-core CPU (
     "pc": 1,
     "cure": "none",
     "sel": "alpha",
-    "retrain": 5,
+    "retrain": 5,  # the URL parameter; a page starts at darts.start_retrain_epochs (digits 30, else 5)
     "imgs": 1200,
     "seed": 0,
     "alr": "3e-2",
@@ -78,7 +78,7 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
     seed("da_pc", int(state.url_choice("pc", str(DEFAULTS["pc"]), [str(k) for k in PARTIAL])))
     seed("da_cure", state.url_choice("cure", str(DEFAULTS["cure"]), list(CURES)))
     seed("da_sel", state.url_choice("sel", str(DEFAULTS["sel"]), list(SELECTIONS)))
-    seed("da_retrain", state.url_int("retrain", DEFAULTS["retrain"], 1, 30))
+    seed("da_retrain", state.url_int("retrain", darts.start_retrain_epochs(ctx.choice.dataset), 1, 30))
     seed("da_imgs", int(state.url_choice("imgs", str(DEFAULTS["imgs"]), [str(n) for n in IMAGES])))
     seed("da_seed", state.url_int("seed", DEFAULTS["seed"], 0, 10_000))
     seed("da_alr", state.url_choice("alr", str(DEFAULTS["alr"]), ARCH_LRS))
@@ -205,7 +205,8 @@ def cost_note() -> None:
     st.caption(
         f"Runs on **{darts.pick_device(None).type}**. Measured on this 2-core CPU, one torch thread: the "
         "defaults (4 epochs, 1,200 digits images) took 13 s when the machine was quiet and reached 93 % "
-        "validation accuracy; at load 13 the same search took 166 s. One epoch on 1,200 fashion-mnist images "
+        "validation accuracy (at load 13: 166 s); its cell, retrained 30 epochs in ~8 s, reached 98.3 % test top-1 "
+        "with 5,082 parameters (the shipped LeNet-5: 98.1 % with 21,386). One epoch on 1,200 fashion-mnist images "
         "took 60 s at load 14 with the default cells. An epoch costs in proportion to the search images."
     )
 

@@ -51,7 +51,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="how the cell is derived: the strongest alpha (DARTS) or the op whose removal costs the "
         "supernet most validation loss (DARTS-PT)",
     )
-    p.add_argument("--retrain-epochs", type=int, default=d.retrain_epochs)
+    p.add_argument(
+        "--retrain-epochs",
+        type=int,
+        help=f"default: 30 on digits, {d.retrain_epochs} elsewhere (as the page)",
+    )
     p.add_argument(
         "--search-subset", type=int, default=d.search_subset, help="training images of the search (2 halves)"
     )
@@ -80,8 +84,11 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from compression.search.darts import DartsConfig
+    from compression.search.darts import DartsConfig, start_retrain_epochs
 
+    retrain_epochs = (
+        start_retrain_epochs(args.dataset) if args.retrain_epochs is None else args.retrain_epochs
+    )
     cfg = DartsConfig(
         dataset=args.dataset,
         epochs=args.epochs,
@@ -92,7 +99,7 @@ def _config(args: argparse.Namespace) -> Any:
         partial_channels=args.partial_channels,
         cure=args.cure,
         selection=args.selection,
-        retrain_epochs=args.retrain_epochs,
+        retrain_epochs=retrain_epochs,
         search_subset=args.search_subset,
         retrain_subset=args.retrain_subset,
         arch_lr=args.arch_lr,

@@ -27,6 +27,7 @@ from compression.search.darts.config import (
     EpochRecord,
     SearchResult,
     pick_device,
+    start_retrain_epochs,
 )
 from compression.search.darts.genotype import Genotype, derive, edge_labels, random_genotype
 from compression.search.darts.network import build_network
@@ -51,5 +52,6 @@ __all__ = [
     "retrain",
     "search",
     "search_and_retrain",
+    "start_retrain_epochs",
     "training_split",
 ]
