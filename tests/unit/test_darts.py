@@ -355,7 +355,7 @@ def test_a_size_penalty_moves_the_alphas_towards_cheaper_ops(digits: data.Datase
     def cost_after(penalty: float) -> float:
         torch.manual_seed(0)
         net = SearchNetwork(digits.input_shape, 10, channels=4, cells=2, nodes=2).train()
-        uniform = float(net.expected_cost())
+        uniform = float(net.expected_cost().detach())
         assert uniform == pytest.approx(float(op_costs().mean()), rel=1e-2)  # near-zero alphas: the mean
         w_opt = torch.optim.SGD(net.weight_parameters(), lr=0.1, momentum=0.9)
         a_opt = torch.optim.SGD(net.arch_parameters(), lr=1.0)
@@ -364,7 +364,7 @@ def test_a_size_penalty_moves_the_alphas_towards_cheaper_ops(digits: data.Datase
                 second_order_step(net, a_opt, w_opt, (x, y), xv, yv, penalty)
             else:
                 first_order_step(net, a_opt, xv, yv, penalty)
-        return float(net.expected_cost())
+        return float(net.expected_cost().detach())
 
     assert cost_after(10.0) < cost_after(0.0) - 0.01
 

@@ -292,6 +292,8 @@ def test_two_workers_share_one_postgresql_study(pg_study_url: str, tmp_path: Pat
     assert len(workers) == 2 and all(r > 0 for r in ran)
 
 
+# the test plays two workers with bare ask() calls; Optuna warns that heartbeats belong to optimize()
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage:UserWarning")
 def test_a_trial_runs_only_while_fewer_than_budget_trials_before_it_hold_a_slot(
     tmp_path: Path, digits_ctx
 ) -> None:
