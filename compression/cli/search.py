@@ -248,7 +248,7 @@ def _report(args: argparse.Namespace, name: str, ran: int, seconds: float) -> in
     )
     print(
         f"{info.problem.space.title} space: {info.problem.space.proxy_text()}, scored on "
-        f"{info.problem.val_images} validation images; storage {result['storage']}"
+        f"{info.ref.images or info.problem.val_images} validation images; storage {result['storage']}"
     )
     print("front:  trial  val acc   size KB   eff. MMACs")
     for row in result["front"]:

@@ -23,7 +23,7 @@ def test_search_cli_runs_records_resumes_and_lists(
     monkeypatch.setenv("COMPRESSION_STORE", f"sqlite:///{tmp_path}/runs.db")
     storage = f"sqlite:///{tmp_path}/my-studies.db"
     args = ["search", "--dataset", "digits", "--model", "lenet5", "--strategy", "nsga2", "--budget", "6"]
-    args += ["--val-images", "200", "--storage", storage, "--study", "cli-study", "--json"]
+    args += ["--val-images", "1000", "--storage", storage, "--study", "cli-study", "--json"]
     assert main([*args, "--record-front", "--no-latency"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["study"] == "cli-study" and out["complete"] == 6 and out["failed"] == 0
@@ -35,7 +35,10 @@ def test_search_cli_runs_records_resumes_and_lists(
 
     # the same name resumes the study with a larger budget; a worker then finds nothing left to do
     assert main([*args[:-1], "--budget", "8"]) == 0
-    assert "8/8 trials" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert (
+        "8/8 trials" in text and "scored on 216 validation images" in text
+    )  # digits' split, not the 1,000 asked
     assert main(["search", "worker", "--study", "cli-study", "--storage", storage, "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == {"study": "cli-study", "trials": 0}
     assert St.counts(St.load("cli-study", storage)).complete == 8
