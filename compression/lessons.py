@@ -570,9 +570,8 @@ def _check_pipeline(p: dict[str, str]) -> dict[str, str]:
             recipe = pipeline.Recipe.from_dict({"stages": json.loads(p["recipe"])})
         except (ValueError, TypeError) as exc:
             raise LessonError(f"The step's recipe is not a pipeline recipe: {exc}") from exc
-    else:  # the Pipeline page's default: Deep Compression without fine-tuning
-        kinds = pipeline.STAGE_KINDS
-        recipe = pipeline.Recipe("deep-compression", tuple(kinds[k].build(k, kinds[k].default, 0) for k in ("prune", "share", "huffman")))  # fmt: skip
+    else:  # a step without a recipe opens the Pipeline page at its starting recipe
+        recipe = pipeline.default_recipe()
     if len(recipe.stages) > 6:
         raise LessonError("A lesson's pipeline check runs at most 6 stages.")
     res = pipeline.run(recipe, base, ds)

@@ -17,21 +17,17 @@ from ui import present, sidebar
 KEY = "pl_stages"  # session: the stage configs as dicts (techniques.to_dict)
 
 
-def default_stages(model: str) -> list[dict[str, Any]]:
-    """Deep Compression with its retraining, one epoch each: prune (3 gradual steps), share, Huffman. Without
-    it LeNet-5 on digits lost 6.4 points (91.7 %); with it 0.6 (97.5 %), at 11.8x either way, in ~1 s more."""
-    kinds = pipeline.STAGE_KINDS
-    epochs = {"prune": 1, "share": 1, "huffman": 0}
-    return [techniques.to_dict(kinds[k].build(k, kinds[k].default, n)) for k, n in epochs.items()]
+def default_stages() -> list[dict[str, Any]]:
+    return [techniques.to_dict(c) for c in pipeline.default_recipe().stages]
 
 
-def load_stages(model: str) -> list[dict[str, Any]]:
+def load_stages() -> list[dict[str, Any]]:
     """The URL's `recipe` (JSON list) when it differs from this tab's stages (a link was followed, e.g. from
     a lesson), else this tab's stages, else the default recipe."""
     raw = st.query_params.get("recipe")
     mine = st.session_state.get(KEY)
     if mine is None or (raw and raw != json.dumps(mine, separators=(",", ":"))):
-        stages = default_stages(model) if mine is None else mine
+        stages = default_stages() if mine is None else mine
         if raw:
             try:
                 stages = [
@@ -52,9 +48,9 @@ def save_stages(stages: list[dict[str, Any]]) -> None:
     st.query_params["recipe"] = json.dumps(stages, separators=(",", ":"))
 
 
-def builder(model: str) -> list[dict[str, Any]]:
+def builder() -> list[dict[str, Any]]:
     """Stage list with move up / down / remove, an add row, JSON import and export."""
-    stages = load_stages(model)
+    stages = load_stages()
     if st.query_params.get("recipe") is None:
         st.query_params["recipe"] = json.dumps(stages, separators=(",", ":"))
     for i, d in enumerate(stages):  # one row: the stage, then its buttons at their own width

@@ -31,7 +31,7 @@ with lazy.expander("Deep Compression in three stages (Han et al., ICLR 2016)", k
 controls, stage_chart = present.stage()
 run_box = controls.container()
 with controls:
-    stages = block.builder(ctx.choice.model)
+    stages = block.builder()
 state.seed("pl_both", st.query_params.get("both") == "1")
 state.seed("pl_record", st.query_params.get("record") == "1")
 both = run_box.checkbox("Also run the reverse order, side by side", key="pl_both")

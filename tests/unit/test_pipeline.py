@@ -206,12 +206,9 @@ def test_distill_then_prune_then_quantize() -> None:
 def test_the_pages_default_recipe_retrains_and_keeps_lenet5_within_a_point_on_digits() -> None:
     """The Pipeline page's starting recipe (Deep Compression with one retraining epoch per stage) on the shipped
     LeNet-5: 11-12x smaller and within a point (without the retraining it lost 6.4 points)."""
-    from ui.pipeline import default_stages
-
     ds = digits()
     base = train.load_baseline(train.default_config("digits", "lenet5"))
     assert base is not None
-    stages = tuple(techniques.from_dict(d) for d in default_stages("lenet5"))
-    res = pipeline.run(pipeline.Recipe("default", stages, "digits", "lenet5"), base, ds)
+    res = pipeline.run(pipeline.default_recipe(), base, ds)
     top1 = [s.measurement.top1 for s in res.stages]
     assert res.ratio > 10 and top1[0] - top1[-1] < 0.01, (res.ratio, top1)
