@@ -18,6 +18,7 @@ KEY = "pl_stages"  # session: the stage configs as dicts (techniques.to_dict)
 
 
 def default_stages() -> list[dict[str, Any]]:
+    """The engine's starting recipe (pipeline.default_recipe) as the builder's stage dicts."""
     return [techniques.to_dict(c) for c in pipeline.default_recipe().stages]
 
 

@@ -63,8 +63,8 @@ def write_url(values: Mapping[str, str | None], *, resync: bool = False) -> None
 # instead; this script does the same for ours (Streamlit has no Python switch for it): a change that keeps
 # the page's path replaces the current entry, a move to another page still adds one, and so does a move from
 # one lesson step to another (browser Back then goes back a step, like the Lessons page's Back button; on
-# Back, Streamlit reruns the page with that entry's query string). A URL without a lesson on either side
-# replaces: opening or resuming a lesson from the list (Back from a resumed lesson must not land on the bare
+# Back, Streamlit reruns the page with that entry's query string). When either URL has no lesson the entry is
+# replaced: opening or resuming a lesson from the list (Back from a resumed lesson must not land on the bare
 # list, which would resume it again), and the lab link's query string, which Streamlit writes under the
 # Lessons path for a moment before it moves to the lab's.
 _ONE_ENTRY_PER_PAGE = """<script>
