@@ -795,10 +795,11 @@ class Step:
         return LABS[self.lab].page, {**self.query(), **focus}
 
     def url(self) -> str | None:
-        """The step's settings as a relative URL ("prune?dataset=digits&amount=0.9"), what the page shows."""
-        from urllib.parse import urlencode
-
-        return None if self.lab is None else f"{LABS[self.lab].url}?{urlencode(self.query())}"
+        """The step's settings as a relative URL ("prune?dataset=digits&amount=0.9"), what the page shows:
+        not percent-encoded, so a recipe reads as JSON on a projector (the link itself is encoded)."""
+        if self.lab is None:
+            return None
+        return f"{LABS[self.lab].url}?" + "&".join(f"{k}={v}" for k, v in self.query().items())
 
 
 @dataclass(frozen=True)

@@ -61,7 +61,7 @@ def test_parse_fields_and_link() -> None:
     assert one.params == {"dataset": "digits", "model": "lenet5", "amount": "0.5", "method": "magnitude"}
     opened = {**one.params, "view": "Weight histogram"}  # the tab that holds the step's chart, opened
     assert one.link() == ("views/prune.py", {**opened, "focus": "p_hist"})  # and the chart brought on screen
-    assert one.url() == "prune?dataset=digits&model=lenet5&amount=0.5&method=magnitude&view=Weight+histogram"
+    assert one.url() == "prune?dataset=digits&model=lenet5&amount=0.5&method=magnitude&view=Weight histogram"
     assert one.chart_title == L.LABS["prune"].charts["p_hist"]
     assert L.say(one, {"sparsity": "50%", "drop": "-1.00"}) == "Gone: 50%, change -1.00."
 
