@@ -340,9 +340,10 @@ def earlier_study(ctx: sidebar.Context) -> None:
         st.rerun()
 
 
-def pick_study(name: str) -> str:
-    """Switch between the studies of this problem (every strategy and seed run on it)."""
-    info = St.Info.of(St.load(name))
+def pick_study(name: str, shown: St.Info | None = None) -> str:
+    """Switch between the studies of this problem (every strategy and seed run on it). `shown`: the study this
+    rerun already loaded (current_study), used when it is the one named; its problem and weights never change."""
+    info = shown if shown is not None and shown.name == name else St.Info.of(St.load(name))
     others = [i for i in St.studies(problem_key=info.problem.key()) if i.weights_hash == info.weights_hash]
     if len(others) < 2:
         return name

@@ -46,7 +46,7 @@ with controls:
     settings = search.controls(ctx.choice.dataset, len(ctx.ds.x_val), study)
     name = search.actions(settings, ctx, study.name if study else None)
     if name is not None:
-        name = search.pick_study(name)
+        name = search.pick_study(name, study)
 if name is None:
     with chart:
         search.earlier_study(ctx)
