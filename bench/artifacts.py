@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from bench.common import machine, write_results
+from bench.common import machine, usage, write_results
 from compression import data, latency, metrics, runs, techniques, train
 from compression.pruning import methods
 from compression.quantization import catalog, qat
@@ -94,6 +94,7 @@ def _measure(out: nn.Module, base: nn.Module, config: Any, ds: data.Dataset) -> 
 
 
 def main() -> None:
+    usage(__doc__)
     torch.set_num_threads(1)
     started = time.time()
     datasets: dict[str, data.Dataset] = {}

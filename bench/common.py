@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -13,6 +14,14 @@ import torch
 from compression import latency
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def usage(doc: str | None) -> None:
+    """For a benchmark without options: `--help` prints what it measures and exits, and an unknown
+    option is an error, instead of starting a run of many minutes."""
+    argparse.ArgumentParser(
+        description=doc, formatter_class=argparse.RawDescriptionHelpFormatter
+    ).parse_args()
 
 
 def machine() -> dict[str, object]:

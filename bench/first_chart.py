@@ -24,6 +24,7 @@ from typing import Any
 
 from playwright.sync_api import sync_playwright
 
+from bench.common import usage
 from compression import latency
 from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, free_port
 from ui import warmup
@@ -244,6 +245,7 @@ def _span(times: list[float]) -> str:
 
 
 def main() -> None:
+    usage(__doc__)
     load_before = os.getloadavg()[0]
     todo = links()  # once: a baseline shipped during the run must not change the rows
     warm = run_server(True, todo)

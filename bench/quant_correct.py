@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from sklearn.cluster import KMeans
 
-from bench.common import machine, write_results
+from bench.common import machine, usage, write_results
 from compression import data, latency, metrics, techniques, train
 from compression.quantization import analysis, core, model_ops, schemes
 
@@ -150,6 +150,7 @@ def summary(results: dict[str, Any]) -> str:
 
 
 def main() -> None:
+    usage(__doc__)
     torch.set_num_threads(1)
     ds = data.load(FASHION)
     model = train.load_baseline(train.default_config(FASHION, MODEL))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from bench.common import machine, write_results
+from bench.common import machine, usage, write_results
 from bench.synthetic_runs import synthetic_rows
 from compression import latency, report
 from tests.e2e.helpers import launch_browser
@@ -45,6 +45,7 @@ def offline_open(path: Path, ids: list[int]) -> dict[str, object]:
 
 
 def main() -> None:
+    usage(__doc__)
     results: dict[str, object] = {"machine": machine(), "cpu": latency.cpu_info().describe()}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

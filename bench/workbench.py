@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from bench.common import machine, write_results
+from bench.common import machine, usage, write_results
 from compression import data, metrics, train
 
 
@@ -86,6 +86,7 @@ def browser_first_metrics(samples: int = 3) -> dict[str, object]:
 
 
 def main() -> None:
+    usage(__doc__)
     results = {
         "machine": machine(),
         "evaluation": [eval_ratio("digits", "lenet5"), eval_ratio("fashion-mnist", "lenet5")],

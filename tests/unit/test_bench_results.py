@@ -1,10 +1,15 @@
-"""bench/results/*.json are written compactly: short lists on one line, everything else as indent=2."""
+"""bench/results/*.json are written compactly: short lists on one line, everything else as indent=2; the
+benchmarks without options answer --help."""
 
 from __future__ import annotations
 
+import importlib
 import json
 import math
+import sys
 from pathlib import Path
+
+import pytest
 
 from bench.common import dumps
 
@@ -31,3 +36,19 @@ def test_dumps_writes_what_json_cannot_as_text() -> None:
         "path": "a/b",
         "x": math.pi,
     }
+
+
+@pytest.mark.parametrize("name", ["artifacts", "first_chart", "quant_correct", "report", "workbench"])
+def test_a_benchmark_without_options_answers_help_instead_of_running(
+    name: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = importlib.import_module(f"bench.{name}")
+    monkeypatch.setattr(sys, "argv", [name, "--help"])
+    with pytest.raises(SystemExit) as done:
+        module.main()  # would start a run of minutes (first_chart: a server, a browser) without the parser
+    assert done.value.code == 0
+    assert module.__doc__.strip().splitlines()[0] in capsys.readouterr().out
+    monkeypatch.setattr(sys, "argv", [name, "--rounds", "9"])
+    with pytest.raises(SystemExit) as bad:
+        module.main()
+    assert bad.value.code == 2
