@@ -62,11 +62,21 @@ def dumps(value: object, indent: str = "") -> str:
     return flat
 
 
+def machine_line(m: dict[str, object]) -> str:
+    """The machine as one readable line of a results file (the .json keeps every field)."""
+    load = m.get("load_average_1m")
+    return (
+        f"Machine: {m.get('cpu_isa') or m.get('cpu')}; torch {m.get('torch')}, Python {m.get('python')}, "
+        f"{m.get('torch_threads')} torch thread{'' if m.get('torch_threads') == 1 else 's'}"
+        + (f"; load average {load:.1f}" if isinstance(load, float | int) else "")
+        + f"; {m.get('date')} ({m.get('platform')})."
+    )
+
+
 def write_results(name: str, results: dict[str, object], summary_md: str) -> None:
     """bench/results/<name>.json (everything) and <name>.md (the table the README quotes)."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(dumps(results) + "\n")
-    m = results.get("machine", machine())
-    header = f"# {name}\n\nMachine: {m}\n\n"  # type: ignore[union-attr]
+    header = f"# {name}\n\n{machine_line(results.get('machine') or machine())}\n\n"  # type: ignore[arg-type]
     (RESULTS / f"{name}.md").write_text(header + summary_md + "\n")
     print(header + summary_md)

@@ -116,7 +116,7 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
             horizontal=True,
             help="PC-DARTS: only 1/K of the channels go through the mixed ops (the rest bypass them), "
             "with edge weights β normalising the edges. Faster on the CPU (about 1.5-2x per epoch at C=8), less "
-            "memory; on a GPU a small cell is launch-bound and K=4 was slower (0.7x, bench/results/darts.md).",
+            "memory; on a GPU a small cell is launch-bound and K=4 was slower (0.7x; darts.md, at the foot of the page).",
         )
         images = c3.select_slider(
             "Search images",
@@ -470,7 +470,7 @@ def retrain_block(ctx: sidebar.Context, result: darts.SearchResult, base: metric
         "inputs per node, any op but none) get exactly the same budget: the baseline DARTS must beat "
         "(Liu et al.: random 3.29 % vs DARTS 2.76 % test error on CIFAR-10). In a small space with a short "
         "search it often is not beaten: on fashion-mnist, this project's 15-minute searches at three seeds gave "
-        "cells that retrained no better than random ones on average (`bench/results/darts_target.md`; random "
+        "cells that retrained no better than random ones on average (recorded at the foot of this page, darts_target.md; random "
         "search is a strong NAS baseline: Li & Talwalkar 2019, Yu et al. 2020)."
     )
     c1, c2, c3 = st.columns([1.2, 1, 1.2])

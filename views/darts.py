@@ -6,7 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from compression.search import darts as engine
-from ui import darts, lazy, measured, present, sidebar, state
+from ui import darts, evidence, lazy, measured, present, sidebar, state
 
 ctx = sidebar.render()
 state.keep_only(*darts.DEFAULTS, "cell", "job")
@@ -53,7 +53,7 @@ with lazy.expander(
             "badly. Here it shows when the weights learn too slowly for α (*Weights' step* 0.005): a "
             "fashion-mnist search with all channels ends with 4 skips of 6 edges; with $K = 4$ it ends in average "
             "pooling on every edge, which the skip cures do not catch (the dotted line of the skip chart counts "
-            "all parameter-free ops; `bench/results/darts_collapse.md`). **Cures:** DARTS+ stops the search once the normal cell holds more than 2 skips (early "
+            "all parameter-free ops; darts_collapse.md at the foot of the page). **Cures:** DARTS+ stops the search once the normal cell holds more than 2 skips (early "
             "stop); P-DARTS derives with at most 2 skips (cap); PC-DARTS sends only $1/K$ of the channels "
             "through the mixed ops, with edge weights $\\beta$ normalising the edges (less memory, faster "
             "epochs, a regularising effect)."
@@ -96,3 +96,4 @@ darts.panels(job, cfg, cell)
 if job is not None and job.state == "done" and isinstance(job.result, engine.SearchResult):
     darts.summary(job.result)
     darts.retrain_block(ctx, job.result, measured.baseline(ctx))
+evidence.recorded(["darts_target.md", "darts_collapse.md", "darts.md"], key="da_recorded")

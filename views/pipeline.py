@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import lazy, present, sidebar, state
+from ui import evidence, lazy, present, sidebar, state
 from ui import pipeline as block
 
 state.keep_only("recipe", "both", "record", "job")
@@ -53,3 +53,4 @@ else:
     stage_chart.caption(
         "Run the pipeline to draw the waterfall (stages that fine-tune take a while: it runs in the background)."
     )
+evidence.recorded(["deep_compression.md"], key="pl_recorded")

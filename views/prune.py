@@ -13,7 +13,7 @@ from compression import fmt, latency, lessons, metrics, techniques
 from compression import pruning as P
 from compression.charts import pruning as charts
 from compression.distillation import KDRecovery
-from ui import ab, lazy, measured, present, record, sidebar, state
+from ui import ab, evidence, lazy, measured, present, record, sidebar, state
 
 AB_MAIN = ("amount", "method", "scope", "gran")  # the controls setting B has its own copy of
 state.keep_only(
@@ -430,7 +430,7 @@ with right:
                     f"- Measured, paired with the baseline: {speed} at batch 256. Fewer MACs did not pay here: "
                     "for a model this small, per-layer fixed costs (Python dispatch, kernel launch, memory "
                     "traffic) dominate; larger models (bn-cnn, small-resnet on fashion-mnist) show the real "
-                    "speed-up (bench/results/pruning.md)."
+                    "speed-up (pruning.md, at the foot of this page)."
                 )
     for note in metrics.explain_gaps(mp):
         st.markdown(f"- {note}")
@@ -588,3 +588,4 @@ with tab_sens:
                 record.record_button(
                     ctx, tuned, [per_layer], m_rates, technique=per_layer.technique, key="p_sens_rates"
                 )
+evidence.recorded(["pruning.md"], key="p_recorded")

@@ -15,7 +15,7 @@ from compression.charts import quantization as charts
 from compression.distillation import KDRecovery
 from compression.distillation.recovery import kd_context
 from compression.quantization import analysis, catalog, core, model_ops, prefetch, schemes, storage
-from ui import ab, lazy, measured, present, record, sidebar, state
+from ui import ab, evidence, lazy, measured, present, record, sidebar, state
 
 AB_MAIN = ("scheme", "bits", "gran", "sym")  # the controls setting B has its own copy of
 state.keep_only(
@@ -71,7 +71,7 @@ with lazy.expander("How quantization works (formulas)", key="q_formulas") as sho
             "\n\n"
             "**Simulated versus real**: fake-quantized models hold the quantized values in float32 and run float "
             "kernels: the file shrinks, the speed does not. *Real INT8* runs torch.ao's quantized CPU kernels "
-            "(measured faster than torchao's int8 configs on this CPU, see bench/results/quantization.md)."
+            "(measured faster than torchao's int8 configs on this CPU, quantization.md at the foot of this page)."
         )
 
 
@@ -611,3 +611,4 @@ if getattr(qmodel, "_cla_layer_bits", None):
     )
 
 record.record_button(ctx, qmodel, [config], m, technique=type(config).technique, key="quant")  # type: ignore[attr-defined]
+evidence.recorded(["quantization.md", "quant_correct.md"], key="q_recorded")

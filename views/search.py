@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui import lazy, present, search, sidebar, state
+from ui import evidence, lazy, present, search, sidebar, state
 
 state.keep_only("space", "strategy", "budget", "tlimit", "obj", "cap", "seed", "val", "study", "group")
 ctx = sidebar.render()
@@ -50,6 +50,7 @@ with controls:
 if name is None:
     with chart:
         search.earlier_study(ctx)
+    evidence.recorded(["search.md"], key="s_recorded")
     st.stop()
 with chart:
     if search.is_live(name):
@@ -59,3 +60,4 @@ with chart:
 search.importances(name)
 st.subheader("Record trials as runs")
 search.record_block(name, ctx)
+evidence.recorded(["search.md"], key="s_recorded")

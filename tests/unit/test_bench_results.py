@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import dumps
+from bench.common import dumps, machine_line
 
 
 def test_dumps_round_trips_and_keeps_short_lists_on_one_line() -> None:
@@ -52,3 +52,15 @@ def test_a_benchmark_without_options_answers_help_instead_of_running(
     with pytest.raises(SystemExit) as bad:
         module.main()
     assert bad.value.code == 2
+
+
+def test_a_results_file_names_its_machine_in_one_readable_line() -> None:
+    line = machine_line(
+        {"cpu": "x", "cpu_isa": "Intel Xeon (AVX2, AMX), 2 cores", "torch": "2.14.1", "python": "3.11.7",
+         "torch_threads": 2, "load_average_1m": 1.26, "date": "2026-11-30 22:00:00 UTC", "platform": "Linux"}
+    )  # fmt: skip
+    assert line == (
+        "Machine: Intel Xeon (AVX2, AMX), 2 cores; torch 2.14.1, Python 3.11.7, 2 torch threads; "
+        "load average 1.3; 2026-11-30 22:00:00 UTC (Linux)."
+    )
+    assert "1 torch thread;" in machine_line({"cpu_isa": "c", "torch_threads": 1, "load_average_1m": None})
