@@ -35,3 +35,25 @@ def test_back_from_the_pruning_lab_leaves_no_lab_parameters_on_the_model_page(
     wait_idle(page)
     assert urlparse(page.url).path.endswith("/model"), page.url
     assert not {"amount", "method", "scope", "ft"} & set(parse_qs(urlparse(page.url).query)), page.url
+
+
+def test_back_returns_to_the_model_page_as_it_was_shown(page: Page, app_url: str) -> None:
+    """Leaving a page, Streamlit empties its query string (a replaceState on its path); Back must still show
+    the page with the model it showed, not the one this tab chose since (LeNet-300-100 in the lab)."""
+    page.goto(f"{app_url}/model?dataset=digits&model=lenet5")
+    wait_idle(page)
+    expect(page.get_by_text("Top-1 accuracy").first).to_be_visible()
+    page.get_by_role("link", name="Pruning lab").click()
+    wait_idle(page)
+    expect(page.get_by_text("Prune rate").first).to_be_visible()
+    model = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Model")
+    model.click()
+    page.get_by_role("option", name=re.compile("LeNet-300-100")).first.click()
+    wait_idle(page)
+    expect(page).to_have_url(re.compile(r"/prune\?.*model=lenet-300-100"))
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/model\?.*model=lenet5\b"), timeout=10_000)
+    wait_idle(page)
+    expect(model).to_have_value(re.compile("LeNet-5"))
+    expect(page.get_by_text("Top-1 accuracy").first).to_be_visible()
+    expect(page.get_by_test_id("stException")).to_have_count(0)
