@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from compression import rng
+from compression.search.darts import batched
 from compression.search.darts.genotype import Genotype, edge_count
 from compression.search.darts.ops import OPS, FactorizedReduce, MixedOp, ReLUConvBN, build_op, op_costs
 
@@ -59,16 +60,26 @@ class SearchCell(CellBase):
     def forward(
         self, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor, betas: torch.Tensor
     ) -> torch.Tensor:
+        """Node i = sum_j betas[e] * edges[e](states[j], weights[e]) over its inputs j (e its edges), each
+        node's edges of one stride computed together (batched.py; the same sum as the edges' MixedOps)."""
         states = [self.pre0(s0), self.pre1(s1)]
         offset = 0
         for _ in range(self.nodes):
-            states.append(
-                sum(
-                    betas[offset + j] * self.edges[offset + j](h, weights[offset + j])
-                    for j, h in enumerate(states)
-                )  # type: ignore[arg-type]
-            )
-            offset += len(states) - 1
+            inputs = len(states)
+            strided = 2 if self.reduction else 0  # a reduction cell's edges from s0 and s1 are strided
+            node = None
+            for lo, hi in ((0, strided), (strided, inputs)):
+                if hi > lo:
+                    edges = slice(offset + lo, offset + hi)
+                    part = batched.edges_sum(
+                        list(self.edges[edges]),
+                        states[lo:hi],
+                        weights[edges],
+                        betas[edges],  # type: ignore[arg-type]
+                    )
+                    node = part if node is None else node + part
+            states.append(node)  # type: ignore[arg-type]
+            offset += inputs
         return torch.cat(states[2:], dim=1)
 
 
