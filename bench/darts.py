@@ -14,7 +14,7 @@
 4. retrain: a recorded search's cell retrained again with another budget (--from-key), for random cells
    retrained with that budget (--random-key).
 
-Run: .venv/bin/python -m bench.darts [--sections pc,search,random,retrain,collapse] [sizes: see --help]
+Run: .venv/bin/python -m bench.darts [--sections pc,batched,search,random,retrain,collapse] [sizes: see --help]
 Each section merges its result into bench/results/darts.json (under a file lock: sections may run
 in separate processes) and rewrites darts.md; wall time, process CPU time and the load average are
 recorded next to every timing.
@@ -40,8 +40,10 @@ import torch
 from bench.common import RESULTS, machine, write_results
 from compression import data, metrics
 from compression.search import darts
+from compression.search.darts.batched import edge_by_edge
 from compression.search.darts.config import SELECTION_IMAGES
 from compression.search.darts.genotype import Genotype
+from compression.search.darts.network import SearchCell
 from compression.search.darts.search import final_genotype
 
 FASHION = "fashion-mnist"
@@ -133,6 +135,49 @@ def pc(ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
         "ratio_max": max(ratios),
         "cpu_ratio_median": statistics.median(r["cpu_ratio"] for r in rows),
         "met": statistics.median(ratios) >= 2.0,
+        "forward": "batched",  # each node's edges at once (batched.py); sections without it: edge by edge
+    }
+
+
+@contextmanager
+def cell_forward(batched: bool) -> Iterator[None]:
+    """Search cells as they run (each node's edges batched) or edge by edge (batched.edge_by_edge)."""
+    saved = SearchCell.forward
+    if not batched:
+        SearchCell.forward = edge_by_edge  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        SearchCell.forward = saved  # type: ignore[method-assign]
+
+
+def batched_section(ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any]:
+    """Paired, interleaved: a search epoch with the nodes' edges batched and edge by edge, at K=1 and K=4;
+    the four variants in alternating order each round."""
+    cfgs = {k: _config(args, epochs=1, partial_channels=k, search_subset=args.pc_subset) for k in (1, 4)}
+    variants = [(k, b) for k in (1, 4) for b in (False, True)]
+    rows = []
+    for i in range(args.pairs):
+        row: dict[str, Any] = {"round": i, "load": os.getloadavg()[0]}
+        for k, b in variants if i % 2 == 0 else variants[::-1]:
+            with cell_forward(b):
+                row[f"k{k}_{'batched' if b else 'edges'}_s"] = (
+                    darts.search(cfgs[k], ds, device="cpu").records[0].seconds
+                )
+        log(", ".join(f"{key} {v:.1f}" for key, v in row.items() if key.endswith("_s")))
+        rows.append(row)
+
+    def median(f: Callable[[dict[str, Any]], float]) -> float:
+        return statistics.median(f(r) for r in rows)
+
+    return {
+        "subset": args.pc_subset,
+        "network": {"cells": args.cells, "nodes": args.nodes, "channels": args.channels, "batch": 64},
+        "rounds": rows,
+        "speedup": {
+            f"k{k}": median(lambda r, k=k: r[f"k{k}_edges_s"] / r[f"k{k}_batched_s"]) for k in (1, 4)
+        },
+        "pc_ratio": {f: median(lambda r, f=f: r[f"k1_{f}_s"] / r[f"k4_{f}_s"]) for f in ("edges", "batched")},
     }
 
 
@@ -335,8 +380,12 @@ def _met(ok: bool | None) -> str:
 
 def _render_pc(p: dict[str, Any]) -> list[str]:
     m = p.get("_machine", {})
+    forward = (
+        "each node's edges batched" if p.get("forward") == "batched" else "edge by edge (before 6ce1006)"
+    )
     return [
-        f"## Partial channels: search-epoch speed, K=4 vs K=1 (paired, interleaved), C={p['network']['channels']}",
+        f"## Partial channels: search-epoch speed, K=4 vs K=1 (paired, interleaved), C={p['network']['channels']}, "
+        + forward,
         "",
         f"Network {p['network']}, load average {statistics.mean(r['load'] for r in p['pairs']):.1f} on average, "
         f"{p['subset']} search images ({p['subset'] // 2} per half), first-order, "
@@ -352,6 +401,31 @@ def _render_pc(p: dict[str, Any]) -> list[str]:
         "",
         f"Median ratio **{p['ratio_median']:.2f}x** (min {p['ratio_min']:.2f}x, max {p['ratio_max']:.2f}x); "
         f"median CPU-time ratio {p['cpu_ratio_median']:.2f}x. Target >= 2x: **{_met(p['met'])}**.",
+        "",
+    ]
+
+
+def _render_batched(b: dict[str, Any]) -> list[str]:
+    m = b.get("_machine", {})
+    return [
+        "## Each node's edges batched against edge by edge: search-epoch speed (paired, interleaved), "
+        f"C={b['network']['channels']}",
+        "",
+        f"Network {b['network']}, {b['subset']} search images, first-order, 1 torch thread, CPU {m.get('cpu', '?')}, "
+        f"load average {statistics.mean(r['load'] for r in b['rounds']):.1f}; the four variants in alternating "
+        "order each round (`python -m bench.darts --sections batched`).",
+        "",
+        "| round | load | K=1 edge by edge s | K=1 batched s | K=4 edge by edge s | K=4 batched s |",
+        "|---|---|---|---|---|---|",
+        *(
+            f"| {r['round']} | {r['load']:.1f} | {r['k1_edges_s']:.1f} | {r['k1_batched_s']:.1f} | "
+            f"{r['k4_edges_s']:.1f} | {r['k4_batched_s']:.1f} |"
+            for r in b["rounds"]
+        ),
+        "",
+        f"Batched against edge by edge (median of the rounds' ratios): **{b['speedup']['k1']:.2f}x** at K=1, "
+        f"**{b['speedup']['k4']:.2f}x** at K=4. K=4 against K=1: {b['pc_ratio']['edges']:.2f}x edge by edge, "
+        f"**{b['pc_ratio']['batched']:.2f}x** batched.",
         "",
     ]
 
@@ -492,6 +566,8 @@ def render(res: dict[str, Any]) -> str:
     ]
     for key in sorted(k for k in res if k.startswith("pc")):
         lines += _render_pc({**res[key], "_machine": res.get("machines", {}).get(key, {})})
+    for key in sorted(k for k in res if k.startswith("batched")):
+        lines += _render_batched({**res[key], "_machine": res.get("machines", {}).get(key, {})})
     for key in sorted(k for k in res if k.startswith("search")) or (["search"] if "random" in res else []):
         lines += _render_target(res, key)
     for key in sorted(k for k in res if k.startswith("collapse")):
@@ -659,6 +735,8 @@ def main() -> None:
         log(f"section {section}")
         if section == "pc":
             merge(args.pc_key, pc(ds, args))
+        elif section == "batched":
+            merge(f"batched_c{args.channels}", batched_section(ds, args))
         elif section == "random":
             for seed in args.random_seeds.split(","):
                 merge(args.random_key, random_section(ds, args, int(seed)), sub=seed)

@@ -46,7 +46,7 @@ CURES = {  # short enough for the stage's narrow controls column
     "early-stop": "stop at > 2 skips (DARTS+)",
     "cap-skips": "cap at 2 skips (P-DARTS)",
 }
-DEFAULTS = {  # a small digits search: 13 s for 4 epochs on a quiet 2-core CPU (166 s at load 13), 93 % validation
+DEFAULTS = {  # a small digits search: 13-15 s for 4 epochs on a quiet 2-core CPU (166 s at load 13), 92 % validation
     "epochs": 4,
     "cells": 2,
     "nodes": 3,
@@ -115,8 +115,9 @@ def controls(ctx: sidebar.Context, where: Any) -> darts.DartsConfig:
             key="da_pc",
             horizontal=True,
             help="PC-DARTS: only 1/K of the channels go through the mixed ops (the rest bypass them), "
-            "with edge weights β normalising the edges. Faster on the CPU (about 1.5-2x per epoch at C=8), less "
-            "memory; on a GPU a small cell is launch-bound and K=4 was slower (0.7x; darts.md, at the foot of the page).",
+            "with edge weights β normalising the edges. Faster on the CPU (2.2-2.5x per epoch at C=8, paired), less "
+            "memory; on a GPU a small cell is launch-bound and K=4 was slower (0.7x, measured before each node's "
+            "edges were batched; darts.md, at the foot of the page).",
         )
         images = c3.select_slider(
             "Search images",
@@ -204,9 +205,9 @@ def cost_note() -> None:
     """Where the search runs and what it costs, so nobody starts an hour-long search by accident."""
     st.caption(
         f"Runs on **{darts.pick_device(None).type}**. Measured on this 2-core CPU, one torch thread: the "
-        "defaults (4 epochs, 1,200 digits images) took 13 s when the machine was quiet and reached 93 % "
-        "validation accuracy (at load 13: 166 s); its cell, retrained 30 epochs in ~8 s, reached 98.3 % test top-1 "
-        "with 5,082 parameters (the shipped LeNet-5: 98.1 % with 21,386). One epoch on 1,200 fashion-mnist images "
+        "defaults (4 epochs, 1,200 digits images) took 13-15 s when the machine was quiet and reached 92 % "
+        "validation accuracy (at load 13: 166 s); its cell, retrained 30 epochs in 8-16 s, reached 98.1 % test "
+        "top-1 with 4,674 parameters (the shipped LeNet-5: 98.1 % with 21,386). One epoch on 1,200 fashion-mnist images "
         "took 60 s at load 14 with the default cells. An epoch costs in proportion to the search images."
     )
 

@@ -1,13 +1,38 @@
-"""bench/darts.py's seed summary: searches that differ only in their search seed are set side by side against
-their random cells, whatever their keys; one seed alone, or another configuration, is not grouped."""
+"""bench/darts.py: the seed summary (searches that differ only in their search seed are set side by side against
+their random cells, whatever their keys; one seed alone, or another configuration, is not grouped), and the
+timing of batched cells against the edge-by-edge reference."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from bench import darts
+from compression.search.darts.batched import edge_by_edge
+from compression.search.darts.network import SearchCell, SearchNetwork
 
 CONFIG = {"epochs": 10, "retrain_epochs": 15, "partial_channels": 4, "seed": 0}
+PC = {
+    "subset": 512,
+    "network": {"cells": 5, "nodes": 3, "channels": 8, "batch": 64},
+    "pairs": [
+        {
+            "pair": 0,
+            "first": 1,
+            "load": 1.0,
+            "k1_epoch_s": 7.0,
+            "k4_epoch_s": 3.0,
+            "ratio": 2.3,
+            "cpu_ratio": 2.3,
+        }
+    ],
+    "ratio_median": 2.3,
+    "ratio_min": 2.3,
+    "ratio_max": 2.3,
+    "cpu_ratio_median": 2.3,
+    "met": True,
+}
 RANDOM = {str(i): {"top1": t} for i, t in enumerate((0.91, 0.905, 0.915), start=1)}
 
 
@@ -47,3 +72,41 @@ def test_a_retrained_search_names_the_machine_its_search_ran_on() -> None:
         "machines": {"search_x": {"cpu": "Xeon"}, "search_w": {"cpu": "EPYC"}},
     }
     assert "| 0 | search_x | EPYC |" in "\n".join(darts._render_seeds(res))
+
+
+def test_cell_forward_swaps_in_the_edge_by_edge_reference_and_restores_the_batched_cell() -> None:
+    torch.manual_seed(0)
+    net = SearchNetwork((1, 8, 8), 10, channels=4, cells=2, nodes=2, partial=2)
+    x = torch.randn(4, 1, 8, 8)
+    batched_forward = SearchCell.forward
+    with darts.cell_forward(batched=False):
+        assert SearchCell.forward is edge_by_edge
+        reference = net(x)
+    assert SearchCell.forward is batched_forward
+    torch.testing.assert_close(net(x), reference, rtol=1e-5, atol=1e-5)
+
+
+def test_the_batched_section_renders_its_rounds_and_median_ratios() -> None:
+    rounds = [
+        {
+            "round": i,
+            "load": 1.0,
+            "k1_edges_s": 7.5,
+            "k1_batched_s": 7.0,
+            "k4_edges_s": 4.0,
+            "k4_batched_s": 3.0,
+        }
+        for i in range(2)
+    ]
+    section = {
+        "subset": 512,
+        "network": {"channels": 8},
+        "rounds": rounds,
+        "speedup": {"k1": 7.5 / 7.0, "k4": 4.0 / 3.0},
+        "pc_ratio": {"edges": 7.5 / 4.0, "batched": 7.0 / 3.0},
+    }
+    text = darts.render({"batched_c8": section})
+    assert "| 1 | 1.0 | 7.5 | 7.0 | 4.0 | 3.0 |" in text
+    assert "**1.07x** at K=1, **1.33x** at K=4" in text and "1.88x edge by edge, **2.33x** batched" in text
+    assert "C=8, edge by edge (before 6ce1006)" in darts.render({"pc": {**PC, "forward": None}})
+    assert "C=8, each node's edges batched" in darts.render({"pc": {**PC, "forward": "batched"}})

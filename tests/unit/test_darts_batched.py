@@ -1,5 +1,5 @@
 """A search cell computes each node's edges together (batched.py): the same outputs, gradients and
-batch-norm statistics as the sum of the edges' own MixedOps (the reference written here)."""
+batch-norm statistics as the sum of the edges' own MixedOps (batched.edge_by_edge)."""
 
 from __future__ import annotations
 
@@ -9,21 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from compression.search.darts.network import SearchCell, SearchNetwork
-
-
-def _edge_by_edge(
-    cell: SearchCell, s0: torch.Tensor, s1: torch.Tensor, w: torch.Tensor, b: torch.Tensor
-) -> torch.Tensor:
-    """Node i = sum_j betas[e] * MixedOp_e(states[j], weights[e]): the cell as DARTS writes it."""
-    states = [cell.pre0(s0), cell.pre1(s1)]
-    offset = 0
-    for _ in range(cell.nodes):
-        states.append(
-            sum(b[offset + j] * cell.edges[offset + j](h, w[offset + j]) for j, h in enumerate(states))
-        )  # type: ignore[arg-type]
-        offset += len(states) - 1
-    return torch.cat(states[2:], dim=1)
+from compression.search.darts import batched
+from compression.search.darts.network import SearchNetwork
 
 
 @pytest.mark.parametrize("partial", [1, 4])
@@ -35,7 +22,7 @@ def test_a_batched_search_network_equals_the_edge_by_edge_sum(partial: int) -> N
             p.normal_()  # edges and ops weighted unequally
     ref = copy.deepcopy(net)
     for cell in ref.cells:
-        cell.forward = lambda *a, cell=cell: _edge_by_edge(cell, *a)  # type: ignore[method-assign]
+        cell.forward = lambda *a, cell=cell: batched.edge_by_edge(cell, *a)  # type: ignore[method-assign]
     x, y = torch.randn(16, 1, 16, 16), torch.randint(0, 10, (16,))
     for training in (True, True, False):  # twice in training: the running statistics move per edge
         net.train(training)

@@ -1,13 +1,14 @@
 """A search cell's node computed for all its incoming edges at once: the same sum as the edges' MixedOps,
-in a third of the operator calls.
+in about a third of the operator calls.
 
 Each edge of a node owns its eight ops' weights (ops.MixedOp). Stacking the node's inputs along the
 channels turns each op on every edge into one call: a depthwise conv over E*c channels with the edges'
 kernels concatenated, a 1x1 conv with groups=E, one pool, one batch norm over the stacked channels (batch
-norm is per channel, so this is each edge's own). Hand-written because nothing in torch batches modules
-of one shape with different weights into grouped convolutions; on this CPU a search step at C = 8 is bound
-by the per-call cost of thousands of small convolutions, not by their arithmetic
-(bench/results/darts_speed.md). The first ReLU, shared by the four convolutions of an edge, is computed
+norm is per channel, so this is each edge's own). On this CPU a search step at C = 8 is bound by the
+per-call cost of thousands of small convolutions, not by their arithmetic (bench/results/darts.md, "Each
+node's edges batched"). Hand-written: torch.func.vmap over the edges' stacked weights (torch's ensembling
+recipe) makes the same grouped convolutions, but cannot update batch norm's running statistics in place,
+which the search keeps per edge (DARTS-PT scores the supernet in eval mode). The first ReLU, shared by the four convolutions of an edge, is computed
 once. Edges of one stride form a group: a reduction cell's edges from its two inputs are strided.
 """
 
@@ -107,3 +108,22 @@ def edges_sum(
         y = torch.cat([y, rest], 2).view(n, e_count, k, c, h2, w2).transpose(2, 3)
         y = y.reshape(n, e_count, channels, h2, w2)
     return torch.einsum("nechw,e->nchw", y, betas)
+
+
+def edge_by_edge(
+    cell: nn.Module, s0: torch.Tensor, s1: torch.Tensor, weights: torch.Tensor, betas: torch.Tensor
+) -> torch.Tensor:
+    """A SearchCell's forward one MixedOp at a time, as DARTS writes it: node i = sum over its inputs j of
+    betas[e] * edges[e](states[j], weights[e]). The reference the batched cell is tested and timed against."""
+    states = [cell.pre0(s0), cell.pre1(s1)]
+    offset = 0
+    for _ in range(cell.nodes):  # type: ignore[arg-type]
+        edges = cell.edges[offset : offset + len(states)]  # type: ignore[index]
+        states.append(
+            sum(
+                betas[offset + j] * e(h, weights[offset + j])
+                for j, (e, h) in enumerate(zip(edges, states, strict=True))
+            )
+        )  # type: ignore[misc]
+        offset += len(states) - 1
+    return torch.cat(states[2:], dim=1)
