@@ -1,4 +1,5 @@
-"""Browser Back from a lab to the Model page: one press, and the Model page's link keeps only its own parameters."""
+"""Browser Back from a lab to the Model page: one press, the Model page's link keeps only its own parameters, and
+the page shows the model it showed."""
 
 from __future__ import annotations
 
@@ -10,15 +11,20 @@ from playwright.sync_api import Page, expect
 from tests.e2e.helpers import wait_idle
 
 
-def test_back_from_the_pruning_lab_leaves_no_lab_parameters_on_the_model_page(
-    page: Page, app_url: str
-) -> None:
+def _model_page_then_pruning_lab(page: Page, app_url: str) -> None:
+    """Open the Model page on digits LeNet-5, then the Pruning lab from the sidebar's navigation."""
     page.goto(f"{app_url}/model?dataset=digits&model=lenet5")
     wait_idle(page)
     expect(page.get_by_text("Top-1 accuracy").first).to_be_visible()
     page.get_by_role("link", name="Pruning lab").click()
     wait_idle(page)
     expect(page.get_by_text("Prune rate").first).to_be_visible()
+
+
+def test_back_from_the_pruning_lab_leaves_no_lab_parameters_on_the_model_page(
+    page: Page, app_url: str
+) -> None:
+    _model_page_then_pruning_lab(page, app_url)
     assert "amount" in parse_qs(urlparse(page.url).query)
     slider = page.get_by_role("slider").first
     for _ in range(2):  # each move rewrites the link: it must replace the lab's history entry, not add one
@@ -40,12 +46,7 @@ def test_back_from_the_pruning_lab_leaves_no_lab_parameters_on_the_model_page(
 def test_back_returns_to_the_model_page_as_it_was_shown(page: Page, app_url: str) -> None:
     """Leaving a page, Streamlit empties its query string (a replaceState on its path); Back must still show
     the page with the model it showed, not the one this tab chose since (LeNet-300-100 in the lab)."""
-    page.goto(f"{app_url}/model?dataset=digits&model=lenet5")
-    wait_idle(page)
-    expect(page.get_by_text("Top-1 accuracy").first).to_be_visible()
-    page.get_by_role("link", name="Pruning lab").click()
-    wait_idle(page)
-    expect(page.get_by_text("Prune rate").first).to_be_visible()
+    _model_page_then_pruning_lab(page, app_url)
     model = page.get_by_test_id("stSidebar").get_by_role("combobox", name="Model")
     model.click()
     page.get_by_role("option", name=re.compile("LeNet-300-100")).first.click()
