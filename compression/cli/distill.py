@@ -100,18 +100,16 @@ def _record(
 
 def handle(args: argparse.Namespace) -> int:
     try:
-        epochs, lr = start_settings(args.dataset)
-        args.epochs = epochs if args.epochs is None else args.epochs
-        args.lr = lr if args.lr is None else args.lr
+        epochs, lr = start_settings(args.dataset)  # what --epochs / --lr left unset start at
         base_cfg = DistillConfig(
             student=args.student,
             width=args.width,
             temperature=args.temperature,
             alpha=args.alpha,
             loss=args.loss,
-            epochs=args.epochs,
+            epochs=epochs if args.epochs is None else args.epochs,
             optimizer=args.optimizer,
-            lr=args.lr,
+            lr=lr if args.lr is None else args.lr,
             labels=args.labels,
             jitter=args.jitter,
             batch_size=train.DEFAULT_BATCH.get(args.dataset, 128),
@@ -197,7 +195,7 @@ def handle(args: argparse.Namespace) -> int:
         return 0
     print(
         f"{args.student} x{args.width:g} from {args.teacher} on {args.dataset}: T={args.temperature:g}, "
-        f"alpha={args.alpha:g}, loss {args.loss}, {args.epochs} epochs, "
+        f"alpha={args.alpha:g}, loss {args.loss}, {base_cfg.epochs} epochs, "
         f"{'all labels' if args.labels == 0 else f'{args.labels:,} labels + transfer set'}"
     )
     print(f"  teacher top-1 {m_teacher.top1:.2%} ({m_teacher.params_total:,} params)")

@@ -77,3 +77,16 @@ def test_teacher_weights_from_a_file_and_errors(
     assert main([*BASE, "--temperature", "0.1"]) == 2
     assert main([*BASE[:-4], "--student", "resnet18", "--width", "0.5"]) == 2
     assert "width multiplier" in capsys.readouterr().err
+
+
+def test_epochs_and_rate_left_unset_start_at_the_datasets_start_and_are_printed(
+    env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from compression.distillation import start_settings
+
+    epochs, lr = start_settings("digits")
+    assert main([*BASE, "--width", "0.25", "--no-latency"]) == 0
+    assert f"loss kl, {epochs} epochs," in capsys.readouterr().out
+    assert main([*BASE, "--width", "0.25", "--no-latency", "--json"]) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert (config["epochs"], config["lr"]) == (epochs, lr)
