@@ -50,14 +50,13 @@ with controls:
 if name is None:
     with chart:
         search.earlier_study(ctx)
-    evidence.recorded(["search.md"], key="s_recorded")
-    st.stop()
-with chart:
-    if search.is_live(name):
-        search.live_view(name)
-    else:
-        search.study_view(name)
-search.importances(name)
-st.subheader("Record trials as runs")
-search.record_block(name, ctx)
+else:
+    with chart:
+        if search.is_live(name):
+            search.live_view(name)
+        else:
+            search.study_view(name)
+    search.importances(name)
+    st.subheader("Record trials as runs")
+    search.record_block(name, ctx)
 evidence.recorded(["search.md"], key="s_recorded")

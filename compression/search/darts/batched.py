@@ -8,8 +8,9 @@ norm is per channel, so this is each edge's own). On this CPU a search step at C
 per-call cost of thousands of small convolutions, not by their arithmetic (bench/results/darts.md, "Each
 node's edges batched"). Hand-written: torch.func.vmap over the edges' stacked weights (torch's ensembling
 recipe) makes the same grouped convolutions, but cannot update batch norm's running statistics in place,
-which the search keeps per edge (DARTS-PT scores the supernet in eval mode). The first ReLU, shared by the four convolutions of an edge, is computed
-once. Edges of one stride form a group: a reduction cell's edges from its two inputs are strided.
+which the search keeps per edge (DARTS-PT scores the supernet in eval mode). The first ReLU, shared by the
+four convolutions of an edge, is computed once. Edges of one stride form a group: a reduction cell's edges
+from its two inputs are strided.
 """
 
 from __future__ import annotations

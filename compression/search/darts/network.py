@@ -71,12 +71,9 @@ class SearchCell(CellBase):
             for lo, hi in ((0, strided), (strided, inputs)):
                 if hi > lo:
                     edges = slice(offset + lo, offset + hi)
-                    part = batched.edges_sum(
-                        list(self.edges[edges]),
-                        states[lo:hi],
-                        weights[edges],
-                        betas[edges],  # type: ignore[arg-type]
-                    )
+                    # one by one: slicing a ModuleList would build a new module on every forward
+                    mixed = [self.edges[i] for i in range(edges.start, edges.stop)]
+                    part = batched.edges_sum(mixed, states[lo:hi], weights[edges], betas[edges])  # type: ignore[arg-type]
                     node = part if node is None else node + part
             states.append(node)  # type: ignore[arg-type]
             offset += inputs
