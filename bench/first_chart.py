@@ -75,7 +75,7 @@ def serve(warm: bool, root: Path, env: dict[str, str] | None = None) -> tuple[st
     cmd = (
         [sys.executable, "-m", "ui.warmup", *opts]
         if warm
-        else [sys.executable, "-m", "streamlit", "run", "app.py", *opts]
+        else [sys.executable, "-m", "streamlit", "run", "serve.py", *opts]
     )
     proc = subprocess.Popen(
         cmd, cwd=REPO_ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -178,6 +178,14 @@ others = [st.Page(lambda i=i: st.write(i), title=f"Page {i}", url_path=f"p{i}") 
 st.navigation([st.Page(lab, title="Lab", default=True), *others]).run()  # the app's 11 pages
 """
 FLOORS = {"bare": BARE, "lab-shaped": LAB_SHAPED}
+# each floor is served like the labs: its one page starts Plotly's JavaScript early (ui.early_plotly)
+FLOOR_SERVER = """import streamlit as st
+from starlette.middleware import Middleware
+
+from ui.early_plotly import EarlyPlotly
+
+app = st.App("app.py", middleware=[Middleware(EarlyPlotly, pages=frozenset({""}))])
+"""
 
 
 def floor(rounds: int = 3) -> dict[str, dict[str, list[float]]]:
@@ -190,10 +198,12 @@ def floor(rounds: int = 3) -> dict[str, dict[str, list[float]]]:
             for name, code in FLOORS.items():
                 (Path(tmp) / name).mkdir()
                 (Path(tmp) / name / "app.py").write_text(code)
+                (Path(tmp) / name / "serve.py").write_text(FLOOR_SERVER)
                 port = free_port()
-                cmd = [sys.executable, "-m", "streamlit", "run", "app.py", *server_opts(port)]
+                cmd = [sys.executable, "-m", "streamlit", "run", "serve.py", *server_opts(port)]
                 quiet = subprocess.DEVNULL
-                procs.append(subprocess.Popen(cmd, cwd=Path(tmp) / name, stdout=quiet, stderr=quiet))
+                env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+                procs.append(subprocess.Popen(cmd, cwd=Path(tmp) / name, env=env, stdout=quiet, stderr=quiet))
                 urls[name] = wait_healthy(port, procs[-1])
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -287,7 +297,7 @@ server started for this run, after the warm-up finished. *Server*: one script ru
 of the warmed server over its websocket (no browser), so the rest of a browser column is the browser's own
 work (loading Streamlit's and Plotly's JavaScript, layout, drawing). *New browser*: a new context per link
 (no cookies, nothing cached); every link {ROUNDS} times, round after round: the median and the range. *Returning*: one context whose HTTP cache already holds the app's JavaScript (a
-visitor who has opened the app before). *Cold*: `streamlit run app.py`, nothing warmed, new browser context.
+visitor who has opened the app before). *Cold*: `streamlit run serve.py`, nothing warmed, new browser context.
 The links are opened in the order below, so the fashion-mnist lines are also "switching to fashion-mnist".
 
 | deep link | server | warmed, new browser (median, range) | warmed, returning browser | cold, new browser | target < 3 s (warmed, new) |
@@ -295,7 +305,8 @@ The links are opened in the order below, so the fashion-mnist lines are also "sw
 {rows}
 
 *Floors* (same load, right after the warmed links, the same 1600x1000 window, 3 rounds each, the two
-alternating), the same 10-bar Plotly chart and no computation: on a bare Streamlit page
+alternating, served like the labs: Plotly's JavaScript started with the page), the same 10-bar Plotly chart and
+no computation: on a bare Streamlit page
 {_span(floors["bare"]["new"])} in a new browser ({_span(floors["bare"]["returning"])} returning); on a *lab-shaped*
 page, the app's frame (11 pages in the navigation, the sidebar's two selectboxes and toggle) and a lab's
 first-screen widget kinds beside the chart (slider, selectboxes, multiselect, number input, toggle, button,

@@ -1,6 +1,6 @@
 """Warm the caches at start-up, in the background, so the first visitor of a demo does not wait.
 
-`python -m ui.warmup [streamlit options]` (what scripts/start.sh runs) serves app.py and, in a thread
+`python -m ui.warmup [streamlit options]` (what scripts/start.sh runs) serves the app (serve.py) and, in a thread
 of the same process, first measures each shipped baseline once (the measurement every page shares,
 paired latency included) through the same Streamlit caches the pages read, then opens every page of
 the app for every shipped baseline as a browser would (a real session over the server's websocket),
@@ -207,14 +207,14 @@ def warm_when_ready(only: tuple[str, ...] = (), timeout_s: float = 120.0) -> Non
 
 
 def main(argv: list[str]) -> int:
-    """`python -m ui.warmup [streamlit run options]`: serve app.py with its caches warmed in the background."""
+    """`python -m ui.warmup [streamlit run options]`: serve serve.py with its caches warmed in the background."""
     from streamlit.web import cli
 
     setting = os.environ.get("COMPRESSION_WARMUP", "").strip()
     if setting.lower() not in ("off", "0", "no"):
         only = tuple(p for p in setting.split(",") if p)
         threading.Thread(target=warm_when_ready, args=(only,), daemon=True, name="cla-warmup").start()
-    sys.argv = ["streamlit", "run", str(Path(__file__).resolve().parents[1] / "app.py"), *argv]
+    sys.argv = ["streamlit", "run", str(Path(__file__).resolve().parents[1] / "serve.py"), *argv]
     return int(cli.main() or 0)
 
 

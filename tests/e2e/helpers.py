@@ -50,7 +50,7 @@ def _read_log(log: IO[bytes]) -> str:
 def start_server(
     env: dict[str, str] | None = None, cwd: Path | str = REPO_ROOT
 ) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start `streamlit run app.py` on a free port and wait until /_stcore/health says ok.
+    """Start `streamlit run serve.py` (the app as scripts/start.sh serves it) on a free port; wait for health.
 
     Returns (base_url, process). The server's output goes to a temporary file (a pipe could fill
     up and block the server); it is attached to the process as `proc.log` for error messages.
@@ -61,7 +61,7 @@ def start_server(
         "-m",
         "streamlit",
         "run",
-        "app.py",
+        "serve.py",
         "--server.port",
         str(port),
         "--server.address",
