@@ -214,6 +214,20 @@ def start_job(name: str, ectx: P.EvalContext, time_limit_s: int) -> None:
     sidebar.job_manager().submit(f"Search {name}", work, key=job_key(name))
 
 
+def storage_ready() -> bool:
+    """Whether the study storage opens; if not, say why and how to set it (a mistyped COMPRESSION_STUDIES)."""
+    try:
+        St.storage()
+    except ValueError as exc:
+        st.error(
+            f"The search lab {fmt.md(exc)}. Set {St.ENV} to a SQLAlchemy URL "
+            "(`sqlite:////absolute/path/studies.db`, `postgresql://user@host/db`) or leave it unset for a "
+            "SQLite file in the data folder."
+        )
+        return False
+    return True
+
+
 def current_study() -> St.Info | None:
     """The study in the URL, if it exists in the storage (a stale link gets a warning)."""
     name = st.query_params.get("study")
@@ -226,7 +240,7 @@ def current_study() -> St.Info | None:
     except (KeyError, TypeError):  # another program's Optuna study in the same storage
         why = "Not a search lab study:"
     st.warning(
-        f"{why} '{fmt.md(name)}' in the study storage ({fmt.md(St.default_storage())}); start a new search."
+        f"{why} '{fmt.md(name)}' in the study storage ({fmt.md(St.shown(St.default_storage()))}); start a new search."
     )
     del st.query_params["study"]
     return None
@@ -307,7 +321,7 @@ def actions(settings: Settings, ctx: sidebar.Context, name: str | None) -> str |
         start_job(name, ectx, settings.time_limit_s)  # type: ignore[arg-type]
     if name:
         c5.caption(
-            f"Study {fmt.md(name)} in {fmt.md(St.default_storage())}. Add processes (PostgreSQL: other "
+            f"Study {fmt.md(name)} in {fmt.md(St.shown(St.default_storage()))}. Add processes (PostgreSQL: other "
             "machines too):"
         )
         c5.code(f"python -m compression search worker --study {shlex.quote(name)}", language="bash")

@@ -40,6 +40,8 @@ with lazy.expander("How the strategies work", key="s_explain") as shown:
             "from scratch on a training subset (the proxy named under the controls) and scored the same way."
         )
 
+if not search.storage_ready():
+    st.stop()
 controls, chart = present.stage()  # the budget slider beside the live front
 with controls:
     study = search.current_study()

@@ -198,7 +198,7 @@ def _report(args: argparse.Namespace, name: str, ran: int, seconds: float) -> in
     result: dict[str, Any] = {
         "study": name,
         "space": info.problem.space.kind,
-        "storage": args.storage or study.default_storage(),
+        "storage": study.shown(args.storage or study.default_storage()),
         "strategy": info.strategy,
         "seed": info.seed,
         "budget": info.budget,

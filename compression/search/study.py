@@ -51,6 +51,14 @@ def default_storage() -> str:
     return os.environ.get(ENV) or f"sqlite:///{runs.data_dir() / 'studies.db'}"
 
 
+def shown(url: str) -> str:
+    """A storage URL as a page or message may show it: without its password."""
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except sqlalchemy.exc.ArgumentError:  # not a URL at all: nothing to hide
+        return url
+
+
 _STORAGES: dict[str, optuna.storages.RDBStorage] = {}
 _LOCK = threading.Lock()
 
@@ -61,7 +69,7 @@ def storage(url: str | None = None) -> optuna.storages.RDBStorage:
     if url == runs.default_url():
         raise ValueError(
             "The study storage must not be the run store (Optuna's tables have generic names): "
-            f"use another file, database or schema than {url}"
+            f"use another file, database or schema than {shown(url)}"
         )
     with _LOCK:
         if url not in _STORAGES:
@@ -77,7 +85,7 @@ def storage(url: str | None = None) -> optuna.storages.RDBStorage:
                     url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
                 )
             except (sqlalchemy.exc.SQLAlchemyError, ImportError) as exc:  # a mistyped URL, a missing driver
-                raise ValueError(f"cannot open the study storage {url}: {exc}") from exc
+                raise ValueError(f"cannot open the study storage {shown(url)}: {exc}") from exc
         return _STORAGES[url]
 
 

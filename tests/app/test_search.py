@@ -224,3 +224,22 @@ def test_an_earlier_study_of_this_model_opens_before_a_search() -> None:
     # the controls show the study's settings, not this visit's defaults (tpe, 30 trials, 1000 images)
     assert at.selectbox(key="s_strategy").value == "random"
     assert at.slider(key="s_budget").value == 5 and at.selectbox(key="s_val").value == "250"
+
+
+@pytest.mark.parametrize(
+    ("url", "said"),
+    [
+        ("/tmp/studies.db", "Could not parse SQLAlchemy URL"),  # a path where a URL belongs
+        ("postgresql://lab:s3cret@127.0.0.1:1/studies", "postgresql://lab:***@127.0.0.1:1/studies"),  # nobody there
+    ],
+)
+def test_a_study_storage_that_does_not_open_is_explained_not_raised(
+    monkeypatch: pytest.MonkeyPatch, url: str, said: str
+) -> None:
+    monkeypatch.setenv(St.ENV, url)
+    at = open_search()  # fails on any exception
+    (error,) = at.error
+    shown = error.value.replace("\\", "").replace("\u2060", "")  # as the page shows it
+    assert shown.startswith("The search lab cannot open the study storage") and said in shown
+    assert "s3cret" not in error.value
+    assert not at.button  # nothing to start a search with

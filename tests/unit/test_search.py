@@ -404,3 +404,11 @@ def test_a_size_budget_reaches_optuna_as_a_trial_constraint(tmp_path: Path, digi
     ]
     assert not df.loc[~df["feasible"], "front"].any()  # the front holds feasible trials only
     St._STORAGES.pop(url).engine.dispose()
+
+
+def test_a_storage_url_is_shown_without_its_password() -> None:
+    from compression.search import study
+
+    assert study.shown("postgresql://u:pw@h/db") == "postgresql://u:***@h/db"
+    assert study.shown("sqlite:////tmp/s.db") == "sqlite:////tmp/s.db"
+    assert study.shown("not a url") == "not a url"
