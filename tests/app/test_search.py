@@ -230,7 +230,10 @@ def test_an_earlier_study_of_this_model_opens_before_a_search() -> None:
     ("url", "said"),
     [
         ("/tmp/studies.db", "Could not parse SQLAlchemy URL"),  # a path where a URL belongs
-        ("postgresql://lab:s3cret@127.0.0.1:1/studies", "postgresql://lab:***@127.0.0.1:1/studies"),  # nobody there
+        (
+            "postgresql://lab:s3cret@127.0.0.1:1/studies",
+            "postgresql://lab:***@127.0.0.1:1/studies",
+        ),  # nobody there
     ],
 )
 def test_a_study_storage_that_does_not_open_is_explained_not_raised(
