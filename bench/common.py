@@ -1,4 +1,4 @@
-"""Shared by the benchmarks: the machine description and result writing."""
+"""Shared by the benchmarks: the machine description, result writing and the browser benches' floor apps."""
 
 from __future__ import annotations
 
@@ -14,6 +14,24 @@ import torch
 from compression import latency
 
 RESULTS = Path(__file__).resolve().parent / "results"
+REPO_ROOT = RESULTS.parents[1]
+# a floor page is served like the app's labs: its one page starts Plotly's JavaScript early (ui.early_plotly)
+FLOOR_SERVER = """import streamlit as st
+from starlette.middleware import Middleware
+
+from ui.early_plotly import EarlyPlotly
+
+app = st.App("app.py", middleware=[Middleware(EarlyPlotly, pages=frozenset({""}))])
+"""
+
+
+def write_floor(folder: Path, code: str) -> dict[str, str]:
+    """A one-page Streamlit app `code` in `folder`, as serve.py (`streamlit run serve.py` there); returns the
+    environment to serve it with (this repository importable)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "app.py").write_text(code)
+    (folder / "serve.py").write_text(FLOOR_SERVER)
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
 
 
 def usage(doc: str | None) -> None:

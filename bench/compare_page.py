@@ -145,7 +145,7 @@ def browser_timings(envs: dict[int, dict[str, str]], repeats: int = 5) -> dict[s
 
     big = max(envs)
     floor_dir = Path(tempfile.mkdtemp(prefix="cla-bench-floor-"))
-    (floor_dir / "app.py").write_text(FLOOR_APP % big)
+    floor_env = common.write_floor(floor_dir, FLOOR_APP % big)
     out: dict[str, Any] = {"url_query": "ds= (every dataset: all runs on the chart)"}
     servers: dict[str, tuple[str, Any]] = {}
     try:
@@ -153,7 +153,7 @@ def browser_timings(envs: dict[int, dict[str, str]], repeats: int = 5) -> dict[s
             t0 = time.perf_counter()
             servers[str(n)] = helpers.start_server(env)
             out[f"server_start_s_{n}"] = time.perf_counter() - t0
-        servers["floor"] = helpers.start_server({}, cwd=floor_dir)
+        servers["floor"] = helpers.start_server(floor_env, cwd=floor_dir)
         points = {str(n): n for n in envs} | {"floor": big}
         query = "/compare?dataset=digits&model=lenet5&ds="
         urls = {k: base + ("" if k == "floor" else query) for k, (base, _) in servers.items()}

@@ -24,7 +24,7 @@ from typing import Any
 
 from playwright.sync_api import sync_playwright
 
-from bench.common import usage
+from bench.common import usage, write_floor
 from compression import latency
 from tests.e2e.helpers import CHROMIUM, CHROMIUM_ARGS, REPO_ROOT, free_port
 from ui import warmup
@@ -178,14 +178,6 @@ others = [st.Page(lambda i=i: st.write(i), title=f"Page {i}", url_path=f"p{i}") 
 st.navigation([st.Page(lab, title="Lab", default=True), *others]).run()  # the app's 11 pages
 """
 FLOORS = {"bare": BARE, "lab-shaped": LAB_SHAPED}
-# each floor is served like the labs: its one page starts Plotly's JavaScript early (ui.early_plotly)
-FLOOR_SERVER = """import streamlit as st
-from starlette.middleware import Middleware
-
-from ui.early_plotly import EarlyPlotly
-
-app = st.App("app.py", middleware=[Middleware(EarlyPlotly, pages=frozenset({""}))])
-"""
 
 
 def floor(rounds: int = 3) -> dict[str, dict[str, list[float]]]:
@@ -196,13 +188,10 @@ def floor(rounds: int = 3) -> dict[str, dict[str, list[float]]]:
         procs, urls = [], {}
         try:
             for name, code in FLOORS.items():
-                (Path(tmp) / name).mkdir()
-                (Path(tmp) / name / "app.py").write_text(code)
-                (Path(tmp) / name / "serve.py").write_text(FLOOR_SERVER)
+                env = write_floor(Path(tmp) / name, code)
                 port = free_port()
                 cmd = [sys.executable, "-m", "streamlit", "run", "serve.py", *server_opts(port)]
                 quiet = subprocess.DEVNULL
-                env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
                 procs.append(subprocess.Popen(cmd, cwd=Path(tmp) / name, env=env, stdout=quiet, stderr=quiet))
                 urls[name] = wait_healthy(port, procs[-1])
             with sync_playwright() as pw:

@@ -17,8 +17,9 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-# the pages whose default first screen draws a Plotly chart (tests/app/test_early_plotly.py checks this list)
-CHART_FIRST = frozenset({"prune", "quantize", "distill", "darts", "lowrank"})
+# the pages whose default first screen draws a Plotly chart (tests/app/test_early_plotly.py checks this list);
+# Compare's is the front once the store holds a run (with none, its "no runs yet" waits for Plotly too)
+CHART_FIRST = frozenset({"prune", "quantize", "distill", "darts", "lowrank", "compare"})
 
 
 def plotly_chunk(static_dir: Path) -> str | None:
