@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,8 @@ def _get(app: EarlyPlotly, path: str) -> tuple[int, dict[str, str], bytes]:
     async def send(message: Message) -> None:
         sent.append(message)
 
-    asyncio.run(app(scope, receive, send))
+    with ThreadPoolExecutor(1) as pool:  # its own event loop: another test may have left one running here
+        pool.submit(asyncio.run, app(scope, receive, send)).result()
     start = sent[0]
     headers = {k.decode(): v.decode() for k, v in start["headers"]}
     return start["status"], headers, b"".join(m.get("body", b"") for m in sent[1:])

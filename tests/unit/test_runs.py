@@ -533,7 +533,8 @@ COUNT = st.integers(0, 10**12)
     lat=st.one_of(st.none(), st.floats(0, 1e6, allow_nan=False)),
     dense=st.booleans(),
     tags=st.lists(st.text("abcxyz -_", min_size=1, max_size=10).map(str.strip).filter(bool), max_size=4),
-    notes=st.text(st.characters(exclude_characters="\x00"), max_size=200),  # NUL: refused (see below)
+    # NUL and lone surrogates (category Cs) are refused by the store (see below)
+    notes=st.text(st.characters(exclude_characters="\x00", exclude_categories=("Cs",)), max_size=200),
 )
 def test_export_then_parse_gives_back_every_field(
     top1: float, loss: float, params: list[int], bits: float, lat: float | None, dense: bool,
