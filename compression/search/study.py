@@ -80,6 +80,8 @@ def storage(url: str | None = None) -> optuna.storages.RDBStorage:
             kwargs: dict[str, Any] = {"pool_pre_ping": True}
             if url.startswith("sqlite"):
                 kwargs["connect_args"] = {"timeout": 60}
+            elif url.startswith("postgresql"):  # a host that does not answer: say so in seconds, not minutes
+                kwargs["connect_args"] = {"connect_timeout": 10}
             try:
                 _STORAGES[url] = optuna.storages.RDBStorage(
                     url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S
