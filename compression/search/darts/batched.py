@@ -119,11 +119,10 @@ def edge_by_edge(
     states = [cell.pre0(s0), cell.pre1(s1)]
     offset = 0
     for _ in range(cell.nodes):  # type: ignore[arg-type]
-        edges = cell.edges[offset : offset + len(states)]  # type: ignore[index]
         states.append(
             sum(
-                betas[offset + j] * e(h, weights[offset + j])
-                for j, (e, h) in enumerate(zip(edges, states, strict=True))
+                betas[offset + j] * cell.edges[offset + j](h, weights[offset + j])  # type: ignore[index]
+                for j, h in enumerate(states)
             )
         )  # type: ignore[misc]
         offset += len(states) - 1
