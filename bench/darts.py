@@ -13,8 +13,11 @@
 
 4. retrain: a recorded search's cell retrained again with another budget (--from-key), for random cells
    retrained with that budget (--random-key).
+5. proxy: the cells of the target searches and the random cells trained briefly (--proxy-epochs on
+   --proxy-subset images) and scored on the validation split: does a short training pick the better of
+   two searches, as DARTS's paper picks among its 4? (--proxy-part i/n splits the cells between processes)
 
-Run: .venv/bin/python -m bench.darts [--sections pc,batched,search,random,retrain,collapse] [sizes: see --help]
+Run: .venv/bin/python -m bench.darts [--sections pc,batched,search,random,retrain,collapse,proxy] [sizes: see --help]
 Each section merges its result into bench/results/darts.json (under a file lock: sections may run
 in separate processes) and rewrites darts.md; wall time, process CPU time and the load average are
 recorded next to every timing.
@@ -272,6 +275,30 @@ def retrain_section(ds: data.Dataset, args: argparse.Namespace) -> dict[str, Any
         f"are retrained here with {args.retrain_epochs} epochs.",
         "derived": retrained(Genotype.from_dict(src["genotype"]), cfg, ds, f"DARTS ({args.from_key}'s cell)"),
     }
+
+
+def proxy_cells(res: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The cells of the largest group of target searches differing only by seed, then its random cells:
+    (name, their recorded retraining: genotype, test top-1, params)."""
+    rk, keys = max(seed_groups(res), key=lambda g: len(g[1]))
+    return [(k, res[k]["derived"]) for k in keys] + [(f"{rk}/{g}", r) for g, r in sorted(res[rk].items())]
+
+
+def proxy_section(ds: data.Dataset, args: argparse.Namespace, cell: dict[str, Any]) -> dict[str, Any]:
+    """One recorded cell trained briefly from scratch (--proxy-epochs on --proxy-subset images, the
+    target's retraining otherwise) and scored on the validation split: the selection DARTS's paper makes
+    between its 4 searches' cells, tried as a way to pick the better of several searches here."""
+    cfg = dataclasses.replace(
+        darts.TARGET,
+        retrain_epochs=args.proxy_epochs,
+        retrain_subset=args.proxy_subset,
+        seed=args.retrain_seed,
+    )
+    with _clock() as t:
+        model = darts.retrain(Genotype.from_dict(cell["genotype"]), cfg, ds)
+    val = metrics.evaluate(model, ds.x_val, ds.y_val)[0]
+    log(f"proxy: validation top-1 {val:.2%} (recorded test top-1 {cell['top1']:.2%}), {t['wall_s']:.0f} s")
+    return {"val_top1": val, "top1": cell["top1"], "params": cell["params"], "train": t}
 
 
 def collapse(
@@ -573,6 +600,7 @@ def render(res: dict[str, Any]) -> str:
     for key in sorted(k for k in res if k.startswith("collapse")):
         lines += _render_collapse(res[key], key)
     lines += _render_seeds(res)
+    lines += _render_proxy(res)
     lines += _render_retrain_noise(res)
     lines += darts_gpu.render(res)
     return "\n".join(lines)
@@ -629,6 +657,38 @@ def _render_seeds(res: dict[str, Any]) -> list[str]:
             "",
         ]
     return lines
+
+
+def _render_proxy(res: dict[str, Any]) -> list[str]:
+    proxy = res.get("proxy", {})
+    rows = [(name, proxy[name]) for name, _ in proxy_cells(res) if name in proxy] if proxy else []
+    if not rows:
+        return []
+    from scipy.stats import spearmanr
+
+    searched = [r for name, r in rows if "/" not in name]
+    pairs = [searched[i : i + 2] for i in range(0, len(searched) - 1, 2)]
+    picked = [max(pair, key=lambda r: r["val_top1"]) for pair in pairs]
+    right = sum(p is max(pair, key=lambda r: r["top1"]) for p, pair in zip(picked, pairs, strict=True))
+    rho = spearmanr([r["val_top1"] for _, r in rows], [r["top1"] for _, r in rows]).statistic
+    first = rows[0][1]["train"]
+    return [
+        "## Picking the better of two searches by a short training (the DARTS paper's selection)",
+        "",
+        f"Each cell above trained from scratch for {res['proxy_config']['epochs']} epoch(s) on "
+        f"{res['proxy_config']['subset']:,} training images (Adam lr 3e-3, cosine, the same seed), then scored on "
+        "the 5,000 validation images (not the test split); `python -m bench.darts --sections proxy`. "
+        f"~{first['wall_s']:.0f} s a cell on one core.",
+        "",
+        "| cell | params | short training: validation top-1 | 15 epochs: test top-1 |",
+        "|---|---|---|---|",
+        *(f"| {n} | {r['params']:,} | {_pct(r['val_top1'])} | {_pct(r['top1'])} |" for n, r in rows),
+        "",
+        f"Rank correlation (Spearman) of the two columns over the {len(rows)} cells: {rho:+.2f}. Searches paired "
+        f"by seed (0-1, 2-3, ...), the short training picks the cell that retrains better in {right} of "
+        f"{len(pairs)} pairs; the picked cells average {_pct(statistics.mean(p['top1'] for p in picked))}.",
+        "",
+    ]
 
 
 def _render_retrain_noise(res: dict[str, Any]) -> list[str]:
@@ -725,6 +785,9 @@ def main() -> None:
     p.add_argument(
         "--collapse-key", default="collapse", help="the results key (collapse* sections all render)"
     )
+    p.add_argument("--proxy-epochs", type=int, default=2, help="proxy: epochs of the short training")
+    p.add_argument("--proxy-subset", type=int, default=20_000, help="proxy: its training images")
+    p.add_argument("--proxy-part", default="0/1", help="proxy: i/n, this process's share of the cells")
     p.add_argument("--pc-subset", type=int, default=512)
     p.add_argument("--pairs", type=int, default=6)
     p.add_argument("--pc-key", default="pc", help="the results key (pc* sections all render)")
@@ -740,6 +803,11 @@ def main() -> None:
         elif section == "random":
             for seed in args.random_seeds.split(","):
                 merge(args.random_key, random_section(ds, args, int(seed)), sub=seed)
+        elif section == "proxy":
+            merge("proxy_config", {"epochs": args.proxy_epochs, "subset": args.proxy_subset})
+            i, n = (int(x) for x in args.proxy_part.split("/"))
+            for name, cell in proxy_cells(recorded())[i::n]:
+                merge("proxy", proxy_section(ds, args, cell), sub=name)
         elif section == "retrain":
             merge(args.search_key, retrain_section(ds, args))
         elif section == "collapse":

@@ -124,6 +124,7 @@ LABS: dict[str, Lab] = {
         "DARTS lab",
         (
             "epochs",
+            "warm",
             "cells",
             "nodes",
             "ch",

@@ -90,6 +90,8 @@ with controls:
     job = darts.actions(ctx, cfg)
     cell = darts.cell_choice()
     darts.cost_note()
+    if not present.active():  # the projector's narrow controls column keeps to the settings
+        darts.target_note()
 with chart:
     darts.alpha_chart(job, cfg, cell)
 darts.panels(job, cfg, cell)

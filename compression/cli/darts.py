@@ -2,7 +2,8 @@
 
 darts --dataset D --epochs N --cells L --nodes K --channels C [--order 1|2] [--partial-channels K]
       [--cure none|early-stop|cap-skips] [--selection alpha|perturbation] [--retrain-epochs N]
-      [--json] [--record]
+      [--warmup-epochs N] [--preset default|target] [--json] [--record]
+`--preset target` is the recorded 15-minute fashion-mnist search (any flag given overrides it).
 The retrained network is measured (`metrics.measure`) against the dataset's LeNet-5 baseline, the
 reference the run's lineage names on the Compare page.
 """
@@ -23,8 +24,16 @@ from compression.cli import ProgressBar, add_label_args, baseline_source, seed, 
 REFERENCE = "lenet5"  # the zoo baseline a DARTS run is compared against (same dataset)
 
 
+# the config's fields the command line sets (flag: --field-with-dashes); each defaults to the preset's value
+FIELDS = (
+    "dataset", "epochs", "cells", "nodes", "channels", "order", "partial_channels", "cure", "selection",
+    "warmup_epochs", "retrain_epochs", "retrain_lr", "search_subset", "retrain_subset", "arch_lr", "lr",
+    "size_penalty", "batch_size", "seed",
+)  # fmt: skip
+
+
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from compression.search.darts import CURES, SELECTIONS, DartsConfig
+    from compression.search.darts import CURES, SELECTIONS, TARGET, DartsConfig
 
     d = DartsConfig()
     p = sub.add_parser(
@@ -32,24 +41,35 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help="differentiable architecture search (DARTS, PC-DARTS) and the derived network retrained",
         description="Search a cell of mixed operations (alphas by gradient descent on half a training "
         "subset, weights on the other half), derive the genotype (top-2 inputs per node), retrain it from "
-        "scratch and measure it against the dataset's LeNet-5 baseline.",
+        "scratch and measure it against the dataset's LeNet-5 baseline. Every setting starts from the "
+        "preset's value (shown as 'default') unless given.",
     )
-    p.add_argument("--dataset", default="digits", choices=list(data.DATASETS))
-    p.add_argument("--epochs", type=int, default=d.epochs, help="search budget in epochs")
-    p.add_argument("--cells", type=int, default=d.cells, help="cells (reduction cells at 1/3 and 2/3)")
-    p.add_argument("--nodes", type=int, default=d.nodes, help="intermediate nodes per cell")
-    p.add_argument("--channels", type=int, default=d.channels, help="C, the first cells' channels")
-    p.add_argument("--order", type=int, default=d.order, choices=[1, 2], help="architecture gradient order")
     p.add_argument(
-        "--partial-channels", type=int, default=d.partial_channels, help="PC-DARTS K (1: all channels)"
+        "--preset",
+        choices=["default", "target"],
+        default="default",
+        help="target: the recorded 15-minute fashion-mnist search (bench/results/darts_target.md): "
+        f"{TARGET.epochs} epochs, the first {TARGET.warmup_epochs} weights only, {TARGET.cells} cells x "
+        f"{TARGET.nodes} nodes, C={TARGET.channels}, K={TARGET.partial_channels}, {TARGET.cure}, "
+        f"{TARGET.search_subset:,} images, alpha step {TARGET.arch_lr:g}, retrained {TARGET.retrain_epochs} "
+        f"epochs at {TARGET.retrain_lr:g}",
     )
-    p.add_argument("--cure", default=d.cure, choices=list(CURES))
+    p.add_argument("--dataset", choices=list(data.DATASETS), help="default: digits")
+    p.add_argument("--epochs", type=int, help=f"search budget in epochs (default {d.epochs})")
+    p.add_argument("--cells", type=int, help=f"cells, reductions at 1/3 and 2/3 (default {d.cells})")
+    p.add_argument("--nodes", type=int, help=f"intermediate nodes per cell (default {d.nodes})")
+    p.add_argument("--channels", type=int, help=f"C, the first cells' channels (default {d.channels})")
+    p.add_argument("--order", type=int, choices=[1, 2], help="architecture gradient order (default 1)")
+    p.add_argument("--partial-channels", type=int, help="PC-DARTS K (default 1: all channels)")
+    p.add_argument("--cure", choices=list(CURES), help=f"default {d.cure}")
     p.add_argument(
         "--selection",
-        default=d.selection,
         choices=list(SELECTIONS),
-        help="how the cell is derived: the strongest alpha (DARTS) or the op whose removal costs the "
-        "supernet most validation loss (DARTS-PT)",
+        help="how the cell is derived: the strongest alpha (DARTS, the default) or the op whose removal "
+        "costs the supernet most validation loss (DARTS-PT)",
+    )
+    p.add_argument(
+        "--warmup-epochs", type=int, help="first search epochs that train the weights only (default 0)"
     )
     p.add_argument(
         "--retrain-epochs",
@@ -57,20 +77,26 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
         help=f"default: 30 on digits, {d.retrain_epochs} elsewhere (as the page)",
     )
     p.add_argument(
-        "--search-subset", type=int, default=d.search_subset, help="training images of the search (2 halves)"
+        "--retrain-lr",
+        type=float,
+        help="Adam step of the retraining (default: 3e-3 on fashion-mnist, else 2e-3)",
     )
-    p.add_argument("--arch-lr", type=float, default=d.arch_lr, help="Adam learning rate of the alphas")
-    p.add_argument("--lr", type=float, default=d.lr, help="SGD learning rate of the supernet's weights")
+    p.add_argument(
+        "--search-subset",
+        type=int,
+        help=f"training images of the search, 2 halves (default {d.search_subset})",
+    )
+    p.add_argument("--retrain-subset", type=int, help="training images of the retraining (default 0: all)")
+    p.add_argument("--arch-lr", type=float, help=f"Adam learning rate of the alphas (default {d.arch_lr:g})")
+    p.add_argument("--lr", type=float, help=f"SGD learning rate of the supernet's weights (default {d.lr:g})")
     p.add_argument(
         "--size-penalty",
         type=float,
-        default=d.size_penalty,
         help="lambda of resource-aware DARTS: alpha's loss adds lambda x the cells' expected op size (0..1); "
-        "0 = plain DARTS",
+        "default 0 = plain DARTS",
     )
-    p.add_argument("--retrain-subset", type=int, default=d.retrain_subset, help="0: the whole training split")
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--seed", type=seed, default=d.seed)
+    p.add_argument("--batch-size", type=int, help=f"default {d.batch_size}")
+    p.add_argument("--seed", type=seed, help="default 0")
     p.add_argument("--device", default=None, help="cpu or cuda (default: cuda when present)")
     p.add_argument("--no-latency", action="store_true", help="skip the paired latency timing")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -84,30 +110,21 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
 
 
 def _config(args: argparse.Namespace) -> Any:
-    from compression.search.darts import DartsConfig, start_retrain_epochs
+    """The preset, with the settings given on the command line; the per-dataset starts (retraining epochs
+    and step, as the page) where neither sets them."""
+    from compression.search.darts import TARGET, DartsConfig, start_retrain_epochs, start_retrain_lr
 
-    retrain_epochs = (
-        start_retrain_epochs(args.dataset) if args.retrain_epochs is None else args.retrain_epochs
-    )
-    cfg = DartsConfig(
-        dataset=args.dataset,
-        epochs=args.epochs,
-        cells=args.cells,
-        nodes=args.nodes,
-        channels=args.channels,
-        order=args.order,
-        partial_channels=args.partial_channels,
-        cure=args.cure,
-        selection=args.selection,
-        retrain_epochs=retrain_epochs,
-        search_subset=args.search_subset,
-        retrain_subset=args.retrain_subset,
-        arch_lr=args.arch_lr,
-        lr=args.lr,
-        size_penalty=args.size_penalty,
-        batch_size=args.batch_size,
-        seed=args.seed,
-    )
+    given = {k: getattr(args, k) for k in FIELDS if getattr(args, k) is not None}
+    if args.preset == "target":
+        cfg = dataclasses.replace(TARGET, **given)
+    else:
+        dataset = given.get("dataset", "digits")
+        base = DartsConfig(
+            dataset=dataset,
+            retrain_epochs=start_retrain_epochs(dataset),
+            retrain_lr=start_retrain_lr(dataset),
+        )
+        cfg = dataclasses.replace(base, **given)
     cfg.validate()
     return cfg
 
@@ -116,7 +133,7 @@ def _record(args: argparse.Namespace, model: nn.Module, base: nn.Module, cfg: An
     genotype = f"genotype {json.dumps(model._cla_meta['darts']['genotype'])}"  # type: ignore[index]
     return runs.record_run(
         model,
-        dataset=args.dataset,
+        dataset=cfg.dataset,
         arch="darts",
         baseline_hash=train.weights_hash(base),
         recipe=[cfg],
@@ -135,13 +152,13 @@ def handle(args: argparse.Namespace) -> int:
 
     try:
         cfg = _config(args)
-        ds = data.load(args.dataset)
+        ds = data.load(cfg.dataset)
     except (ValueError, data.DatasetUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     bar = ProgressBar(enabled=True)
     try:
-        base = train.get_baseline(train.default_config(args.dataset, REFERENCE))
+        base = train.get_baseline(train.default_config(cfg.dataset, REFERENCE))
         result, model = search_and_retrain(cfg, ds, progress=bar, device=args.device)
     except (train.Cancelled, RuntimeError) as exc:
         bar.close()
@@ -151,7 +168,7 @@ def handle(args: argparse.Namespace) -> int:
     m = metrics.measure(model, ds, baseline=base, latency=not args.no_latency)
     m_base = metrics.measure(base, ds, latency=False)
     out: dict[str, Any] = {
-        "dataset": args.dataset,
+        "dataset": cfg.dataset,
         "config": techniques.to_dict(cfg),
         "device": result.device,
         "genotype": result.genotype.to_dict(),
@@ -183,7 +200,7 @@ def _print(args: argparse.Namespace, cfg: Any, result: Any, m: Any, m_base: Any,
         if k in ("order", "partial_channels", "cure", "selection")
     }
     print(
-        f"DARTS on {args.dataset}: {cfg.cells} cells x {cfg.nodes} nodes, C={cfg.channels}, "
+        f"DARTS on {cfg.dataset}: {cfg.cells} cells x {cfg.nodes} nodes, C={cfg.channels}, "
         f"{len(result.records)}/{cfg.epochs} search epochs on {result.device} in {result.seconds:.1f} s ({knobs})"
     )
     for r in result.records:

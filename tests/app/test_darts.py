@@ -8,6 +8,7 @@ import json
 import re
 import time
 from functools import partial
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import torch
@@ -15,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from compression import runs
 from compression.charts import darts as charts
-from compression.search.darts import OPS
+from compression.search.darts import OPS, TARGET
 from tests.app.pages import metric, open_page
 from ui import darts, sidebar
 
@@ -205,3 +206,22 @@ def test_a_lesson_can_set_every_control_of_the_page() -> None:
     from compression import lessons
 
     assert set(lessons.LABS["darts"].params) == set(darts.DEFAULTS)
+
+
+def test_the_target_link_opens_the_recorded_search_and_the_warm_up_stays_shorter_than_it() -> None:
+    """The page's link to the recorded fashion-mnist target search seeds every control with its settings
+    (a new tab's widgets start from its URL); a warm-up as long as the search is cut to one epoch less."""
+    at = open_darts()
+    assert any("The recorded fashion-mnist target search" in c.value for c in at.caption)
+    query = dict(parse_qsl(urlsplit(darts.target_link()).query))
+    at = open_darts(**query)
+    assert not at.warning
+    assert at.slider(key="da_epochs").value == TARGET.epochs == 10
+    assert at.number_input(key="da_warm").value == 4 and at.select_slider(key="da_imgs").value == 10_000
+    assert at.radio(key="da_pc").value == 4 and at.selectbox(key="da_cure").value == "cap-skips"
+    assert at.number_input(key="da_retrain").value == 15 and at.selectbox(key="da_alr").value == "3e-2"
+    assert {k: _qp(at, k) for k in query} == query  # the link is what the page writes back
+    at = open_darts(epochs="3", warm="9")
+    assert at.number_input(key="da_warm").value == 2 and _qp(at, "warm") == "2"
+    at.slider(key="da_epochs").set_value(1).run()
+    assert at.number_input(key="da_warm").value == 0 and _qp(at, "warm") == "0"

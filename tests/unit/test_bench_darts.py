@@ -110,3 +110,25 @@ def test_the_batched_section_renders_its_rounds_and_median_ratios() -> None:
     assert "**1.07x** at K=1, **1.33x** at K=4" in text and "1.88x edge by edge, **2.33x** batched" in text
     assert "C=8, edge by edge (before 6ce1006)" in darts.render({"pc": {**PC, "forward": None}})
     assert "C=8, each node's edges batched" in darts.render({"pc": {**PC, "forward": "batched"}})
+
+
+def test_the_proxy_section_sets_short_training_against_retraining_and_picks_within_seed_pairs() -> None:
+    res: dict[str, Any] = {
+        "random15": {"1": {"top1": 0.91, "params": 33_000, "genotype": {}}},
+        "search_a": _search(0, 0.92),
+        "search_b": _search(1, 0.90),
+        "search_c": _search(2, 0.89),
+        "search_d": _search(3, 0.93),
+        "proxy_config": {"epochs": 2, "subset": 20_000},
+    }
+    train = {"wall_s": 70.0}
+    val = {"search_a": 0.86, "search_b": 0.87, "search_c": 0.85, "search_d": 0.88, "random15/1": 0.875}
+    assert [n for n, _ in darts.proxy_cells(res)] == [*list(val)]
+    res["proxy"] = {n: {"val_top1": v, "top1": dict(darts.proxy_cells(res))[n]["top1"], "params": 1, "train": train}
+                    for n, v in val.items()}  # fmt: skip
+    text = "\n".join(darts._render_proxy(res))
+    assert "| search_b | 1 | 87.00 % | 90.00 % |" in text and "| random15/1 |" in text
+    # pairs (a, b): picks b, the worse; (c, d): picks d, the better
+    assert "picks the cell that retrains better in 1 of 2 pairs" in text
+    assert "the picked cells average 91.50 %" in text
+    assert darts._render_proxy({k: v for k, v in res.items() if k != "proxy"}) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -81,3 +82,29 @@ def test_darts_text_output_and_errors(env: str, capsys: pytest.CaptureFixture[st
     for bad in ("-1", "nan", "11"):
         assert main([*TINY, "--size-penalty", bad]) == 2
         assert "size penalty" in capsys.readouterr().err
+
+
+def test_the_target_preset_is_the_recorded_search_and_flags_override_it() -> None:
+    """`--preset target` gives the recorded fashion-mnist search's settings; a flag given wins; without a
+    preset the dataset's starts apply (fashion-mnist retrains at 3e-3, digits 30 epochs at 2e-3)."""
+    from compression.cli import build_parser
+    from compression.cli.darts import _config
+    from compression.search.darts import TARGET, DartsConfig
+
+    parse = build_parser().parse_args
+    assert _config(parse(["darts", "--preset", "target"])) == TARGET
+    cfg = _config(parse(["darts", "--preset", "target", "--seed", "5", "--warmup-epochs", "2"]))
+    assert cfg == dataclasses.replace(TARGET, seed=5, warmup_epochs=2)
+    plain = _config(parse(["darts", "--dataset", "fashion-mnist", "--warmup-epochs", "1"]))
+    assert plain.retrain_lr == 3e-3 and plain.warmup_epochs == 1 and plain.epochs == DartsConfig.epochs
+    digits = _config(parse(["darts"]))
+    assert (digits.dataset, digits.retrain_epochs, digits.retrain_lr) == (
+        "digits",
+        30,
+        DartsConfig.retrain_lr,
+    )
+
+
+def test_a_warm_up_as_long_as_the_search_is_refused(env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*TINY, "--warmup-epochs", "2"]) == 2
+    assert "α would never move" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import pytest
@@ -302,9 +303,24 @@ def test_config_validation_refuses_what_cannot_run() -> None:
         {"lr": 0.0},
         {"arch_lr": -1.0},
         {"selection": "magnitude"},
+        {"warmup_epochs": TINY.epochs},  # alpha would never move
+        {"retrain_lr": float("nan")},
     ):
         with pytest.raises(ValueError):
             dataclasses.replace(TINY, **bad).validate()
+    dataclasses.replace(TINY, warmup_epochs=TINY.epochs - 1).validate()
+
+
+def test_the_target_preset_is_the_recorded_target_search() -> None:
+    """TARGET (the page's target link, the CLI's --preset target) is the configuration every recorded
+    batched target search ran with (bench/results/darts.json), the seed aside."""
+    recorded = json.loads((Path(__file__).parents[2] / "bench/results/darts.json").read_text())
+    keys = [k for k in recorded if k.startswith("search_w4_s") and k.endswith("_e15_batched")]
+    assert len(keys) >= 3
+    target = {k: v for k, v in dataclasses.asdict(darts.TARGET).items() if k != "seed"}
+    for key in keys:
+        assert {k: v for k, v in recorded[key]["config"].items() if k != "seed"} == target, key
+    darts.TARGET.validate()
 
 
 def test_retrain_returns_a_trained_cpu_network_and_darts_is_a_registered_technique(

@@ -16,18 +16,20 @@ Notes on the shared contract (the page codes against these names):
   derivation ranks (softmax(alpha) x normalised beta), so any cure can be re-derived from a record.
 - selection "perturbation" (DARTS-PT, selection.py) derives the final genotype from how much the
   supernet's validation loss rises when each op is struck out; per-epoch records stay alpha-derived.
-- Extra names: SELECTIONS, CURES, MAX_SKIPS, pick_device, search_and_retrain, training_split.
+- Extra names: SELECTIONS, CURES, MAX_SKIPS, TARGET (the recorded fashion-mnist search), pick_device, search_and_retrain, training_split.
 """
 
 from compression.search.darts.config import (
     CURES,
     MAX_SKIPS,
     SELECTIONS,
+    TARGET,
     DartsConfig,
     EpochRecord,
     SearchResult,
     pick_device,
     start_retrain_epochs,
+    start_retrain_lr,
 )
 from compression.search.darts.genotype import Genotype, derive, edge_labels, random_genotype
 from compression.search.darts.network import build_network
@@ -40,6 +42,7 @@ __all__ = [
     "MAX_SKIPS",
     "OPS",
     "SELECTIONS",
+    "TARGET",
     "DartsConfig",
     "EpochRecord",
     "Genotype",
@@ -53,5 +56,6 @@ __all__ = [
     "search",
     "search_and_retrain",
     "start_retrain_epochs",
+    "start_retrain_lr",
     "training_split",
 ]

@@ -20,11 +20,18 @@ SELECTION_IMAGES = 1000  # images of the alpha half that perturbation-based sele
 # digits: 30 retraining epochs are 300 steps (~8 s on this CPU); at 5 the default search's cell reached 70 %
 # test top-1 (98.1-98.3 % at 30, with 4.7-5.1k parameters against LeNet-5's 21k at 98.1 %)
 RETRAIN_START = {"digits": 30}
+# fashion-mnist: Adam's step of every recorded retraining there (bench.darts: the searched and random cells)
+RETRAIN_LR_START = {"fashion-mnist": 3e-3}
 
 
 def start_retrain_epochs(dataset: str) -> int:
     """The retraining epochs the page and the CLI start with on `dataset`."""
     return RETRAIN_START.get(dataset, DartsConfig.retrain_epochs)
+
+
+def start_retrain_lr(dataset: str) -> float:
+    """The retraining step the page and the CLI start with on `dataset`."""
+    return RETRAIN_LR_START.get(dataset, DartsConfig.retrain_lr)
 
 
 @dataclass(frozen=True)
@@ -79,9 +86,33 @@ class DartsConfig:
             raise ValueError(f"the size penalty must lie in [0, {MAX_SIZE_PENALTY:g}]")
         if self.warmup_epochs < 0 or self.retrain_subset < 0:
             raise ValueError("warmup epochs and the retraining subset cannot be negative")
+        if self.warmup_epochs >= self.epochs:
+            raise ValueError(
+                f"the warm-up ({self.warmup_epochs} epochs) must be shorter than the search ({self.epochs}): "
+                "α would never move"
+            )
+        train.check_lr(self.retrain_lr, "retraining learning rate")
 
     def cap(self) -> int | None:
         return MAX_SKIPS if self.cure == "cap-skips" else None
+
+
+# The recorded 15-minute fashion-mnist search (bench/results/darts_target.md, `search_w4_s*_e15_batched`): what
+# the page's "target search" link and the CLI's `--preset target` set; only the seed varies between searches.
+TARGET = DartsConfig(
+    dataset="fashion-mnist",
+    epochs=10,
+    cells=5,
+    nodes=3,
+    channels=8,
+    partial_channels=4,
+    cure="cap-skips",
+    search_subset=10_000,
+    arch_lr=3e-2,
+    warmup_epochs=4,
+    retrain_epochs=15,
+    retrain_lr=start_retrain_lr("fashion-mnist"),
+)
 
 
 @dataclass
