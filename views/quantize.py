@@ -93,9 +93,7 @@ seed("q_avg", state.url_float("avg", 4.0, 1.0, 8.0))
 if st.session_state.get("q_layer") not in names:  # another model was picked in the sidebar
     st.session_state.pop("q_layer", None)
     seed("q_layer", state.url_choice("layer", model_ops.default_layer(names), names))
-# digits: an epoch is 20 steps; 2-bit linear QAT on LeNet-5 reached 74.7 % in 2 epochs, 95.0 % in 10 (PTQ 46.9 %)
-QAT_START = {"digits": 10}
-seed("q_qat", state.url_int("qat", QAT_START.get(ctx.choice.dataset, 2), 1, 50))
+seed("q_qat", state.url_int("qat", catalog.start_qat_epochs(ctx.choice.dataset), 1, 50))
 seed("q_kd", st.query_params.get("kd") == "1")
 seed("q_sweep", st.query_params.get("sweep") == "1")
 url_lb: dict[str, str] = {}
