@@ -671,6 +671,17 @@ def _render_proxy(res: dict[str, Any]) -> list[str]:
     picked = [max(pair, key=lambda r: r["val_top1"]) for pair in pairs]
     right = sum(p is max(pair, key=lambda r: r["top1"]) for p, pair in zip(picked, pairs, strict=True))
     rho = spearmanr([r["val_top1"] for _, r in rows], [r["top1"] for _, r in rows]).statistic
+    summary = (
+        f"Rank correlation (Spearman) of the two columns over the {len(rows)} cells: {rho:+.2f}. "
+        if len(rows) > 2
+        else ""
+    )
+    if picked:
+        summary += (
+            f"Searches paired by seed (0-1, 2-3, ...), the short training picks the cell that retrains better in "
+            f"{right} of {len(pairs)} pairs; the picked cells average "
+            f"{_pct(statistics.mean(p['top1'] for p in picked))}."
+        )
     first = rows[0][1]["train"]
     return [
         "## Picking the better of two searches by a short training (the DARTS paper's selection)",
@@ -684,9 +695,7 @@ def _render_proxy(res: dict[str, Any]) -> list[str]:
         "|---|---|---|---|",
         *(f"| {n} | {r['params']:,} | {_pct(r['val_top1'])} | {_pct(r['top1'])} |" for n, r in rows),
         "",
-        f"Rank correlation (Spearman) of the two columns over the {len(rows)} cells: {rho:+.2f}. Searches paired "
-        f"by seed (0-1, 2-3, ...), the short training picks the cell that retrains better in {right} of "
-        f"{len(pairs)} pairs; the picked cells average {_pct(statistics.mean(p['top1'] for p in picked))}.",
+        summary,
         "",
     ]
 

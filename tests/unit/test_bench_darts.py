@@ -132,3 +132,5 @@ def test_the_proxy_section_sets_short_training_against_retraining_and_picks_with
     assert "picks the cell that retrains better in 1 of 2 pairs" in text
     assert "the picked cells average 91.50 %" in text
     assert darts._render_proxy({k: v for k, v in res.items() if k != "proxy"}) == []
+    one = "\n".join(darts._render_proxy({**res, "proxy": {"search_a": res["proxy"]["search_a"]}}))  # mid-run
+    assert "| search_a |" in one and "pairs" not in one and "Spearman" not in one
