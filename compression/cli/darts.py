@@ -152,6 +152,7 @@ def handle(args: argparse.Namespace) -> int:
 
     try:
         cfg = _config(args)
+        args.dataset = cfg.dataset  # a preset's, where not given: what recording and the baseline read
         ds = data.load(cfg.dataset)
     except (ValueError, data.DatasetUnavailable) as exc:
         print(f"error: {exc}", file=sys.stderr)

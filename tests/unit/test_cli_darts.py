@@ -108,3 +108,28 @@ def test_the_target_preset_is_the_recorded_search_and_flags_override_it() -> Non
 def test_a_warm_up_as_long_as_the_search_is_refused(env: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([*TINY, "--warmup-epochs", "2"]) == 2
     assert "α would never move" in capsys.readouterr().err
+
+
+def test_the_target_preset_runs_and_records_on_fashion_mnist_without_naming_it(
+    env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The preset names the dataset (fashion-mnist); recording measures that dataset's LeNet-5 as the baseline."""
+    small = ["--epochs", "2", "--warmup-epochs", "1", "--search-subset", "128", "--retrain-subset", "256"]
+    argv = [
+        "darts",
+        "--preset",
+        "target",
+        *small,
+        "--retrain-epochs",
+        "1",
+        "--no-latency",
+        "--json",
+        "--record",
+    ]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["dataset"] == "fashion-mnist" and out["config"]["warmup_epochs"] == 1
+    assert out["config"]["partial_channels"] == 4 and out["config"]["retrain_lr"] == 3e-3
+    assert [e["epoch"] for e in out["epochs"]] == [1, 2]
+    runs_ = {r.technique: r for r in runs.open_store(env).runs()}
+    assert runs_["darts"].dataset == "fashion-mnist" and runs_["baseline"].arch == "lenet5"
