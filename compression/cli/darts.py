@@ -33,7 +33,7 @@ FIELDS = (
 
 
 def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    from compression.search.darts import CURES, SELECTIONS, TARGET, DartsConfig
+    from compression.search.darts import CURES, SELECTIONS, TARGET, DartsConfig, start_retrain_lr
 
     d = DartsConfig()
     p = sub.add_parser(
@@ -79,7 +79,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument(
         "--retrain-lr",
         type=float,
-        help="Adam step of the retraining (default: 3e-3 on fashion-mnist, else 2e-3)",
+        help=f"Adam step of the retraining (default: {start_retrain_lr('fashion-mnist'):g} on fashion-mnist, "
+        f"else {d.retrain_lr:g})",
     )
     p.add_argument(
         "--search-subset",
