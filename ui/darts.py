@@ -247,11 +247,16 @@ def target_link() -> str:
         "retrain": t.retrain_epochs,
         "imgs": t.search_subset,
         "seed": t.seed,
-        "alr": next(a for a in ARCH_LRS if float(a) == t.arch_lr),
-        "wlr": next(w for w in WEIGHT_LRS if float(w) == t.lr),
-        "size": next(z for z in SIZE_PENALTIES if float(z) == t.size_penalty),
+        "alr": _option(ARCH_LRS, t.arch_lr),
+        "wlr": _option(WEIGHT_LRS, t.lr),
+        "size": _option(SIZE_PENALTIES, t.size_penalty),
     }
     return "darts?" + urlencode(query)
+
+
+def _option(options: list[str], value: float) -> str:
+    """The select box's option (as written in a link) for a number of the config."""
+    return next(o for o in options if float(o) == value)
 
 
 def target_note() -> None:
